@@ -1,0 +1,1 @@
+"""FBCheck: bulk Facebook number check from Excel and the command line."""

@@ -1,0 +1,1 @@
+"""The vendor API client: no Flask, no Excel."""

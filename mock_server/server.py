@@ -1,0 +1,86 @@
+"""Run a WSGI app under cheroot, a threaded production server that also runs on
+Windows and macOS, in the foreground (Ctrl-C stops it) or in a background thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+from cheroot.wsgi import Server as CherootServer
+
+
+class BackgroundServer:
+    """A cheroot server bound on construction and served from a daemon thread.
+
+    Use as a context manager, or call ``start()`` and ``stop()``; ``port 0``
+    picks a free port, readable from ``port`` and ``url`` once bound.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        threads: int = 16,
+        certfile: Path | None = None,
+        keyfile: Path | None = None,
+    ) -> None:
+        """Bind the listening socket at once so the port is known before serving."""
+        self._server = CherootServer((host, port), app, numthreads=threads)
+        self._server.shutdown_timeout = 1
+        self.scheme = "http"
+        if certfile is not None and keyfile is not None:
+            self._server.ssl_adapter = BuiltinSSLAdapter(str(certfile), str(keyfile))
+            self.scheme = "https"
+        self._server.prepare()
+        self.host = host
+        self.port: int = self._server.bind_addr[1]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Return the base URL, without a trailing slash."""
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    def start(self) -> BackgroundServer:
+        """Serve requests from a daemon thread and return self."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve, name=f"wsgi-{self.port}", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until ``stop()`` or KeyboardInterrupt."""
+        try:
+            self._server.serve()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._server.stop()
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread; safe to call twice."""
+        self._server.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> BackgroundServer:
+        """Start serving."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop serving."""
+        self.stop()
