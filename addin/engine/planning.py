@@ -1,0 +1,113 @@
+"""Turn a pile of inputs into the fewest billed requests, and say what it will cost first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from addin.engine.store import Store
+
+#: A typical task costs its create plus a handful of adaptive polls (see
+#: ``addin.upstream.polling``); used only for the printed estimate.
+TYPICAL_POLLS_PER_TASK = 8
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a job will do, computed before anything is billed."""
+
+    rows: int
+    invalid: int
+    distinct: int
+    hits: dict[str, tuple[str, float]] = field(repr=False)
+    in_flight: dict[str, int] = field(repr=False)
+    upload: list[str] = field(repr=False)
+    chunk_size: int
+    refresh: bool
+
+    @property
+    def cache_hits(self) -> int:
+        """Return how many distinct numbers are answered from the cache."""
+        return len(self.hits)
+
+    @property
+    def joined(self) -> int:
+        """Return how many distinct numbers wait on a task another job already runs."""
+        return len(self.in_flight)
+
+    @property
+    def to_upload(self) -> int:
+        """Return how many distinct numbers will be uploaded."""
+        return len(self.upload)
+
+    @property
+    def tasks(self) -> int:
+        """Return how many upstream tasks will be created."""
+        return -(-len(self.upload) // self.chunk_size)
+
+    @property
+    def chunks(self) -> list[list[str]]:
+        """Return the upload split into tasks of at most ``chunk_size`` numbers."""
+        size = self.chunk_size
+        return [self.upload[i : i + size] for i in range(0, len(self.upload), size)]
+
+    @property
+    def billed_minimum(self) -> int:
+        """Return the billed requests that are certain: one create per task, one poll each."""
+        return 2 * self.tasks
+
+    @property
+    def billed_typical(self) -> int:
+        """Return a typical total of billed requests for the tasks to create."""
+        return self.tasks * (1 + TYPICAL_POLLS_PER_TASK)
+
+    def summary(self) -> dict[str, Any]:
+        """Return the estimate as plain JSON-ready data."""
+        return {
+            "rows": self.rows,
+            "invalid": self.invalid,
+            "distinct": self.distinct,
+            "cache_hits": self.cache_hits,
+            "in_flight": self.joined,
+            "to_upload": self.to_upload,
+            "tasks": self.tasks,
+            "billed_minimum": self.billed_minimum,
+            "billed_typical": self.billed_typical,
+            "refresh": self.refresh,
+        }
+
+
+def plan_numbers(
+    store: Store,
+    numbers: Iterable[str],
+    *,
+    cache_realm: str,
+    task_realm: str,
+    max_age: float,
+    chunk_size: int,
+    refresh: bool = False,
+    rows: int | None = None,
+    invalid: int = 0,
+) -> Plan:
+    """Plan the distinct E.164 ``numbers``: cache hits, in-flight joins, uploads.
+
+    ``rows`` and ``invalid`` only feed the estimate (the caller normalised the
+    input); ``refresh`` skips the cache but still joins tasks already running,
+    whose answers will be fresh anyway.
+    """
+    distinct = list(dict.fromkeys(numbers))
+    hits = {} if refresh else store.cached(cache_realm, distinct, max_age=max_age)
+    rest = [n for n in distinct if n not in hits]
+    in_flight = store.in_flight(task_realm, rest)
+    upload = sorted(n for n in rest if n not in in_flight)
+    return Plan(
+        rows=len(distinct) + invalid if rows is None else rows,
+        invalid=invalid,
+        distinct=len(distinct),
+        hits=hits,
+        in_flight=in_flight,
+        upload=upload,
+        chunk_size=chunk_size,
+        refresh=refresh,
+    )

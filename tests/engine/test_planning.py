@@ -1,0 +1,114 @@
+"""Planning: dedupe, cache hits, joining running tasks, chunking, the estimate."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from addin.engine.planning import plan_numbers
+from addin.engine.store import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A store in a temporary folder."""
+    s = Store(tmp_path / "fbcheck.sqlite3")
+    yield s
+    s.close()
+
+
+def _cache(store: Store, realm: str, answers: dict[str, str]) -> None:
+    """Put answers into the cache through a finished task."""
+    job = store.create_job(
+        realm="tasks",
+        kind="t",
+        label="",
+        refresh=False,
+        plan={},
+        hits={},
+        in_flight={},
+        chunks=[list(answers)],
+        hit_source="cache",
+    )
+    (task,) = store.job_tasks(job)
+    store.mark_created(task.ref, f"id{task.ref}", "pending", 0, 0, 0)
+    store.finish_task(
+        task.ref,
+        realm=realm,
+        results={n: (a, None) for n, a in answers.items()},
+        source="upstream",
+        missing_reason="m",
+    )
+
+
+def _plan(store: Store, numbers, **kw):
+    """Plan with test defaults."""
+    args: dict[str, Any] = {
+        "cache_realm": "c",
+        "task_realm": "tasks",
+        "max_age": 3600.0,
+        "chunk_size": 2,
+    }
+    args.update(kw)
+    return plan_numbers(store, numbers, **args)
+
+
+def test_dedupes_and_chunks(store: Store) -> None:
+    plan = _plan(store, ["+41790000003", "+41790000001", "+41790000003", "+41790000002"])
+    assert plan.distinct == 3
+    assert plan.to_upload == 3
+    assert plan.tasks == 2
+    assert plan.chunks == [["+41790000001", "+41790000002"], ["+41790000003"]]
+    assert plan.billed_minimum == 4
+
+
+def test_cache_hits_are_not_uploaded_unless_refresh(store: Store) -> None:
+    _cache(store, "c", {"+41790000001": "yes"})
+    plan = _plan(store, ["+41790000001", "+41790000002"])
+    assert plan.cache_hits == 1
+    assert plan.upload == ["+41790000002"]
+    refreshed = _plan(store, ["+41790000001", "+41790000002"], refresh=True)
+    assert refreshed.cache_hits == 0
+    assert refreshed.to_upload == 2
+
+
+def test_expired_cache_entries_are_uploaded_again(store: Store) -> None:
+    _cache(store, "c", {"+41790000001": "yes"})
+    with store.transaction() as db:
+        db.execute("UPDATE results SET checked_at = ?", (time.time() - 7200,))
+    plan = _plan(store, ["+41790000001"])
+    assert plan.cache_hits == 0
+    assert plan.to_upload == 1
+
+
+def test_numbers_in_a_running_task_are_joined_not_uploaded(store: Store) -> None:
+    store.create_job(
+        realm="tasks",
+        kind="t",
+        label="",
+        refresh=False,
+        plan={},
+        hits={},
+        in_flight={},
+        chunks=[["+41790000001"]],
+        hit_source="cache",
+    )
+    plan = _plan(store, ["+41790000001", "+41790000002"], refresh=True)
+    assert list(plan.in_flight) == ["+41790000001"]
+    assert plan.upload == ["+41790000002"]
+    other_realm = _plan(store, ["+41790000001"], task_realm="elsewhere")
+    assert other_realm.upload == ["+41790000001"]
+
+
+def test_summary_counts(store: Store) -> None:
+    plan = _plan(store, ["+41790000001"], rows=5, invalid=2)
+    summary = plan.summary()
+    assert summary["rows"] == 5
+    assert summary["invalid"] == 2
+    assert summary["to_upload"] == 1
+    assert summary["tasks"] == 1
+    assert summary["billed_typical"] > summary["billed_minimum"]
