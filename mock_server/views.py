@@ -1,0 +1,279 @@
+"""HTTP layer: the vendor's routes, the ``/_mock`` admin routes, and JSON error answers.
+
+Views parse the request, call ``models.Emulator`` and shape the response; every
+error becomes the JSON body of ``exceptions.MockApiError.to_body``.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from mock_server.clock import format_rfc3339_ns
+from mock_server.exceptions import (
+    BadRequest,
+    InjectedServerError,
+    InternalError,
+    MethodNotAllowed,
+    MissingFile,
+    MockApiError,
+    NotFound,
+    RequestTooLarge,
+)
+from mock_server.models import Emulator, TaskSnapshot, check_user_id
+from mock_server.results import MEDIA_TYPES, render
+from mock_server.settings import settings_document
+from mock_server.upload import read_numbers
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+#: The key under ``app.extensions`` that holds the app's ``Emulator``.
+EXTENSION = "mock_server"
+
+#: WSGI environ flag set by a view that wants its connection closed without an answer.
+DROP_CONNECTION = "mock_server.drop_connection"
+
+logger = logging.getLogger(__name__)
+
+vendor = Blueprint("vendor", __name__, url_prefix="/fb/api/simple")
+admin = Blueprint("mock", __name__, url_prefix="/_mock")
+
+
+def emulator() -> Emulator:
+    """Return the emulator of the current app."""
+    model: Emulator = current_app.extensions[EXTENSION]
+    return model
+
+
+def task_json(snapshot: TaskSnapshot) -> dict[str, Any]:
+    """Return a task in the vendor's field order; ``result_url`` only when exported."""
+    body: dict[str, Any] = {
+        "created_at": snapshot.created_at,
+        "updated_at": snapshot.updated_at,
+        "task_id": snapshot.task_id,
+        "user_id": snapshot.user_id,
+        "status": str(snapshot.status),
+        "total": snapshot.total,
+        "success": snapshot.success,
+        "failure": snapshot.failure,
+    }
+    if snapshot.link is not None:
+        body["result_url"] = url_for(
+            "mock.download_result",
+            token=snapshot.link.token,
+            filename=snapshot.link.filename,
+            _external=True,
+        )
+    return body
+
+
+# -- vendor routes ---------------------------------------------------------------
+
+
+@vendor.before_request
+def inject_api_faults() -> Response | None:
+    """Delay, drop or fail a vendor API request as the fault settings say."""
+    draw = emulator().draw_api_faults()
+    if draw.delay_seconds > 0:
+        time.sleep(draw.delay_seconds)
+    if draw.drop_connection:
+        request.environ[DROP_CONNECTION] = True
+        return Response(status=204)
+    if draw.server_error:
+        headers = {} if draw.retry_after is None else {"Retry-After": str(draw.retry_after)}
+        raise InjectedServerError("injected fault: the server failed, retry later", headers=headers)
+    return None
+
+
+@vendor.post("/tasks")
+def create_task() -> Response:
+    """Create a task from the uploaded ``file`` of numbers."""
+    model = emulator()
+    key = request.headers.get("X-API-Key")
+    model.authorize(key)
+    user_id = request.form.get("user_id", "")
+    check_user_id(user_id)
+    upload_file = request.files.get("file")
+    if upload_file is None:
+        if request.mimetype != "multipart/form-data":
+            shown = request.mimetype or "no content type"
+            raise MissingFile(
+                f"expected a multipart/form-data body with the numbers in a 'file' field,"
+                f" got {shown}"
+            )
+        raise MissingFile("the multipart form has no 'file' field")
+    settings = model.settings
+    # The stream is werkzeug's spooled copy of the part: read line by line, once.
+    upload = read_numbers(
+        upload_file.stream, max_bytes=settings.max_file_bytes, max_numbers=settings.max_numbers
+    )
+    return jsonify(task_json(model.create_task(key, user_id, upload)))
+
+
+@vendor.get("/tasks/<task_id>")
+def task_status(task_id: str) -> Response:
+    """Return a task's status (billed)."""
+    snapshot = emulator().task_status(
+        request.headers.get("X-API-Key"), task_id, request.args.get("user_id")
+    )
+    return jsonify(task_json(snapshot))
+
+
+# -- admin routes ----------------------------------------------------------------
+
+
+def _json_body() -> Any:
+    """Return the request's JSON body whatever its content type, or raise 400."""
+    data = request.get_json(force=True, silent=True)
+    if data is None:
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+@admin.get("/results/<token>/<filename>")
+def download_result(token: str, filename: str) -> Response:
+    """Serve a result file behind an unexpired link (free of charge)."""
+    result = emulator().open_result(token, filename)
+    body = render(result.result_format, result.rows)
+    return Response(
+        body,
+        mimetype=MEDIA_TYPES[result.result_format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@admin.get("/clock")
+def clock_now() -> Response:
+    """Return the emulator clock."""
+    model = emulator()
+    return jsonify(
+        {"now": format_rfc3339_ns(model.now_ns()), "time_scale": model.settings.time_scale}
+    )
+
+
+@admin.post("/clock/advance")
+def clock_advance() -> Response:
+    """Move the emulator clock forward by ``{"seconds": N}``."""
+    data = _json_body()
+    seconds = data.get("seconds") if isinstance(data, dict) else None
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+        or seconds < 0
+    ):
+        raise BadRequest('the body must be {"seconds": N} with a number N >= 0')
+    model = emulator()
+    now = model.advance_clock(seconds)
+    return jsonify({"now": format_rfc3339_ns(now), "advanced": seconds})
+
+
+@admin.get("/ledger")
+def ledger() -> Response:
+    """Return the billing ledger of every key."""
+    return jsonify(emulator().ledger())
+
+
+@admin.get("/tasks")
+def list_tasks() -> Response:
+    """Return every task; ``?numbers=1`` adds the uploaded numbers."""
+    include = request.args.get("numbers", "0").lower() in {"1", "true", "yes"}
+    return jsonify({"tasks": emulator().list_tasks(include_numbers=include)})
+
+
+@admin.post("/reset")
+def reset() -> Response:
+    """Clear every task and the ledger; restore balances, settings and the clock."""
+    emulator().reset()
+    return jsonify({"reset": True})
+
+
+@admin.get("/config")
+def get_config() -> Response:
+    """Return the settings in force."""
+    return jsonify(settings_document(emulator().settings))
+
+
+@admin.put("/config")
+def put_config() -> Response:
+    """Change run-time settings (faults, shares, timing of new tasks) from a JSON object."""
+    settings = emulator().update_settings(_json_body())
+    return jsonify(settings_document(settings))
+
+
+# -- errors ----------------------------------------------------------------------
+
+
+def answer_error(error: MockApiError) -> Response:
+    """Serialise an API error: the one place error bodies are made."""
+    response = jsonify(error.to_body())
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
+
+
+def answer_http_exception(exc: HTTPException) -> Response:
+    """Turn werkzeug's routing and parsing errors into the same JSON errors."""
+    error: MockApiError
+    if exc.code == 404:
+        error = NotFound(f"no route {request.method} {request.path}")
+    elif exc.code == 405:
+        allowed = sorted(getattr(exc, "valid_methods", None) or [])
+        error = MethodNotAllowed(
+            f"{request.method} is not allowed on {request.path}; allowed: {', '.join(allowed)}",
+            headers={"Allow": ", ".join(allowed)},
+        )
+    elif exc.code == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        error = RequestTooLarge(f"the request body is over the limit of {limit} bytes")
+    elif exc.code is not None and exc.code < 500:
+        error = BadRequest(exc.description or "bad request")
+    else:
+        error = InternalError(exc.description or "internal error")
+    return answer_error(error)
+
+
+def answer_unexpected(exc: Exception) -> Response:
+    """Log a bug and answer it with a JSON 500 rather than an HTML page."""
+    logger.exception("unexpected error in the emulator", exc_info=exc)
+    return answer_error(InternalError(f"unexpected error: {type(exc).__name__}"))
+
+
+def register(app: Flask) -> None:
+    """Attach the blueprints and the JSON error handlers to ``app``."""
+    app.register_blueprint(vendor)
+    app.register_blueprint(admin)
+    app.register_error_handler(MockApiError, answer_error)
+    app.register_error_handler(HTTPException, answer_http_exception)
+    app.register_error_handler(Exception, answer_unexpected)
+
+
+class ConnectionDropper:
+    """WSGI middleware that closes the connection, answering nothing, when a view asks.
+
+    Raising a connection-aborted socket error is how a WSGI app tells cheroot to
+    drop the connection: cheroot treats it as a client disconnect, sends nothing
+    and closes the socket, so the client sees a connection error, not a response.
+    """
+
+    def __init__(self, app: WSGIApplication) -> None:
+        """Wrap ``app``."""
+        self._app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Run the app; raise instead of answering when it flagged a drop."""
+        response = self._app(environ, start_response)
+        if environ.get(DROP_CONNECTION):
+            close: Callable[[], None] | None = getattr(response, "close", None)
+            if close is not None:
+                close()
+            raise ConnectionAbortedError(errno.ECONNABORTED, "connection dropped on purpose")
+        return response
