@@ -1,0 +1,57 @@
+"""The backend's Flask config keys, their defaults and typed accessors.
+
+``create_app(config)`` starts from :data:`DEFAULTS` and applies the caller's
+mapping on top. The typed :class:`addin.config.Settings` travels in the config
+under :data:`SETTINGS_KEY`, so views never read the environment themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from addin.config import Settings
+
+#: The typed settings instance (``addin.config.Settings``); built from the
+#: environment by ``create_app`` when the caller passes none.
+SETTINGS_KEY = "FBCHECK_SETTINGS"
+#: The TCP port the server listens on: part of the only accepted ``Host`` and
+#: ``Origin`` values and of the manifest's URLs. Set it after binding port 0.
+PORT_KEY = "FBCHECK_PORT"
+
+DEFAULT_PORT = 8443
+
+DEFAULTS: dict[str, Any] = {
+    PORT_KEY: DEFAULT_PORT,
+    # Excel on the web caps a request at 5 MB; desktop Excel does not, so the
+    # cap leaves room for a large selection sent from the desktop while still
+    # refusing an absurd body before any view parses it.
+    "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+}
+
+
+def settings_of(app: Flask) -> Settings:
+    """Return the typed settings stored in ``app``'s config."""
+    settings = app.config[SETTINGS_KEY]
+    if not isinstance(settings, Settings):
+        raise TypeError(f"config[{SETTINGS_KEY!r}] must be an addin.config.Settings instance")
+    return settings
+
+
+def port_of(app: Flask) -> int:
+    """Return the port the backend is reachable on."""
+    port = app.config[PORT_KEY]
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"config[{PORT_KEY!r}] must be a TCP port number, got {port!r}")
+    return port
+
+
+def base_url_of(app: Flask) -> str:
+    """Return the backend's own origin, as written into the manifest."""
+    return own_base_url(port_of(app))
+
+
+def own_base_url(port: int) -> str:
+    """Return ``https://localhost:<port>``, the URL Office loads the add-in from."""
+    return f"https://localhost:{port}"

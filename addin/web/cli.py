@@ -1,0 +1,176 @@
+"""``fbcheck serve`` (the HTTPS backend for Excel) and ``fbcheck manifest``."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from addin.config import Settings
+from addin.web import create_app
+from addin.web.app_config import DEFAULT_PORT, PORT_KEY, SETTINGS_KEY
+from addin.web.certs import SOURCE_OFFICE, ensure_server_certificate, trust_instructions
+from addin.web.manifest import DEFAULT_BASE_URL, normalize_base_url, render_manifest
+from mock_server.server import BackgroundServer
+
+#: Exit codes: 0 done, 1 could not do it (port busy, file unwritable), 2 bad usage.
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``serve`` and ``manifest`` sub-commands."""
+    serve_parser = subparsers.add_parser(
+        "serve",
+        help="run the HTTPS backend that the Excel add-in talks to",
+        description="Run the add-in backend over HTTPS on this computer only.",
+    )
+    serve_parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="loopback address to listen on: 127.0.0.1 (default), ::1 or localhost",
+    )
+    serve_parser.add_argument(
+        "--port",
+        type=_port_number,
+        default=DEFAULT_PORT,
+        help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    serve_parser.set_defaults(func=serve)
+
+    manifest_parser = subparsers.add_parser(
+        "manifest",
+        help="print or write the Office add-in manifest",
+        description="Render the Office add-in manifest for a backend URL.",
+    )
+    manifest_parser.add_argument(
+        "--base-url",
+        default=DEFAULT_BASE_URL,
+        help=f"https URL of the backend (default {DEFAULT_BASE_URL})",
+    )
+    manifest_parser.add_argument(
+        "-o", "--output", type=Path, help="write to this file instead of standard output"
+    )
+    manifest_parser.set_defaults(func=manifest)
+
+
+def run(argv: Sequence[str]) -> int:
+    """Parse ``argv`` with only these sub-commands and run it (for tests and scripts)."""
+    parser = argparse.ArgumentParser(prog="fbcheck")
+    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve the backend over HTTPS until Ctrl-C."""
+    bind_host = _loopback_bind_address(args.host)
+    if bind_host is None:
+        print(
+            f"fbcheck serve: refusing --host {args.host!r}: the backend listens on this "
+            "computer only (use 127.0.0.1, ::1 or localhost).",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    settings = Settings()
+    try:
+        certificate = ensure_server_certificate(data_dir=settings.data_dir, home=Path.home())
+    except OSError as exc:
+        print(f"fbcheck serve: cannot prepare the TLS certificate: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    app = create_app({SETTINGS_KEY: settings, PORT_KEY: args.port or DEFAULT_PORT})
+    try:
+        server = BackgroundServer(
+            app,
+            host=bind_host,
+            port=args.port,
+            certfile=certificate.certfile,
+            keyfile=certificate.keyfile,
+        )
+    except OSError as exc:
+        print(
+            f"fbcheck serve: cannot listen on {bind_host} port {args.port}: "
+            f"{exc.strerror or exc} (is another `fbcheck serve` running? try --port)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    # With --port 0 the real port is known only now; Host/Origin checks and
+    # the manifest must use it.
+    app.config[PORT_KEY] = server.port
+    base_url = _public_base_url(bind_host, server.port)
+
+    print(f"FBCheck backend on {base_url}  (Ctrl-C stops it)")
+    if settings.demo:
+        print(
+            "DEMO MODE: no API key is set (FBCHECK_API_KEY), so every answer comes from "
+            "the built-in emulator, not from the vendor."
+        )
+    print(f"Add-in manifest: {base_url}/manifest.xml  (or: fbcheck manifest -o manifest.xml)")
+    if certificate.source == SOURCE_OFFICE:
+        print(f"TLS certificate: {certificate.certfile} (from office-addin-dev-certs)")
+    else:
+        print(f"TLS certificate: {certificate.certfile}, signed by {certificate.ca_file}")
+    for note in certificate.notes:
+        print(f"Note: {note}")
+    if certificate.created_ca:
+        print("A new local certificate authority was created; trust it once:")
+        print(trust_instructions(certificate.ca_file, platform.system()))
+    sys.stdout.flush()
+    server.serve_forever()
+    return 0
+
+
+def manifest(args: argparse.Namespace) -> int:
+    """Print the manifest, or write it to ``--output``."""
+    try:
+        base_url = normalize_base_url(args.base_url)
+    except ValueError as exc:
+        print(f"fbcheck manifest: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    text = render_manifest(base_url)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(
+            f"fbcheck manifest: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return EXIT_FAILED
+    print(f"Wrote {args.output} for {base_url}")
+    return 0
+
+
+def _port_number(text: str) -> int:
+    """Parse a TCP port for argparse (0 = any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range 0-65535: {port}")
+    return port
+
+
+def _loopback_bind_address(host: str) -> str | None:
+    """Return the address to bind for ``host``, or None when it is not loopback."""
+    if host.lower() == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    return str(address) if address.is_loopback else None
+
+
+def _public_base_url(bind_host: str, port: int) -> str:
+    """Return the URL Office should use for a server bound to ``bind_host``."""
+    if ipaddress.ip_address(bind_host).version == 6:
+        return f"https://[::1]:{port}"
+    return f"https://localhost:{port}"

@@ -1,0 +1,76 @@
+"""Render the Office add-in manifest (``manifest/manifest.template.xml``) for a base URL."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from string import Template
+from urllib.parse import urlsplit
+from xml.sax.saxutils import quoteattr
+
+from addin.web.app_config import DEFAULT_PORT, own_base_url
+
+#: The add-in's identity in Office for the default backend URL. Never change
+#: it: Office would treat the add-in as a new one and lose its registration.
+ADDIN_ID = "0e220e33-abf6-4eed-9cd8-5b14c6406df0"
+DEFAULT_BASE_URL = own_base_url(DEFAULT_PORT)
+DISPLAY_NAME = "FB Check"
+
+#: The template lives in the repository's ``manifest/`` folder.
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "manifest" / "manifest.template.xml"
+
+
+def normalize_base_url(base_url: str) -> str:
+    """Return ``base_url`` without a trailing slash, or raise ValueError if unusable.
+
+    Office loads every manifest URL over https, so only ``https://host[:port][/path]``
+    without query, fragment or credentials is accepted.
+    """
+    parts = urlsplit(base_url.strip())
+    if parts.scheme != "https":
+        raise ValueError(
+            f"the base URL must start with https:// (Office requires it): {base_url!r}"
+        )
+    if not parts.hostname:
+        raise ValueError(f"the base URL has no host name: {base_url!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(
+            f"the base URL must not carry a query, fragment or credentials: {base_url!r}"
+        )
+    try:
+        parts.port  # noqa: B018 - accessing it validates the port
+    except ValueError as exc:
+        raise ValueError(f"the base URL has an invalid port: {base_url!r}") from exc
+    return f"https://{parts.netloc}{parts.path}".rstrip("/")
+
+
+def addin_id_for(base_url: str) -> str:
+    """Return the stable GUID for a backend URL: ADDIN_ID for the default one.
+
+    Another URL is another add-in for Office (both can be sideloaded side by
+    side), so it gets its own GUID, derived deterministically from the URL.
+    """
+    url = normalize_base_url(base_url)
+    if url == DEFAULT_BASE_URL:
+        return ADDIN_ID
+    return str(uuid.uuid5(uuid.UUID(ADDIN_ID), url))
+
+
+def display_name_for(base_url: str) -> str:
+    """Return the add-in name shown in Office, suffixed for a non-default URL."""
+    url = normalize_base_url(base_url)
+    if url == DEFAULT_BASE_URL:
+        return DISPLAY_NAME
+    return f"{DISPLAY_NAME} ({url.removeprefix('https://')})"
+
+
+def render_manifest(base_url: str = DEFAULT_BASE_URL, *, template: str | None = None) -> str:
+    """Return the manifest XML with every URL under ``base_url``."""
+    url = normalize_base_url(base_url)
+    text = template if template is not None else TEMPLATE_PATH.read_text(encoding="utf-8")
+    # quoteattr adds the quotes; the template already has them, so strip them.
+    return Template(text).substitute(
+        addin_id=addin_id_for(url),
+        display_name=quoteattr(display_name_for(url))[1:-1],
+        base_url=quoteattr(url)[1:-1],
+    )

@@ -1,0 +1,180 @@
+"""The backend trusts only its own page: request checks and response headers.
+
+Every request, in this order:
+
+1. the peer must be a loopback address, else 403 ``not_loopback``;
+2. the ``Host`` header must name this server exactly (``localhost``,
+   ``127.0.0.1`` or ``[::1]`` with the configured port), else 400
+   ``missing_host`` or 421 ``foreign_host`` (DNS rebinding defence);
+3. ``OPTIONS`` is refused with 403 ``preflight_refused``: no CORS, ever;
+4. an ``Origin`` header, when present, must be the backend's own https origin,
+   else 403 ``foreign_origin``;
+5. ``/api/`` and ``/xlwings/`` routes need the ``X-FBCheck-Client`` header,
+   which a foreign page cannot add without the preflight refused above, else
+   403 ``missing_client_header``; a ``Sec-Fetch-Site`` other than
+   ``same-origin``/``none`` is refused there too (403 ``cross_site``).
+
+Static pages, icons and ``/manifest.xml`` skip rule 5 because Office itself
+loads them, but rules 1-4 still apply.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from flask import Flask, Response, current_app, request
+from werkzeug.datastructures import Headers
+
+from addin.web.app_config import port_of
+from addin.web.errors import error_response
+
+#: The header our own JavaScript adds to every API call.
+CLIENT_HEADER = "X-FBCheck-Client"
+#: Path prefixes of routes that only our own JavaScript may call.
+API_PREFIXES = ("/api/", "/xlwings/")
+#: Names under which the backend is reachable on this machine.
+OWN_HOSTNAMES = ("localhost", "127.0.0.1", "[::1]")
+
+#: Where office.js comes from; it may load MicrosoftAjax.js from the ASP.NET
+#: CDN on some hosts (OfficeDev/office-js issues 686, 4131), so both are allowed.
+OFFICE_SCRIPT_SOURCES = ("https://appsforoffice.microsoft.com", "https://ajax.aspnetcdn.com")
+#: Pages that frame the task pane in Excel on the web (desktop Excel shows it
+#: as a top-level WebView, so it needs none of these).
+OFFICE_FRAME_ANCESTORS = (
+    "https://*.officeapps.live.com",
+    "https://*.office.com",
+    "https://*.cloud.microsoft",
+    "https://*.sharepoint.com",
+    "https://onedrive.live.com",
+)
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self' " + " ".join(OFFICE_SCRIPT_SOURCES),
+        # office.js sets inline styles on the elements it creates (office-js
+        # issue 1687); inline script stays forbidden.
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'self' " + " ".join(OFFICE_FRAME_ANCESTORS),
+    )
+)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is refused: HTTP status, error code and a message."""
+
+    status: int
+    code: str
+    message: str
+
+
+def is_api_path(path: str) -> bool:
+    """Return True for routes that only the add-in's own JavaScript may call."""
+    return path.startswith(API_PREFIXES)
+
+
+def own_hosts(port: int) -> frozenset[str]:
+    """Return every ``Host`` header value that names this server."""
+    hosts = {f"{name}:{port}" for name in OWN_HOSTNAMES}
+    if port == 443:
+        # Browsers omit the default port from Host.
+        hosts.update(OWN_HOSTNAMES)
+    return frozenset(hosts)
+
+
+def own_origins(port: int) -> frozenset[str]:
+    """Return every ``Origin`` header value of the backend's own pages."""
+    return frozenset(f"https://{host}" for host in own_hosts(port))
+
+
+def is_loopback(address: str | None) -> bool:
+    """Return True when ``address`` is a loopback IP (IPv4-mapped IPv6 included)."""
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
+
+
+def check_request(
+    *,
+    method: str,
+    path: str,
+    remote_addr: str | None,
+    headers: Headers,
+    port: int,
+) -> Refusal | None:
+    """Return why a request must be refused, or None when it may proceed."""
+    if not is_loopback(remote_addr):
+        return Refusal(403, "not_loopback", "The FBCheck backend only answers this computer.")
+    host = headers.get("Host")
+    if not host:
+        return Refusal(400, "missing_host", "The request has no Host header.")
+    if host.lower() not in own_hosts(port):
+        return Refusal(
+            421,
+            "foreign_host",
+            f"This server answers only as https://localhost:{port}, not as {host!r}.",
+        )
+    if method == "OPTIONS":
+        return Refusal(403, "preflight_refused", "Cross-origin requests are not accepted.")
+    origin = headers.get("Origin")
+    if origin is not None and origin.lower() not in own_origins(port):
+        return Refusal(403, "foreign_origin", f"Requests from {origin!r} are not accepted.")
+    if is_api_path(path):
+        if not headers.get(CLIENT_HEADER, "").strip():
+            return Refusal(
+                403,
+                "missing_client_header",
+                f"API calls must come from the FBCheck add-in (header {CLIENT_HEADER}).",
+            )
+        fetch_site = headers.get("Sec-Fetch-Site")
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            return Refusal(403, "cross_site", "Cross-site API calls are not accepted.")
+    return None
+
+
+def _refuse_untrusted_requests() -> Response | None:
+    """Flask ``before_request`` hook applying :func:`check_request`."""
+    refusal = check_request(
+        method=request.method,
+        path=request.path,
+        remote_addr=request.remote_addr,
+        headers=request.headers,
+        port=port_of(current_app),
+    )
+    if refusal is None:
+        return None
+    current_app.logger.warning(
+        "refused %s %s from %s: %s", request.method, request.path, request.remote_addr, refusal.code
+    )
+    return error_response(refusal.status, refusal.code, refusal.message)
+
+
+def _add_security_headers(response: Response) -> Response:
+    """Flask ``after_request`` hook: CSP, nosniff, and caching by kind of route."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if is_api_path(request.path) or response.status_code >= 400:
+        # Answers and errors describe a moment; never keep them.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
+
+
+def install(app: Flask) -> None:
+    """Apply the checks to every request and the headers to every response of ``app``."""
+    app.before_request(_refuse_untrusted_requests)
+    app.after_request(_add_security_headers)

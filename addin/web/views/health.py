@@ -1,0 +1,25 @@
+"""``GET /api/health``: is the backend up, and is it in demo mode."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from addin.web.app_config import settings_of
+
+bp = Blueprint("health", __name__, url_prefix="/api")
+
+
+def package_version() -> str:
+    """Return the installed fbcheck version, or "unknown" outside an install."""
+    try:
+        return version("fbcheck")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@bp.get("/health")
+def health() -> Response:
+    """Answer ``{"demo": bool, "version": str}``."""
+    return jsonify(demo=settings_of(current_app).demo, version=package_version())

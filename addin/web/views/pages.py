@@ -1,0 +1,40 @@
+"""Static files that Office and the task pane load: pages, scripts, metadata, icons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, redirect, send_from_directory
+
+#: The package data folder holding the add-in's pages, scripts and icons.
+STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
+
+#: Suffixes served from STATIC_DIR; anything else there stays private.
+SERVED_SUFFIXES = frozenset({".html", ".js", ".css", ".json", ".png"})
+
+#: Office caches ribbon icons and breaks on ``no-store``; a day is plenty.
+ICON_MAX_AGE = 24 * 3600
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def index() -> Response:
+    """Send a browser that opens the bare origin to the task pane."""
+    return redirect("/taskpane.html")  # type: ignore[return-value]
+
+
+@bp.get("/icons/<name>.png")
+def icon(name: str) -> Response:
+    """Serve a ribbon/manifest icon, cacheable."""
+    return send_from_directory(STATIC_DIR / "icons", f"{name}.png", max_age=ICON_MAX_AGE)
+
+
+@bp.get("/<name>")
+def page(name: str) -> Response:
+    """Serve a page, script, stylesheet or JSON file; revalidated on every load."""
+    if Path(name).suffix not in SERVED_SUFFIXES:
+        abort(404)
+    # No max_age: "Cache-Control: no-cache", so the browser keeps the file but
+    # revalidates it (ETag) and a new version of the add-in shows up at once.
+    return send_from_directory(STATIC_DIR, name, max_age=None)

@@ -1,0 +1,250 @@
+"""The backend trusts only its own page: every rule, route by route."""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug.datastructures import Headers
+
+from addin.web.security import (
+    CLIENT_HEADER,
+    CONTENT_SECURITY_POLICY,
+    check_request,
+    is_loopback,
+    own_hosts,
+    own_origins,
+)
+from tests.web.conftest import PORT, AddinClient, json_body
+
+API_ROUTES = ["/api/health"]
+PAGE_ROUTES = [
+    "/manifest.xml",
+    "/taskpane.html",
+    "/taskpane.js",
+    "/taskpane.css",
+    "/functions.json",
+    "/icons/icon-16.png",
+    "/icons/icon-32.png",
+    "/icons/icon-64.png",
+    "/icons/icon-80.png",
+]
+ALL_ROUTES = API_ROUTES + PAGE_ROUTES
+
+
+@pytest.mark.parametrize("path", ALL_ROUTES)
+def test_own_page_request_accepted(client: AddinClient, path: str) -> None:
+    response = client.get(path, headers={"Origin": f"https://localhost:{PORT}"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ALL_ROUTES)
+@pytest.mark.parametrize("peer", ["192.168.1.20", "10.0.0.5", "::ffff:10.0.0.5", "2001:db8::1"])
+def test_non_loopback_peer_refused(client: AddinClient, path: str, peer: str) -> None:
+    response = client.get(path, remote_addr=peer)
+    assert response.status_code == 403
+    assert json_body(response)["error"] == "not_loopback"
+
+
+@pytest.mark.parametrize("peer", ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"])
+def test_loopback_peers_accepted(client: AddinClient, peer: str) -> None:
+    assert client.get("/api/health", remote_addr=peer).status_code == 200
+
+
+@pytest.mark.parametrize("path", ALL_ROUTES)
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        f"evil.example:{PORT}",
+        "localhost",
+        "localhost:9999",
+        f"localhost.:{PORT}",
+        f"127.0.0.1.nip.io:{PORT}",
+        f"attacker.localhost:{PORT}",
+    ],
+)
+def test_foreign_host_refused(client: AddinClient, path: str, host: str) -> None:
+    response = client.get(path, headers={"Host": host})
+    assert response.status_code == 421
+    assert json_body(response)["error"] == "foreign_host"
+    assert f"https://localhost:{PORT}" in json_body(response)["message"]
+
+
+@pytest.mark.parametrize("host", [f"localhost:{PORT}", f"127.0.0.1:{PORT}", f"[::1]:{PORT}"])
+@pytest.mark.parametrize("path", ALL_ROUTES)
+def test_own_hosts_accepted(client: AddinClient, path: str, host: str) -> None:
+    assert client.get(path, headers={"Host": host}).status_code == 200
+
+
+def test_host_compared_case_insensitively(client: AddinClient) -> None:
+    assert client.get("/api/health", headers={"Host": f"LocalHost:{PORT}"}).status_code == 200
+
+
+def test_missing_host_refused() -> None:
+    refusal = check_request(
+        method="GET", path="/taskpane.html", remote_addr="127.0.0.1", headers=Headers(), port=PORT
+    )
+    assert refusal is not None
+    assert (refusal.status, refusal.code) == (400, "missing_host")
+
+
+@pytest.mark.parametrize("path", ALL_ROUTES)
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://evil.example",
+        "null",
+        f"http://localhost:{PORT}",
+        "https://localhost:3000",
+        f"https://localhost:{PORT}.evil.example",
+        "https://excel.cloud.microsoft",
+    ],
+)
+def test_foreign_origin_refused(client: AddinClient, path: str, origin: str) -> None:
+    response = client.get(path, headers={"Origin": origin})
+    assert response.status_code == 403
+    assert json_body(response)["error"] == "foreign_origin"
+
+
+@pytest.mark.parametrize("origin", [f"https://127.0.0.1:{PORT}", f"https://[::1]:{PORT}"])
+def test_own_origins_accepted(client: AddinClient, origin: str) -> None:
+    response = client.request("POST", "/api/health", headers={"Origin": origin})
+    # Past the security checks: the route exists only for GET.
+    assert response.status_code == 405
+
+
+@pytest.mark.parametrize("path", ALL_ROUTES)
+def test_preflight_refused_without_cors_headers(client: AddinClient, path: str) -> None:
+    response = client.request(
+        "OPTIONS",
+        path,
+        headers={
+            "Origin": "https://evil.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": CLIENT_HEADER,
+        },
+    )
+    assert response.status_code == 403
+    assert json_body(response)["error"] == "preflight_refused"
+    assert not [name for name, _ in response.headers if name.startswith("Access-Control")]
+
+
+def test_plain_options_refused_too(client: AddinClient) -> None:
+    response = client.request("OPTIONS", "/api/health")
+    assert response.status_code == 403
+    assert "Allow" not in response.headers
+
+
+@pytest.mark.parametrize("path", API_ROUTES)
+def test_api_requires_client_header(client: AddinClient, path: str) -> None:
+    response = client.get(path, client_header=False)
+    assert response.status_code == 403
+    assert json_body(response)["error"] == "missing_client_header"
+    assert CLIENT_HEADER in json_body(response)["message"]
+
+
+def test_api_blank_client_header_refused(client: AddinClient) -> None:
+    response = client.get("/api/health", client_header=False, headers={CLIENT_HEADER: "  "})
+    assert response.status_code == 403
+
+
+def test_xlwings_prefix_is_api_too(client: AddinClient) -> None:
+    assert client.get("/xlwings/anything", client_header=False).status_code == 403
+    assert client.get("/xlwings/anything").status_code == 404
+
+
+@pytest.mark.parametrize("path", PAGE_ROUTES)
+def test_pages_need_no_client_header(client: AddinClient, path: str) -> None:
+    assert client.get(path, client_header=False).status_code == 200
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+def test_api_refuses_cross_site_fetch(client: AddinClient, site: str) -> None:
+    response = client.get("/api/health", headers={"Sec-Fetch-Site": site})
+    assert response.status_code == 403
+    assert json_body(response)["error"] == "cross_site"
+
+
+@pytest.mark.parametrize("site", ["same-origin", "none"])
+def test_api_accepts_same_origin_fetch(client: AddinClient, site: str) -> None:
+    assert client.get("/api/health", headers={"Sec-Fetch-Site": site}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ALL_ROUTES)
+def test_security_headers_on_every_route(client: AddinClient, path: str) -> None:
+    response = client.get(path)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "X-Frame-Options" not in response.headers  # would break Excel on the web
+
+
+def test_security_headers_on_refusals(client: AddinClient) -> None:
+    response = client.get("/api/health", client_header=False)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_csp_allows_office_and_nothing_inline() -> None:
+    directives = dict(d.split(" ", 1) for d in CONTENT_SECURITY_POLICY.split("; "))
+    assert directives["default-src"] == "'self'"
+    assert "https://appsforoffice.microsoft.com" in directives["script-src"].split()
+    assert "'unsafe-inline'" not in directives["script-src"]
+    assert "'unsafe-eval'" not in directives["script-src"]
+    assert directives["connect-src"] == "'self'"
+    assert directives["object-src"] == "'none'"
+    ancestors = directives["frame-ancestors"].split()
+    assert "'self'" in ancestors
+    assert "https://*.officeapps.live.com" in ancestors
+    assert "*" not in ancestors
+
+
+@pytest.mark.parametrize("path", API_ROUTES)
+def test_api_answers_not_stored(client: AddinClient, path: str) -> None:
+    response = client.get(path)
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("size", [16, 32, 64, 80])
+def test_icons_cacheable(client: AddinClient, size: int) -> None:
+    response = client.get(f"/icons/icon-{size}.png")
+    cache_control = response.headers["Cache-Control"]
+    assert "no-store" not in cache_control
+    assert "max-age=86400" in cache_control
+    # Excel on the web loads ribbon icons from its own origin.
+    assert "Cross-Origin-Resource-Policy" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("::ffff:192.168.0.1", False),
+        ("0.0.0.0", False),  # noqa: S104 - an address under test, not a bind
+        ("192.168.0.1", False),
+        ("fe80::1%eth0", False),
+        ("not an address", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_is_loopback(address: str | None, expected: bool) -> None:
+    assert is_loopback(address) is expected
+
+
+def test_own_hosts_and_origins() -> None:
+    assert own_hosts(8443) == {"localhost:8443", "127.0.0.1:8443", "[::1]:8443"}
+    assert "https://[::1]:8443" in own_origins(8443)
+    # Port 443 is omitted from Host by browsers.
+    assert "localhost" in own_hosts(443)
+    assert "localhost" not in own_hosts(8443)
+
+
+def test_refusals_are_logged_without_headers(client: AddinClient, caplog) -> None:
+    caplog.set_level("WARNING")
+    client.get("/api/health", headers={"Origin": "https://evil.example"})
+    assert "foreign_origin" in caplog.text
+    assert "/api/health" in caplog.text
