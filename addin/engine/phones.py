@@ -1,0 +1,361 @@
+"""Phone normalisation: whatever a cell or a file holds becomes E.164 or a reason why not.
+
+Accepted input, in the order it is cleaned:
+
+* ``None`` or blank text is an ``empty cell``; ``True``/``False`` and dates are not numbers.
+* Excel number cells arrive as ``int`` or ``float`` (``41798284651.0``); a float must be
+  a whole number below 10^15, since Excel keeps only 15 significant digits.
+* Text: Unicode compatibility forms are folded (full-width digits and ``＋``, every kind of
+  space), other Unicode decimal digits become ASCII, invisible format characters
+  (zero-width space, byte-order mark, direction marks) go, a leading apostrophe (Excel's
+  "this is text" marker) and a ``tel:`` prefix are dropped, then the separators
+  space, ``-`` (and the Unicode dashes), ``.``, ``/`` and parentheses are removed.
+  Letters (vanity numbers such as ``1-800-FLOWERS``), an extension (``ext. 12``), two
+  numbers in one cell or any other character make the input invalid: the vendor checks
+  exactly one number, and guessing would bill a number the user never meant.
+* ``00`` at the start is the international prefix and becomes ``+``.
+* With ``+`` the number is international. Without it, it is read as a national number of
+  ``region``. If that reading is not a valid number and the digits (11 to 15, no leading
+  0) form a valid international number, they are taken as E.164 whose ``+`` was lost:
+  Excel number cells drop it, and MSISDN columns never had it. Shorter digit strings are
+  never reinterpreted this way, because a 10-digit national number of one country is
+  often a valid number of another (US ``2015550123`` would become Egypt ``+20 15550123``).
+* Every result passes ``phonenumbers.is_valid_number``: a number in an unassigned range
+  would be billed for an answer that can only be "no".
+
+Results are cached per ``(raw, region)``, so duplicates cost a dictionary look-up, and a
+canonical E.164 string skips the text parser but never the validity check.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat, ValidationResult
+
+__all__ = ["Normalized", "cache_clear", "normalize", "validate_region"]
+
+#: Distinct inputs remembered. About 280 bytes each, so a full cache holds about 300 MB;
+#: smaller and a million-row file with scattered duplicates re-parses most of them.
+CACHE_SIZE = 2**20
+
+# Reasons shown to the user. Module constants so a million invalid rows share one string.
+EMPTY = "empty cell"
+NEEDS_REGION = "national number needs a region"
+TOO_SHORT = "too short"
+TOO_LONG = "too long"
+LETTERS = "contains letters"
+EXTENSION = "has an extension; give the number without it"
+SEVERAL = "more than one number in the cell"
+NO_DIGITS = "no digits"
+UNKNOWN_COUNTRY = "unknown country code"
+NOT_WHOLE = "not a whole number"
+NEGATIVE = "negative number"
+NOT_A_NUMBER = "not a phone number"
+SCIENTIFIC = "in scientific notation, so Excel may have rounded it; format the column as text"
+LOCAL_ONLY = "too short: the area code is missing"
+
+# E.164 allows 15 digits; anything this long is rejected before any parsing work.
+_MAX_TEXT_LENGTH = 100
+_MAX_DIGITS = 17
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+_DIGITS = re.compile(r"\+?[0-9]+")
+_ASCII_DIGITS = frozenset("0123456789")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+# "ext. 12", "extension 12", "x12", "#12", ";ext=12" after the last digit of the number.
+_EXTENSION = re.compile(
+    r"[0-9][\s.)-]*(?:;\s*ext=|ext(?:ension)?\.?|x|#)\s*[0-9]{1,7}\s*$", re.IGNORECASE
+)
+# A number cell exported as text: "41798284651.0", or "4.17983E+10" already rounded.
+_FLOAT_TEXT = re.compile(r"([0-9]+)\.0+")
+_SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]*)?[eE]\+?[0-9]+")
+_SEVERAL = re.compile(r"[0-9]\s*[,;\n\r|]\s*[+(]?[0-9]")
+_SEPARATORS = str.maketrans("", "", " \t-./()[]")
+_QUOTES = "'‘’`"
+# Dashes that NFKC leaves alone; they separate digit groups like "-".
+_DASHES = frozenset("‐‑‒–—―−﹘﹣")
+_COUNTRY_CODES = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+_SHARED_COUNTRY_CODES = frozenset(
+    code for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items() if len(regions) > 1
+)
+_POSSIBLE_REASON = {
+    ValidationResult.TOO_SHORT: TOO_SHORT,
+    ValidationResult.TOO_LONG: TOO_LONG,
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: LOCAL_ONLY,
+    ValidationResult.INVALID_COUNTRY_CODE: UNKNOWN_COUNTRY,
+}
+# phonenumbers only ever sees clean digits here, so "not a number" means too few of them.
+_PARSE_REASON = {
+    NumberParseException.INVALID_COUNTRY_CODE: UNKNOWN_COUNTRY,
+    NumberParseException.NOT_A_NUMBER: TOO_SHORT,
+    NumberParseException.TOO_SHORT_AFTER_IDD: TOO_SHORT,
+    NumberParseException.TOO_SHORT_NSN: TOO_SHORT,
+    NumberParseException.TOO_LONG: TOO_LONG,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """The outcome for one input: an E.164 number, or the reason it is invalid."""
+
+    e164: str | None
+    reason: str | None
+
+    def __post_init__(self) -> None:
+        """Refuse a result that is both or neither valid and invalid."""
+        if (self.e164 is None) == (self.reason is None):
+            raise ValueError("exactly one of e164 and reason must be set")
+
+    @property
+    def valid(self) -> bool:
+        """Return True when the input is a valid number."""
+        return self.e164 is not None
+
+
+@lru_cache(maxsize=512)
+def validate_region(code: str) -> str:
+    """Return ``code`` as an upper-case ISO 3166 alpha-2 region phonenumbers knows."""
+    if not isinstance(code, str):
+        raise ValueError(f"region must be text such as 'CH' or 'US', not {code!r}")
+    region = code.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"unknown region {code!r}: use a two-letter country code such as CH, DE or US"
+        )
+    return region
+
+
+def normalize(raw: object, region: str | None = None) -> Normalized:
+    """Return the E.164 form of ``raw``, reading national numbers in ``region``.
+
+    Never raises for any ``raw``; an unknown ``region`` raises ``ValueError`` because it
+    is a caller's mistake, not a bad cell (check it once with ``validate_region``).
+    """
+    if region is not None:
+        region = validate_region(region)
+    if raw is None or isinstance(raw, str | int | float):
+        return _normalize_cached(raw, region)
+    return _normalize_uncached(raw, region)
+
+
+def cache_clear() -> None:
+    """Forget every cached result (for benchmarks that measure the uncached cost)."""
+    _normalize_cached.cache_clear()
+
+
+def _normalize_uncached(raw: object, region: str | None) -> Normalized:
+    """Normalise one value of any type without the cache."""
+    if raw is None:
+        return _invalid(EMPTY)
+    if isinstance(raw, str):
+        return _normalize_text(raw, region)
+    # bool is an int subclass: TRUE in a cell is not the number 1.
+    if isinstance(raw, bool):
+        return _invalid(f"{NOT_A_NUMBER} (TRUE/FALSE)")
+    if isinstance(raw, int):
+        return _normalize_whole(raw, region)
+    if isinstance(raw, float):
+        if not math.isfinite(raw):
+            return _invalid(NOT_A_NUMBER)
+        if not raw.is_integer():
+            return _invalid(NOT_WHOLE)
+        return _normalize_whole(int(raw), region)
+    if isinstance(raw, datetime | date | time | timedelta):
+        return _invalid(f"{NOT_A_NUMBER} (a date or time)")
+    return _invalid(f"{NOT_A_NUMBER} ({type(raw).__name__})")
+
+
+_normalize_cached = lru_cache(maxsize=CACHE_SIZE, typed=True)(_normalize_uncached)
+
+
+def _normalize_whole(value: int, region: str | None) -> Normalized:
+    """Normalise an Excel number cell, which has lost any ``+`` and leading zeros."""
+    if value < 0:
+        return _invalid(NEGATIVE)
+    # Above 15 digits Excel has already rounded the value, so it cannot be trusted.
+    if value >= 10**15:
+        return _invalid(TOO_LONG)
+    return _normalize_digits(str(value), region)
+
+
+def _normalize_text(text: str, region: str | None) -> Normalized:
+    """Clean free text down to ``+digits`` or ``digits`` and normalise it."""
+    if _E164.fullmatch(text):
+        return _normalize_international(text[1:], region)
+    if len(text) > _MAX_TEXT_LENGTH:
+        return _invalid(TOO_LONG)
+    if not text.isascii():
+        text = _fold_unicode(text)
+    text = text.strip().lstrip(_QUOTES).strip().strip('"“”').strip()
+    if not text:
+        return _invalid(EMPTY)
+    whole = _FLOAT_TEXT.fullmatch(text)
+    if whole:
+        text = whole.group(1)
+    elif _SCIENTIFIC.fullmatch(text):
+        return _invalid(SCIENTIFIC)
+    if text[:4].lower() == "tel:":
+        text = text[4:].strip()
+    if _EXTENSION.search(text):
+        return _invalid(EXTENSION)
+    if _ASCII_LETTER.search(text) or (not text.isascii() and any(char.isalpha() for char in text)):
+        return _invalid(LETTERS)
+    if _SEVERAL.search(text):
+        return _invalid(SEVERAL)
+    compact = text.translate(_SEPARATORS)
+    if not _DIGITS.fullmatch(compact):
+        return _invalid(_describe_junk(compact))
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    if compact.startswith("+"):
+        digits = compact[1:]
+        if len(digits) > _MAX_DIGITS:
+            return _invalid(TOO_LONG)
+        if not digits:
+            return _invalid(NO_DIGITS)
+        return _normalize_international(digits, region)
+    return _normalize_digits(compact, region)
+
+
+def _fold_unicode(text: str) -> str:
+    """Fold full-width forms, Unicode digits, spaces, dashes and invisible marks to ASCII."""
+    folded = []
+    for char in unicodedata.normalize("NFKC", text):
+        if char.isascii():
+            folded.append(char)
+        elif char.isdecimal():
+            folded.append(str(unicodedata.decimal(char)))
+        elif char in _DASHES:
+            folded.append("-")
+        elif char.isspace():
+            folded.append(" ")
+        elif unicodedata.category(char) != "Cf":
+            folded.append(char)
+    return "".join(folded)
+
+
+def _describe_junk(compact: str) -> str:
+    """Name the first character that has no place in a phone number."""
+    if not any(char in _ASCII_DIGITS for char in compact):
+        return NO_DIGITS
+    for index, char in enumerate(compact):
+        if char in _ASCII_DIGITS or (char == "+" and index == 0):
+            continue
+        if char == "+":
+            return "'+' only belongs at the start"
+        return f"unexpected character {char!r}"
+    return NOT_A_NUMBER
+
+
+def _normalize_digits(digits: str, region: str | None) -> Normalized:
+    """Normalise digits without ``+``: national in ``region``, else E.164 that lost its ``+``."""
+    if len(digits) > _MAX_DIGITS:
+        return _invalid(TOO_LONG)
+    national: PhoneNumber | str | None = None
+    if region is not None:
+        national = _parse(digits, region)
+        if isinstance(national, PhoneNumber) and _is_valid(national, region):
+            return _valid(national)
+    if 11 <= len(digits) <= 15 and digits[0] != "0":
+        international = _normalize_international(digits, region)
+        if international.valid:
+            return international
+    if national is None:
+        return _invalid(NEEDS_REGION)
+    if isinstance(national, str):
+        return _invalid(national)
+    return _invalid(_why_invalid(national))
+
+
+def _normalize_international(digits: str, region: str | None = None) -> Normalized:
+    """Normalise the digits after ``+``, building the number directly when it is canonical."""
+    # Country codes are prefix-free, so at most one of the first three prefixes is one.
+    for length in (1, 2, 3):
+        if len(digits) > length and int(digits[:length]) in _COUNTRY_CODES:
+            national = digits[length:]
+            zeros = len(national) - len(national.lstrip("0"))
+            number = PhoneNumber(
+                country_code=int(digits[:length]),
+                national_number=int(national),
+                italian_leading_zero=zeros > 0 or None,
+                number_of_leading_zeros=zeros if zeros > 1 else None,
+            )
+            if _is_valid(number, region) and _e164(number) == "+" + digits:
+                return _accepted("+" + digits)
+            break
+    # Not canonical (a "(0)" national prefix, say) or invalid: let the full parser decide.
+    parsed = _parse("+" + digits, None)
+    if isinstance(parsed, str):
+        return _invalid(parsed)
+    if _is_valid(parsed, region):
+        return _valid(parsed)
+    return _invalid(_why_invalid(parsed))
+
+
+def _parse(text: str, region: str | None) -> PhoneNumber | str:
+    """Parse clean digits with phonenumbers; return the number or why it cannot be one."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException as error:
+        return _PARSE_REASON.get(error.error_type, NOT_A_NUMBER)
+    if number.extension:
+        return EXTENSION
+    return number
+
+
+def _is_valid(number: PhoneNumber, region: str | None) -> bool:
+    """Return ``phonenumbers.is_valid_number(number)``, asking the likely region first."""
+    # A country code shared by several regions (+1 has 25) makes is_valid_number try them
+    # in turn; valid in the caller's region implies valid, at half the cost.
+    if (
+        region is not None
+        and number.country_code in _SHARED_COUNTRY_CODES
+        and phonenumbers.is_valid_number_for_region(number, region)
+    ):
+        return True
+    valid: bool = phonenumbers.is_valid_number(number)
+    return valid
+
+
+def _valid(number: PhoneNumber) -> Normalized:
+    """Return the valid result for a parsed number."""
+    return _accepted(_e164(number))
+
+
+def _accepted(e164: str) -> Normalized:
+    """Return the valid result, unless it is longer than the 15 digits E.164 allows."""
+    # phonenumbers accepts some longer national numbers (Germany has 14-digit ones),
+    # but the vendor takes at most 15 digits after the '+'.
+    if len(e164) > 16:
+        return _invalid(TOO_LONG)
+    return Normalized(e164=e164, reason=None)
+
+
+def _why_invalid(number: PhoneNumber) -> str:
+    """Explain why a parsed number is not valid."""
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    country_code = number.country_code or 0
+    where = phonenumbers.region_code_for_country_code(country_code)
+    if where == "001":
+        where = f"+{country_code}"
+    if possible == ValidationResult.INVALID_LENGTH:
+        return f"wrong length for {where}"
+    return _POSSIBLE_REASON.get(possible) or f"not a valid number for {where}"
+
+
+def _e164(number: PhoneNumber) -> str:
+    """Format a parsed number as E.164."""
+    text: str = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    return text
+
+
+@lru_cache(maxsize=1024)
+def _invalid(reason: str) -> Normalized:
+    """Return the shared invalid result for ``reason``."""
+    return Normalized(e164=None, reason=reason)
