@@ -20,7 +20,7 @@
         return;
       }
       document.getElementById("demo-banner").hidden = !body.demo;
-      showStatus("Connected to the FBCheck backend " + body.version + (body.demo ? " (DEMO)." : "."));
+      showStatus("Connected to the FBCheck backend (version " + body.version + ")" + (body.demo ? ", DEMO mode." : "."));
     } catch (error) {
       showStatus("The FBCheck backend does not answer. Is `fbcheck serve` running?", true);
     }

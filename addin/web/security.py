@@ -6,9 +6,14 @@ Every request, in this order:
 2. the ``Host`` header must name this server exactly (``localhost``,
    ``127.0.0.1`` or ``[::1]`` with the configured port), else 400
    ``missing_host`` or 421 ``foreign_host`` (DNS rebinding defence);
-3. ``OPTIONS`` is refused with 403 ``preflight_refused``: no CORS, ever;
+3. ``OPTIONS`` is refused with 403 ``preflight_refused``: no preflight ever
+   succeeds, so no foreign page can send a custom header or a JSON body;
 4. an ``Origin`` header, when present, must be the backend's own https origin,
-   else 403 ``foreign_origin``;
+   else 403 ``foreign_origin``. One exception: a plain ``GET`` of a static
+   file (not ``/api/`` or ``/xlwings/``) from an Office on the web origin,
+   because Excel on the web fetches the custom-functions metadata
+   (``/functions.json``) from its own page and needs CORS for it; that answer
+   carries ``Access-Control-Allow-Origin`` for exactly that origin;
 5. ``/api/`` and ``/xlwings/`` routes need the ``X-FBCheck-Client`` header,
    which a foreign page cannot add without the preflight refused above, else
    403 ``missing_client_header``; a ``Sec-Fetch-Site`` other than
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 from werkzeug.datastructures import Headers
@@ -39,14 +45,20 @@ OWN_HOSTNAMES = ("localhost", "127.0.0.1", "[::1]")
 #: Where office.js comes from; it may load MicrosoftAjax.js from the ASP.NET
 #: CDN on some hosts (OfficeDev/office-js issues 686, 4131), so both are allowed.
 OFFICE_SCRIPT_SOURCES = ("https://appsforoffice.microsoft.com", "https://ajax.aspnetcdn.com")
-#: Pages that frame the task pane in Excel on the web (desktop Excel shows it
-#: as a top-level WebView, so it needs none of these).
-OFFICE_FRAME_ANCESTORS = (
-    "https://*.officeapps.live.com",
-    "https://*.office.com",
-    "https://*.cloud.microsoft",
-    "https://*.sharepoint.com",
-    "https://onedrive.live.com",
+#: Host names of Office on the web: the Excel web app (``*.officeapps.live.com``,
+#: ``excel.cloud.microsoft``) and the pages that embed it (OneDrive, SharePoint,
+#: office.com / microsoft365.com). Desktop Excel shows the task pane as a
+#: top-level WebView and needs none of these.
+OFFICE_WEB_HOSTS = ("onedrive.live.com",)
+OFFICE_WEB_DOMAINS = (
+    "officeapps.live.com",
+    "office.com",
+    "microsoft365.com",
+    "cloud.microsoft",
+    "sharepoint.com",
+)
+OFFICE_FRAME_ANCESTORS = tuple(f"https://{host}" for host in OFFICE_WEB_HOSTS) + tuple(
+    f"https://*.{domain}" for domain in OFFICE_WEB_DOMAINS
 )
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -94,6 +106,31 @@ def own_origins(port: int) -> frozenset[str]:
     return frozenset(f"https://{host}" for host in own_hosts(port))
 
 
+def is_office_web_origin(origin: str) -> bool:
+    """Return True for an https origin of Office on the web (default port only)."""
+    parts = urlsplit(origin.lower())
+    host = parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    if parts.scheme != "https" or port is not None or parts.path or parts.username:
+        return False
+    return host in OFFICE_WEB_HOSTS or host.endswith(
+        tuple(f".{domain}" for domain in OFFICE_WEB_DOMAINS)
+    )
+
+
+def is_office_static_fetch(method: str, path: str, origin: str | None) -> bool:
+    """Return True for Office on the web reading a static file (the one CORS case)."""
+    return (
+        origin is not None
+        and method == "GET"
+        and not is_api_path(path)
+        and is_office_web_origin(origin)
+    )
+
+
 def is_loopback(address: str | None) -> bool:
     """Return True when ``address`` is a loopback IP (IPv4-mapped IPv6 included)."""
     if not address:
@@ -130,7 +167,11 @@ def check_request(
     if method == "OPTIONS":
         return Refusal(403, "preflight_refused", "Cross-origin requests are not accepted.")
     origin = headers.get("Origin")
-    if origin is not None and origin.lower() not in own_origins(port):
+    if (
+        origin is not None
+        and origin.lower() not in own_origins(port)
+        and not is_office_static_fetch(method, path, origin)
+    ):
         return Refusal(403, "foreign_origin", f"Requests from {origin!r} are not accepted.")
     if is_api_path(path):
         if not headers.get(CLIENT_HEADER, "").strip():
@@ -163,8 +204,15 @@ def _refuse_untrusted_requests() -> Response | None:
 
 
 def _add_security_headers(response: Response) -> Response:
-    """Flask ``after_request`` hook: CSP, nosniff, and caching by kind of route."""
+    """Flask ``after_request`` hook: CSP, nosniff, CORS for Office, caching by route."""
     response.headers["X-Content-Type-Options"] = "nosniff"
+    origin = request.headers.get("Origin")
+    if is_office_static_fetch(request.method, request.path, origin):
+        # Exactly that origin, no credentials, GET only: Excel on the web
+        # reads /functions.json this way.
+        response.headers["Access-Control-Allow-Origin"] = str(origin)
+    if not is_api_path(request.path):
+        response.vary.add("Origin")
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["Referrer-Policy"] = "no-referrer"
     if is_api_path(request.path) or response.status_code >= 400:

@@ -99,6 +99,16 @@ def test_preflight_refused(base: str, ca: str) -> None:
     assert not [h for h in response.headers if h.lower().startswith("access-control")]
 
 
+def test_excel_on_the_web_reads_function_metadata(base: str, ca: str) -> None:
+    origin = "https://excel.officeapps.live.com"
+    response = requests.get(
+        f"{base}/functions.json", headers={"Origin": origin}, verify=ca, timeout=5
+    )
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == origin
+    assert response.json()["functions"][0]["id"] == "FBCHECK"
+
+
 def test_pages_and_icons_without_header(base: str, ca: str) -> None:
     page = requests.get(f"{base}/taskpane.html", verify=ca, timeout=5)
     assert page.status_code == 200

@@ -96,13 +96,72 @@ def test_missing_host_refused() -> None:
         f"http://localhost:{PORT}",
         "https://localhost:3000",
         f"https://localhost:{PORT}.evil.example",
-        "https://excel.cloud.microsoft",
+        "https://officeapps.live.com.evil.example",
+        "https://evil-officeapps.live.com",
     ],
 )
 def test_foreign_origin_refused(client: AddinClient, path: str, origin: str) -> None:
     response = client.get(path, headers={"Origin": origin})
     assert response.status_code == 403
     assert json_body(response)["error"] == "foreign_origin"
+
+
+OFFICE_ORIGINS = [
+    "https://excel.officeapps.live.com",
+    "https://inc-excel.officeapps.live.com",
+    "https://excel.cloud.microsoft",
+    "https://contoso.sharepoint.com",
+    "https://onedrive.live.com",
+    "https://www.office.com",
+]
+
+
+@pytest.mark.parametrize("path", PAGE_ROUTES)
+@pytest.mark.parametrize("origin", OFFICE_ORIGINS)
+def test_office_web_may_read_static_files(client: AddinClient, path: str, origin: str) -> None:
+    """Excel on the web fetches /functions.json from its own page: CORS for that origin only."""
+    response = client.get(path, client_header=False, headers={"Origin": origin})
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == origin
+    assert "Origin" in response.headers["Vary"]
+    assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+@pytest.mark.parametrize("path", API_ROUTES)
+@pytest.mark.parametrize("origin", OFFICE_ORIGINS)
+def test_office_web_may_not_call_the_api(client: AddinClient, path: str, origin: str) -> None:
+    response = client.get(path, headers={"Origin": origin})
+    assert response.status_code == 403
+    assert json_body(response)["error"] == "foreign_origin"
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://excel.officeapps.live.com",
+        "https://excel.officeapps.live.com:8443",
+        "https://officeapps.live.com.evil.example",
+        "https://evil.example/excel.officeapps.live.com",
+        "https://excel.officeapps.live.com:bad",
+    ],
+)
+def test_office_lookalikes_get_no_cors(client: AddinClient, origin: str) -> None:
+    response = client.get("/functions.json", headers={"Origin": origin})
+    assert response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_office_web_may_only_get(client: AddinClient) -> None:
+    origin = "https://excel.officeapps.live.com"
+    response = client.request("POST", "/functions.json", headers={"Origin": origin})
+    assert response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_no_cors_header_for_own_page(client: AddinClient) -> None:
+    response = client.get("/functions.json", headers={"Origin": f"https://localhost:{PORT}"})
+    assert "Access-Control-Allow-Origin" not in response.headers
 
 
 @pytest.mark.parametrize("origin", [f"https://127.0.0.1:{PORT}", f"https://[::1]:{PORT}"])
@@ -113,12 +172,15 @@ def test_own_origins_accepted(client: AddinClient, origin: str) -> None:
 
 
 @pytest.mark.parametrize("path", ALL_ROUTES)
-def test_preflight_refused_without_cors_headers(client: AddinClient, path: str) -> None:
+@pytest.mark.parametrize("origin", ["https://evil.example", "https://excel.officeapps.live.com"])
+def test_preflight_refused_without_cors_headers(
+    client: AddinClient, path: str, origin: str
+) -> None:
     response = client.request(
         "OPTIONS",
         path,
         headers={
-            "Origin": "https://evil.example",
+            "Origin": origin,
             "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": CLIENT_HEADER,
         },
@@ -195,6 +257,8 @@ def test_csp_allows_office_and_nothing_inline() -> None:
     ancestors = directives["frame-ancestors"].split()
     assert "'self'" in ancestors
     assert "https://*.officeapps.live.com" in ancestors
+    assert "https://*.cloud.microsoft" in ancestors
+    assert "https://onedrive.live.com" in ancestors
     assert "*" not in ancestors
 
 
