@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from addin.config import Settings
 from addin.web import create_app
 from addin.web.app_config import DEFAULT_PORT, PORT_KEY, SETTINGS_KEY
@@ -77,7 +79,11 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"fbcheck serve: invalid settings:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         certificate = ensure_server_certificate(data_dir=settings.data_dir, home=Path.home())
     except OSError as exc:

@@ -87,6 +87,16 @@ def test_serve_port_in_use(isolated_env: Path, capsys: pytest.CaptureFixture[str
     assert f"cannot listen on 127.0.0.1 port {port}" in capsys.readouterr().err
 
 
+def test_serve_invalid_settings(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FBCHECK_CACHE_TTL_DAYS", "-3")
+    assert run(["serve", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid settings" in err
+    assert "cache_ttl_days" in err
+
+
 def test_serve_certificate_folder_unusable(
     isolated_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
