@@ -17,7 +17,7 @@ from addin.web import create_app
 from addin.web.app_config import DEFAULT_PORT, PORT_KEY, SETTINGS_KEY
 from addin.web.certs import SOURCE_OFFICE, ensure_server_certificate, trust_instructions
 from addin.web.manifest import DEFAULT_BASE_URL, normalize_base_url, render_manifest
-from mock_server.server import BackgroundServer
+from addin.web.serving import bind_backend
 
 #: Exit codes: 0 done, 1 could not do it (port busy, file unwritable), 2 bad usage.
 EXIT_FAILED = 1
@@ -91,13 +91,7 @@ def serve(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     app = create_app({SETTINGS_KEY: settings, PORT_KEY: args.port or DEFAULT_PORT})
     try:
-        server = BackgroundServer(
-            app,
-            host=bind_host,
-            port=args.port,
-            certfile=certificate.certfile,
-            keyfile=certificate.keyfile,
-        )
+        server = bind_backend(app, certificate=certificate, host=bind_host, port=args.port)
     except OSError as exc:
         print(
             f"fbcheck serve: cannot listen on {bind_host} port {args.port}: "
@@ -105,9 +99,6 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    # With --port 0 the real port is known only now; Host/Origin checks and
-    # the manifest must use it.
-    app.config[PORT_KEY] = server.port
     base_url = _public_base_url(bind_host, server.port)
 
     print(f"FBCheck backend on {base_url}  (Ctrl-C stops it)")

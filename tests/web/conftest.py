@@ -15,6 +15,7 @@ from addin.web import create_app
 from addin.web.app_config import PORT_KEY, SETTINGS_KEY
 from addin.web.certs import ServerCertificate, ensure_server_certificate
 from addin.web.security import CLIENT_HEADER
+from addin.web.serving import bind_backend
 from mock_server.server import BackgroundServer
 
 PORT = 8443
@@ -108,9 +109,5 @@ def https_server(
     """The real backend over TLS on a free loopback port, stopped afterwards."""
     settings = make_settings(tmp_path_factory.mktemp("https"))
     app = create_app({SETTINGS_KEY: settings})
-    server = BackgroundServer(
-        app, port=0, certfile=certificate.certfile, keyfile=certificate.keyfile
-    )
-    app.config[PORT_KEY] = server.port
-    with server:
+    with bind_backend(app, certificate=certificate) as server:
         yield server
