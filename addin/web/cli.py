@@ -107,7 +107,10 @@ def serve(args: argparse.Namespace) -> int:
             "DEMO MODE: no API key is set (FBCHECK_API_KEY), so every answer comes from "
             "the built-in emulator, not from the vendor."
         )
-    print(f"Add-in manifest: {base_url}/manifest.xml  (or: fbcheck manifest -o manifest.xml)")
+    render_hint = "fbcheck manifest -o manifest.xml"
+    if base_url != DEFAULT_BASE_URL:
+        render_hint = f"fbcheck manifest --base-url {base_url} -o manifest.xml"
+    print(f"Add-in manifest: {base_url}/manifest.xml  (or: {render_hint})")
     if certificate.source == SOURCE_OFFICE:
         print(f"TLS certificate: {certificate.certfile} (from office-addin-dev-certs)")
     else:

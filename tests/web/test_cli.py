@@ -168,7 +168,10 @@ def test_serve_end_to_end(served: tuple[list[str], Path]) -> None:
     port = int(base.rsplit(":", 1)[1])
     assert port > 0
     assert any(line.startswith("DEMO MODE") for line in lines)
-    assert f"Add-in manifest: {base}/manifest.xml" in "\n".join(lines)
+    assert (
+        f"Add-in manifest: {base}/manifest.xml  (or: fbcheck manifest --base-url {base} -o"
+        in "\n".join(lines)
+    )
     assert "trust it once" in "\n".join(lines)
     assert ca_file.is_file()
 
