@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request
 
 #: The vendor's own example answer to a create, byte for byte.
 CREATE_EXAMPLE = (
@@ -29,6 +30,38 @@ def make_httpserver() -> Iterator[HTTPServer]:
     server.clear()
     if server.is_running():
         server.stop()
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What a multipart create request carried, copied out of werkzeug's request."""
+
+    headers: dict[str, str]
+    query: bytes
+    filename: str | None
+    mimetype: str
+    content: bytes
+    form: dict[str, str]
+
+
+def read_upload(request: Request) -> Upload:
+    """Copy the upload out of a request and close its spooled files.
+
+    Werkzeug spools multipart parts into temporary files that are otherwise
+    closed by garbage collection, which pytest reports as a ResourceWarning.
+    """
+    try:
+        part = request.files["file"]
+        return Upload(
+            headers=dict(request.headers),
+            query=request.query_string,
+            filename=part.filename,
+            mimetype=part.mimetype,
+            content=part.read(),
+            form=request.form.to_dict(),
+        )
+    finally:
+        request.close()
 
 
 @dataclass
@@ -85,7 +118,7 @@ def _read_request(conn: socket.socket) -> RawRequest:
     return RawRequest(method, path, headers, body)
 
 
-def respond(status: int, body: bytes, headers: dict[str, str] | None = None) -> Action:
+def respond(status: int, body: bytes, headers: dict[str, str | None] | None = None) -> Action:
     """Return an action sending a complete answer."""
     return send_raw(status, body, headers)
 
@@ -96,19 +129,25 @@ def close_without_answer() -> Action:
 
 
 def send_raw(
-    status: int, body: bytes, headers: dict[str, str] | None = None, *, length: int | None = None
+    status: int,
+    body: bytes,
+    headers: dict[str, str | None] | None = None,
+    *,
+    length: int | None = None,
 ) -> Action:
-    """Return an action sending ``body`` under a Content-Length of ``length`` (default: exact)."""
+    """Send ``body`` under a Content-Length of ``length`` (default: exact); None drops a header."""
 
     def act(conn: socket.socket) -> None:
         """Write the status line, headers and body, then let the caller close."""
-        all_headers = {
+        all_headers: dict[str, str | None] = {
             "Content-Type": "application/json",
             "Content-Length": str(len(body) if length is None else length),
             "Connection": "close",
             **(headers or {}),
         }
-        head = f"HTTP/1.1 {status} X\r\n" + "".join(f"{k}: {v}\r\n" for k, v in all_headers.items())
+        head = f"HTTP/1.1 {status} X\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in all_headers.items() if v is not None
+        )
         conn.sendall(head.encode("latin-1") + b"\r\n" + body)
 
     return act
