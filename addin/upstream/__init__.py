@@ -1,1 +1,56 @@
-"""The vendor API client: no Flask, no Excel."""
+"""The vendor API client: no Flask, no Excel.
+
+Everything a caller needs is re-exported here: the client and its retry
+policy, the task model, the result parser, the poll schedule and the error tree.
+"""
+
+from __future__ import annotations
+
+from addin.upstream.client import DEFAULT_USER_AGENT, RetryPolicy, VendorClient
+from addin.upstream.exceptions import (
+    AmbiguousCreateError,
+    AuthError,
+    BadRequestError,
+    BalanceError,
+    HTTPStatusError,
+    LinkExpiredError,
+    NotFoundError,
+    ProtocolError,
+    RateLimitError,
+    ResultFileError,
+    ServerError,
+    TransportError,
+    TruncatedDownloadError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from addin.upstream.models import TaskStatus, parse_task, parse_timestamp
+from addin.upstream.polling import PollSchedule
+from addin.upstream.results import ResultRow, parse_result_file
+
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "AmbiguousCreateError",
+    "AuthError",
+    "BadRequestError",
+    "BalanceError",
+    "HTTPStatusError",
+    "LinkExpiredError",
+    "NotFoundError",
+    "PollSchedule",
+    "ProtocolError",
+    "RateLimitError",
+    "ResultFileError",
+    "ResultRow",
+    "RetryPolicy",
+    "ServerError",
+    "TaskStatus",
+    "TransportError",
+    "TruncatedDownloadError",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "VendorClient",
+    "parse_result_file",
+    "parse_task",
+    "parse_timestamp",
+]

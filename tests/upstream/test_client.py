@@ -793,3 +793,61 @@ def test_retry_policy_backoff_doubles_caps_and_jitters():
 def test_retry_policy_refuses_nonsense(kwargs):
     with pytest.raises(ValueError, match="must"):
         RetryPolicy(**kwargs)
+
+
+# -- against the bundled emulator ----------------------------------------------
+
+PINNED = {"+41798284651": "yes", "+41798284652": "no", "+41798284653": "ban"}
+
+
+@pytest.fixture(params=["xlsx", "zip"])
+def emulator(request):
+    """Run the emulator (instant profile, pinned answers) in the given result format."""
+    from mock_server import create_app
+    from mock_server.server import BackgroundServer
+
+    app = create_app(
+        {
+            "MOCK_PROFILE": "instant",
+            "MOCK_API_KEYS": {KEY: 100, "poor": 0},
+            "MOCK_FIXTURES": PINNED,
+            "MOCK_RESULT_FORMAT": request.param,
+            "MOCK_DOWNLOAD_EXPIRE_ONCE": True,
+        }
+    )
+    with BackgroundServer(app) as server:
+        yield server.url
+
+
+def test_whole_task_against_the_emulator(emulator, sleeps):
+    with VendorClient(base_url=emulator, api_key=KEY, retry=FAST_RETRY, sleep=sleeps) as client:
+        created = client.create_task(list(PINNED), user_id="job-1")
+        assert created.user_id == "job-1"
+        task = client.get_task(created.task_id, user_id="job-1")
+        assert task.is_exported
+        # The first download link expires once; fetch_results asks for a fresh one.
+        latest, rows = client.fetch_results(task)
+        ledger = requests.get(f"{emulator}/_mock/ledger", timeout=5).json()["keys"][KEY]
+    assert rows == {number: ResultRow(answer) for number, answer in PINNED.items()}
+    assert latest.result_url != task.result_url
+    assert client.billed_requests == 3
+    assert ledger["billed_total"] == 3
+    assert ledger["tasks_created"] == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "error_class"), [("wrong", ex.AuthError), ("poor", ex.BalanceError)]
+)
+def test_emulator_refusals_map_to_typed_errors(emulator, sleeps, key, error_class):
+    client = VendorClient(base_url=emulator, api_key=key, retry=FAST_RETRY, sleep=sleeps)
+    with client, pytest.raises(error_class):
+        client.create_task(["+41798284651"])
+    assert client.billed_requests == 0
+    assert sleeps.delays == []
+
+
+def test_emulator_unknown_task_is_not_found(emulator, sleeps):
+    client = VendorClient(base_url=emulator, api_key=KEY, retry=FAST_RETRY, sleep=sleeps)
+    with client, pytest.raises(ex.NotFoundError):
+        client.get_task("aaaaaaaaaaaaaaaaaaaa")
+    assert client.billed_requests == 0

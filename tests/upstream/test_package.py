@@ -1,0 +1,42 @@
+"""Tests of the package's public surface: a sorted, complete, importable ``__all__``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import addin.upstream as upstream
+from addin.upstream import client, exceptions, models, polling, results
+
+
+def ruff_order(name: str) -> tuple[int, str]:
+    """Sort like ruff's RUF022: CONSTANTS, then Classes, then functions."""
+    if name.isupper():
+        return (0, name)
+    return (1, name) if name[0].isupper() else (2, name)
+
+
+def test_all_is_sorted_and_unique():
+    assert upstream.__all__ == sorted(set(upstream.__all__), key=ruff_order)
+
+
+def test_every_name_in_all_exists():
+    for name in upstream.__all__:
+        assert getattr(upstream, name) is not None
+
+
+def test_all_re_exports_every_public_name_of_the_modules():
+    modules = (client, exceptions, models, polling, results)
+    public = {name for module in modules for name in module.__all__}
+    missing = public - set(upstream.__all__) - {"ANSWERS", "FAILED_STATUSES", "KNOWN_STATUSES"}
+    missing -= {"MAX_COMPRESSION_RATIO", "MAX_UNCOMPRESSED_BYTES", "TaskState"}
+    missing -= {"MEASURED_SPEEDUP", "PRIOR_SPEEDUP"}
+    assert missing == set()
+
+
+def test_the_package_imports_no_flask():
+    code = "import sys, addin.upstream; print(any(m.split('.')[0] == 'flask' for m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
