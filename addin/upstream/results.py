@@ -45,9 +45,9 @@ log = logging.getLogger(__name__)
 
 #: Answers the vendor documents, plus "error" for anything we could not read.
 ANSWERS: Final[tuple[str, ...]] = ("yes", "no", "ban", "error")
-#: Limit on the sum of uncompressed members of a zip: far above a 2,000,000-row
-#: result (about 200 MB of sheet XML) and far below what would exhaust memory.
-MAX_UNCOMPRESSED_BYTES: Final = 1024 * 1024 * 1024
+#: Limit on the sum of uncompressed members of a zip: about twice a 2,000,000-row
+#: result (about 260 MB of sheet XML) and well below what would exhaust memory.
+MAX_UNCOMPRESSED_BYTES: Final = 512 * 1024 * 1024
 #: Limit on one member's compression ratio. Real sheet XML compresses 10 to 30
 #: times; zip bombs compress hundreds to thousands of times.
 MAX_COMPRESSION_RATIO: Final = 200
