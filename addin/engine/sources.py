@@ -1,0 +1,517 @@
+"""Reading the user's input file: one column of a .txt, .csv or Excel workbook, lazily.
+
+``read_input`` checks everything it can up front (the file, its type, encoding, sheet,
+header and column) and raises ``InputError`` with a message naming the file; the rows
+themselves are read only while the returned ``InputTable`` is iterated, and again on
+each new iteration, so a million-row file is never held as Python objects.
+
+Formats, chosen by extension:
+
+* ``.txt``: one value per line. The first line is a header only when it reads like one
+  ("phone", "Mobile number", "MSISDN"). A file whose lines are tab-separated (Excel's
+  "Text (Tab delimited)" and "Unicode Text") is read as a table, like a CSV.
+* ``.csv``: the delimiter is whichever of ``,`` ``;`` tab ``|`` splits the first rows
+  into the same number of fields; a first row of text above rows of numbers, or one
+  that names a phone column, is the header.
+* ``.xlsx``, ``.xlsm``, ``.xls``: read with python-calamine; the named sheet or the
+  first visible one. Number cells arrive as ``float``, as Excel stores them.
+
+Text files are UTF-8 (with or without a byte-order mark), UTF-16 with a byte-order mark
+(Excel's "Unicode Text"), or else Windows-1252, which every byte decodes in.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import python_calamine
+
+__all__ = ["InputCell", "InputError", "InputTable", "column_letter", "read_input"]
+
+TEXT_SUFFIXES = (".txt", ".csv")
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+
+# Rows looked at to choose the delimiter, the header and the default column.
+_SAMPLE_ROWS = 200
+_SAMPLE_BYTES = 256 * 1024
+_CHUNK_BYTES = 1024 * 1024
+_DELIMITERS = (",", ";", "\t", "|")
+# A delimiter no text contains: a file without one is read as a single column,
+# still honouring CSV quotes.
+_NO_DELIMITER = "\x1f"
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_PHONE_WORDS = re.compile(
+    r"phone|msisdn|mobil|\btel\b|telef|\bcell|handy|natel|e\.?164|whatsapp|\bgsm\b", re.I
+)
+_NUMBER_WORDS = re.compile(r"number|nummer|num[eé]ro|número", re.I)
+_DIGIT = re.compile(r"[0-9]")
+_LETTER_COLUMN = re.compile(r"[A-Za-z]{1,3}")
+
+Row = Sequence[object]
+
+
+class InputError(Exception):
+    """The input file cannot be read as asked; the message is meant for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputCell:
+    """One value of the chosen column, with its row number as the user sees it (1-based)."""
+
+    row: int
+    value: object
+
+
+class InputTable:
+    """The chosen column of an input file; iterating reads the file again, lazily."""
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        rows: Callable[[], Iterator[Row]],
+        header_row: int | None,
+        headers: tuple[str, ...],
+        column_index: int,
+        column_label: str,
+        sheet: str | None,
+    ) -> None:
+        """Describe a column; ``rows`` re-opens the file and yields every row in order."""
+        self.path = path
+        self._rows = rows
+        #: The 1-based row of the header, or None when the file has no header row.
+        self.header_row = header_row
+        #: Every header cell as text ("" for an empty one); empty without a header row.
+        self.headers = headers
+        #: 0-based position of the column within each row as read.
+        self.column_index = column_index
+        #: The column as the user names it: its letter ("B"), whatever its header.
+        self.column_label = column_label
+        #: The worksheet read, for workbooks.
+        self.sheet = sheet
+
+    @property
+    def header(self) -> str | None:
+        """Return the chosen column's header text, or None without one."""
+        if self.header_row is None or self.column_index >= len(self.headers):
+            return None
+        return self.headers[self.column_index] or None
+
+    def __iter__(self) -> Iterator[InputCell]:
+        """Yield the column's cells below the header, blank rows inside the data included."""
+        index = self.column_index
+        start = self.header_row or 0
+        # Blank rows count only when data follows them: trailing ones are not input.
+        blank_from = 0
+        blank_count = 0
+        number = 0
+        try:
+            for number, row in enumerate(self._rows(), 1):
+                if number <= start:
+                    continue
+                value = row[index] if index < len(row) else ""
+                # Look at the whole row only when the cell itself is empty.
+                if _is_empty(value) and _is_blank(row):
+                    if not blank_count:
+                        blank_from = number
+                    blank_count += 1
+                    continue
+                if blank_count:
+                    for blank in range(blank_from, blank_from + blank_count):
+                        yield InputCell(blank, "")
+                    blank_count = 0
+                yield InputCell(number, value)
+        except (OSError, UnicodeError, csv.Error, python_calamine.CalamineError) as error:
+            raise InputError(f"{self.path.name}, row {number + 1}: cannot read: {error}") from error
+
+
+def read_input(path: Path, *, column: str | None = None, sheet: str | None = None) -> InputTable:
+    """Open ``path`` and choose the column to check (see the module docstring)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TEXT_SUFFIXES + WORKBOOK_SUFFIXES:
+        shown = f"'{path.suffix}'" if path.suffix else "no extension"
+        raise InputError(
+            f"{path.name}: unsupported file type ({shown}); use .txt, .csv, .xlsx, .xlsm or .xls"
+        )
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror or error}") from error
+    if size == 0:
+        raise InputError(f"{path.name}: the file is empty")
+    if sheet is not None and suffix not in WORKBOOK_SUFFIXES:
+        raise InputError(f"{path.name}: a sheet name only applies to Excel workbooks")
+    try:
+        if suffix in WORKBOOK_SUFFIXES:
+            return _read_workbook(path, column=column, sheet=sheet)
+        return _read_text(path, column=column, tabular=suffix == ".csv")
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror or error}") from error
+
+
+def column_letter(index: int) -> str:
+    """Return the spreadsheet letter of a 0-based column index (0 -> A, 26 -> AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
+
+
+def _column_index(letters: str) -> int:
+    """Return the 0-based index of a column letter (A -> 0, AA -> 26)."""
+    index = 0
+    for char in letters.upper():
+        index = index * 26 + ord(char) - ord("A") + 1
+    return index - 1
+
+
+# --- text files ----------------------------------------------------------------------
+
+
+def _read_text(path: Path, *, column: str | None, tabular: bool) -> InputTable:
+    """Read a .csv (always a table) or a .txt (one value a line, unless tab-separated)."""
+    encoding = _text_encoding(path)
+    errors = "replace" if encoding == "cp1252" else "strict"
+    sample_text = _sample_text(path, encoding, errors)
+    if tabular:
+        delimiter = _sniff_delimiter(sample_text, _DELIMITERS)
+    else:
+        delimiter = _sniff_delimiter(sample_text, ("\t",))
+        tabular = delimiter != _NO_DELIMITER
+
+    def open_rows() -> Iterator[Row]:
+        """Re-open the file and yield its rows."""
+        with path.open(encoding=encoding, errors=errors, newline="") as handle:
+            if tabular:
+                yield from csv.reader(handle, delimiter=delimiter)
+            else:
+                for line in handle:
+                    yield (line.rstrip("\r\n"),)
+
+    sample = _sample_rows(path, open_rows)
+    return _choose_column(
+        path, open_rows, sample, column=column, sheet=None, first_column=0, lines=not tabular
+    )
+
+
+def _text_encoding(path: Path) -> str:
+    """Return the codec the whole file decodes with; refuse binary files with a reason."""
+    with path.open("rb") as handle:
+        head = handle.read(_SAMPLE_BYTES)
+    if head.startswith(_ZIP_MAGIC):
+        raise InputError(
+            f"{path.name}: this is an Excel workbook or another zip file, not text; "
+            "save it as .xlsx or export it as CSV"
+        )
+    if head.startswith(_OLE_MAGIC):
+        raise InputError(
+            f"{path.name}: this is an old Excel (.xls) or another Office file, not text; "
+            "give it the .xls extension or export it as CSV"
+        )
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ["utf-16"]
+    elif b"\x00" in head:
+        raise InputError(
+            f"{path.name}: this is binary data, not text "
+            "(a UTF-16 file needs a byte-order mark; saving it as UTF-8 always works)"
+        )
+    else:
+        candidates = ["utf-8-sig"]
+    for encoding in candidates:
+        if _decodes(path, encoding):
+            return encoding
+    if candidates == ["utf-16"]:
+        raise InputError(f"{path.name}: the file says it is UTF-16 but is not valid UTF-16")
+    return "cp1252"
+
+
+def _decodes(path: Path, encoding: str) -> bool:
+    """Return True when the whole file decodes in ``encoding`` (read in chunks)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with path.open("rb") as handle:
+        try:
+            while chunk := handle.read(_CHUNK_BYTES):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _sample_text(path: Path, encoding: str, errors: str) -> str:
+    """Return the start of the file as text, refusing control characters of binary data."""
+    with path.open(encoding=encoding, errors=errors, newline="") as handle:
+        text = handle.read(_SAMPLE_BYTES)
+    strange = sum(
+        1 for char in text if (char < " " and char not in "\t\r\n\f\v") or char == "\ufffd"
+    )
+    if strange > max(2, len(text) // 100):
+        raise InputError(f"{path.name}: this is binary data, not text")
+    return text
+
+
+def _sniff_delimiter(text: str, candidates: Iterable[str]) -> str:
+    """Return the candidate that splits the sample into a steady number of fields, if any."""
+    lines = text.splitlines()[:_SAMPLE_ROWS]
+    if len(lines) > 1 and len(text) >= _SAMPLE_BYTES:
+        lines.pop()  # the sample may end in the middle of a line
+    best: tuple[float, int] | None = None
+    chosen = _NO_DELIMITER
+    for delimiter in candidates:
+        if not any(delimiter in line for line in lines):
+            continue
+        widths = [len(row) for row in csv.reader(lines, delimiter=delimiter) if row]
+        if not widths:
+            continue
+        width, seen = Counter(widths).most_common(1)[0]
+        share = seen / len(widths)
+        if width < 2 or share < 0.6:
+            continue
+        if best is None or (share, width) > best:
+            best, chosen = (share, width), delimiter
+    return chosen
+
+
+# --- workbooks -----------------------------------------------------------------------
+
+
+def _read_workbook(path: Path, *, column: str | None, sheet: str | None) -> InputTable:
+    """Read one sheet of an Excel workbook with python-calamine."""
+    try:
+        book = python_calamine.CalamineWorkbook.from_path(path)
+    except python_calamine.PasswordError as error:
+        raise InputError(
+            f"{path.name}: the workbook is password-protected; remove the password in Excel "
+            "(File > Info > Protect Workbook) and save it again"
+        ) from error
+    except (python_calamine.CalamineError, ValueError) as error:
+        raise InputError(_workbook_problem(path, error)) from error
+    name = _choose_sheet(path, book, sheet)
+    try:
+        data = book.get_sheet_by_name(name)
+    except (python_calamine.CalamineError, ValueError) as error:
+        raise InputError(f"{path.name}: cannot read sheet {name!r}: {error}") from error
+    if data.start is None:
+        raise InputError(f"{path.name}: sheet {name!r} is empty")
+    first_column = data.start[1]
+
+    def open_rows() -> Iterator[Row]:
+        """Yield the sheet's rows; calamine starts at row 1 and at the first used column."""
+        yield from data.iter_rows()
+
+    sample = _sample_rows(path, open_rows)
+    return _choose_column(
+        path, open_rows, sample, column=column, sheet=name, first_column=first_column
+    )
+
+
+def _workbook_problem(path: Path, error: Exception) -> str:
+    """Explain why calamine could not open a workbook, from its first bytes."""
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    suffix = path.suffix.lower()
+    if head.startswith(_OLE_MAGIC) and suffix != ".xls":
+        return (
+            f"{path.name}: this is an old-format Excel file (.xls) or another Office "
+            f"document with a {suffix} name; open it in Excel and save it as .xlsx"
+        )
+    if not head.startswith((_OLE_MAGIC, _ZIP_MAGIC)):
+        return f"{path.name}: this is not an Excel workbook, whatever its name says"
+    return f"{path.name}: the workbook is damaged and cannot be read ({error})"
+
+
+def _choose_sheet(path: Path, book: python_calamine.CalamineWorkbook, sheet: str | None) -> str:
+    """Return the sheet asked for (exact, then ignoring case) or the first visible one."""
+    names = book.sheet_names
+    if sheet is not None:
+        if sheet in names:
+            return sheet
+        folded = [name for name in names if name.casefold() == sheet.strip().casefold()]
+        if folded:
+            return folded[0]
+        listed = ", ".join(repr(name) for name in names)
+        raise InputError(f"{path.name}: no sheet {sheet!r}; the sheets are {listed}")
+    for meta in book.sheets_metadata:
+        if (
+            meta.visible == python_calamine.SheetVisibleEnum.Visible
+            and meta.typ == python_calamine.SheetTypeEnum.WorkSheet
+        ):
+            return meta.name
+    if not names:
+        raise InputError(f"{path.name}: the workbook has no sheets")
+    return names[0]
+
+
+# --- header and column ---------------------------------------------------------------
+
+
+def _sample_rows(path: Path, open_rows: Callable[[], Iterator[Row]]) -> list[tuple[int, Row]]:
+    """Return the first non-blank rows with their row numbers."""
+    sample: list[tuple[int, Row]] = []
+    rows = open_rows()
+    try:
+        for number, row in enumerate(rows, 1):
+            if not _is_blank(row):
+                sample.append((number, row))
+                if len(sample) >= _SAMPLE_ROWS:
+                    break
+    except (OSError, UnicodeError, csv.Error, python_calamine.CalamineError) as error:
+        raise InputError(f"{path.name}: cannot read: {error}") from error
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+    if not sample:
+        raise InputError(f"{path.name}: there is nothing in the file but blank lines")
+    return sample
+
+
+def _choose_column(
+    path: Path,
+    open_rows: Callable[[], Iterator[Row]],
+    sample: list[tuple[int, Row]],
+    *,
+    column: str | None,
+    sheet: str | None,
+    first_column: int,
+    lines: bool = False,
+) -> InputTable:
+    """Detect the header and pick the column, by name, letter, number or by its content."""
+    first_number, first = sample[0]
+    if lines:
+        text = _text(first[0])
+        is_header = bool(_PHONE_WORDS.search(text)) and not _looks_like_phone(text)
+    else:
+        is_header = _looks_like_header(first, [row for _, row in sample[1:]])
+    header_row = first_number if is_header else None
+    headers = tuple(_text(cell).strip() for cell in first) if is_header else ()
+    data = [row for _, row in (sample[1:] if is_header else sample)]
+    if is_header and not data:
+        raise InputError(f"{path.name}: there are no rows below the header")
+    width = max(len(row) for _, row in sample)
+    where = f"{path.name}" + (f", sheet {sheet!r}" if sheet is not None else "")
+
+    if column is None:
+        index = _default_column(headers, data, width)
+    else:
+        index = _named_column(where, column, headers, width, first_column)
+    return InputTable(
+        path=path,
+        rows=open_rows,
+        header_row=header_row,
+        headers=headers,
+        column_index=index,
+        column_label=column_letter(first_column + index),
+        sheet=sheet,
+    )
+
+
+def _looks_like_header(first: Row, rest: list[Row]) -> bool:
+    """Return True when the first row names columns rather than holding data."""
+    texts = [_text(cell) for cell in first]
+    if any(_PHONE_WORDS.search(text) and not _looks_like_phone(text) for text in texts):
+        return True
+    if any(not isinstance(cell, str) for cell in first if cell != ""):
+        return False
+    if any(_DIGIT.search(text) and _looks_like_phone(text) for text in texts):
+        return False
+    # Text over rows that hold phone-like values in the same column: a header.
+    has_letters = [any(char.isalpha() for char in text) for text in texts]
+    for index, lettered in enumerate(has_letters):
+        if lettered and any(index < len(row) and _looks_like_phone(row[index]) for row in rest):
+            return True
+    return False
+
+
+def _default_column(headers: tuple[str, ...], data: list[Row], width: int) -> int:
+    """Pick the phone column: by header words, else by the most phone-like values."""
+    for words in (_PHONE_WORDS, _NUMBER_WORDS):
+        for index, header in enumerate(headers):
+            if words.search(header):
+                return index
+    best, best_count = 0, 0
+    for index in range(width):
+        count = sum(1 for row in data if index < len(row) and _looks_like_phone(row[index]))
+        if count > best_count:
+            best, best_count = index, count
+    return best
+
+
+def _named_column(
+    where: str, column: str, headers: tuple[str, ...], width: int, first_column: int
+) -> int:
+    """Resolve --column given as a header name, a letter or a 1-based number."""
+    wanted = _folded(column)
+    for index, header in enumerate(headers):
+        if header and _folded(header) == wanted:
+            return index
+    text = column.strip()
+    if _LETTER_COLUMN.fullmatch(text):
+        index = _column_index(text) - first_column
+        if 0 <= index < width:
+            return index
+        raise InputError(
+            f"{where}: column {text.upper()} is empty; the data is in columns "
+            f"{column_letter(first_column)} to {column_letter(first_column + width - 1)}"
+        )
+    if text.isdigit():
+        number = int(text)
+        if 1 <= number <= width:
+            return number - 1
+        raise InputError(f"{where}: column {number} does not exist; there are {width} columns")
+    if headers:
+        listed = ", ".join(repr(header) for header in headers if header)
+        raise InputError(
+            f"{where}: no column {column!r}; the headers are {listed} "
+            f"(a letter or a number also works)"
+        )
+    raise InputError(
+        f"{where}: no column {column!r}: the file has no header row, so give the column "
+        f"as a letter ({column_letter(first_column)}) or a number (1)"
+    )
+
+
+def _looks_like_phone(value: object) -> bool:
+    """Return True for values with enough digits and few letters to be a phone number."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return value >= 10**5
+    text = _text(value)
+    digits = sum(char.isdigit() for char in text)
+    letters = sum(char.isalpha() for char in text)
+    return digits >= 6 and letters <= 3
+
+
+def _is_blank(row: Row) -> bool:
+    """Return True when every cell of the row is empty or only spaces."""
+    return all(_is_empty(cell) for cell in row)
+
+
+def _is_empty(cell: object) -> bool:
+    """Return True for a missing cell, empty text or text of spaces only."""
+    return cell is None or (isinstance(cell, str) and (not cell or cell.isspace()))
+
+
+def _text(value: object) -> str:
+    """Return a cell as text for header and content checks."""
+    return value if isinstance(value, str) else "" if value is None else str(value)
+
+
+def _folded(text: str) -> str:
+    """Return text without case or whitespace, for comparing header names."""
+    return "".join(text.split()).casefold()

