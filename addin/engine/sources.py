@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import importlib.resources
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,7 +33,14 @@ from pathlib import Path
 
 import python_calamine
 
-__all__ = ["InputCell", "InputError", "InputTable", "column_letter", "read_input"]
+__all__ = [
+    "InputCell",
+    "InputError",
+    "InputTable",
+    "bundled_sample",
+    "column_letter",
+    "read_input",
+]
 
 TEXT_SUFFIXES = (".txt", ".csv")
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
@@ -159,6 +167,11 @@ def read_input(path: Path, *, column: str | None = None, sheet: str | None = Non
         return _read_text(path, column=column, tabular=suffix == ".csv")
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror or error}") from error
+
+
+def bundled_sample() -> Path:
+    """Return the demo input shipped with the package (about 3,000 numbers, mixed formats)."""
+    return Path(str(importlib.resources.files("addin").joinpath("data", "sample_numbers.csv")))
 
 
 def column_letter(index: int) -> str:

@@ -5,14 +5,25 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import shutil
+import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from addin.engine.sources import InputCell, InputError, column_letter, read_input
+from addin.engine.phones import normalize
+from addin.engine.sources import (
+    InputCell,
+    InputError,
+    bundled_sample,
+    column_letter,
+    read_input,
+)
 
 FIXTURES = Path(__file__).parent / "source_files"
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -519,3 +530,46 @@ def test_file_removed_before_iterating(tmp_path: Path) -> None:
     path.unlink()
     with pytest.raises(InputError, match=r"in\.csv, row 1: cannot read"):
         list(table)
+
+
+# --- the bundled sample --------------------------------------------------------------
+
+
+def test_bundled_sample_has_the_promised_mix() -> None:
+    """About 3,000 rows; with region US about 5% invalid and about 20% repeats."""
+    table = read_input(bundled_sample())
+    assert (table.header, table.column_label) == ("phone", "A")
+    rows = list(table)
+    assert len(rows) == 3000
+    assert [cell.row for cell in rows] == list(range(2, 3002))
+    results = [normalize(cell.value, "US") for cell in rows]
+    valid = [result.e164 for result in results if result.e164 is not None]
+    assert 0.03 < 1 - len(valid) / len(rows) < 0.08
+    assert 0.15 < (len(valid) - len(set(valid))) / len(rows) < 0.25
+    reasons = Counter(result.reason for result in results if result.reason)
+    for reason in ("contains letters", "too short", "empty cell", "has an extension"):
+        assert any(found.startswith(reason) for found in reasons), reason
+    assert sum(e164.startswith("+1") for e164 in valid) > len(valid) / 2
+    assert {"+41", "+44", "+61", "+33"} <= {e164[:3] for e164 in valid}
+
+
+def test_bundled_sample_mixes_formats() -> None:
+    """The sample really holds the awkward formats the normaliser is meant for."""
+    values = [str(cell.value) for cell in read_input(bundled_sample())]
+    assert any(value.startswith("00") for value in values)
+    assert any(value.endswith(".0") for value in values)
+    assert any(value.startswith("'") for value in values)
+    assert any("\u00a0" in value for value in values)
+    assert any("５" in value or "＋" in value for value in values)
+    assert any(value.startswith("(") for value in values)
+
+
+def test_bundled_sample_is_what_the_generator_writes(tmp_path: Path) -> None:
+    """bench/make_sample.py is deterministic and the committed file is its output."""
+    output = tmp_path / "sample.csv"
+    subprocess.run(
+        [sys.executable, str(REPOSITORY / "bench" / "make_sample.py"), "--output", str(output)],
+        check=True,
+        capture_output=True,
+    )
+    assert output.read_bytes() == bundled_sample().read_bytes()
