@@ -473,19 +473,17 @@ def _named_column(
         if header and _folded(header) == wanted:
             return index
     text = column.strip()
-    if _LETTER_COLUMN.fullmatch(text):
-        index = _column_index(text) - first_column
+    # A number counts like the letters do: 2 is column B, wherever the data starts.
+    if _LETTER_COLUMN.fullmatch(text) or (text.isdigit() and int(text) >= 1):
+        absolute = int(text) - 1 if text.isdigit() else _column_index(text)
+        index = absolute - first_column
         if 0 <= index < width:
             return index
+        first, last = first_column, first_column + width - 1
         raise InputError(
             f"{where}: column {text.upper()} is empty; the data is in columns "
-            f"{column_letter(first_column)} to {column_letter(first_column + width - 1)}"
+            f"{column_letter(first)} to {column_letter(last)} ({first + 1} to {last + 1})"
         )
-    if text.isdigit():
-        number = int(text)
-        if 1 <= number <= width:
-            return number - 1
-        raise InputError(f"{where}: column {number} does not exist; there are {width} columns")
     if headers:
         listed = ", ".join(repr(header) for header in headers if header)
         raise InputError(
@@ -521,8 +519,14 @@ def _is_empty(cell: object) -> bool:
 
 
 def _text(value: object) -> str:
-    """Return a cell as text for header and content checks."""
-    return value if isinstance(value, str) else "" if value is None else str(value)
+    """Return a cell as text for header and content checks (2024.0 -> "2024")."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _folded(text: str) -> str:

@@ -274,7 +274,7 @@ def test_xlsx_data_away_from_a1_keeps_real_rows_and_letters(tmp_path: Path) -> N
     assert (table.header_row, table.column_label, table.header) == (5, "D", "Phone")
     assert cells(table) == [(6, "+41798284651"), (7, ""), (8, 41798284652.0)]
     assert read_input(path, column="C").column_label == "C"
-    assert read_input(path, column="2").column_label == "D"
+    assert read_input(path, column="4").column_label == "D"
 
 
 def test_xlsm_is_read_like_xlsx(tmp_path: Path) -> None:
@@ -353,14 +353,16 @@ def test_column_letter_beyond_the_data(three_columns: Path) -> None:
 
 
 def test_column_number_beyond_the_data(three_columns: Path) -> None:
-    """A column number past the last column is refused."""
-    with pytest.raises(InputError, match="column 4 does not exist; there are 3 columns"):
+    """A column number past the last column is refused, naming the columns in use."""
+    with pytest.raises(
+        InputError, match=r"column 4 is empty; the data is in columns A to C \(1 to 3\)"
+    ):
         read_input(three_columns, column="4")
 
 
 def test_column_zero_is_refused(three_columns: Path) -> None:
-    """Column numbers start at 1."""
-    with pytest.raises(InputError, match="column 0 does not exist"):
+    """Column numbers start at 1; 0 is neither a header, a letter nor a column."""
+    with pytest.raises(InputError, match="no column '0'; the headers are"):
         read_input(three_columns, column="0")
 
 
@@ -374,8 +376,10 @@ def test_column_name_without_a_header_row(tmp_path: Path) -> None:
 def test_xlsx_column_letter_left_of_the_data(tmp_path: Path) -> None:
     """Column A of a sheet whose data starts in C is empty, and the error says so."""
     path = write_workbook(tmp_path / "in.xlsx", {"S": {"C1": "phone", "C2": "+41798284651"}})
-    with pytest.raises(InputError, match=r"in\.xlsx, sheet 'S': column A is empty"):
+    with pytest.raises(InputError, match=r"in\.xlsx, sheet 'S': column A is empty.*C to C"):
         read_input(path, column="A")
+    with pytest.raises(InputError, match=r"column 2 is empty; the data is in columns C to C"):
+        read_input(path, column="2")
 
 
 # --- errors --------------------------------------------------------------------------
@@ -573,3 +577,10 @@ def test_bundled_sample_is_what_the_generator_writes(tmp_path: Path) -> None:
         capture_output=True,
     )
     assert output.read_bytes() == bundled_sample().read_bytes()
+
+
+def test_xlsx_numeric_headers_read_as_whole_numbers(tmp_path: Path) -> None:
+    """A header cell holding the number 2024 is the header "2024", not "2024.0"."""
+    path = write_workbook(tmp_path / "in.xlsx", {"S": {"A1": "phone", "B1": 2024, "A2": "+41"}})
+    assert read_input(path).headers == ("phone", "2024")
+    assert read_input(path, column="2024").column_label == "B"
