@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import openpyxl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from addin.upstream.exceptions import ResultFileError
 from addin.upstream.results import MAX_UNCOMPRESSED_BYTES, ResultRow, parse_result_file
@@ -309,3 +311,60 @@ def test_csv_without_number_column():
 def test_files_that_are_not_results(data, message):
     with pytest.raises(ResultFileError, match=message):
         parse_result_file(data, url="https://files.example/r", content_type="text/html")
+
+
+# -- anything at all: a ResultFileError or answers, never a crash ---------------
+
+VALID_XLSX = xlsx([["Number", "facebook"], *([f"+4179828465{i}", "yes"] for i in range(10))])
+VALID_PARTS = {
+    info.filename: zipfile.ZipFile(io.BytesIO(VALID_XLSX)).read(info)
+    for info in zipfile.ZipFile(io.BytesIO(VALID_XLSX)).infolist()
+}
+
+
+def parse_or_refuse(data: bytes) -> None:
+    """Parse ``data``; only a ResultFileError may escape, and answers must be well formed."""
+    try:
+        rows = parse_result_file(data)
+    except ResultFileError as exc:
+        message = str(exc)
+        rows = {}
+    else:
+        message = "parsed"
+    assert message
+    for number, row in rows.items():
+        assert number.startswith("+")
+        assert number[1:].isdigit()
+        assert row.answer in ("yes", "no", "ban", "error")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2_000))
+def test_arbitrary_bytes_never_crash(data):
+    parse_or_refuse(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["Number", "facebook", "+41798284651", "yes", "x", "", "4179"])),
+        max_size=8,
+    ),
+    st.sampled_from([",", ";", "\t"]),
+)
+def test_arbitrary_csv_never_crashes(rows, delimiter):
+    parse_or_refuse("\n".join(delimiter.join(row) for row in rows).encode())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(sorted(VALID_PARTS)),
+    st.integers(min_value=0, max_value=10_000),
+    st.integers(min_value=0, max_value=40),
+    st.binary(max_size=20),
+)
+def test_damaged_xlsx_parts_never_crash(name, position, cut, insert):
+    part = VALID_PARTS[name]
+    position %= len(part) + 1
+    damaged = part[:position] + insert + part[position + cut :]
+    parse_or_refuse(zipped({**VALID_PARTS, name: damaged}))
