@@ -37,7 +37,13 @@ class BackgroundServer:
         if certfile is not None and keyfile is not None:
             self._server.ssl_adapter = BuiltinSSLAdapter(str(certfile), str(keyfile))
             self.scheme = "https"
-        self._server.prepare()
+        try:
+            self._server.prepare()
+        except OSError:
+            # cheroot leaves the socket open when binding fails.
+            if self._server.socket is not None:
+                self._server.socket.close()
+            raise
         self.host = host
         self.port: int = self._server.bind_addr[1]
         self._thread: threading.Thread | None = None

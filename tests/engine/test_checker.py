@@ -1,0 +1,262 @@
+"""Whole jobs through the Checker, its runner and the real client, on the emulator over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from addin.config import Settings
+from addin.engine.checker import Checker
+from mock_server import create_app as create_emulator
+from mock_server.server import BackgroundServer
+
+KEY = "test-key"
+
+
+def numbers(count: int, start: int = 0) -> list[str]:
+    """Return ``count`` valid Swiss mobile numbers."""
+    return [f"+4179{n:07d}" for n in range(start, start + count)]
+
+
+class Emulator:
+    """An emulator over real HTTP on a free port, with admin helpers."""
+
+    def __init__(self, **config: Any) -> None:
+        """Start the emulator with MOCK_* ``config``."""
+        settings = {"MOCK_PROFILE": "instant", "MOCK_API_KEYS": {KEY: 1_000_000}, **config}
+        self.server = BackgroundServer(create_emulator(settings)).start()
+        self.url = self.server.url
+
+    def __enter__(self) -> Emulator:
+        """Return self."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the server."""
+        self.server.stop()
+
+    def ledger(self, key: str = KEY) -> dict[str, Any]:
+        """Return one key's ledger."""
+        body: dict[str, Any] = requests.get(self.url + "/_mock/ledger", timeout=5).json()
+        return body["keys"][key]  # type: ignore[no-any-return]
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Return every task with its uploaded numbers."""
+        body = requests.get(self.url + "/_mock/tasks?numbers=1", timeout=5).json()
+        return body["tasks"]  # type: ignore[no-any-return]
+
+    def configure(self, **changes: Any) -> None:
+        """Change run-time settings (faults, shares)."""
+        response = requests.put(self.url + "/_mock/config", json=changes, timeout=5)
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    """An instant emulator."""
+    with Emulator() as emu:
+        yield emu
+
+
+def make_settings(tmp_path: Path, url: str, **overrides: Any) -> Settings:
+    """Live-mode settings aimed at the local emulator, with fast polling."""
+    values: dict[str, Any] = {
+        "api_key": KEY,
+        "api_url": url,
+        "data_dir": tmp_path / "data",
+        "poll_min_interval": 0.05,
+        "poll_max_interval": 0.3,
+        "max_numbers_per_task": 20,
+        "max_retries": 4,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def run_job(checker: Checker, items: list[str], **kw: Any) -> str:
+    """Plan, submit and wait for a job; return its id."""
+    job_id = checker.submit(checker.plan(items, **kw))
+    progress = checker.wait(job_id, timeout=60)
+    assert progress.finished, progress
+    return job_id
+
+
+def test_job_answers_every_number_in_few_tasks(tmp_path: Path, emulator: Emulator) -> None:
+    items = numbers(50)
+    with Checker(make_settings(tmp_path, emulator.url)) as checker:
+        job_id = run_job(checker, items + items[:10])
+        answers = checker.answers(job_id)
+        progress = checker.progress(job_id)
+    assert set(answers) == set(items)
+    assert {a.answer for a in answers.values()} <= {"yes", "no", "ban"}
+    assert {a.source for a in answers.values()} == {"upstream"}
+    ledger = emulator.ledger()
+    assert ledger["tasks_created"] == 3  # 50 distinct numbers in chunks of 20
+    assert ledger["numbers_uploaded"] == 50
+    assert progress is not None
+    assert progress.state == "done"
+    assert progress.billed == ledger["billed_total"]
+    uploaded = [n for task in emulator.tasks() for n in task["uploaded_numbers"]]
+    assert sorted(uploaded) == sorted(items)
+
+
+def test_answers_match_the_emulators_fixtures(tmp_path: Path) -> None:
+    fixtures = {"+41790000001": "ban", "+41790000002": "yes", "+41790000003": "no"}
+    with Emulator(MOCK_FIXTURES=fixtures) as emu:
+        with Checker(make_settings(tmp_path, emu.url)) as checker:
+            job_id = run_job(checker, list(fixtures))
+            got = {n: a.answer for n, a in checker.answers(job_id).items()}
+        assert got == fixtures
+
+
+def test_same_input_again_costs_nothing(tmp_path: Path, emulator: Emulator) -> None:
+    items = numbers(30)
+    settings = make_settings(tmp_path, emulator.url)
+    with Checker(settings) as checker:
+        first = checker.answers(run_job(checker, items))
+    billed = emulator.ledger()["billed_total"]
+    with Checker(settings) as checker:
+        plan = checker.plan(items)
+        assert (plan.cache_hits, plan.to_upload, plan.tasks) == (30, 0, 0)
+        job_id = checker.submit(plan)
+        again = checker.answers(job_id)
+        assert checker.progress(job_id).state == "done"  # type: ignore[union-attr]
+    assert emulator.ledger()["billed_total"] == billed
+    assert {n: a.answer for n, a in again.items()} == {n: a.answer for n, a in first.items()}
+    assert {a.source for a in again.values()} == {"cache"}
+
+
+def test_refresh_uploads_again(tmp_path: Path, emulator: Emulator) -> None:
+    items = numbers(5)
+    with Checker(make_settings(tmp_path, emulator.url)) as checker:
+        run_job(checker, items)
+        plan = checker.plan(items, refresh=True)
+        assert plan.to_upload == 5
+        run_job(checker, items, refresh=True)
+    assert emulator.ledger()["tasks_created"] == 2
+
+
+def test_two_jobs_share_one_upload(tmp_path: Path) -> None:
+    with Emulator(MOCK_PROFILE="demo") as emu:
+        with Checker(make_settings(tmp_path, emu.url)) as checker:
+            first = checker.submit(checker.plan(numbers(10)))
+            second_plan = checker.plan(numbers(15))
+            assert second_plan.joined == 10
+            assert second_plan.to_upload == 5
+            second = checker.submit(second_plan)
+            checker.wait(first, timeout=30)
+            checker.wait(second, timeout=30)
+            assert len(checker.answers(second)) == 15
+        ledger = emu.ledger()
+        assert ledger["numbers_uploaded"] == 15
+        assert ledger["tasks_created"] == 2
+
+
+def test_failed_numbers_become_errors_with_a_reason(tmp_path: Path) -> None:
+    with Emulator(MOCK_FAILURE_RATE=0.5, MOCK_SEED=3) as emu:
+        with Checker(make_settings(tmp_path, emu.url)) as checker:
+            job_id = run_job(checker, numbers(40))
+            answers = checker.answers(job_id)
+            cached = checker.store.cached(checker.cache_realm, numbers(40), max_age=3600)
+        errors = [a for a in answers.values() if a.answer == "error"]
+        assert 0 < len(errors) < 40
+        assert all("missing from the vendor's result file" in (a.reason or "") for a in errors)
+        assert len(cached) == 40 - len(errors)  # errors are never cached
+
+
+def test_faults_still_give_every_answer_right(tmp_path: Path) -> None:
+    items = numbers(60)
+    with (
+        Emulator(MOCK_SEED=11) as clean,
+        Checker(make_settings(tmp_path / "clean", clean.url)) as checker,
+    ):
+        expected = {n: a.answer for n, a in checker.answers(run_job(checker, items)).items()}
+    faults = {
+        "MOCK_ERROR_RATE": 0.2,
+        "MOCK_RETRY_AFTER": 0,
+        "MOCK_DROP_RATE": 0.1,
+        "MOCK_DOWNLOAD_EXPIRE_ONCE": True,
+    }
+    with Emulator(MOCK_SEED=11, **faults) as faulty:
+        settings = make_settings(tmp_path / "faulty", faulty.url, max_retries=8)
+        with Checker(settings) as checker:
+            got = {n: a.answer for n, a in checker.answers(run_job(checker, items)).items()}
+        assert got == expected
+        # A dropped create may have reached the vendor: at most one extra task per chunk.
+        assert 3 <= faulty.ledger()["tasks_created"] <= 6
+
+
+def test_expired_download_asks_the_task_again(tmp_path: Path) -> None:
+    with Emulator(MOCK_DOWNLOAD_EXPIRE_ONCE=True) as emu:
+        with Checker(make_settings(tmp_path, emu.url, max_numbers_per_task=100)) as checker:
+            answers = checker.answers(run_job(checker, numbers(10)))
+        assert {a.answer for a in answers.values()} <= {"yes", "no", "ban"}
+        ledger = emu.ledger()
+        assert ledger["downloads"] >= 1
+        assert ledger["status_polls"] >= 2  # the second poll fetched a fresh result_url
+
+
+def test_stuck_task_gives_up_after_max_wait(tmp_path: Path) -> None:
+    with Emulator(MOCK_STUCK=True, MOCK_PROFILE="demo") as emu:
+        with Checker(make_settings(tmp_path, emu.url, max_wait=1.0)) as checker:
+            answers = checker.answers(run_job(checker, numbers(3)))
+        assert {a.answer for a in answers.values()} == {"error"}
+        assert all("gave up after" in (a.reason or "") for a in answers.values())
+
+
+def test_unknown_key_fails_the_job_with_the_reason(tmp_path: Path, emulator: Emulator) -> None:
+    settings = make_settings(tmp_path, emulator.url, api_key="wrong")
+    with Checker(settings) as checker:
+        answers = checker.answers(run_job(checker, numbers(3)))
+    assert {a.answer for a in answers.values()} == {"error"}
+    assert all("401" in (a.reason or "") for a in answers.values())
+    assert emulator.ledger()["tasks_created"] == 0
+
+
+def test_spent_balance_stops_with_the_reason(tmp_path: Path) -> None:
+    with Emulator(MOCK_API_KEYS={KEY: 1}, MOCK_PROFILE="demo") as emu:
+        with Checker(make_settings(tmp_path, emu.url, max_numbers_per_task=100)) as checker:
+            job_id = run_job(checker, numbers(3))
+            answers = checker.answers(job_id)
+            billed = checker.progress(job_id).billed  # type: ignore[union-attr]
+        assert {a.answer for a in answers.values()} == {"error"}
+        assert all("402" in (a.reason or "") for a in answers.values())
+        assert billed == 1  # the create; the poll answered 402 and was not billed
+
+
+def test_cancel_stops_polling_and_reports_billing(tmp_path: Path) -> None:
+    with Emulator(MOCK_PROFILE="realistic") as emu:
+        with Checker(make_settings(tmp_path, emu.url, max_numbers_per_task=100)) as checker:
+            job_id = checker.submit(checker.plan(numbers(5)))
+            deadline = 100
+            while checker.progress(job_id).billed == 0 and deadline:  # type: ignore[union-attr]
+                checker.wait(job_id, timeout=0.1)
+                deadline -= 1
+            report = checker.cancel(job_id)
+            polls_at_cancel = emu.ledger()["status_polls"]
+            checker.wait(job_id, timeout=1)
+            progress = checker.progress(job_id)
+            checker.wait(job_id, timeout=1)
+        assert report.tasks_stopped == 1
+        assert report.billed >= 1
+        assert progress is not None
+        assert progress.state == "cancelled"
+        assert progress.counts == {"error": 5}
+        assert emu.ledger()["status_polls"] <= polls_at_cancel + 1
+
+
+def test_demo_mode_runs_on_the_bundled_emulator(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", poll_min_interval=0.05, poll_max_interval=0.3)
+    assert settings.demo
+    with Checker(settings) as checker:
+        assert checker.demo
+        assert checker.base_url.startswith("http://127.0.0.1:")
+        job_id = checker.submit(checker.plan(numbers(5)))
+        progress = checker.wait(job_id, timeout=30)
+        answers = checker.answers(job_id)
+    assert progress.state == "done"
+    assert {a.source for a in answers.values()} == {"demo"}
