@@ -158,7 +158,7 @@ def _print_plan(plan: dict[str, Any], header: str | None, out: TextIO) -> None:
     print(
         f"{plan['rows']:,} rows{column}: {plan['invalid']:,} invalid, "
         f"{plan['distinct']:,} distinct numbers, {plan['cache_hits']:,} cached, "
-        f"{plan['in_flight']:,} already in a running task, "
+        f"{plan['in_flight']:,} already in an open task (queued or running), "
         f"{plan['to_upload']:,} to upload in {plan['tasks']:,} task(s)",
         file=out,
     )

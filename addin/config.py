@@ -38,11 +38,11 @@ class Settings(BaseSettings):
         default="US", description="Default region for national numbers (ISO 3166 alpha-2)."
     )
     cache_ttl_days: float = Field(default=30.0, ge=0)
-    # Every status poll is billed, so the floor is well above the vendor's
-    # 11.5 numbers/s processing rate resolution and the ceiling keeps the
-    # "noticed after export" delay under a minute.
-    poll_min_interval: float = Field(default=5.0, gt=0)
-    poll_max_interval: float = Field(default=60.0, gt=0)
+    # Every poll is billed: the schedule polls near the estimated finish, so polls
+    # are never closer than the 60 s export grace (min), and a task faster than
+    # plausible is still noticed within the max.
+    poll_min_interval: float = Field(default=30.0, gt=0)
+    poll_max_interval: float = Field(default=900.0, gt=0)
     max_wait: float = Field(default=6 * 3600.0, gt=0, description="Give up on a task after this.")
     max_numbers_per_task: int = Field(default=20_000, ge=1)
     max_concurrent_tasks: int = Field(default=5, ge=1)

@@ -124,7 +124,9 @@ class Checker:
             api_key=api_key,
             timeout=settings.request_timeout,
             upload_timeout=settings.upload_timeout,
-            retry=RetryPolicy(max_attempts=settings.max_retries + 1),
+            # Retries sleep in the runner's thread: keep each wait short; longer
+            # Retry-After answers are raised and rescheduled by the runner instead.
+            retry=RetryPolicy(max_attempts=settings.max_retries + 1, max_delay=10.0),
             max_result_bytes=settings.max_result_bytes,
         )
         self.runner = Runner(

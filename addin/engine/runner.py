@@ -210,7 +210,7 @@ class Runner:
                 self.store.fail_task(ref, f"upload failed {MAX_UNSENT_ATTEMPTS} times: {exc}")
                 return False
             self.store.mark_unsent(ref, str(exc))
-            tracked.due = self.clock() + self._backoff(tracked.transient_failures)
+            tracked.due = self.clock() + self._backoff(tracked.transient_failures, exc)
             self._refresh(tracked)
             return False
         self.store.mark_created(
@@ -260,7 +260,7 @@ class Runner:
         except UpstreamError as exc:
             tracked.transient_failures += 1
             self.last_error = str(exc)
-            tracked.due = self.clock() + self._backoff(tracked.transient_failures)
+            tracked.due = self.clock() + self._backoff(tracked.transient_failures, exc)
             return
         tracked.transient_failures = 0
         self.store.record_poll(
@@ -322,7 +322,9 @@ class Runner:
             max_interval=self.settings.poll_max_interval,
         )
 
-    def _backoff(self, failures: int) -> float:
-        """Return the wait after ``failures`` transient errors in a row."""
+    def _backoff(self, failures: int, error: UpstreamError | None = None) -> float:
+        """Return the wait after ``failures`` transient errors in a row, or the Retry-After."""
         base = max(self.settings.poll_min_interval, 1.0)
-        return float(min(self.settings.poll_max_interval, base * 2 ** min(failures, 10)))
+        wait = float(min(self.settings.poll_max_interval, base * 2 ** min(failures, 10)))
+        retry_after = getattr(error, "retry_after", None)
+        return max(wait, float(retry_after)) if retry_after else wait

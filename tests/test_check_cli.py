@@ -1,0 +1,223 @@
+"""``fbcheck check`` end to end: real subprocesses, the emulator over HTTP, kill -9 and resume."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from mock_server import create_app as create_emulator
+from mock_server.server import BackgroundServer
+
+KEY = "cli-key"
+
+
+@pytest.fixture
+def emulator() -> Iterator[BackgroundServer]:
+    """The emulator on the demo profile (about 500 numbers/s after a 1 s queue)."""
+    app = create_emulator({"MOCK_PROFILE": "demo", "MOCK_API_KEYS": {KEY: 1_000_000}})
+    with BackgroundServer(app) as server:
+        yield server
+
+
+def ledger(server: BackgroundServer) -> dict[str, Any]:
+    """Return the test key's ledger."""
+    body: dict[str, Any] = requests.get(server.url + "/_mock/ledger", timeout=5).json()
+    return body["keys"][KEY]  # type: ignore[no-any-return]
+
+
+def env_for(tmp_path: Path, server: BackgroundServer | None, **extra: str) -> dict[str, str]:
+    """Return the environment of a CLI run (live mode on the local emulator, or demo)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FBCHECK_")}
+    env.update(
+        FBCHECK_DATA_DIR=str(tmp_path / "data"),
+        FBCHECK_POLL_MIN_INTERVAL="0.05",
+        FBCHECK_POLL_MAX_INTERVAL="0.3",
+        FBCHECK_REGION="CH",
+    )
+    if server is not None:
+        env.update(FBCHECK_API_KEY=KEY, FBCHECK_API_URL=server.url)
+    env.update(extra)
+    return env
+
+
+def fbcheck(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to the end and return its result."""
+    return subprocess.run(
+        [sys.executable, "-m", "addin.cli", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def write_input(path: Path, values: list[str]) -> Path:
+    """Write a one-column CSV with a header."""
+    path.write_text("phone\n" + "\n".join(values) + "\n", encoding="utf-8")
+    return path
+
+
+def read_output(path: Path) -> list[dict[str, str]]:
+    """Read the CLI's CSV output."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def swiss(count: int, start: int = 0) -> list[str]:
+    """Return valid Swiss mobile numbers in E.164."""
+    return [f"+4179{n:07d}" for n in range(start, start + count)]
+
+
+def test_demo_run_writes_one_row_per_input_in_order(tmp_path: Path) -> None:
+    values = ["+41 79 000 00 01", "0041790000002", "abc", "+41790000001", "079 000 00 03", "12"]
+    source = write_input(tmp_path / "in.csv", values)
+    out = tmp_path / "out.csv"
+    result = fbcheck(tmp_path, env_for(tmp_path, None), "check", str(source), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "DEMO" in result.stdout
+    rows = read_output(out)
+    assert [r["input"] for r in rows] == values
+    assert [r["e164"] for r in rows] == [
+        "+41790000001",
+        "+41790000002",
+        "",
+        "+41790000001",
+        "+41790000003",
+        "",
+    ]
+    assert "too short" in rows[5]["reason"]
+    assert [r["facebook"] for r in rows][2] == "invalid"
+    assert rows[2]["reason"]
+    assert rows[5]["facebook"] == "invalid"
+    assert rows[0]["facebook"] == rows[3]["facebook"] in {"yes", "no", "ban"}
+    assert {r["source"] for r in rows if r["e164"]} == {"demo"}
+    assert all(r["checked_at"].endswith("Z") for r in rows if r["e164"])
+
+
+def test_second_run_is_answered_from_the_cache(tmp_path: Path, emulator: BackgroundServer) -> None:
+    source = write_input(tmp_path / "in.csv", swiss(30))
+    env = env_for(tmp_path, emulator)
+    first = fbcheck(tmp_path, env, "check", str(source), "-o", str(tmp_path / "a.csv"))
+    assert first.returncode == 0, first.stderr
+    billed = ledger(emulator)["billed_total"]
+    second = fbcheck(tmp_path, env, "check", str(source), "-o", str(tmp_path / "b.csv"))
+    assert second.returncode == 0, second.stderr
+    assert ledger(emulator)["billed_total"] == billed
+    assert "this run used 0 billed requests" in second.stdout
+    assert {r["source"] for r in read_output(tmp_path / "b.csv")} == {"cache"}
+    answers_a = [r["facebook"] for r in read_output(tmp_path / "a.csv")]
+    answers_b = [r["facebook"] for r in read_output(tmp_path / "b.csv")]
+    assert answers_a == answers_b
+
+
+def test_max_upload_stops_before_billing(tmp_path: Path, emulator: BackgroundServer) -> None:
+    source = write_input(tmp_path / "in.csv", swiss(20))
+    env = env_for(tmp_path, emulator)
+    result = fbcheck(tmp_path, env, "check", str(source), "--max-upload", "10")
+    assert result.returncode == 3
+    assert "stopped before billing" in result.stdout
+    assert ledger(emulator)["billed_total"] == 0
+    assert not (tmp_path / "in.csv.results.csv").exists()
+    result = fbcheck(tmp_path, env, "check", str(source), "--max-upload", "10", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert len(read_output(tmp_path / "in.csv.results.csv")) == 20
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.csv"], "missing.csv"),
+        (["in.csv", "--region", "XX"], "XX"),
+        (["in.csv", "--column", "nope"], "nope"),
+        (["in.csv", "-o", "out.json"], "out.json"),
+    ],
+)
+def test_bad_usage_exits_2_with_a_clear_message(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    write_input(tmp_path / "in.csv", swiss(2))
+    result = fbcheck(tmp_path, env_for(tmp_path, None), "check", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_key_exits_4(tmp_path: Path, emulator: BackgroundServer) -> None:
+    source = write_input(tmp_path / "in.csv", swiss(3))
+    env = env_for(tmp_path, emulator, FBCHECK_API_KEY="wrong")
+    result = fbcheck(tmp_path, env, "check", str(source), "-o", str(tmp_path / "o.csv"))
+    assert result.returncode == 4
+    rows = read_output(tmp_path / "o.csv")
+    assert {r["facebook"] for r in rows} == {"error"}
+    assert all("401" in r["reason"] for r in rows)
+
+
+def _start(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """Start the CLI in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "addin.cli", *args],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_creates(server: BackgroundServer, count: int, proc: subprocess.Popen[str]) -> None:
+    """Wait until the emulator has seen ``count`` task creations."""
+    deadline = time.monotonic() + 60
+    while ledger(server)["tasks_created"] < count:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the CLI created no task in time"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGINT])
+def test_killed_run_resumes_without_new_creates(
+    tmp_path: Path, emulator: BackgroundServer, stop_signal: signal.Signals
+) -> None:
+    values = swiss(600)
+    source = write_input(tmp_path / "in.csv", values)
+    out = tmp_path / "out.csv"
+    env = env_for(
+        tmp_path, emulator, FBCHECK_MAX_NUMBERS_PER_TASK="100", FBCHECK_MAX_CONCURRENT_TASKS="2"
+    )
+    proc = _start(tmp_path, env, "check", str(source), "-o", str(out), "--yes")
+    # With two tasks at once, a third create cannot start for about 2 s: a safe moment.
+    _wait_for_creates(emulator, 2, proc)
+    proc.send_signal(stop_signal)
+    _, stderr = proc.communicate(timeout=30)
+    if stop_signal == signal.SIGINT:
+        assert proc.returncode == 130
+        assert "run the same command again" in stderr
+    assert not out.exists()
+    created_before = ledger(emulator)["tasks_created"]
+
+    result = fbcheck(tmp_path, env, "check", str(source), "-o", str(out), "--yes")
+    assert result.returncode == 0, result.stderr
+    assert created_before == 2
+    # Every chunk was stored before the kill: the new run joins them, uploads nothing new.
+    assert "600 already in an open task (queued or running), 0 to upload" in result.stdout
+    final = ledger(emulator)
+    assert final["tasks_created"] == 6  # 600 numbers in tasks of 100: none created twice
+    assert final["numbers_uploaded"] == 600
+    tasks = requests.get(emulator.url + "/_mock/tasks?numbers=1", timeout=5).json()["tasks"]
+    uploaded = Counter(n for task in tasks for n in task["uploaded_numbers"])
+    assert set(uploaded.values()) == {1}
+    rows = read_output(out)
+    assert [r["e164"] for r in rows] == values
+    assert {r["facebook"] for r in rows} <= {"yes", "no", "ban"}
