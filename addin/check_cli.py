@@ -61,6 +61,9 @@ def register(subparsers: Any) -> None:
         type=int,
         help="stop before billing when more numbers would be uploaded (default: setting)",
     )
+    parser.add_argument(
+        "--preview", type=int, default=0, metavar="N", help="print the first N result rows"
+    )
     parser.set_defaults(func=run)
 
 
@@ -130,6 +133,8 @@ def run(
 
     written, counts = _write(output, rows, answers, demo)
     _print_summary(out, output, written, counts, billed, final, demo)
+    if args.preview > 0:
+        _print_preview(out, rows[: args.preview], answers)
     if final.state == "failed":
         return EXIT_FAILED
     if counts.get("error", 0) and counts.get("error", 0) == written - counts.get("invalid", 0):
@@ -257,6 +262,25 @@ def _iso(stamp: float | None) -> str:
         .isoformat(timespec="seconds")
         .replace("+00:00", "Z")
     )
+
+
+def _print_preview(out: TextIO, rows: list[Row], answers: dict[str, Any]) -> None:
+    """Print the first result rows as an aligned table."""
+    table = [("input", "e164", "facebook", "reason")]
+    for value, e164, reason in rows:
+        answer = answers.get(e164) if e164 else None
+        if e164 is None:
+            table.append((str(value), "", "invalid", reason or ""))
+        elif answer is None:
+            table.append((str(value), e164, "error", "no answer was recorded"))
+        else:
+            table.append((str(value), e164, answer.answer, answer.reason or ""))
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    print(file=out)
+    for row in table:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)), file=out
+        )
 
 
 def _print_summary(
