@@ -1,35 +1,302 @@
-// Task pane start-up: ask the backend whether it runs in demo mode and say so.
-// Every API call carries the X-FBCheck-Client header, which the backend requires.
-"use strict";
+// Task pane entry: wires the page, the ribbon command and =FBCHECK together.
+// Plan, confirmation, live progress, cancel, history, settings, account and
+// cache. The DOM is built with textContent only (no HTML from data), and the
+// page's CSP forbids inline script, so every handler is attached here.
 
-(function () {
-  const CLIENT_HEADER = { "X-FBCheck-Client": "taskpane" };
+import { createBackend, describeError } from "./backend-client.js";
+import { CheckSession } from "./selection-check.js";
+import "./functions.js";
 
-  function showStatus(text, isError) {
-    const status = document.getElementById("backend-status");
-    status.textContent = text;
-    status.classList.toggle("error", Boolean(isError));
-  }
+const backend = createBackend();
 
-  async function loadHealth() {
-    try {
-      const response = await fetch("/api/health", { headers: CLIENT_HEADER, cache: "no-store" });
-      const body = await response.json();
-      if (!response.ok) {
-        showStatus("The backend refused the request: " + (body.message || response.status), true);
-        return;
-      }
-      document.getElementById("demo-banner").hidden = !body.demo;
-      showStatus("Connected to the FBCheck backend (version " + body.version + ")" + (body.demo ? ", DEMO mode." : "."));
-    } catch (error) {
-      showStatus("The FBCheck backend does not answer. Is `fbcheck serve` running?", true);
+/** The session the ribbon button and the pane share (one runtime, one module instance). */
+export const session = new CheckSession({
+  backend,
+  excelRun: (callback) => Excel.run(callback),
+  showPane: async () => {
+    if (typeof Office !== "undefined" && Office.addin && Office.addin.showAsTaskpane) {
+      await Office.addin.showAsTaskpane();
     }
-  }
+  },
+});
 
-  // Office.onReady resolves in Excel and, outside Office, right away in a browser.
-  if (typeof Office !== "undefined" && Office.onReady) {
-    Office.onReady(loadHealth);
-  } else {
-    document.addEventListener("DOMContentLoaded", loadHealth);
+/** Return the element with ``id``. */
+function byId(id) {
+  return document.getElementById(id);
+}
+
+/** Show or hide the DEMO banner from a backend answer's "demo" flag. */
+function noteDemo(demo) {
+  if (demo === true || demo === false) {
+    byId("demo-banner").hidden = !demo;
   }
-})();
+}
+
+/** Set a status line's text, red when it reports an error. */
+function setStatus(id, text, isError = false) {
+  const element = byId(id);
+  element.textContent = text;
+  element.classList.toggle("error", Boolean(isError));
+}
+
+/** Fill a <dl> with [label, value] pairs, skipping undefined values. */
+function fillFigures(list, pairs) {
+  list.replaceChildren();
+  for (const [label, value] of pairs) {
+    if (value === undefined || value === null) {
+      continue;
+    }
+    const term = document.createElement("dt");
+    term.textContent = label;
+    const detail = document.createElement("dd");
+    detail.textContent = String(value);
+    list.append(term, detail);
+  }
+}
+
+/** Return a short human duration: "12 s", "about 3 min", "about 2 h". */
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined) {
+    return undefined;
+  }
+  if (seconds < 60) {
+    return `${Math.max(0, Math.round(seconds))} s`;
+  }
+  if (seconds < 3600) {
+    return `about ${Math.round(seconds / 60)} min`;
+  }
+  return `about ${(seconds / 3600).toFixed(1)} h`;
+}
+
+// ---- the current check ---------------------------------------------------
+
+/** Draw the plan, confirmation, progress and message of ``check``. */
+function renderCheck(check) {
+  if (check !== session.current) {
+    return;
+  }
+  noteDemo(check.demo);
+  setStatus("check-message", check.message || "", check.phase === "error");
+  byId("check-button").disabled = ["reading", "submitting", "writing"].includes(check.phase);
+
+  const plan = check.plan;
+  byId("plan").hidden = !plan;
+  if (plan) {
+    fillFigures(byId("plan-figures"), [
+      ["rows", plan.rows],
+      ["invalid", plan.invalid],
+      ["distinct numbers", plan.distinct],
+      ["answered from the cache", plan.cache_hits],
+      ["already being checked", plan.in_flight],
+      ["to upload", plan.to_upload],
+      ["upstream tasks", plan.tasks],
+      ["billed (at least)", plan.billed_minimum],
+      ["billed (typical)", plan.billed_typical],
+    ]);
+  }
+  byId("confirm-box").hidden = check.phase !== "confirm";
+
+  const progress = check.progress;
+  byId("progress").hidden = !progress;
+  if (progress) {
+    const counts = progress.counts || {};
+    const distinct = progress.distinct || 0;
+    byId("progress-bar").value = distinct ? (progress.answered || 0) / distinct : 0;
+    byId("progress-text").textContent =
+      `${progress.state}: ${progress.answered || 0} of ${distinct} numbers answered` +
+      (progress.tasks_open ? `, ${progress.tasks_open} task(s) open` : "");
+    fillFigures(byId("progress-figures"), [
+      ["yes", counts.yes],
+      ["no", counts.no],
+      ["ban", counts.ban],
+      ["error", counts.error],
+      ["pending", counts.pending],
+      ["tasks", progress.tasks],
+      ["billed", progress.billed],
+      ["time left", progress.state === "running" ? formatDuration(progress.eta_seconds) : undefined],
+      ["written to the sheet", check.written],
+      ["skipped (cell changed)", check.skipped],
+    ]);
+  }
+  byId("cancel-button").hidden = check.phase !== "running";
+}
+
+session.subscribe(renderCheck);
+
+byId("check-button").addEventListener("click", () => {
+  session.startCheck();
+});
+byId("confirm-button").addEventListener("click", () => {
+  byId("confirm-box").hidden = true;
+  session.current.confirm();
+});
+byId("discard-button").addEventListener("click", () => {
+  byId("confirm-box").hidden = true;
+  session.current.discard();
+});
+byId("cancel-button").addEventListener("click", () => {
+  session.current.cancel();
+});
+
+// ---- history -------------------------------------------------------------
+
+/** Return one history table row for a job's progress dict. */
+function historyRow(job) {
+  const row = document.createElement("tr");
+  const counts = job.counts || {};
+  const invalid = job.plan && job.plan.invalid !== undefined ? job.plan.invalid : "";
+  const label = job.label || job.job_id.slice(0, 8);
+  const when = job.created_at ? new Date(job.created_at).toLocaleString() : "";
+  const cells = [
+    [label, when],
+    [job.state],
+    [counts.yes ?? 0],
+    [counts.no ?? 0],
+    [counts.ban ?? 0],
+    [invalid],
+    [counts.error ?? 0],
+  ];
+  for (const [text, title] of cells) {
+    const cell = document.createElement("td");
+    cell.textContent = String(text);
+    if (title) {
+      cell.title = title;
+    }
+    row.append(cell);
+  }
+  const action = document.createElement("td");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = "Write again";
+  button.className = "link";
+  button.addEventListener("click", () => session.writeAgain(job.job_id));
+  action.append(button);
+  row.append(action);
+  return row;
+}
+
+/** Load the job history, newest first. */
+async function loadHistory() {
+  try {
+    const answer = await backend.get("/api/jobs");
+    noteDemo(answer.demo);
+    const rows = (answer.jobs || []).map(historyRow);
+    byId("history-rows").replaceChildren(...rows);
+    setStatus("history-status", rows.length ? "" : "No checks yet.");
+  } catch (error) {
+    setStatus("history-status", describeError(error), true);
+  }
+}
+
+byId("history-refresh").addEventListener("click", loadHistory);
+session.onHistoryChange(loadHistory);
+
+// ---- settings, account, cache --------------------------------------------
+
+/** Show the stored settings (the key only masked). */
+function showSettings(settings) {
+  noteDemo(settings.demo);
+  byId("api-key-current").textContent = settings.api_key || "not set";
+  byId("api-key").value = "";
+  byId("api-key").placeholder = settings.api_key || "not set";
+  byId("region").value = settings.region || "";
+  byId("cache-ttl").value = settings.cache_ttl_days ?? "";
+  byId("confirm-above").value = settings.confirm_above ?? "";
+}
+
+/** Load the settings. */
+async function loadSettings() {
+  try {
+    showSettings(await backend.get("/api/settings"));
+  } catch (error) {
+    setStatus("settings-status", describeError(error), true);
+  }
+}
+
+/** Send changed settings once with PUT /api/settings, then show what the backend stored. */
+async function saveSettings(changes, doneText) {
+  try {
+    await backend.put("/api/settings", changes);
+    await loadSettings();
+    await Promise.all([loadHealth(), loadAccount()]);
+    setStatus("settings-status", doneText);
+  } catch (error) {
+    setStatus("settings-status", describeError(error), true);
+  }
+}
+
+byId("settings-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const changes = {
+    region: byId("region").value.trim().toUpperCase(),
+    cache_ttl_days: Number(byId("cache-ttl").value),
+    confirm_above: Number(byId("confirm-above").value),
+  };
+  const key = byId("api-key").value.trim();
+  if (key) {
+    // Sent once; the field is emptied and only the masked key comes back.
+    changes.api_key = key;
+  }
+  saveSettings(changes, "Settings saved.");
+});
+byId("api-key-remove").addEventListener("click", () => {
+  saveSettings({ api_key: "" }, "API key removed: DEMO mode.");
+});
+
+/** Show what is known of the vendor account. */
+async function loadAccount() {
+  try {
+    const account = await backend.get("/api/account");
+    noteDemo(account.demo);
+    const pairs = Object.entries(account)
+      .filter(([name]) => name !== "demo")
+      .map(([name, value]) => [name.replaceAll("_", " "), typeof value === "object" && value !== null ? JSON.stringify(value) : value]);
+    fillFigures(byId("account-details"), pairs);
+  } catch (error) {
+    fillFigures(byId("account-details"), [["state", describeError(error)]]);
+  }
+}
+
+byId("clear-cache").addEventListener("click", async () => {
+  try {
+    const answer = await backend.post("/api/cache/clear");
+    setStatus("cache-status", `Cleared ${answer.cleared} cached answer(s).`);
+  } catch (error) {
+    setStatus("cache-status", describeError(error), true);
+  }
+});
+
+// ---- start-up ------------------------------------------------------------
+
+/** Ask the backend whether it runs and in demo mode. */
+async function loadHealth() {
+  try {
+    const health = await backend.get("/api/health");
+    noteDemo(health.demo);
+    setStatus(
+      "backend-status",
+      `Connected to the FBCheck backend (version ${health.version})${health.demo ? ", DEMO mode." : "."}`,
+    );
+  } catch (error) {
+    setStatus("backend-status", describeError(error), true);
+  }
+}
+
+/** Load everything the pane shows. */
+function start() {
+  loadHealth();
+  loadSettings();
+  loadAccount();
+  loadHistory();
+}
+
+// The ribbon's ExecuteFunction button; the shared runtime keeps this page alive.
+if (typeof Office !== "undefined" && Office.actions && Office.actions.associate) {
+  Office.actions.associate("checkSelection", (event) => session.handleRibbonEvent(event));
+}
+
+if (typeof Office !== "undefined" && Office.onReady) {
+  Office.onReady(start);
+} else {
+  start();
+}

@@ -1,0 +1,263 @@
+// The selection check, from the ribbon button or the task pane: read the
+// selection, send it to POST /xlwings/check-selection, write the plan's
+// actions, follow the job, and write the answers back when it ends.
+// The ribbon command and the task pane share one JavaScript runtime (the
+// manifest's shared runtime), so they share one CheckSession object.
+
+import { describeError } from "./backend-client.js";
+import { applyActions, colourAnswerColumns, clearPendingAnswers } from "./excel-actions.js";
+import { readPayload, readSelectedAreas } from "./excel-payload.js";
+
+/** Job states after which nothing changes any more. */
+export const FINAL_STATES = new Set(["done", "cancelled", "failed"]);
+
+/** Return the poll delay in ms after ``polls`` polls: 1 s at first, then up to 3 s. */
+export function pollDelay(polls) {
+  return Math.min(3000, 1000 + 250 * polls);
+}
+
+/** Wait ``ms`` milliseconds. */
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * One check of one selection, from click to answers written.
+ *
+ * ``phase`` walks: reading -> submitting -> (confirm ->) running -> writing ->
+ * done | cancelled | failed, or to "discarded" or "error" (``error`` holds the
+ * message). The session's listeners hear every change.
+ */
+export class SelectionCheck {
+  /** Start empty; CheckSession.startCheck() drives it. */
+  constructor(session) {
+    this.session = session;
+    this.phase = "reading";
+    this.error = null;
+    this.message = "Reading the selection…";
+    this.demo = null;
+    this.selection = null;
+    this.plan = null;
+    this.planId = null;
+    this.jobId = null;
+    this.progress = null;
+    this.written = null;
+    this.skipped = null;
+  }
+
+  /** Record a change and tell the listeners. */
+  update(changes) {
+    Object.assign(this, changes);
+    this.session.notify(this);
+  }
+
+  /** Return true while the job may still change (poll loop running or about to). */
+  get active() {
+    return ["reading", "submitting", "confirm", "running", "writing"].includes(this.phase);
+  }
+
+  /** Read the selection, submit it and write the plan's actions. */
+  async submit() {
+    const { backend, excelRun } = this.session;
+    const sent = await excelRun(async (context) => {
+      const selection = await readSelectedAreas(context);
+      const payload = await readPayload(context, selection);
+      return { selection, payload };
+    });
+    this.update({ phase: "submitting", selection: sent.selection, message: "Planning the check…" });
+    const answer = await backend.post("/xlwings/check-selection", sent.payload);
+    await this.writeActions(answer.actions || []);
+    this.update({
+      demo: answer.demo,
+      plan: answer.plan || null,
+      planId: answer.plan_id || null,
+      jobId: answer.job_id || null,
+      message: answer.message || "",
+    });
+    if (answer.needs_confirmation) {
+      this.update({ phase: "confirm" });
+    } else if (answer.job_id) {
+      await this.follow();
+    } else {
+      // Everything came from the cache or was invalid: already written.
+      this.update({ phase: "done" });
+    }
+  }
+
+  /** Apply actions to the selection's sheet and colour its answer columns. */
+  async writeActions(actions) {
+    const { sheetName, areas } = this.selection;
+    await this.session.excelRun(async (context) => {
+      await applyActions(context, actions, [sheetName]);
+      await colourAnswerColumns(context, sheetName, areas);
+    });
+  }
+
+  /** Confirm a plan above the threshold: the job starts and is billed. */
+  async confirm() {
+    try {
+      const answer = await this.session.backend.post(`/api/plans/${encodeURIComponent(this.planId)}/confirm`);
+      this.update({ jobId: answer.job_id, message: "Confirmed." });
+      await this.follow();
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** Discard a plan: nothing is billed; "pending" cells it wrote are emptied. */
+  async discard() {
+    try {
+      await this.session.backend.post(`/api/plans/${encodeURIComponent(this.planId)}/discard`);
+      const { sheetName, areas } = this.selection;
+      await this.session.excelRun((context) => clearPendingAnswers(context, sheetName, areas));
+      this.update({ phase: "discarded", message: "Discarded: nothing was billed." });
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** Ask the backend to stop the job's tasks; the poll loop then sees "cancelled". */
+  async cancel() {
+    try {
+      const answer = await this.session.backend.post(`/api/jobs/${encodeURIComponent(this.jobId)}/cancel`);
+      this.update({ message: `Cancelling: ${answer.tasks_stopped} task(s) stopped.` });
+    } catch (error) {
+      this.update({ message: "Cancel failed: " + describeError(error) });
+    }
+  }
+
+  /** Poll the job until it ends, then write its answers into the sheet. */
+  async follow() {
+    this.update({ phase: "running" });
+    let polls = 0;
+    for (;;) {
+      let progress;
+      try {
+        progress = await this.session.backend.get(`/api/jobs/${encodeURIComponent(this.jobId)}`);
+      } catch (error) {
+        if (error.status === 0) {
+          // The backend restarted or is busy: keep the job, try again.
+          this.update({ message: describeError(error) + " Retrying…" });
+          await this.session.sleep(pollDelay(polls));
+          polls += 1;
+          continue;
+        }
+        throw error;
+      }
+      this.update({ progress, demo: progress.demo });
+      if (FINAL_STATES.has(progress.state)) {
+        break;
+      }
+      await this.session.sleep(pollDelay(polls));
+      polls += 1;
+    }
+    await this.writeResults(this.jobId, this.progress.state);
+  }
+
+  /** Read the same areas afresh and write the job's answers where the numbers still are. */
+  async writeResults(jobId, finalPhase) {
+    this.update({ phase: "writing", message: "Writing the answers…" });
+    const payload = await this.session.excelRun((context) => readPayload(context, this.selection));
+    const answer = await this.session.backend.post(`/xlwings/write-results/${encodeURIComponent(jobId)}`, payload);
+    await this.writeActions(answer.actions || []);
+    this.update({
+      phase: finalPhase,
+      demo: answer.demo,
+      written: answer.written,
+      skipped: answer.skipped,
+      message: answer.message || `${answer.written} answers written.`,
+    });
+    this.session.notifyHistory();
+  }
+
+  /** Record an error as the check's final state. */
+  fail(error) {
+    this.update({ phase: "error", error: describeError(error), message: describeError(error) });
+  }
+}
+
+/**
+ * What the ribbon command and the task pane share: the backend client, how to
+ * run Excel code, the checks started so far and the listeners of the pane.
+ */
+export class CheckSession {
+  /** Inject Excel.run, the backend client, a sleep function and how to show the pane. */
+  constructor({ excelRun, backend, sleep: sleepFunction = sleep, showPane = async () => {} }) {
+    this.excelRun = excelRun;
+    this.backend = backend;
+    this.sleep = sleepFunction;
+    this.showPane = showPane;
+    this.current = null;
+    this.checks = [];
+    this.listeners = new Set();
+    this.historyListeners = new Set();
+  }
+
+  /** Call ``listener(check)`` on every change of any check; returns an unsubscribe function. */
+  subscribe(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Call ``listener()`` when a job's answers were written (history changed). */
+  onHistoryChange(listener) {
+    this.historyListeners.add(listener);
+    return () => this.historyListeners.delete(listener);
+  }
+
+  /** Tell the listeners that ``check`` changed. */
+  notify(check) {
+    for (const listener of this.listeners) {
+      listener(check);
+    }
+  }
+
+  /** Tell the history listeners. */
+  notifyHistory() {
+    for (const listener of this.historyListeners) {
+      listener();
+    }
+  }
+
+  /** Start checking the current selection; resolves when the check ends (never throws). */
+  startCheck() {
+    const check = new SelectionCheck(this);
+    this.current = check;
+    this.checks.push(check);
+    this.notify(check);
+    check.finished = check.submit().catch((error) => check.fail(error));
+    return check;
+  }
+
+  /**
+   * The ribbon's "Check selection" (ExecuteFunction): open the pane, start the
+   * check and complete the event at once; the pane shows plan, progress and errors.
+   */
+  handleRibbonEvent(event) {
+    let check = null;
+    try {
+      this.showPane().catch(() => {});
+      check = this.startCheck();
+    } finally {
+      event.completed();
+    }
+    return check;
+  }
+
+  /** Write a past job's answers into the current selection. */
+  async writeAgain(jobId) {
+    const check = new SelectionCheck(this);
+    this.current = check;
+    this.checks.push(check);
+    check.jobId = jobId;
+    this.notify(check);
+    try {
+      const selection = await this.excelRun((context) => readSelectedAreas(context));
+      check.update({ selection });
+      await check.writeResults(jobId, "done");
+    } catch (error) {
+      check.fail(error);
+    }
+    return check;
+  }
+}

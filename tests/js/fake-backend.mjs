@@ -1,0 +1,51 @@
+// A real HTTP server on 127.0.0.1 that plays the FBCheck backend for the
+// JavaScript tests: each route answers from a handler, every request is kept.
+
+import http from "node:http";
+
+/** Start a backend with ``routes``: {"POST /path": (body, request) => {status, body} | body}. */
+export async function startBackend(routes) {
+  const requests = [];
+  const server = http.createServer((request, response) => {
+    let text = "";
+    request.on("data", (chunk) => {
+      text += chunk;
+    });
+    request.on("end", async () => {
+      const body = text ? JSON.parse(text) : null;
+      requests.push({ method: request.method, path: request.url, headers: request.headers, body });
+      const handler = routes[`${request.method} ${request.url}`];
+      let status = 200;
+      let answer;
+      if (handler === undefined) {
+        status = 404;
+        answer = { error: "not_found", message: `No route ${request.method} ${request.url}.` };
+      } else {
+        const result = await handler(body, request);
+        if (result && result.status && result.body) {
+          status = result.status;
+          answer = result.body;
+        } else {
+          answer = result;
+        }
+      }
+      response.writeHead(status, { "Content-Type": "application/json" });
+      response.end(JSON.stringify(answer));
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    /** Requests to one "METHOD /path". */
+    to(route) {
+      return requests.filter((request) => `${request.method} ${request.path}` === route);
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(resolve);
+      }),
+  };
+}

@@ -1,0 +1,309 @@
+// =FBCHECK batching and streaming (addin/static/lookup-batcher.js).
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { createBackend } from "../../addin/static/backend-client.js";
+import { LookupBatcher, MAX_ITEMS, PROGRESS_TEXT } from "../../addin/static/lookup-batcher.js";
+import { startBackend } from "./fake-backend.mjs";
+
+/** Stands in for Office's CustomFunctions namespace. */
+class ExcelError {
+  /** Keep the code and message as Office does. */
+  constructor(code, message) {
+    this.code = code;
+    this.message = message;
+  }
+}
+const customFunctions = { Error: ExcelError, ErrorCode: { invalidValue: "#VALUE!", notAvailable: "#N/A" } };
+
+/** Timers the test runs by hand: deterministic, no waiting on the clock. */
+class ManualTimers {
+  /** Nothing scheduled yet. */
+  constructor() {
+    this.waiting = [];
+    this.delays = [];
+  }
+
+  /** The setTimer injected into the batcher. */
+  get setTimer() {
+    return (callback, ms) => {
+      this.waiting.push(callback);
+      this.delays.push(ms);
+    };
+  }
+
+  /** Run everything scheduled so far and wait for it. */
+  async runAll() {
+    const due = this.waiting.splice(0);
+    await Promise.all(due.map((callback) => callback()));
+  }
+}
+
+/** A fake invocation that keeps every setResult. */
+function invocation() {
+  return {
+    results: [],
+    setResult(value) {
+      this.results.push(value);
+    },
+    get last() {
+      return this.results[this.results.length - 1];
+    },
+  };
+}
+
+/** A backend stand-in that answers lookups with ``answer(item)`` and keeps the requests. */
+function recordingBackend(answer, pollAnswer = () => ({ results: {} })) {
+  return {
+    posts: [],
+    async post(path, body) {
+      this.posts.push({ path, body });
+      if (path === "/api/lookups") {
+        return { demo: true, results: body.items.map(answer) };
+      }
+      return pollAnswer(body);
+    },
+  };
+}
+
+/** An E.164 pending answer. */
+const pending = (item) => ({ status: "pending", e164: "+" + String(item.value).replace(/\D/g, ""), answer: null, reason: null });
+
+test("200 calls within 100 ms go out as one request", async () => {
+  const timers = new ManualTimers();
+  const backend = recordingBackend(() => ({ status: "done", answer: "yes" }));
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const calls = Array.from({ length: 200 }, (_, index) => {
+    const cell = invocation();
+    batcher.call([[`+4179000${String(index).padStart(4, "0")}`]], null, cell);
+    return cell;
+  });
+  assert.equal(backend.posts.length, 0);
+  assert.deepEqual(timers.delays, [100]);
+  await timers.runAll();
+  assert.equal(backend.posts.length, 1);
+  assert.equal(backend.posts[0].body.items.length, 200);
+  for (const cell of calls) {
+    assert.deepEqual(cell.results, [[[PROGRESS_TEXT]], [["yes"]]]);
+  }
+});
+
+test("the same number in many cells is sent once and answers every cell", async () => {
+  const timers = new ManualTimers();
+  const backend = recordingBackend(() => ({ status: "done", answer: "ban" }));
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const first = invocation();
+  const second = invocation();
+  batcher.call([["+41798284651"]], null, first);
+  batcher.call([["+41798284651"]], null, second);
+  batcher.call([["+41798284651"]], "CH", invocation());
+  await timers.runAll();
+  assert.deepEqual(backend.posts[0].body.items, [
+    { value: "+41798284651", region: null },
+    { value: "+41798284651", region: "CH" },
+  ]);
+  assert.deepEqual(first.last, [["ban"]]);
+  assert.deepEqual(second.last, [["ban"]]);
+});
+
+test("more than 10,000 items are split into requests of at most 10,000", async () => {
+  const timers = new ManualTimers();
+  const backend = recordingBackend((item) => ({ status: "done", answer: item.value % 2 ? "yes" : "no" }));
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const numbers = Array.from({ length: 25000 }, (_, index) => [41790000000 + index]);
+  const cell = invocation();
+  batcher.call(numbers, null, cell);
+  await timers.runAll();
+  assert.deepEqual(backend.posts.map((post) => post.body.items.length), [MAX_ITEMS, MAX_ITEMS, 5000]);
+  // One spill, routed in order.
+  const spill = cell.last;
+  assert.equal(spill.length, 25000);
+  assert.equal(spill[0][0], "no");
+  assert.equal(spill[1][0], "yes");
+  assert.equal(spill[24999][0], "yes");
+});
+
+test("a range spills: answers in place, empty cells stay empty and are not sent", async () => {
+  const timers = new ManualTimers();
+  const answers = { "+1": { status: "done", answer: "yes" }, "+2": { status: "done", answer: "no" } };
+  const backend = recordingBackend((item) => answers[item.value]);
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const cell = invocation();
+  batcher.call([["+1"], [""], [null], ["+2"]], null, cell);
+  assert.deepEqual(cell.results[0], [[PROGRESS_TEXT], [""], [""], [PROGRESS_TEXT]]);
+  await timers.runAll();
+  assert.equal(backend.posts[0].body.items.length, 2);
+  assert.deepEqual(cell.last, [["yes"], [""], [""], ["no"]]);
+});
+
+test("streaming: pending shows progress, then the polled answer", async () => {
+  const timers = new ManualTimers();
+  let answered = false;
+  const backend = recordingBackend(pending, (body) => ({
+    results: Object.fromEntries(
+      body.numbers.map((number) => [number, answered ? { status: "done", answer: "yes" } : { status: "pending", progress: "checking 40%" }]),
+    ),
+  }));
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const cell = invocation();
+  batcher.call([["+41 79 828 46 51"]], null, cell);
+  await timers.runAll(); // the batch
+  assert.deepEqual(cell.last, [[PROGRESS_TEXT]]);
+  assert.equal(timers.delays[1], 2000);
+  await timers.runAll(); // first poll
+  assert.deepEqual(backend.posts[1], { path: "/api/lookups/poll", body: { numbers: ["+41798284651"] } });
+  assert.deepEqual(cell.last, [["checking 40%"]]);
+  answered = true;
+  await timers.runAll(); // second poll
+  assert.deepEqual(cell.last, [["yes"]]);
+  // Nothing left to wait for: no further poll.
+  assert.equal(timers.waiting.length, 0);
+  assert.equal(cell.results.length, 3);
+});
+
+test("one poll asks for the pending numbers of all cells together", async () => {
+  const timers = new ManualTimers();
+  const backend = recordingBackend(pending, (body) => ({
+    results: Object.fromEntries(body.numbers.map((number) => [number, { status: "done", answer: number === "+1" ? "yes" : "ban" }])),
+  }));
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const one = invocation();
+  const two = invocation();
+  batcher.call([["+1"]], null, one);
+  batcher.call([["+2"], ["+1"]], null, two);
+  await timers.runAll();
+  await timers.runAll();
+  const polls = backend.posts.filter((post) => post.path === "/api/lookups/poll");
+  assert.equal(polls.length, 1);
+  assert.deepEqual(polls[0].body.numbers.sort(), ["+1", "+2"]);
+  assert.deepEqual(one.last, [["yes"]]);
+  assert.deepEqual(two.last, [["ban"], ["yes"]]);
+});
+
+test("invalid input gives #VALUE! with the reason", async () => {
+  const timers = new ManualTimers();
+  const backend = recordingBackend(() => ({ status: "invalid", reason: "too short for a phone number" }));
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const cell = invocation();
+  batcher.call([["12"]], null, cell);
+  await timers.runAll();
+  assert.ok(cell.last instanceof ExcelError);
+  assert.equal(cell.last.code, "#VALUE!");
+  assert.equal(cell.last.message, "too short for a phone number");
+});
+
+test("an upstream error gives #N/A with the reason; in a spill only that cell", async () => {
+  const timers = new ManualTimers();
+  const backend = recordingBackend(pending, () => ({
+    results: { "+1": { status: "error", reason: "upstream task failed" }, "+2": { status: "done", answer: "no" } },
+  }));
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const single = invocation();
+  const spill = invocation();
+  batcher.call([["+1"]], null, single);
+  batcher.call([["+1"], ["+2"]], null, spill);
+  await timers.runAll();
+  await timers.runAll();
+  assert.ok(single.last instanceof ExcelError);
+  assert.equal(single.last.code, "#N/A");
+  assert.equal(single.last.message, "upstream task failed");
+  assert.equal(spill.last[0][0].code, "#N/A");
+  assert.equal(spill.last[1][0], "no");
+});
+
+test("a failed lookup request gives #N/A naming the backend", async () => {
+  const timers = new ManualTimers();
+  const batcher = new LookupBatcher({
+    backend: createBackend({ baseUrl: "http://127.0.0.1:9" }),
+    customFunctions,
+    setTimer: timers.setTimer,
+  });
+  const cell = invocation();
+  batcher.call([["+1"]], null, cell);
+  await timers.runAll();
+  assert.equal(cell.last.code, "#N/A");
+  assert.match(cell.last.message, /backend does not answer/);
+});
+
+test("a failed poll keeps the cell waiting and polls again", async () => {
+  const timers = new ManualTimers();
+  let fail = true;
+  const backend = recordingBackend(pending, () => {
+    if (fail) {
+      throw new Error("connection reset");
+    }
+    return { results: { "+1": { status: "done", answer: "yes" } } };
+  });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const cell = invocation();
+  batcher.call([["+1"]], null, cell);
+  await timers.runAll();
+  await timers.runAll();
+  assert.match(cell.last[0][0], /retrying/);
+  fail = false;
+  await timers.runAll();
+  assert.deepEqual(cell.last, [["yes"]]);
+});
+
+test("a cancelled cell is no longer polled nor updated", async () => {
+  const timers = new ManualTimers();
+  const backend = recordingBackend(pending, () => ({ results: { "+1": { status: "done", answer: "yes" } } }));
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const cell = invocation();
+  batcher.call([["+1"]], null, cell);
+  await timers.runAll();
+  cell.onCanceled();
+  await timers.runAll();
+  assert.equal(backend.posts.filter((post) => post.path === "/api/lookups/poll").length, 0);
+  assert.deepEqual(cell.last, [[PROGRESS_TEXT]]);
+});
+
+test("a cell cancelled before its batch is sent is left out of the batch", async () => {
+  const timers = new ManualTimers();
+  const backend = recordingBackend(() => ({ status: "done", answer: "yes" }));
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const gone = invocation();
+  batcher.call([["+1"]], null, gone);
+  batcher.call([["+2"]], null, invocation());
+  gone.onCanceled();
+  await timers.runAll();
+  assert.deepEqual(backend.posts[0].body.items, [{ value: "+2", region: null }]);
+});
+
+test("over real HTTP: batch, poll and answers with the client header", async () => {
+  let polls = 0;
+  const server = await startBackend({
+    "POST /api/lookups": (body) => ({
+      demo: true,
+      results: body.items.map((item) =>
+        item.value === "+41798284651"
+          ? { status: "done", e164: "+41798284651", answer: "no", reason: null, job_id: null }
+          : { status: "pending", e164: "+41798284652", answer: null, reason: null, job_id: "j" },
+      ),
+    }),
+    "POST /api/lookups/poll": (body) => {
+      polls += 1;
+      return {
+        demo: true,
+        results: Object.fromEntries(body.numbers.map((number) => [number, polls > 1 ? { status: "done", answer: "ban" } : { status: "pending", progress: "checking 50%" }])),
+      };
+    },
+  });
+  try {
+    const timers = new ManualTimers();
+    const batcher = new LookupBatcher({ backend: createBackend({ baseUrl: server.url }), customFunctions, setTimer: timers.setTimer });
+    const cell = invocation();
+    batcher.call([["+41798284651"], [41798284652]], "CH", cell);
+    await timers.runAll();
+    assert.deepEqual(cell.last, [["no"], [PROGRESS_TEXT]]);
+    await timers.runAll();
+    assert.deepEqual(cell.last, [["no"], ["checking 50%"]]);
+    await timers.runAll();
+    assert.deepEqual(cell.last, [["no"], ["ban"]]);
+    assert.deepEqual(server.requests[0].body, { items: [{ value: "+41798284651", region: "CH" }, { value: 41798284652, region: "CH" }] });
+    assert.ok(server.requests.every((request) => request.headers["x-fbcheck-client"] === "fbcheck-taskpane/1"));
+  } finally {
+    await server.close();
+  }
+});
