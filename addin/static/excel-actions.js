@@ -161,10 +161,14 @@ export async function colourAnswerColumns(context, sheetName, areas) {
   await context.sync();
 }
 
-/** Empty the answer cells that still say "pending" (after a discarded plan), block by block. */
-export async function clearPendingAnswers(context, sheetName, areas) {
+/**
+ * Replace placeholder answers (e.g. "pending", "unconfirmed") in the answer
+ * column right of each area, block by block; other cells keep their value.
+ * Answer: how many cells changed.
+ */
+export async function replacePlaceholders(context, sheetName, areas, placeholders, replacement) {
   const sheet = context.workbook.worksheets.getItem(sheetName);
-  let cleared = 0;
+  let replaced = 0;
   for (const area of areas) {
     for (let offset = 0; offset < area.rowCount; offset += WRITE_BLOCK_ROWS) {
       const count = Math.min(WRITE_BLOCK_ROWS, area.rowCount - offset);
@@ -173,10 +177,10 @@ export async function clearPendingAnswers(context, sheetName, areas) {
       await context.sync();
       let changed = false;
       const values = column.values.map((row) => {
-        if (row[0] === "pending") {
+        if (placeholders.includes(row[0])) {
           changed = true;
-          cleared += 1;
-          return [""];
+          replaced += 1;
+          return [replacement];
         }
         return [row[0]];
       });
@@ -186,5 +190,5 @@ export async function clearPendingAnswers(context, sheetName, areas) {
       }
     }
   }
-  return cleared;
+  return replaced;
 }

@@ -5,11 +5,15 @@
 // manifest's shared runtime), so they share one CheckSession object.
 
 import { describeError } from "./backend-client.js";
-import { applyActions, colourAnswerColumns, clearPendingAnswers } from "./excel-actions.js";
+import { applyActions, colourAnswerColumns, replacePlaceholders } from "./excel-actions.js";
 import { readPayload, readSelectedAreas } from "./excel-payload.js";
 
 /** Job states after which nothing changes any more. */
 export const FINAL_STATES = new Set(["done", "cancelled", "failed"]);
+
+/** What the backend writes in answer cells before the answer: before and after confirmation. */
+export const UNCONFIRMED = "unconfirmed";
+export const PENDING = "pending";
 
 /** Return the poll delay in ms after ``polls`` polls: 1 s at first, then up to 3 s. */
 export function pollDelay(polls) {
@@ -97,19 +101,23 @@ export class SelectionCheck {
   async confirm() {
     try {
       const answer = await this.session.backend.post(`/api/plans/${encodeURIComponent(this.planId)}/confirm`);
-      this.update({ jobId: answer.job_id, message: "Confirmed." });
+      this.update({ jobId: answer.job_id, plan: answer.plan || this.plan, message: "Confirmed: checking." });
+      const { sheetName, areas } = this.selection;
+      await this.session.excelRun((context) => replacePlaceholders(context, sheetName, areas, [UNCONFIRMED], PENDING));
       await this.follow();
     } catch (error) {
       this.fail(error);
     }
   }
 
-  /** Discard a plan: nothing is billed; "pending" cells it wrote are emptied. */
+  /** Discard a plan: nothing is billed; the placeholder cells it wrote are emptied. */
   async discard() {
     try {
       await this.session.backend.post(`/api/plans/${encodeURIComponent(this.planId)}/discard`);
       const { sheetName, areas } = this.selection;
-      await this.session.excelRun((context) => clearPendingAnswers(context, sheetName, areas));
+      await this.session.excelRun((context) =>
+        replacePlaceholders(context, sheetName, areas, [UNCONFIRMED, PENDING], ""),
+      );
       this.update({ phase: "discarded", message: "Discarded: nothing was billed." });
     } catch (error) {
       this.fail(error);

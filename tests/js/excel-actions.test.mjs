@@ -5,8 +5,8 @@ import { test } from "node:test";
 
 import {
   applyActions,
-  clearPendingAnswers,
   colourAnswerColumns,
+  replacePlaceholders,
   splitIntoBlocks,
 } from "../../addin/static/excel-actions.js";
 import { FakeWorkbook, jsonBytes } from "./fake-excel.mjs";
@@ -106,10 +106,12 @@ test("answer columns get one colour rule per answer, replaced on a second check"
   assert.equal(byText['="invalid"'], byText['="error"']);
 });
 
-test("a discarded plan's pending cells are emptied, answers stay", async () => {
-  const workbook = new FakeWorkbook({ sheets: { Sheet1: [["phone", "facebook"], ["+1", "pending"], ["+2", "yes"], ["x", "invalid"]] } });
-  const areas = [{ rowIndex: 0, columnIndex: 0, rowCount: 4, columnCount: 1 }];
-  const cleared = await workbook.run((context) => clearPendingAnswers(context, "Sheet1", areas));
-  assert.equal(cleared, 1);
-  assert.deepEqual(workbook.column("Sheet1", 1, 0, 4), ["facebook", "", "yes", "invalid"]);
+test("placeholders are replaced in the answer column, answers stay", async () => {
+  const workbook = new FakeWorkbook({
+    sheets: { Sheet1: [["phone", "facebook"], ["+1", "pending"], ["+2", "yes"], ["x", "invalid"], ["+3", "unconfirmed"]] },
+  });
+  const areas = [{ rowIndex: 0, columnIndex: 0, rowCount: 5, columnCount: 1 }];
+  const cleared = await workbook.run((context) => replacePlaceholders(context, "Sheet1", areas, ["pending", "unconfirmed"], ""));
+  assert.equal(cleared, 2);
+  assert.deepEqual(workbook.column("Sheet1", 1, 0, 5), ["facebook", "", "yes", "invalid", ""]);
 });

@@ -193,7 +193,7 @@ test("above the threshold: the plan waits for confirm, then the job runs and is 
     plan_id: "plan-9",
     needs_confirmation: true,
     plan: PLAN,
-    actions: [columnB(0, ["facebook (DEMO)", "pending", "pending", "invalid"])],
+    actions: [columnB(0, ["facebook (DEMO)", "unconfirmed", "unconfirmed", "invalid"])],
     message: "2 numbers to check",
   };
   const workbook = sheetWithNumbers();
@@ -203,12 +203,20 @@ test("above the threshold: the plan waits for confirm, then the job runs and is 
   assert.equal(check.phase, "confirm");
   assert.equal(check.planId, "plan-9");
   assert.equal(backend.to("GET /api/jobs/job-1").length, 0);
+  // While running, the confirmed cells say "pending".
+  const seen = [];
+  session.subscribe((changed) => {
+    if (changed.phase === "running") {
+      seen.push(workbook.column("Sheet1", 1, 1, 2).join(","));
+    }
+  });
   await check.confirm();
+  assert.equal(seen[0], "pending,pending");
   assert.equal(check.phase, "done");
   assert.deepEqual(workbook.column("Sheet1", 1, 0, 4), ["facebook (DEMO)", "yes", "no", "invalid"]);
 });
 
-test("a discarded plan bills nothing and empties its pending cells", async () => {
+test("a discarded plan bills nothing and empties its placeholder cells", async () => {
   backend.requests.length = 0;
   const workbook = sheetWithNumbers();
   const session = sessionOn(workbook);
