@@ -1,0 +1,234 @@
+"""The real task pane in headless Chromium against the real backend and the demo emulator.
+
+Only Office and Excel are stubbed (``taskpane_office_stub.js``, an in-memory
+sheet with load/sync); the page's own JavaScript talks HTTPS to the backend,
+which checks the numbers on its in-process emulator. The test goes through
+check, plan, confirmation, progress and answers written into column B, and
+saves ``docs/screenshots/taskpane.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from addin.config import Settings
+from addin.web import close_app, create_app
+from addin.web.app_config import SETTINGS_KEY
+from addin.web.certs import ServerCertificate
+from addin.web.engine_state import EMULATOR_CONFIG_KEY
+from addin.web.serving import bind_backend
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright for Python is not installed"
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+STUB = Path(__file__).with_name("taskpane_office_stub.js")
+SCREENSHOT = ROOT / "docs" / "screenshots" / "taskpane.png"
+#: The emulator answers this number "ban" (pinned), so every answer kind shows up.
+BANNED = "+41798284600"
+INVALID = ["not a phone", "12"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed"),
+]
+
+
+def sheet_rows() -> list[list[Any]]:
+    """Return column A: a header, 48 Swiss mobile numbers (some stored as numbers), 2 invalid."""
+    numbers: list[Any] = [BANNED]
+    for index in range(1, 48):
+        number = 41798284600 + index
+        numbers.append(float(number) if index % 5 == 0 else f"+{number}")
+    return [["phone"]] + [[value] for value in numbers + INVALID]
+
+
+ROWS = sheet_rows()
+
+
+@pytest.fixture(scope="module")
+def backend_url(
+    tmp_path_factory: pytest.TempPathFactory, certificate: ServerCertificate
+) -> Iterator[str]:
+    """The real backend over TLS (demo mode, fast polling), stopped afterwards."""
+    data_dir = tmp_path_factory.mktemp("taskpane")
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=data_dir,
+        api_key=None,
+        region="CH",
+        poll_min_interval=0.05,
+        poll_max_interval=0.3,
+        # Below the 50 numbers: the pane must ask before anything is billed.
+        confirm_above=10,
+    )
+    app = create_app(
+        {SETTINGS_KEY: settings, EMULATOR_CONFIG_KEY: {"MOCK_FIXTURES": {BANNED: "ban"}}}
+    )
+    try:
+        with bind_backend(app, certificate=certificate) as server:
+            yield f"https://localhost:{server.port}"
+    finally:
+        close_app(app)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Debian Chromium; the test CA is not in its store (certificates have own tests)."""
+    with playwright_api.sync_playwright() as driver:
+        launched = driver.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--ignore-certificate-errors"]
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def pane(browser: Browser, backend_url: str) -> Iterator[tuple[Page, list[str]]]:
+    """The task pane in a pane-sized window with Office/Excel stubbed; its console lines."""
+    context = browser.new_context(viewport={"width": 380, "height": 1100})
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+    # office.js comes from the internet in Excel; here the stub has defined Office already.
+    page.route(
+        "https://appsforoffice.microsoft.com/**",
+        lambda route: route.fulfill(status=200, content_type="text/javascript", body=""),
+    )
+    sheet = {
+        "name": "Sheet1",
+        "rows": ROWS,
+        "selection": [{"rowIndex": 0, "columnIndex": 0, "rowCount": 1048576, "columnCount": 1}],
+    }
+    page.add_init_script(f"window.__FBCHECK_TEST_SHEET__ = {json.dumps(sheet)};")
+    page.add_init_script(path=str(STUB))
+    page.goto(f"{backend_url}/taskpane.html")
+    # Functions, not expression strings: the pane's CSP forbids eval.
+    page.wait_for_function(
+        "() => document.getElementById('backend-status').textContent.startsWith('Connected')"
+    )
+    yield page, console
+    context.close()
+
+
+def column_b(page: Page) -> list[Any]:
+    """Return column B of the stub sheet, rows 1 to len(ROWS)."""
+    values: list[Any] = page.evaluate(
+        "(count) => window.__fbcheckSheet.column(1, 0, count)", len(ROWS)
+    )
+    return values
+
+
+def test_check_confirm_progress_and_answers_written(pane: tuple[Page, list[str]]) -> None:
+    page, console = pane
+    assert page.is_visible("#demo-banner")
+    page.click("#check-button")
+
+    # The plan comes first; nothing is billed before the confirmation.
+    page.wait_for_selector("#confirm-box", state="visible")
+    plan = page.inner_text("#plan-figures")
+    assert "to upload\n48" in plan.replace("\t", "\n")
+    assert "invalid\n2" in plan.replace("\t", "\n")
+    placeholders = column_b(page)
+    assert placeholders[0] == "facebook (DEMO)"
+    assert set(placeholders[1:49]) == {"unconfirmed"}
+    assert placeholders[49:] == ["invalid", "invalid"]
+
+    page.click("#confirm-button")
+    page.wait_for_selector("#progress", state="visible")
+    page.wait_for_function(
+        "() => /answers written/.test(document.getElementById('check-message').textContent)",
+        timeout=30_000,
+    )
+    answers = column_b(page)
+    assert answers[0] == "facebook (DEMO)"
+    assert answers[1] == "ban"
+    assert set(answers[1:49]) <= {"yes", "no", "ban"}
+    assert {"yes", "no"} <= set(answers[1:49])
+    assert answers[49:] == ["invalid", "invalid"]
+    progress = page.inner_text("#progress-text")
+    assert progress.startswith("done: 48 of 48 numbers answered")
+    # Colour rules on the answer column, one per answer kind.
+    rules = page.evaluate("() => window.__fbcheckSheet.conditionalFormats.length")
+    assert rules == 5
+
+    # History lists the job with its counts.
+    page.wait_for_function("() => document.querySelectorAll('#history-rows tr').length >= 1")
+    history = page.inner_text("#history-rows")
+    assert "done" in history
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+def test_ribbon_button_completes_at_once_and_writes_answers(pane: tuple[Page, list[str]]) -> None:
+    """The ribbon's ExecuteFunction handler: event completed once, answers follow."""
+    page, console = pane
+    # Three numbers, below the confirmation threshold: no question asked.
+    page.evaluate(
+        """() => {
+            const sheet = window.__fbcheckSheet;
+            sheet.select([{rowIndex: 1, columnIndex: 0, rowCount: 3, columnCount: 1}]);
+            window.__completed = 0;
+            sheet.actions.checkSelection({completed: () => { window.__completed += 1; }});
+        }"""
+    )
+    assert page.evaluate("() => window.__completed") == 1
+    page.wait_for_function(
+        "() => ['yes', 'no', 'ban'].includes(window.__fbcheckSheet.cell(3, 1))", timeout=30_000
+    )
+    answers = column_b(page)
+    assert answers[1] == "ban"
+    assert set(answers[1:4]) <= {"yes", "no", "ban"}
+    # Only the selected rows were touched.
+    assert answers[0] == ""
+    assert answers[4] == ""
+    assert page.evaluate("() => window.__completed") == 1
+    assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+def test_fbcheck_function_streams_answers(pane: tuple[Page, list[str]]) -> None:
+    """=FBCHECK over a range: progress text at once, then the answers, #VALUE! for invalid."""
+    page, _console = pane
+    page.evaluate(
+        """() => {
+            window.__results = [];
+            const invocation = {setResult: (value) => window.__results.push(value)};
+            window.__fbcheckSheet.customFunctions.FBCHECK(
+                [["+41798284600"], ["+41 79 828 47 99"], ["12"], [""]], null, invocation);
+        }"""
+    )
+    first = page.evaluate("() => window.__results[0]")
+    assert first == [["checking…"], ["checking…"], ["checking…"], [""]]
+    page.wait_for_function(
+        "() => { const last = window.__results[window.__results.length - 1];"
+        " return ['yes', 'no', 'ban'].includes(last[1][0]); }",
+        timeout=30_000,
+    )
+    last = page.evaluate("() => window.__results[window.__results.length - 1]")
+    assert last[0] == ["ban"]
+    assert last[2][0]["code"] == "#VALUE!"
+    assert last[2][0]["message"]
+    assert last[3] == [""]
+
+
+def test_settings_show_the_key_masked(pane: tuple[Page, list[str]]) -> None:
+    """The settings form shows demo state; the key field is a password field and empty."""
+    page, _console = pane
+    page.wait_for_function("() => document.getElementById('region').value !== ''")
+    assert page.get_attribute("#api-key", "type") == "password"
+    assert page.input_value("#api-key") == ""
+    assert page.input_value("#region") == "CH"
+    assert page.input_value("#confirm-above") == "10"
