@@ -498,11 +498,19 @@ class Store:
             numbers = [
                 r[0] for r in db.execute("SELECT e164 FROM task_numbers WHERE ref = ?", (ref,))
             ]
+            # Update through the (job_id, e164) key: one lookup per row, not a scan.
+            waiting = [
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT job_id FROM job_numbers WHERE task_ref = ? AND answer IS NULL",
+                    (ref,),
+                )
+            ]
             rows = []
             cache_rows = []
             for number in numbers:
                 answer, reason = results.get(number, ("error", missing_reason))
-                rows.append((answer, reason, source, now, ref, number))
+                rows.extend((answer, reason, source, now, job, number, ref) for job in waiting)
                 if answer in ANSWERS:
                     cache_rows.append((realm, number, answer, now, task_id))
             db.executemany(
@@ -514,7 +522,7 @@ class Store:
             )
             db.executemany(
                 "UPDATE job_numbers SET answer = ?, reason = ?, source = ?, checked_at = ?"
-                " WHERE task_ref = ? AND e164 = ? AND answer IS NULL",
+                " WHERE job_id = ? AND e164 = ? AND task_ref = ? AND answer IS NULL",
                 rows,
             )
             db.execute(
