@@ -292,6 +292,10 @@ CONFIG_KEYS: Mapping[str, tuple[str, Parser]] = {
     "MOCK_STUCK": ("stuck", _flag),
 }
 
+#: Keys that carry objects rather than settings: ``MOCK_SLEEP`` is the function that
+#: waits out injected latency (default ``time.sleep``), so tests can record the waits.
+HOOK_KEYS = ("MOCK_SLEEP",)
+
 #: Settings that ``PUT /_mock/config`` may change; the rest are fixed at start.
 RUNTIME_KEYS = (
     "queue_delay",
@@ -323,7 +327,9 @@ _TIMING_KEYS = {
 def settings_from_config(config: Mapping[str, Any] | None = None) -> EmulatorSettings:
     """Validate defaults, then the profile's timing, then ``config``; raise ConfigError."""
     caller = dict(config or {})
-    unknown = sorted(k for k in caller if k.startswith("MOCK_") and k not in CONFIG_KEYS)
+    unknown = sorted(
+        k for k in caller if k.startswith("MOCK_") and k not in CONFIG_KEYS and k not in HOOK_KEYS
+    )
     if unknown:
         raise ConfigError(f"unknown configuration key(s): {', '.join(unknown)}")
     merged: dict[str, Any] = {**DEFAULT_CONFIG, **caller}

@@ -83,7 +83,8 @@ def inject_api_faults() -> Response | None:
     """Delay, drop or fail a vendor API request as the fault settings say."""
     draw = emulator().draw_api_faults()
     if draw.delay_seconds > 0:
-        time.sleep(draw.delay_seconds)
+        sleep: Callable[[float], object] = current_app.config.get("MOCK_SLEEP") or time.sleep
+        sleep(draw.delay_seconds)
     if draw.drop_connection:
         request.environ[DROP_CONNECTION] = True
         return Response(status=204)

@@ -1,0 +1,178 @@
+"""Fixtures for the emulator tests: live emulators on loopback and a small vendor client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+import requests
+
+from mock_server import create_app
+from mock_server.server import BackgroundServer
+
+#: A clock that barely moves by itself: tests move it with /_mock/clock/advance.
+FROZEN = {
+    "MOCK_TIME_SCALE": 1e-6,
+    "MOCK_QUEUE_DELAY": 10.0,
+    "MOCK_RATE": 10.0,
+    "MOCK_EXPORT_DELAY": 5.0,
+}
+
+TASK_FIELDS = [
+    "created_at",
+    "updated_at",
+    "task_id",
+    "user_id",
+    "status",
+    "total",
+    "success",
+    "failure",
+]
+
+
+def numbers(count: int, prefix: str = "+4179") -> list[str]:
+    """Return ``count`` distinct E.164 numbers."""
+    return [f"{prefix}{1_000_000 + i:07d}" for i in range(count)]
+
+
+def parse_time(stamp: str) -> int:
+    """Return an RFC 3339 nanosecond timestamp as epoch nanoseconds."""
+    whole, fraction = stamp.rstrip("Z").split(".")
+    seconds = int(datetime.fromisoformat(whole + "+00:00").timestamp())
+    return seconds * 1_000_000_000 + int(fraction)
+
+
+class Vendor:
+    """A thin client of one live emulator: the vendor routes and the admin routes."""
+
+    def __init__(self, url: str, key: str = "demo") -> None:
+        """Talk to the emulator at ``url`` with ``key`` by default."""
+        self.url = url
+        self.key = key
+        self.session = requests.Session()
+
+    def create(
+        self,
+        content: list[str] | bytes | str,
+        *,
+        key: str | None = "",
+        user_id: str | None = None,
+        field: str = "file",
+    ) -> requests.Response:
+        """POST a file of numbers (a list is joined with newlines)."""
+        if isinstance(content, list):
+            content = "\n".join(content) + "\n"
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        data = {} if user_id is None else {"user_id": user_id}
+        return self.session.post(
+            f"{self.url}/fb/api/simple/tasks",
+            files={field: ("input.txt", content, "text/plain")},
+            data=data,
+            headers=self._headers(key),
+            timeout=30,
+        )
+
+    def create_ok(self, content: list[str] | bytes | str, **kwargs: Any) -> dict[str, Any]:
+        """Create a task, assert 200 and return its JSON."""
+        response = self.create(content, **kwargs)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def status(
+        self, task_id: str, *, key: str | None = "", user_id: str | None = None
+    ) -> requests.Response:
+        """GET a task's status."""
+        params = {} if user_id is None else {"user_id": user_id}
+        return self.session.get(
+            f"{self.url}/fb/api/simple/tasks/{task_id}",
+            params=params,
+            headers=self._headers(key),
+            timeout=30,
+        )
+
+    def status_ok(self, task_id: str, **kwargs: Any) -> dict[str, Any]:
+        """Poll a task, assert 200 and return its JSON."""
+        response = self.status(task_id, **kwargs)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def _headers(self, key: str | None) -> dict[str, str]:
+        """Return the key header: "" means the default key, None means no header."""
+        if key is None:
+            return {}
+        return {"X-API-Key": key or self.key}
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator clock forward."""
+        response = self.session.post(
+            f"{self.url}/_mock/clock/advance", json={"seconds": seconds}, timeout=30
+        )
+        assert response.status_code == 200, response.text
+
+    def ledger(self, key: str | None = None) -> dict[str, Any]:
+        """Return the ledger entry of ``key`` (the default key when None)."""
+        response = self.session.get(f"{self.url}/_mock/ledger", timeout=30)
+        assert response.status_code == 200, response.text
+        return dict(response.json()["keys"][key or self.key])
+
+    def tasks(self, *, with_numbers: bool = False) -> list[dict[str, Any]]:
+        """Return the admin task list."""
+        params = {"numbers": "1"} if with_numbers else {}
+        response = self.session.get(f"{self.url}/_mock/tasks", params=params, timeout=30)
+        assert response.status_code == 200, response.text
+        return list(response.json()["tasks"])
+
+    def configure(self, **changes: Any) -> requests.Response:
+        """PUT run-time settings."""
+        return self.session.put(f"{self.url}/_mock/config", json=changes, timeout=30)
+
+    def exported(self, content: list[str], **kwargs: Any) -> dict[str, Any]:
+        """Create a task and advance the clock until it is exported; return the last poll."""
+        task = self.create_ok(content, **kwargs)
+        self.advance(10_000)
+        body = self.status_ok(task["task_id"])
+        assert body["status"] == "exported", body
+        return body
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
+
+
+class Emulators:
+    """Starts emulators with given config on free ports; stops them all at teardown."""
+
+    def __init__(self) -> None:
+        """Start with none running."""
+        self._running: list[tuple[BackgroundServer, Vendor]] = []
+
+    def start(self, **config: Any) -> Vendor:
+        """Start an emulator with the frozen clock plus ``config`` and return its client."""
+        server = BackgroundServer(create_app({**FROZEN, **config}), threads=8).start()
+        vendor = Vendor(server.url)
+        self._running.append((server, vendor))
+        return vendor
+
+    def stop_all(self) -> None:
+        """Close clients, then stop servers."""
+        for server, vendor in self._running:
+            vendor.close()
+            server.stop()
+        self._running.clear()
+
+
+@pytest.fixture
+def emulators() -> Iterator[Emulators]:
+    """Start emulators on demand; every one is stopped at teardown."""
+    running = Emulators()
+    yield running
+    running.stop_all()
+
+
+@pytest.fixture
+def vendor(emulators: Emulators) -> Vendor:
+    """One emulator with the frozen clock and the default key."""
+    return emulators.start()

@@ -1,0 +1,37 @@
+"""Rendering result files: xlsx and zip holding a CSV."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from openpyxl import load_workbook
+
+from mock_server.results import render
+
+ROWS = [("+41798284651", "yes"), ("+14155550100", "ban")]
+
+
+def test_xlsx_has_the_header_then_the_rows():
+    workbook = load_workbook(io.BytesIO(render("xlsx", ROWS)), read_only=True)
+    rows = list(workbook.worksheets[0].iter_rows(values_only=True))
+    workbook.close()
+    assert rows == [("Number", "facebook"), *ROWS]
+
+
+def test_zip_holds_one_csv_with_crlf_lines():
+    with zipfile.ZipFile(io.BytesIO(render("zip", ROWS))) as archive:
+        assert archive.namelist() == ["results.csv"]
+        text = archive.read("results.csv").decode("utf-8")
+    assert text == "Number,facebook\r\n+41798284651,yes\r\n+14155550100,ban\r\n"
+
+
+def test_an_empty_result_still_has_the_header():
+    with zipfile.ZipFile(io.BytesIO(render("zip", []))) as archive:
+        assert archive.read("results.csv") == b"Number,facebook\r\n"
+
+
+def test_an_unknown_format_is_refused():
+    with pytest.raises(ValueError, match="unknown result format 'pdf'"):
+        render("pdf", ROWS)
