@@ -343,10 +343,12 @@ class Emulator:
             raise InsufficientBalance("the balance of this API key is spent")
         return account
 
-    def authorize(self, key: str | None) -> None:
-        """Raise 401 for a missing or unknown key and 402 for a spent balance."""
+    def admit_upload(self, key: str | None) -> None:
+        """Raise 401, 402 or 429 before an upload is read; ``create_task`` checks again."""
         with self._lock:
             self._account(key)
+            assert key is not None  # _account raised otherwise
+            self._refuse_over_active_limit(key, self._clock.now_ns())
 
     def create_task(self, key: str | None, user_id: str, upload: Upload) -> TaskSnapshot:
         """Create a task from validated numbers, bill it, and return it as pending."""

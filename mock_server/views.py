@@ -99,7 +99,7 @@ def create_task() -> Response:
     """Create a task from the uploaded ``file`` of numbers."""
     model = emulator()
     key = request.headers.get("X-API-Key")
-    model.authorize(key)
+    model.admit_upload(key)
     user_id = request.form.get("user_id", "")
     check_user_id(user_id)
     upload_file = request.files.get("file")

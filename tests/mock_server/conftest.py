@@ -172,7 +172,17 @@ def emulators() -> Iterator[Emulators]:
     running.stop_all()
 
 
+@pytest.fixture(scope="module")
+def shared_vendor() -> Iterator[Vendor]:
+    """One emulator with the frozen clock and the default key, shared by a test module."""
+    running = Emulators()
+    yield running.start()
+    running.stop_all()
+
+
 @pytest.fixture
-def vendor(emulators: Emulators) -> Vendor:
-    """One emulator with the frozen clock and the default key."""
-    return emulators.start()
+def vendor(shared_vendor: Vendor) -> Vendor:
+    """The module's emulator, reset to its start state (tasks, ledger, settings, clock)."""
+    response = shared_vendor.session.post(f"{shared_vendor.url}/_mock/reset", timeout=30)
+    assert response.status_code == 200, response.text
+    return shared_vendor

@@ -230,3 +230,11 @@ def test_concurrent_creates_and_polls_are_billed_exactly():
         400,
     )
     assert len({task["task_id"] for task in emulator.list_tasks()}) == 200
+
+
+def test_an_upload_is_refused_with_429_before_it_is_read():
+    emulator, _ = make_emulator(MOCK_MAX_ACTIVE_TASKS=1)
+    emulator.admit_upload("demo")
+    emulator.create_task("demo", "", upload(1))
+    with pytest.raises(TooManyActiveTasks):
+        emulator.admit_upload("demo")

@@ -8,9 +8,12 @@ import io
 import re
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from tests.mock_server.conftest import TASK_FIELDS, Emulators, Vendor, numbers, parse_time
@@ -587,3 +590,78 @@ def test_many_concurrent_clients_are_served_and_billed_exactly(emulators: Emulat
     )
     assert ledger["numbers_uploaded"] == 128
     assert len({task["task_id"] for task in vendor.tasks()}) == 64
+
+
+def test_429_comes_before_the_file_is_checked(emulators: Emulators):
+    vendor = emulators.start(MOCK_MAX_ACTIVE_TASKS=1)
+    vendor.create_ok(numbers(1))
+    error_of(vendor.create(b"not a number"), 429, "too_many_active_tasks")
+
+
+# -- no bad input makes a 500 ----------------------------------------------------
+
+CONTENT_TYPES = [
+    "multipart/form-data; boundary=b",
+    "multipart/form-data",
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "text/plain",
+    "",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    body=st.binary(max_size=600),
+    content_type=st.sampled_from(CONTENT_TYPES),
+    key=st.sampled_from([None, "demo", "wrong"]),
+)
+def test_no_raw_body_makes_the_create_route_fail_with_500(
+    shared_vendor: Vendor, body: bytes, content_type: str, key: str | None
+):
+    if body.startswith(b"--b"):
+        body = b"x" + body
+    framed = b'--b\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\n'
+    for payload in (body, framed + body + b"\r\n--b--\r\n"):
+        response = shared_vendor.session.post(
+            f"{shared_vendor.url}/fb/api/simple/tasks",
+            data=payload,
+            headers={"Content-Type": content_type, **shared_vendor._headers(key)},
+            timeout=30,
+        )
+        assert response.status_code in {200, 400, 401}, response.text
+        assert response.headers["Content-Type"] == "application/json"
+
+
+@settings(max_examples=40, deadline=None)
+@given(content=st.binary(max_size=300), user_id=st.text(max_size=300))
+def test_no_uploaded_file_or_user_id_makes_a_500(
+    shared_vendor: Vendor, content: bytes, user_id: str
+):
+    response = shared_vendor.create(content, user_id=user_id)
+    assert response.status_code in {200, 400}, response.text
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    body=st.binary(max_size=200), path=st.sampled_from(["/_mock/config", "/_mock/clock/advance"])
+)
+def test_no_admin_body_makes_a_500(shared_vendor: Vendor, body: bytes, path: str):
+    method = "PUT" if path == "/_mock/config" else "POST"
+    response = shared_vendor.session.request(
+        method, f"{shared_vendor.url}{path}", data=body, timeout=30
+    )
+    assert response.status_code in {200, 400}, response.text
+    shared_vendor.session.post(f"{shared_vendor.url}/_mock/reset", timeout=30)
+
+
+@settings(max_examples=40, deadline=None)
+@given(task_id=st.text(min_size=1, max_size=100), user_id=st.text(max_size=50))
+def test_no_task_id_or_query_makes_a_500(shared_vendor: Vendor, task_id: str, user_id: str):
+    response = shared_vendor.session.get(
+        f"{shared_vendor.url}/fb/api/simple/tasks/{quote(task_id, safe='')}",
+        params={"user_id": user_id},
+        headers={"X-API-Key": "demo"},
+        timeout=30,
+    )
+    assert response.status_code in {404}, response.text
