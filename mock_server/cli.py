@@ -93,7 +93,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override the profile's delay from completed to exported",
     )
     outcomes = parser.add_argument_group("outcomes")
-    outcomes.add_argument("--seed", type=int, help="seed of outcomes and faults (default 0)")
+    outcomes.add_argument(
+        "--seed", type=int, metavar="N", help="seed of outcomes and faults (default 0)"
+    )
     outcomes.add_argument(
         "--shares",
         type=shares_argument,

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,9 @@ from addin.cli import build_parser
 from mock_server.cli import config_from_args, run
 
 STARTUP_SECONDS = 30.0
+PYTHON_M = (sys.executable, "-m", "mock_server")
+#: The console script installed next to this interpreter.
+FBCHECK = Path(sys.executable).with_name("fbcheck.exe" if os.name == "nt" else "fbcheck")
 
 
 def free_port() -> int:
@@ -37,12 +40,12 @@ def free_port() -> int:
 class LiveMock:
     """``python -m mock_server`` in a subprocess, with its output collected line by line."""
 
-    def __init__(self, *flags: str, cwd: Path) -> None:
+    def __init__(self, *flags: str, cwd: Path, command: Sequence[str] = PYTHON_M) -> None:
         """Start the subprocess on a free port and wait until it answers."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mock_server", "--port", str(self.port), *flags],
+            [*command, "--port", str(self.port), *flags],
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -97,9 +100,9 @@ def start_mock(tmp_path: Path) -> Iterator[type[LiveMock]]:
     started: list[LiveMock] = []
 
     class Tracked(LiveMock):
-        def __init__(self, *flags: str, cwd: Path = tmp_path) -> None:
+        def __init__(self, *flags: str, command: Sequence[str] = PYTHON_M) -> None:
             started.append(self)
-            super().__init__(*flags, cwd=cwd)
+            super().__init__(*flags, cwd=tmp_path, command=command)
 
     yield Tracked
     for mock in started:
@@ -191,11 +194,17 @@ def test_a_busy_port_exits_1(capsys: pytest.CaptureFixture[str]):
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
-def test_the_vendors_curl_examples_work_unchanged(start_mock, tmp_path: Path):
+@pytest.mark.parametrize("entry", ["python -m mock_server", "fbcheck mock"])
+def test_the_vendors_curl_examples_work_unchanged(start_mock, tmp_path: Path, entry: str):
     curl = shutil.which("curl")
     if curl is None:
         pytest.skip("the curl binary is not installed; the vendor's examples need it")
-    mock = start_mock("--api-key", "API-KEY", "--profile", "instant")
+    command: Sequence[str] = PYTHON_M
+    if entry == "fbcheck mock":
+        if not FBCHECK.exists():
+            pytest.skip(f"the fbcheck console script is not installed at {FBCHECK}")
+        command = (str(FBCHECK), "mock")
+    mock = start_mock("--api-key", "API-KEY", "--profile", "instant", command=command)
     (tmp_path / "input.txt").write_text("+41798284651\n+14155550100\n", encoding="utf-8")
     created = subprocess.run(
         [curl, "--location", f"{mock.url}/fb/api/simple/tasks",
