@@ -274,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         server = BackgroundServer(app, host="127.0.0.1", port=args.port)
     except OSError as exc:
-        print(f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
+        print(f"error: cannot listen on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
         return 1
     settings: EmulatorSettings = app.extensions["mock_server"].settings
     print(describe(server.url, settings), flush=True)

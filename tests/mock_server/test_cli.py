@@ -191,7 +191,9 @@ def test_a_busy_port_exits_1(capsys: pytest.CaptureFixture[str]):
         port = blocker.getsockname()[1]
         assert run(build_parser().parse_args(["mock", "--port", str(port)])) == 1
     gc.collect()
-    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}: " in err
+    assert "in use" in err.lower()
 
 
 @pytest.mark.parametrize("entry", ["python -m mock_server", "fbcheck mock"])
