@@ -11,8 +11,9 @@ Formats, chosen by extension:
   ("phone", "Mobile number", "MSISDN"). A file whose lines are tab-separated (Excel's
   "Text (Tab delimited)" and "Unicode Text") is read as a table, like a CSV.
 * ``.csv``: the delimiter is whichever of ``,`` ``;`` tab ``|`` splits the first rows
-  into the same number of fields; a first row of text above rows of numbers, or one
-  that names a phone column, is the header.
+  into the same number of fields (or the one an Excel ``sep=;`` first line names); a
+  first row of text above rows of numbers, or one that names a phone column, is the
+  header.
 * ``.xlsx``, ``.xlsm``, ``.xls``: read with python-calamine; the named sheet or the
   first visible one. Number cells arrive as ``float``, as Excel stores them.
 
@@ -60,6 +61,7 @@ _PHONE_WORDS = re.compile(
 )
 _NUMBER_WORDS = re.compile(r"number|nummer|num[eé]ro|número", re.I)
 _DIGIT = re.compile(r"[0-9]")
+_SEPARATOR_LINE = re.compile(r"sep=([,;\t|])\r?\n")
 _LETTER_COLUMN = re.compile(r"[A-Za-z]{1,3}")
 
 Row = Sequence[object]
@@ -200,7 +202,11 @@ def _read_text(path: Path, *, column: str | None, tabular: bool) -> InputTable:
     encoding = _text_encoding(path)
     errors = "replace" if encoding == "cp1252" else "strict"
     sample_text = _sample_text(path, encoding, errors)
-    if tabular:
+    # Excel writes and honours a first line "sep=;" naming the delimiter, and hides it.
+    directive = _SEPARATOR_LINE.match(sample_text) if tabular else None
+    if directive:
+        delimiter = directive.group(1)
+    elif tabular:
         delimiter = _sniff_delimiter(sample_text, _DELIMITERS)
     else:
         delimiter = _sniff_delimiter(sample_text, ("\t",))
@@ -209,6 +215,8 @@ def _read_text(path: Path, *, column: str | None, tabular: bool) -> InputTable:
     def open_rows() -> Iterator[Row]:
         """Re-open the file and yield its rows."""
         with path.open(encoding=encoding, errors=errors, newline="") as handle:
+            if directive:
+                handle.readline()
             if tabular:
                 yield from csv.reader(handle, delimiter=delimiter)
             else:

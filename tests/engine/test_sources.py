@@ -65,6 +65,14 @@ def test_csv_delimiters_are_sniffed(tmp_path: Path, delimiter: str) -> None:
     assert cells(table) == [(2, "+41 79 828 46 51"), (3, "")]
 
 
+def test_csv_excel_separator_line(tmp_path: Path) -> None:
+    """Excel's "sep=;" first line names the delimiter and, as in Excel, is not a row."""
+    text = "sep=;\nname;phone\nDoe, Jane;+41 79 828 46 51\n"
+    table = read_input(write_text(tmp_path / "in.csv", text))
+    assert (table.header, table.header_row, table.column_label) == ("phone", 1, "B")
+    assert cells(table) == [(2, "+41 79 828 46 51")]
+
+
 def test_csv_quoted_fields_keep_their_delimiters(tmp_path: Path) -> None:
     """Quotes protect commas inside a field, and the phone column is found by its header."""
     text = 'id,name,notes,Mobile\r\n1,"Doe, Jane","a, b, c",+41 79 828 46 51\r\n2,X,,0798284652\r\n'
