@@ -71,8 +71,9 @@ export function describeError(error) {
   if (error instanceof BackendError) {
     return error.message;
   }
-  if (error && error.code && error.message) {
-    // Office.js errors (OfficeExtension.Error) carry a code such as InvalidArgument.
+  if (error && typeof error.code === "string" && /^[A-Z][A-Za-z]+$/.test(error.code) && error.message) {
+    // Office.js errors (OfficeExtension.Error) carry a PascalCase code such as
+    // InvalidArgument; our own errors use snake_case codes and say it all.
     return `Excel refused: ${error.message} (${error.code})`;
   }
   return (error && error.message) || String(error);

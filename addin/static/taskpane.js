@@ -12,7 +12,13 @@ const backend = createBackend();
 /** The session the ribbon button and the pane share (one runtime, one module instance). */
 export const session = new CheckSession({
   backend,
-  excelRun: (callback) => Excel.run(callback),
+  excelRun: (callback) => {
+    if (typeof Excel === "undefined") {
+      // Opened in a plain browser: there is no workbook to read.
+      return Promise.reject(new Error("Excel is not available: open this pane from the FB Check tab in Excel."));
+    }
+    return Excel.run(callback);
+  },
   showPane: async () => {
     if (typeof Office !== "undefined" && Office.addin && Office.addin.showAsTaskpane) {
       await Office.addin.showAsTaskpane();

@@ -60,4 +60,6 @@ test("an unreachable backend says how to start it", async () => {
 test("describeError names Office.js errors and plain ones", () => {
   assert.equal(describeError({ code: "InvalidArgument", message: "Bad range" }), "Excel refused: Bad range (InvalidArgument)");
   assert.equal(describeError(new Error("boom")), "boom");
+  const ours = Object.assign(new Error("Select one column per area."), { code: "selection_too_wide" });
+  assert.equal(describeError(ours), "Select one column per area.");
 });

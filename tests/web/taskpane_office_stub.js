@@ -17,6 +17,9 @@
     column(column, first, count) {
       return Array.from({ length: count }, (_, offset) => this.cell(first + offset, column));
     },
+    set(row, column, value) {
+      cells.set(key(row, column), value);
+    },
     select(selection) {
       given.selection = selection;
     },

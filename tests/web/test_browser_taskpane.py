@@ -232,3 +232,47 @@ def test_settings_show_the_key_masked(pane: tuple[Page, list[str]]) -> None:
     assert page.input_value("#api-key") == ""
     assert page.input_value("#region") == "CH"
     assert page.input_value("#confirm-above") == "10"
+
+
+def test_two_columns_are_refused_with_a_clear_message(pane: tuple[Page, list[str]]) -> None:
+    page, _console = pane
+    # A note in B3 puts column B inside the used range, so the selection stays two wide.
+    page.evaluate(
+        """() => {
+            window.__fbcheckSheet.set(2, 1, "note");
+            window.__fbcheckSheet.select(
+                [{rowIndex: 0, columnIndex: 0, rowCount: 5, columnCount: 2}]);
+        }"""
+    )
+    page.click("#check-button")
+    page.wait_for_function(
+        "() => document.getElementById('check-message').classList.contains('error')"
+    )
+    assert page.inner_text("#check-message") == (
+        "Select one column per area: A1:B5 spans 2 columns."
+    )
+
+
+def test_settings_are_saved_through_the_backend(pane: tuple[Page, list[str]]) -> None:
+    page, _console = pane
+    page.wait_for_function("() => document.getElementById('region').value !== ''")
+    page.fill("#cache-ttl", "7")
+    page.click("#settings-form button[type=submit]")
+    page.wait_for_function(
+        "() => document.getElementById('settings-status').textContent === 'Settings saved.'"
+    )
+    page.reload()
+    page.wait_for_function("() => document.getElementById('cache-ttl').value === '7'")
+    assert page.input_value("#region") == "CH"
+
+
+def test_a_refused_setting_shows_the_backend_message(pane: tuple[Page, list[str]]) -> None:
+    page, _console = pane
+    page.wait_for_function("() => document.getElementById('region').value !== ''")
+    # The browser's own form checks would stop "ZZ9"; send what they allow but the backend refuses.
+    page.fill("#region", "ZZ")
+    page.click("#settings-form button[type=submit]")
+    page.wait_for_function(
+        "() => document.getElementById('settings-status').classList.contains('error')"
+    )
+    assert "ZZ" in page.inner_text("#settings-status")
