@@ -4,9 +4,10 @@ Windows and macOS, in the foreground (Ctrl-C stops it) or in a background thread
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from cheroot.ssl.builtin import BuiltinSSLAdapter
@@ -33,6 +34,8 @@ class BackgroundServer:
         """Bind the listening socket at once so the port is known before serving."""
         self._server = CherootServer((host, port), app, numthreads=threads)
         self._server.shutdown_timeout = 1
+        # cheroot checks for expired connections this often; it bounds how long stop() takes.
+        self._server.expiration_interval = 0.1
         self.scheme = "http"
         if certfile is not None and keyfile is not None:
             self._server.ssl_adapter = BuiltinSSLAdapter(str(certfile), str(keyfile))
@@ -63,13 +66,35 @@ class BackgroundServer:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread until ``stop()`` or KeyboardInterrupt."""
+        """Serve until SIGINT or SIGTERM (Ctrl-C), then stop cleanly.
+
+        Signals only set a flag: a KeyboardInterrupt raised inside cheroot's accept
+        loop can leave a worker without its shutdown request, and ``stop()`` then
+        hangs. Off the main thread (no signals there) it serves until ``stop()``.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            try:
+                self._server.serve()
+            finally:
+                self._server.stop()
+            return
+        stopping = threading.Event()
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            """Ask the loop below to stop."""
+            stopping.set()
+
+        previous = {
+            sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
         try:
-            self._server.serve()
-        except KeyboardInterrupt:
-            pass
+            self.start()
+            while not stopping.wait(0.2):
+                pass
         finally:
-            self._server.stop()
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def stop(self) -> None:
         """Stop serving and wait for the thread; safe to call twice."""
