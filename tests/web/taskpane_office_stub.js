@@ -38,7 +38,11 @@
     let pending = null;
     const range = {
       rowIndex, columnIndex, rowCount, columnCount,
-      load() { toLoad.push(range); return range; },
+      load(properties) {
+        // Only values cost anything; index properties are always readable here.
+        if (String(properties).includes("values")) toLoad.push(range);
+        return range;
+      },
       get values() {
         if (loaded === null) throw new Error("PropertyNotLoaded: call load('values') and sync() first");
         return loaded;
