@@ -120,6 +120,7 @@ function renderCheck(check) {
       ["tasks", progress.tasks],
       ["billed", progress.billed],
       ["time left", progress.state === "running" ? formatDuration(progress.eta_seconds) : undefined],
+      ["problem", progress.error || undefined],
       ["written to the sheet", check.written],
       ["skipped (cell changed)", check.skipped],
     ]);

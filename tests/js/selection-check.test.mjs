@@ -45,6 +45,7 @@ function ribbonEvent() {
 let backend;
 let jobPolls = 0;
 let checkAnswer = null;
+let job2Cancelled = false;
 
 before(async () => {
   backend = await startBackend({
@@ -76,6 +77,30 @@ before(async () => {
     "POST /api/plans/plan-9/confirm": () => ({ demo: true, job_id: "job-1" }),
     "POST /api/plans/plan-9/discard": () => ({ demo: true, discarded: true }),
     "POST /api/jobs/job-1/cancel": () => ({ demo: true, job_id: "job-1", tasks_stopped: 1, billed: 3 }),
+    "GET /api/jobs/job-2": () => ({
+      demo: true,
+      job_id: "job-2",
+      state: job2Cancelled ? "cancelled" : "running",
+      distinct: 2,
+      answered: 1,
+      counts: { yes: 1, no: 0, ban: 0, error: 0, pending: 1 },
+      tasks: 1,
+      tasks_open: job2Cancelled ? 0 : 1,
+      billed: 2,
+      eta_seconds: 30,
+    }),
+    "POST /api/jobs/job-2/cancel": () => {
+      job2Cancelled = true;
+      return { demo: true, job_id: "job-2", tasks_stopped: 1, billed: 2 };
+    },
+    "POST /xlwings/write-results/job-2": () => ({
+      demo: true,
+      job_id: "job-2",
+      actions: [columnB(1, ["yes", ""])],
+      written: 1,
+      skipped: 0,
+      message: "1 answers written",
+    }),
   });
 });
 
@@ -229,14 +254,45 @@ test("a discarded plan bills nothing and empties its placeholder cells", async (
   assert.deepEqual(workbook.column("Sheet1", 1, 0, 4), ["facebook (DEMO)", "", "", "invalid"]);
 });
 
-test("cancel asks the backend to stop the job", async () => {
+test("cancel stops the job; what was answered is still written", async () => {
+  checkAnswer = {
+    demo: true,
+    job_id: "job-2",
+    plan_id: null,
+    needs_confirmation: false,
+    plan: PLAN,
+    actions: [columnB(0, ["facebook (DEMO)", "pending", "pending", "invalid"])],
+    message: "2 numbers to check in 1 task",
+  };
+  const workbook = sheetWithNumbers();
+  let polls = 0;
+  const session = new CheckSession({
+    excelRun: workbook.run,
+    backend: createBackend({ baseUrl: backend.url }),
+    // The user presses Cancel while the job runs (during the second wait).
+    sleep: async () => {
+      polls += 1;
+      if (polls === 2) {
+        await session.current.cancel();
+      }
+    },
+  });
+  const check = session.startCheck();
+  await check.finished;
+  assert.equal(check.phase, "cancelled");
+  assert.equal(backend.to("POST /api/jobs/job-2/cancel").length, 1);
+  assert.equal(backend.to("POST /xlwings/write-results/job-2").length, 1);
+  assert.deepEqual(workbook.column("Sheet1", 1, 0, 4), ["facebook (DEMO)", "yes", "", "invalid"]);
+});
+
+test("a failed cancel is reported and the job is still followed", async () => {
   const workbook = sheetWithNumbers();
   const session = sessionOn(workbook);
   const check = session.startCheck();
   await check.finished;
-  check.jobId = "job-1";
+  check.jobId = "no-such-job";
   await check.cancel();
-  assert.match(check.message, /1 task\(s\) stopped/);
+  assert.match(check.message, /^Cancel failed: No route POST \/api\/jobs\/no-such-job\/cancel/);
 });
 
 test("write again: a past job's answers go beside the current selection", async () => {
@@ -259,4 +315,38 @@ test("poll delay grows from 1 s to 3 s", () => {
   assert.equal(pollDelay(0), 1000);
   assert.ok(pollDelay(4) > pollDelay(0));
   assert.equal(pollDelay(100), 3000);
+});
+
+test("a job the backend no longer knows ends the check with its message", async () => {
+  checkAnswer = { demo: true, job_id: "job-gone", needs_confirmation: false, plan: PLAN, actions: [], message: "" };
+  const workbook = sheetWithNumbers();
+  const check = sessionOn(workbook).startCheck();
+  await check.finished;
+  assert.equal(check.phase, "error");
+  assert.match(check.message, /No route GET \/api\/jobs\/job-gone/);
+});
+
+test("an unreachable backend while polling is retried, not fatal", async () => {
+  checkAnswer = { demo: true, job_id: "job-1", needs_confirmation: false, plan: PLAN, actions: [], message: "" };
+  jobPolls = 0;
+  const workbook = sheetWithNumbers();
+  const real = createBackend({ baseUrl: backend.url });
+  let failures = 1;
+  const flaky = {
+    ...real,
+    get: async (path) => {
+      if (failures > 0) {
+        failures -= 1;
+        return createBackend({ baseUrl: "http://127.0.0.1:9" }).get(path);
+      }
+      return real.get(path);
+    },
+  };
+  const messages = [];
+  const session = new CheckSession({ excelRun: workbook.run, backend: flaky, sleep: async () => {} });
+  session.subscribe((check) => messages.push(check.message));
+  const check = session.startCheck();
+  await check.finished;
+  assert.equal(check.phase, "done");
+  assert.ok(messages.some((message) => /does not answer.*Retrying/.test(message)));
 });
