@@ -37,7 +37,13 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat, ValidationResult
+from phonenumbers import (
+    NumberParseException,
+    PhoneMetadata,
+    PhoneNumber,
+    PhoneNumberFormat,
+    ValidationResult,
+)
 
 __all__ = ["Normalized", "cache_clear", "normalize", "validate_region"]
 
@@ -212,11 +218,20 @@ def _normalize_text(text: str, region: str | None) -> Normalized:
     if not _DIGITS.fullmatch(compact):
         return _invalid(_describe_junk(compact))
     if compact.startswith("00"):
-        compact = "+" + compact[2:]
+        digits = compact[2:]
+        if not digits:
+            return _invalid(NO_DIGITS)
+        result = _normalize_international(digits, region)
+        # 00 is the international prefix almost everywhere; where the region dials
+        # abroad differently (0011 in AU) or has national numbers starting 00 (UY),
+        # the region's own reading is the second guess.
+        if not result.valid and region is not None:
+            national = _normalize_digits(compact, region)
+            if national.valid:
+                return national
+        return result
     if compact.startswith("+"):
         digits = compact[1:]
-        if len(digits) > _MAX_DIGITS:
-            return _invalid(TOO_LONG)
         if not digits:
             return _invalid(NO_DIGITS)
         return _normalize_international(digits, region)
@@ -259,8 +274,8 @@ def _normalize_digits(digits: str, region: str | None) -> Normalized:
         return _invalid(TOO_LONG)
     national: PhoneNumber | str | None = None
     if region is not None:
-        national = _parse(digits, region)
-        if isinstance(national, PhoneNumber) and _is_valid(national, region):
+        national, checked = _national_number(digits, region)
+        if isinstance(national, PhoneNumber) and (checked or _is_valid(national, region)):
             return _valid(national)
     if 11 <= len(digits) <= 15 and digits[0] != "0":
         international = _normalize_international(digits, region)
@@ -273,19 +288,61 @@ def _normalize_digits(digits: str, region: str | None) -> Normalized:
     return _invalid(_why_invalid(national))
 
 
+def _national_number(digits: str, region: str) -> tuple[PhoneNumber | str, bool]:
+    """Read national digits in ``region``: the number or why not, and True if known valid.
+
+    ``phonenumbers.parse`` costs more than the validity check, so the number is built
+    directly where that gives exactly what the parser would: in regions whose national
+    prefix is a plain literal (CH "0", US "1", none in IT), for digits that start with
+    neither the country code nor the international prefix. Digits without the national
+    prefix are the national number as they are; with it, the parser strips it when what
+    remains is valid. Every other case goes to the parser.
+    """
+    plan = _national_plan(region)
+    if plan is not None:
+        country_code, prefix, international_prefix = plan
+        if not digits.startswith(str(country_code)) and not international_prefix.match(digits):
+            if not prefix or not digits.startswith(prefix):
+                return _build(country_code, digits), False
+            if len(digits) > len(prefix):
+                stripped = _build(country_code, digits[len(prefix) :])
+                if phonenumbers.is_valid_number_for_region(stripped, region):
+                    return stripped, True
+    return _parse(digits, region), False
+
+
+@lru_cache(maxsize=512)
+def _national_plan(region: str) -> tuple[int, str, re.Pattern[str]] | None:
+    """Return (country code, national prefix, international prefix) for direct building."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.national_prefix_transform_rule is not None:
+        return None
+    prefix = metadata.national_prefix or ""
+    if (metadata.national_prefix_for_parsing or "") != prefix or (prefix and not prefix.isdigit()):
+        return None
+    international = re.compile(metadata.international_prefix or "(?!)")
+    return metadata.country_code or 0, prefix, international
+
+
+def _build(country_code: int, significant: str) -> PhoneNumber:
+    """Return the number for a country code and national significant digits."""
+    zeros = len(significant) - len(significant.lstrip("0"))
+    return PhoneNumber(
+        country_code=country_code,
+        national_number=int(significant),
+        italian_leading_zero=zeros > 0 or None,
+        number_of_leading_zeros=zeros if zeros > 1 else None,
+    )
+
+
 def _normalize_international(digits: str, region: str | None = None) -> Normalized:
     """Normalise the digits after ``+``, building the number directly when it is canonical."""
+    if len(digits) > _MAX_DIGITS:
+        return _invalid(TOO_LONG)
     # Country codes are prefix-free, so at most one of the first three prefixes is one.
     for length in (1, 2, 3):
         if len(digits) > length and int(digits[:length]) in _COUNTRY_CODES:
-            national = digits[length:]
-            zeros = len(national) - len(national.lstrip("0"))
-            number = PhoneNumber(
-                country_code=int(digits[:length]),
-                national_number=int(national),
-                italian_leading_zero=zeros > 0 or None,
-                number_of_leading_zeros=zeros if zeros > 1 else None,
-            )
+            number = _build(int(digits[:length]), digits[length:])
             if _is_valid(number, region) and _e164(number) == "+" + digits:
                 return _accepted("+" + digits)
             break

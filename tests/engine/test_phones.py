@@ -305,3 +305,53 @@ def test_every_example_number_survives_its_national_format() -> None:
         number = phonenumbers.parse(e164)
         national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
         assert normalize(national, _national_region(e164)).e164 == e164, national
+
+
+def _national_digits(region: str) -> list[str]:
+    """Return the digits of a region's example numbers written nationally."""
+    kinds = (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE,
+        phonenumbers.PhoneNumberType.TOLL_FREE,
+    )
+    found = []
+    for kind in kinds:
+        number = phonenumbers.example_number_for_type(region, kind)
+        if number is not None:
+            national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+            found.append("".join(char for char in national if char.isdigit()))
+    return found
+
+
+@st.composite
+def national_digits(draw: st.DrawFn) -> tuple[str, str]:
+    """Draw a region and digits near its example numbers, often with its national prefix."""
+    region = draw(st.sampled_from(sorted(phonenumbers.SUPPORTED_REGIONS)))
+    seeds = _national_digits(region)
+    digits = list(draw(st.sampled_from(seeds))) if seeds else ["1", "2"]
+    for _ in range(draw(st.integers(0, 2))):
+        digits[draw(st.integers(0, len(digits) - 1))] = draw(st.sampled_from("0123456789"))
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    assert metadata is not None
+    prefix = metadata.national_prefix or ""
+    if draw(st.booleans()):
+        digits = [*prefix, *digits]
+    return region, "".join(digits)
+
+
+@settings(max_examples=500)
+@given(case=national_digits())
+def test_national_numbers_agree_with_phonenumbers(case: tuple[str, str]) -> None:
+    """Whenever phonenumbers reads digits as a valid national number, so does normalize.
+
+    normalize builds many numbers without ``phonenumbers.parse`` (it is the slow part);
+    this holds it to the parser's answer in every region.
+    """
+    region, digits = case
+    try:
+        number = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException:
+        return
+    expected = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if phonenumbers.is_valid_number(number) and len(expected) <= 16:
+        assert normalize(digits, region).e164 == expected
