@@ -274,6 +274,9 @@ def _normalize_digits(digits: str, region: str | None) -> Normalized:
         return _invalid(TOO_LONG)
     national: PhoneNumber | str | None = None
     if region is not None:
+        own = _own_country_code(digits, region)
+        if own is not None:
+            return own
         national, checked = _national_number(digits, region)
         if isinstance(national, PhoneNumber) and (checked or _is_valid(national, region)):
             return _valid(national)
@@ -286,6 +289,32 @@ def _normalize_digits(digits: str, region: str | None) -> Normalized:
     if isinstance(national, str):
         return _invalid(national)
     return _invalid(_why_invalid(national))
+
+
+def _own_country_code(digits: str, region: str) -> Normalized | None:
+    """Return the number for 11-15 digits starting with the region's own country code.
+
+    That is an Excel number cell of a local number (41798284651 in CH). The parser keeps
+    all the digits as the national number when that is valid, and otherwise either strips
+    the country code or fails, after which the international reading applies; both give
+    ``+digits``. So: the national reading if valid, else the canonical international one.
+    None means no shortcut applies (or nothing valid was found): use the parser.
+    """
+    plan = _national_plan(region)
+    if plan is None or not 11 <= len(digits) <= 15:
+        return None
+    country_code, prefix, international_prefix = plan
+    if (
+        not digits.startswith(str(country_code))
+        or (prefix and digits.startswith(prefix))
+        or international_prefix.match(digits)
+    ):
+        return None
+    whole = _build(country_code, digits)
+    if phonenumbers.is_valid_number_for_region(whole, region):
+        return _accepted(f"+{country_code}{digits}")
+    international = _normalize_international(digits, region)
+    return international if international.valid else None
 
 
 def _national_number(digits: str, region: str) -> tuple[PhoneNumber | str, bool]:
