@@ -51,7 +51,8 @@ def make_input(path: Path, rows: int, seed: int = 7) -> None:
             if roll < 0.05:
                 out.write(rng.choice(["n/a", "12", "call me", "+41 12"]) + "\n")
             elif i >= distinct or roll < 0.30:
-                out.write(rng.choice(formats)(rng.choice(base[: max(1, min(i, distinct))])) + "\n")
+                seen = base[rng.randrange(max(1, min(i, distinct)))]
+                out.write(rng.choice(formats)(seen) + "\n")
             else:
                 out.write(rng.choice(formats)(base[i]) + "\n")
 
