@@ -399,14 +399,32 @@ def _is_valid(number: PhoneNumber, region: str | None) -> bool:
     """Return ``phonenumbers.is_valid_number(number)``, asking the likely region first."""
     # A country code shared by several regions (+1 has 25) makes is_valid_number try them
     # in turn; valid in the caller's region implies valid, at half the cost.
-    if (
-        region is not None
-        and number.country_code in _SHARED_COUNTRY_CODES
-        and phonenumbers.is_valid_number_for_region(number, region)
-    ):
-        return True
+    country_code = number.country_code or 0
+    if country_code in _SHARED_COUNTRY_CODES:
+        if region is not None and phonenumbers.is_valid_number_for_region(number, region):
+            return True
+        # Trying all 25 regions of +1 is the slow part; a length none of them allows
+        # (an 11-digit "national" number) cannot be valid in any.
+        lengths = _possible_lengths(country_code)
+        if lengths and len(phonenumbers.national_significant_number(number)) not in lengths:
+            return False
     valid: bool = phonenumbers.is_valid_number(number)
     return valid
+
+
+@lru_cache(maxsize=64)
+def _possible_lengths(country_code: int) -> frozenset[int]:
+    """Return every national length valid in some region of a country code (empty: any)."""
+    lengths: set[int] = set()
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[country_code]:
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+        if metadata is None or metadata.general_desc is None:
+            return frozenset()
+        possible = metadata.general_desc.possible_length
+        if not possible:
+            return frozenset()
+        lengths.update(possible)
+    return frozenset(lengths)
 
 
 def _valid(number: PhoneNumber) -> Normalized:
