@@ -506,8 +506,8 @@ class Store:
                     (ref,),
                 )
             ]
-            rows = []
-            cache_rows = []
+            rows: list[tuple[str, str | None, str, float, str, str, int]] = []
+            cache_rows: list[tuple[str, str, str, float, str | None]] = []
             for number in numbers:
                 answer, reason = results.get(number, ("error", missing_reason))
                 rows.extend((answer, reason, source, now, job, number, ref) for job in waiting)
