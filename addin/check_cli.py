@@ -7,6 +7,7 @@ Exit codes:
 - 2: bad usage or an unreadable input file; nothing was billed
 - 3: more numbers to upload than ``--max-upload`` and no ``--yes``; nothing was billed
 - 4: the vendor refused the job (API key, balance) or the job failed
+- 5: the output file could not be written (answers are cached: run again)
 - 130: interrupted (Ctrl-C); run the same command again to finish without new billing
 """
 
@@ -34,6 +35,7 @@ EXIT_SOME_ERRORS = 1
 EXIT_USAGE = 2
 EXIT_NEEDS_CONFIRMATION = 3
 EXIT_FAILED = 4
+EXIT_UNWRITABLE = 5
 EXIT_INTERRUPTED = 130
 
 Row = tuple[object, str | None, str | None]
@@ -131,7 +133,15 @@ def run(
         billed = checker.client.billed_requests - billed_before
         demo = checker.demo
 
-    written, counts = _write(output, rows, answers, demo)
+    try:
+        written, counts = _write(output, rows, answers, demo)
+    except OSError as exc:
+        print(
+            f"error: could not write {output}: {exc}. If it is open in Excel, close it. "
+            "The answers are saved: run the same command again (answered from the cache).",
+            file=err,
+        )
+        return EXIT_UNWRITABLE
     _print_summary(out, output, written, counts, billed, final, demo)
     if args.preview > 0:
         _print_preview(out, rows[: args.preview], answers)

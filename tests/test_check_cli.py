@@ -221,3 +221,19 @@ def test_killed_run_resumes_without_new_creates(
     rows = read_output(out)
     assert [r["e164"] for r in rows] == values
     assert {r["facebook"] for r in rows} <= {"yes", "no", "ban"}
+
+
+def test_unwritable_output_exits_5_and_keeps_the_answers(
+    tmp_path: Path, emulator: BackgroundServer
+) -> None:
+    source = write_input(tmp_path / "in.csv", swiss(4))
+    (tmp_path / "blocker").write_text("a file, not a folder", encoding="utf-8")
+    env = env_for(tmp_path, emulator)
+    result = fbcheck(tmp_path, env, "check", str(source), "-o", str(tmp_path / "blocker/o.csv"))
+    assert result.returncode == 5
+    assert "could not write" in result.stderr
+    billed = ledger(emulator)["billed_total"]
+    again = fbcheck(tmp_path, env, "check", str(source), "-o", str(tmp_path / "o.csv"))
+    assert again.returncode == 0, again.stderr
+    assert ledger(emulator)["billed_total"] == billed
+    assert {r["source"] for r in read_output(tmp_path / "o.csv")} == {"cache"}
