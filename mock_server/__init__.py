@@ -1,7 +1,7 @@
 """An emulator of the eKYC Pro "Facebook bulk number check" API, as a Flask app factory.
 
 ``create_app(config)`` builds an app from ``settings.DEFAULT_CONFIG``, the
-chosen profile, then the caller's ``MOCK_*`` keys (see ``docs/emulator.md``).
+chosen profile, then the caller's ``MOCK_*`` keys (see "The emulator" in README.md).
 """
 
 from __future__ import annotations
