@@ -29,35 +29,13 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline import free_port
+from pipeline import start_emulator
 
 
 def trial(work: Path, numbers: int, chunk: int, delay: float) -> tuple[int, int, int]:
     """Run one kill-and-resume trial; return (tasks created, duplicated numbers, unanswered)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    emulator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mock_server",
-            "--port",
-            str(port),
-            "--profile",
-            "demo",
-            "--api-key",
-            "bench:1000000",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    emulator, url = start_emulator("demo", "bench:1000000")
     try:
-        for _ in range(100):
-            try:
-                requests.get(url + "/_mock/ledger", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
         source = work / "in.csv"
         source.write_text(
             "phone\n" + "".join(f"+4179{n:07d}\n" for n in range(numbers)), encoding="utf-8"

@@ -33,6 +33,24 @@ def free_port() -> int:
         return port
 
 
+def start_emulator(profile: str, key: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python -m mock_server`` on a free port; return the process once it answers."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "mock_server", "--port", str(port), "--profile", profile]
+    emulator = subprocess.Popen(
+        [*cmd, "--api-key", key], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(url + "/_mock/ledger", timeout=1)
+            return emulator, url
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    emulator.terminate()
+    raise SystemExit("the emulator did not start")
+
+
 def make_input(path: Path, rows: int, seed: int = 7) -> None:
     """Write ``rows`` CSV rows: 30% duplicates, 5% invalid, mixed formats."""
     rng = random.Random(seed)
@@ -78,30 +96,8 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.keep or tempfile.mkdtemp(prefix="fbcheck-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    emulator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mock_server",
-            "--port",
-            str(port),
-            "--profile",
-            "instant",
-            "--api-key",
-            "bench:100000000",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    emulator, url = start_emulator("instant", "bench:100000000")
     try:
-        for _ in range(100):
-            try:
-                requests.get(url + "/_mock/ledger", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
         print(f"{'rows':>9} {'seconds':>8} {'peak MiB':>9}  summary")
         for size in (int(s) for s in args.sizes.split(",")):
             data = work / f"data-{size}"
