@@ -123,9 +123,11 @@ def run(
         try:
             final = _follow(checker, job_id, err)
         except KeyboardInterrupt:
+            billed = checker.client.billed_requests - billed_before
             print(
-                "\ninterrupted: tasks already created keep running at the vendor and are stored; "
-                "run the same command again to collect them without new billing",
+                f"\ninterrupted after {billed:,} billed requests: tasks already created keep "
+                "running at the vendor and are stored; run the same command again to collect "
+                "them without new billing",
                 file=err,
             )
             return EXIT_INTERRUPTED
