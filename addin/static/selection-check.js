@@ -55,11 +55,6 @@ export class SelectionCheck {
     this.session.notify(this);
   }
 
-  /** Return true while the job may still change (poll loop running or about to). */
-  get active() {
-    return ["reading", "submitting", "confirm", "running", "writing"].includes(this.phase);
-  }
-
   /** Read the selection, submit it and write the plan's actions. */
   async submit() {
     const { backend, excelRun } = this.session;
