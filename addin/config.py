@@ -7,7 +7,12 @@ directory, then the defaults below.
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 from pydantic import Field, SecretStr
@@ -63,3 +68,116 @@ class Settings(BaseSettings):
     def db_path(self) -> Path:
         """Return the SQLite file holding jobs, tasks and the result cache."""
         return self.data_dir / "fbcheck.sqlite3"
+
+
+# -- settings changed at run time (the task pane) -----------------------------
+
+#: The settings the task pane may change; everything else comes from the
+#: environment, ``.env`` or the defaults.
+RUNTIME_SETTINGS = ("api_key", "region", "cache_ttl_days", "confirm_above")
+#: Non-secret task-pane settings, in the data folder.
+SAVED_SETTINGS_FILE = "settings.json"
+#: The API key set in the task pane, in the data folder, readable by the owner only.
+SAVED_SECRETS_FILE = "secrets.json"
+
+
+def load_settings(base: Settings, overrides: Mapping[str, Any]) -> Settings:
+    """Return a new validated ``Settings``: ``base`` with ``overrides`` on top.
+
+    Every field is passed explicitly, so the environment and ``.env`` cannot
+    change anything between ``base`` and the result.
+    """
+    unknown = set(overrides) - set(Settings.model_fields)
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {name: getattr(base, name) for name in Settings.model_fields}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class SavedSettings:
+    """The task pane's settings, kept as JSON files in the data folder.
+
+    The API key lives apart from the rest in ``secrets.json`` with mode 0600
+    (on Windows the file inherits the per-user data folder's permissions).
+    Files are replaced atomically, so a crash never leaves half a file.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        """Use the files under ``data_dir``."""
+        self.settings_path = data_dir / SAVED_SETTINGS_FILE
+        self.secrets_path = data_dir / SAVED_SECRETS_FILE
+
+    def read(self) -> dict[str, Any]:
+        """Return the saved overrides (``api_key`` as text); unreadable files count as empty."""
+        saved = {
+            name: value
+            for name, value in _read_json_object(self.settings_path).items()
+            if name in RUNTIME_SETTINGS and name != "api_key"
+        }
+        key = _read_json_object(self.secrets_path).get("api_key")
+        if isinstance(key, str) and key:
+            saved["api_key"] = key
+        return saved
+
+    def save(self, changes: Mapping[str, Any]) -> None:
+        """Merge ``changes`` into the saved overrides; an empty or None ``api_key`` removes it."""
+        unknown = set(changes) - set(RUNTIME_SETTINGS)
+        if unknown:
+            raise ValueError(f"not a run-time setting: {', '.join(sorted(unknown))}")
+        if "api_key" in changes:
+            key = changes["api_key"]
+            if key:
+                _write_json_private(self.secrets_path, {"api_key": str(key)})
+            else:
+                self.secrets_path.unlink(missing_ok=True)
+        plain = {name: value for name, value in changes.items() if name != "api_key"}
+        if plain:
+            current = _read_json_object(self.settings_path)
+            current.update(plain)
+            _write_json_private(self.settings_path, current)
+
+    def apply(self, base: Settings) -> Settings:
+        """Return ``base`` with the saved overrides on top."""
+        return load_settings(base, self.read())
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """Return the JSON object in ``path``, or an empty dict when absent or damaged."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json_private(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` as JSON to ``path`` atomically, readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        # mkstemp creates the file with mode 0600 already; say so for clarity.
+        os.chmod(tmp_name, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+# -- xlwings ------------------------------------------------------------------
+
+#: xlwings' free licence key for non-commercial use (PolyForm Noncommercial).
+#: Commercial use of the add-in backend needs a paid key from xlwings.org,
+#: set as ``XLWINGS_LICENSE_KEY`` in the environment.
+XLWINGS_NONCOMMERCIAL_KEY = "noncommercial"
+
+
+def ensure_xlwings_license() -> None:
+    """Give xlwings its non-commercial licence key unless the environment names one.
+
+    ``xw.Book(json=...)`` (xlwings PRO) refuses to load without a key, and
+    xlwings reads it when first imported, so call this before ``import xlwings``.
+    """
+    os.environ.setdefault("XLWINGS_LICENSE_KEY", XLWINGS_NONCOMMERCIAL_KEY)

@@ -3,6 +3,10 @@
 Blueprints, one per feature, live in ``addin.web.views``; to add one, append
 it to :data:`BLUEPRINTS`. Routes under ``/api/`` and ``/xlwings/`` are
 automatically held to the API rules of :mod:`addin.web.security`.
+
+Each app owns one check engine (:mod:`addin.web.engine_state`), started on
+first use; stop it with :func:`close_app` (tests do) or let it stop with the
+process.
 """
 
 from __future__ import annotations
@@ -13,14 +17,23 @@ from typing import Any
 from flask import Blueprint, Flask
 
 from addin.config import Settings
-from addin.web import errors, security
+from addin.web import engine_state, errors, replies, security
 from addin.web.app_config import DEFAULTS, SETTINGS_KEY, port_of, settings_of
-from addin.web.views import health, manifest, pages
+from addin.web.engine_state import close_app
+from addin.web.views import health, jobs, lookups, manifest, pages, selection, settings
 
-__all__ = ["BLUEPRINTS", "create_app"]
+__all__ = ["BLUEPRINTS", "close_app", "create_app"]
 
 #: Every feature's blueprint, registered in this order.
-BLUEPRINTS: tuple[Blueprint, ...] = (health.bp, manifest.bp, pages.bp)
+BLUEPRINTS: tuple[Blueprint, ...] = (
+    health.bp,
+    manifest.bp,
+    selection.bp,
+    lookups.bp,
+    jobs.bp,
+    settings.bp,
+    pages.bp,
+)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -29,6 +42,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Pass the typed settings as ``config["FBCHECK_SETTINGS"]`` (an
     ``addin.config.Settings``); without it they are read from the environment.
     Pass the listening port as ``config["FBCHECK_PORT"]`` (default 8443).
+    Settings saved from the task pane (``<data_dir>/settings.json`` and
+    ``secrets.json``) apply on top of them.
     """
     # No Flask static folder: addin.web.views.pages serves the add-in's files
     # with caching suited to Office.
@@ -42,8 +57,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings_of(app)
     port_of(app)
 
+    engine_state.install(app)
     security.install(app)
     errors.register_error_handlers(app)
+    replies.install(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     return app

@@ -42,7 +42,15 @@ def test_bad_port_refused(settings: Settings, port: object) -> None:
 
 
 def test_every_blueprint_registered(app: Flask) -> None:
-    assert [bp.name for bp in BLUEPRINTS] == ["health", "manifest", "pages"]
+    assert [bp.name for bp in BLUEPRINTS] == [
+        "health",
+        "manifest",
+        "selection",
+        "lookups",
+        "jobs",
+        "settings",
+        "pages",
+    ]
     assert set(app.blueprints) == {bp.name for bp in BLUEPRINTS}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,16 +11,18 @@ import pytest
 from flask import Flask
 from werkzeug.routing import BuildError
 
-from addin.web import create_app
+from addin.web import close_app, create_app
 from addin.web.app_config import PORT_KEY, SETTINGS_KEY
 from tests.web.conftest import PORT, SECRET_KEY, AddinClient, make_settings
 
 
 @pytest.fixture
-def keyed_app(tmp_path: Path) -> Flask:
-    """The backend configured with a real-looking API key."""
+def keyed_app(tmp_path: Path) -> Iterator[Flask]:
+    """The backend configured with a real-looking API key (its engine stopped afterwards)."""
     settings = make_settings(tmp_path, api_key=SECRET_KEY)
-    return create_app({SETTINGS_KEY: settings, PORT_KEY: PORT})
+    app = create_app({SETTINGS_KEY: settings, PORT_KEY: PORT})
+    yield app
+    close_app(app)
 
 
 def every_request(app: Flask) -> list[tuple[str, str]]:

@@ -1,0 +1,70 @@
+"""Jobs for the task pane: history, one job's progress, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from addin.engine.checker import JobProgress
+from addin.web.engine_state import engine_of
+from addin.web.replies import ApiError, reply
+
+bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
+
+DEFAULT_HISTORY = 50
+MAX_HISTORY = 200
+
+
+@bp.get("")
+def history() -> Response:
+    """Return recent jobs, newest first (``?limit=`` up to 200)."""
+    raw = request.args.get("limit", str(DEFAULT_HISTORY))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_HISTORY:
+        raise ApiError(400, "bad_request", f"limit must be a whole number from 1 to {MAX_HISTORY}")
+    with engine_of(current_app).checker() as checker:
+        jobs = []
+        for record in checker.store.jobs(limit=int(raw)):
+            progress = checker.progress(record.job_id)
+            if progress is not None:
+                jobs.append(job_json(progress))
+    return reply(jobs=jobs)
+
+
+@bp.get("/<job_id>")
+def job(job_id: str) -> Response:
+    """Return one job's progress."""
+    with engine_of(current_app).checker() as checker:
+        progress = checker.progress(job_id)
+    if progress is None:
+        raise ApiError(404, "job_not_found", f"there is no job {job_id!r}")
+    return reply(**job_json(progress))
+
+
+@bp.post("/<job_id>/cancel")
+def cancel(job_id: str) -> Response:
+    """Stop a job's uploads and polls; say what was already billed."""
+    with engine_of(current_app).checker() as checker:
+        if checker.progress(job_id) is None:
+            raise ApiError(404, "job_not_found", f"there is no job {job_id!r}")
+        report = checker.cancel(job_id)
+        progress = checker.progress(job_id)
+    state = progress.state if progress is not None else "cancelled"
+    return reply(
+        job_id=report.job_id, tasks_stopped=report.tasks_stopped, billed=report.billed, state=state
+    )
+
+
+def job_json(progress: JobProgress) -> dict[str, Any]:
+    """Return a job as JSON, with ``target`` (sheet and areas) for selection checks."""
+    data = progress.as_dict()
+    data["target"] = selection_target(progress.kind, progress.label)
+    return data
+
+
+def selection_target(kind: str, label: str) -> dict[str, Any] | None:
+    """Return ``{"sheet", "areas"}`` parsed from a selection job's ``Sheet!A1:A9,C1:C3`` label."""
+    if kind != "selection" or "!" not in label:
+        return None
+    sheet, areas = label.rsplit("!", 1)
+    return {"sheet": sheet, "areas": [a for a in areas.split(",") if a]}

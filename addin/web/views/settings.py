@@ -1,0 +1,95 @@
+"""Run-time settings, the vendor account state and the result cache, for the task pane.
+
+The API key is stored by the backend only (``secrets.json`` in the data
+folder, mode 0600) and leaves it masked, never whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from flask import Blueprint, Response, current_app
+
+from addin.config import Settings
+from addin.web.engine_state import SettingsError, apply_settings, engine_of
+from addin.web.replies import ApiError, reply, request_object
+
+bp = Blueprint("settings", __name__, url_prefix="/api")
+
+MASK = "••••"
+#: Keys shorter than this show no characters at all when masked.
+MIN_KEY_TO_SHOW_TAIL = 12
+LEDGER_TIMEOUT = 5.0
+
+
+@bp.get("/settings")
+def get_settings() -> Response:
+    """Return the settings in force, the API key masked."""
+    return reply(**settings_json(engine_of(current_app).settings))
+
+
+@bp.put("/settings")
+def put_settings() -> Response:
+    """Change any of api_key (empty removes it), region, cache_ttl_days, confirm_above."""
+    changes = request_object()
+    try:
+        settings = apply_settings(current_app, changes)
+    except SettingsError as exc:
+        raise ApiError(400, "bad_setting", str(exc)) from None
+    current_app.logger.info("settings changed: %s", ", ".join(sorted(changes)) or "nothing")
+    return reply(**settings_json(settings))
+
+
+@bp.get("/account")
+def account() -> Response:
+    """Return what is known of the vendor account (demo: the emulator's ledger)."""
+    state = engine_of(current_app)
+    with state.checker() as checker:
+        billed = checker.store.billed_total(checker.task_realm)
+        last_error = checker.runner.last_error
+        base_url = checker.base_url
+        demo = checker.demo
+    balance: int | None = None
+    if demo:
+        try:
+            ledger = requests.get(f"{base_url}/_mock/ledger", timeout=LEDGER_TIMEOUT).json()
+            demo_account = ledger["keys"]["demo"]
+            balance = int(demo_account["balance"])
+            billed = int(demo_account["billed_total"])
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            last_error = f"the demo emulator's ledger is unreadable: {type(exc).__name__}"
+    return reply(
+        mode="demo" if demo else "live",
+        api_url=None if demo else state.settings.api_url,
+        balance=balance,
+        billed=billed,
+        last_error=last_error,
+    )
+
+
+@bp.post("/cache/clear")
+def clear_cache() -> Response:
+    """Forget every cached answer of the vendor in use (demo or live)."""
+    with engine_of(current_app).checker() as checker:
+        cleared = checker.store.clear_cache(checker.cache_realm)
+    return reply(cleared=cleared)
+
+
+def settings_json(settings: Settings) -> dict[str, Any]:
+    """Return the task pane's view of ``settings``; the key masked."""
+    return {
+        "api_key": masked_key(settings),
+        "region": settings.region,
+        "cache_ttl_days": settings.cache_ttl_days,
+        "confirm_above": settings.confirm_above,
+        "api_url": settings.api_url,
+    }
+
+
+def masked_key(settings: Settings) -> str | None:
+    """Return ``••••1234`` (the last four characters of a long key), or None without a key."""
+    if settings.demo or settings.api_key is None:
+        return None
+    key = settings.api_key.get_secret_value()
+    return MASK + key[-4:] if len(key) >= MIN_KEY_TO_SHOW_TAIL else MASK
