@@ -81,8 +81,9 @@ def test_taskpane_says_demo(client: AddinClient) -> None:
     assert "DEMO" in html
 
 
-def test_taskpane_script_sends_the_client_header() -> None:
-    assert "X-FBCheck-Client" in (STATIC_DIR / "taskpane.js").read_text(encoding="utf-8")
+def test_backend_client_script_sends_the_client_header() -> None:
+    # Every page request to /api/ and /xlwings/ goes through backend-client.js.
+    assert "X-FBCheck-Client" in (STATIC_DIR / "backend-client.js").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
