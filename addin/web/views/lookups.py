@@ -77,13 +77,14 @@ def poll() -> Response:
         jobs = _JobView(checker)
         lost: list[str] = []
         for number in distinct:
+            lookup = state.coalescer.lookup(number)
             if number in cached:
-                answers[number] = _result("done", number, answer=cached[number][0])
+                job_id = lookup.job_id if lookup is not None else None
+                answers[number] = _result("done", number, answer=cached[number][0], job_id=job_id)
                 continue
             if normalize(number).e164 != number:
                 answers[number] = _result("invalid", None, reason="not an E.164 number")
                 continue
-            lookup = state.coalescer.lookup(number)
             if lookup is None:
                 # Unknown here (a restarted backend, a changed API key): queue it again.
                 lost.append(number)
