@@ -71,6 +71,7 @@ class EngineState:
         self.emulator_config = dict(emulator_config or {})
         self.generation = 0
         self._lock = threading.Condition()
+        self._changing = threading.Lock()
         self._checker: Checker | None = None
         self._leases: dict[int, int] = {}
         self._closed = False
@@ -120,6 +121,12 @@ class EngineState:
 
     def change_settings(self, changes: Mapping[str, Any]) -> Settings:
         """Validate, save and apply task-pane changes; a new API key rebuilds the Checker."""
+        # One change at a time: each reads, merges and writes the saved files.
+        with self._changing:
+            return self._change_settings(changes)
+
+    def _change_settings(self, changes: Mapping[str, Any]) -> Settings:
+        """Apply one change (called with ``_changing`` held)."""
         cleaned = clean_runtime_changes(changes)
         merged = {**self.saved.read(), **cleaned}
         if not merged.get("api_key"):

@@ -133,6 +133,14 @@ def read_selection(payload: Any) -> Selection:
         cells = [_read_area(sheet, area, len(values)) for area in areas]
     except ApiError:
         raise
+    except xw.LicenseError:
+        # xlwings was imported before the key was set (elsewhere in this process).
+        raise ApiError(
+            503,
+            "xlwings_license",
+            "xlwings found no licence key: set XLWINGS_LICENSE_KEY (noncommercial, or a paid"
+            " key for commercial use) and restart the backend",
+        ) from None
     except Exception as exc:  # xlwings' own complaint about a malformed payload
         raise _bad(f"xlwings cannot read the payload: {exc}") from None
     return Selection(
