@@ -18,6 +18,7 @@ export const ANSWER_COLOURS = [
   { text: "ban", fill: "#FFC7CE", font: "#9C0006" },
   { text: "invalid", fill: "#FFE0B2", font: "#8A4B00" },
   { text: "error", fill: "#FFE0B2", font: "#8A4B00" },
+  { text: "cancelled", fill: "#F3F2F1", font: "#605E5C" },
 ];
 
 /** Return the UTF-8 size of ``values`` as JSON, which is what Office sends. */
@@ -142,7 +143,7 @@ export async function applyActions(context, actions, sheetNames) {
 
 /**
  * Colour the answer column right of each area: yes green, no grey, ban red,
- * invalid and error orange. Conditional formats follow later writes by
+ * invalid and error orange, cancelled light grey. Conditional formats follow later writes by
  * themselves, so pending cells turn colour when their answer arrives.
  */
 export async function colourAnswerColumns(context, sheetName, areas) {

@@ -97,7 +97,7 @@ test("answer columns get one colour rule per answer, replaced on a second check"
   await workbook.run((context) => colourAnswerColumns(context, "Sheet1", areas));
   await workbook.run((context) => colourAnswerColumns(context, "Sheet1", areas));
   const rules = workbook.conditionalFormats;
-  assert.equal(rules.length, 5);
+  assert.equal(rules.length, 6);
   assert.deepEqual(rules[0].area, { rowIndex: 0, columnIndex: 1, rowCount: 2, columnCount: 1 });
   const byText = Object.fromEntries(rules.map((rule) => [rule.cellValue.rule.formula1, rule.cellValue.format.fill.color]));
   assert.equal(byText['="yes"'], "#C6EFCE");

@@ -153,7 +153,7 @@ test("ribbon: completes the event at once, writes the plan, follows the job, wri
   assert.equal(check.progress.state, "done");
   assert.equal(jobPolls, 3);
   assert.ok(phases.includes("running") && phases.includes("writing"));
-  assert.equal(workbook.conditionalFormats.length, 5);
+  assert.equal(workbook.conditionalFormats.length, 6);
 });
 
 test("ribbon: a backend refusal is shown and the event completes once", async () => {

@@ -169,7 +169,7 @@ def test_check_confirm_progress_and_answers_written(pane: tuple[Page, list[str]]
     assert progress.startswith("done: 48 of 48 numbers answered")
     # Colour rules on the answer column, one per answer kind.
     rules = page.evaluate("() => window.__fbcheckSheet.conditionalFormats.length")
-    assert rules == 5
+    assert rules == 6
 
     # History lists the job with its counts.
     page.wait_for_function("() => document.querySelectorAll('#history-rows tr').length >= 1")
