@@ -9,7 +9,6 @@ saves ``docs/screenshots/taskpane.png``.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,18 +17,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from addin.config import Settings
-from addin.web import create_app
+from addin.web import close_app, create_app
 from addin.web.app_config import SETTINGS_KEY
 from addin.web.certs import ServerCertificate
+from addin.web.engine_state import EMULATOR_CONFIG_KEY
 from addin.web.serving import bind_backend
-
-try:  # the engine-backed routes land in a later commit than this test
-    close_app = importlib.import_module("addin.web").close_app
-    EMULATOR_CONFIG_KEY = importlib.import_module("addin.web.engine_state").EMULATOR_CONFIG_KEY
-except (ImportError, AttributeError) as missing:
-    pytest.skip(
-        f"the engine-backed routes are not in this tree yet: {missing}", allow_module_level=True
-    )
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
