@@ -40,16 +40,35 @@ class BackgroundServer:
         if certfile is not None and keyfile is not None:
             self._server.ssl_adapter = BuiltinSSLAdapter(str(certfile), str(keyfile))
             self.scheme = "https"
-        try:
-            self._server.prepare()
-        except OSError:
-            # cheroot leaves the socket open when binding fails.
-            if self._server.socket is not None:
-                self._server.socket.close()
-            raise
+        self._prepare_with_daemon_workers()
         self.host = host
         self.port: int = self._server.bind_addr[1]
         self._thread: threading.Thread | None = None
+
+    def _prepare_with_daemon_workers(self) -> None:
+        """Bind and start cheroot's worker threads as daemons.
+
+        Threads inherit daemon status from the thread that creates them, so the
+        pool is started from a short-lived daemon thread: a server someone forgot
+        to stop can then never keep the interpreter from exiting.
+        """
+        failure: list[BaseException] = []
+
+        def prepare() -> None:
+            """Bind the socket and start the workers."""
+            try:
+                self._server.prepare()
+            except BaseException as exc:  # handed to the caller below
+                failure.append(exc)
+
+        starter = threading.Thread(target=prepare, name="wsgi-prepare", daemon=True)
+        starter.start()
+        starter.join()
+        if failure:
+            # cheroot leaves the socket open when binding fails.
+            if self._server.socket is not None:
+                self._server.socket.close()
+            raise failure[0]
 
     @property
     def url(self) -> str:
