@@ -146,7 +146,9 @@ def run(
         return EXIT_UNWRITABLE
     _print_summary(out, output, written, counts, billed, final, demo)
     if args.preview > 0:
-        _print_preview(out, rows[: args.preview], answers)
+        # The first rows, plus a few invalid ones further down so their reasons show.
+        later_invalid = [row for row in rows[args.preview :] if row[1] is None][:3]
+        _print_preview(out, rows[: args.preview] + later_invalid, answers)
     if final.state == "failed":
         return EXIT_FAILED
     if counts.get("error", 0) and counts.get("error", 0) == written - counts.get("invalid", 0):

@@ -85,9 +85,12 @@ def test_demo_run_writes_one_row_per_input_in_order(tmp_path: Path) -> None:
     values = ["+41 79 000 00 01", "0041790000002", "abc", "+41790000001", "079 000 00 03", "12"]
     source = write_input(tmp_path / "in.csv", values)
     out = tmp_path / "out.csv"
-    result = fbcheck(tmp_path, env_for(tmp_path, None), "check", str(source), "-o", str(out))
+    env = env_for(tmp_path, None)
+    result = fbcheck(tmp_path, env, "check", str(source), "-o", str(out), "--preview", "2")
     assert result.returncode == 0, result.stderr
     assert "DEMO" in result.stdout
+    # The preview shows the first two rows and, further down, invalid rows with reasons.
+    assert "contains letters" in result.stdout
     rows = read_output(out)
     assert [r["input"] for r in rows] == values
     assert [r["e164"] for r in rows] == [
