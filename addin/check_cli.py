@@ -311,5 +311,11 @@ def _print_summary(
     print(f"wrote {written:,} rows to {output}: {parts}", file=out)
     money = "emulator requests, not billed" if demo else "billed requests"
     print(f"this run used {billed:,} {money}; job {final.job_id} {final.state}", file=out)
+    if final.uncertain_creates:
+        print(
+            f"note: {final.uncertain_creates} upload(s) had an unknown outcome and were sent "
+            "again; the vendor may have billed a duplicate task for each",
+            file=out,
+        )
     if final.error and final.state != "done":
         print(f"last error: {final.error}", file=out)

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=30.0, gt=0)
     upload_timeout: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=5, ge=0)
+    ambiguous_retry_delay: float = Field(
+        default=30.0, ge=0, description="Wait before uploading again after an unknown outcome."
+    )
     confirm_above: int = Field(
         default=1000, ge=0, description="Ask before uploading more numbers than this."
     )

@@ -47,6 +47,7 @@ class JobProgress:
     eta_seconds: float | None
     error: str | None
     plan: dict[str, Any] = field(default_factory=dict)
+    uncertain_creates: int = 0
 
     @property
     def finished(self) -> bool:
@@ -73,6 +74,7 @@ class JobProgress:
             "error": self.error,
             "plan": self.plan,
             "finished": self.finished,
+            "uncertain_creates": self.uncertain_creates,
         }
 
 
@@ -140,6 +142,7 @@ class Checker:
                 max_wait=settings.max_wait,
                 max_concurrent_tasks=settings.max_concurrent_tasks,
                 source="demo" if self.demo else "upstream",
+                ambiguous_retry_delay=settings.ambiguous_retry_delay,
             ),
         )
         if start_runner:
@@ -231,6 +234,7 @@ class Checker:
             eta_seconds=_eta(open_tasks),
             error=job.error or (self.runner.last_error if open_tasks else None),
             plan=job.plan,
+            uncertain_creates=self.store.job_uncertain_creates(job_id),
         )
 
     def answers(self, job_id: str) -> dict[str, Answer]:

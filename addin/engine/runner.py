@@ -14,9 +14,11 @@ Create policy (the vendor has no idempotency key):
 - An upload that surely did not reach the vendor (connection refused, a 5xx or
   429 answer) goes back to ``queued`` and is retried with backoff.
 - An upload that may have reached it (a read timeout or a dropped connection
-  after the body was sent) is not retried at once: it waits
-  ``AMBIGUOUS_RETRY_DELAY`` seconds, is uploaded once more, and the job reports
-  one possible duplicate create. A second ambiguous upload fails the task.
+  after the body was sent, an unreadable 200) is not retried at once: it waits
+  ``ambiguous_retry_delay`` seconds (30 by default) and is uploaded again, at
+  most ``MAX_UNCERTAIN_UPLOADS`` times in all; the job counts each such upload
+  as a possible duplicate create (``JobProgress.uncertain_creates``), and the
+  CLI and task pane show it. A restart during an upload counts the same way.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from addin.upstream.polling import PollSchedule
 
 log = logging.getLogger(__name__)
 
-AMBIGUOUS_RETRY_DELAY = 30.0
+MAX_UNCERTAIN_UPLOADS = 3
 MAX_UNSENT_ATTEMPTS = 8
 MAX_DOWNLOAD_ATTEMPTS = 3
 MISSING_REASON = "missing from the vendor's result file (the vendor could not process it)"
@@ -59,6 +61,7 @@ class RunnerSettings:
     max_wait: float
     max_concurrent_tasks: int
     source: str  # written on every answer: "upstream", or "demo" on the emulator
+    ambiguous_retry_delay: float = 30.0
 
 
 @dataclass
@@ -166,7 +169,9 @@ class Runner:
             tracked = _Tracked(record=record, due=now)
             if record.state == "creating":
                 # Killed during the upload: the one documented double-billing window.
-                self.store.mark_unsent(ref, "restarted during the upload; uploading again")
+                self.store.mark_unsent(
+                    ref, "restarted during the upload; uploading again", uncertain=True
+                )
                 tracked.record = self.store.task(ref) or record
             self._tasks[ref] = tracked
 
@@ -190,15 +195,17 @@ class Runner:
         try:
             status = self.client.create_task(numbers, user_id=f"fbcheck-{ref}")
         except AmbiguousCreateError as exc:
-            attempts = tracked.record.create_attempts + 1
-            if attempts >= 2:
-                self.store.fail_task(ref, f"upload outcome unknown twice, not retried: {exc}")
-                return False
             self.store.mark_unsent(
-                ref, f"upload may have reached the vendor ({exc}); uploading once more"
+                ref, f"upload may have reached the vendor ({exc}); uploading again", uncertain=True
             )
-            tracked.due = self.clock() + AMBIGUOUS_RETRY_DELAY
             self._refresh(tracked)
+            if tracked.record.uncertain_creates >= MAX_UNCERTAIN_UPLOADS:
+                self.store.fail_task(
+                    ref,
+                    f"upload outcome unknown {MAX_UNCERTAIN_UPLOADS} times, not retried: {exc}",
+                )
+                return False
+            tracked.due = self.clock() + self.settings.ambiguous_retry_delay
             return False
         except (AuthError, BalanceError, BadRequestError) as exc:
             self.last_error = str(exc)

@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     billed INTEGER NOT NULL DEFAULT 0,
     polls INTEGER NOT NULL DEFAULT 0,
     create_attempts INTEGER NOT NULL DEFAULT 0,
+    uncertain_creates INTEGER NOT NULL DEFAULT 0,
     created_at REAL,
     updated_at REAL NOT NULL,
     finished_at REAL,
@@ -119,6 +120,7 @@ class TaskRecord:
     billed: int
     polls: int
     create_attempts: int
+    uncertain_creates: int
     created_at: float | None
     updated_at: float
     finished_at: float | None
@@ -331,6 +333,13 @@ class Store:
         )
         return [_task(r) for r in rows]
 
+    def job_uncertain_creates(self, job_id: str) -> int:
+        """Return uploads of this job's tasks that may have created a task we never heard of."""
+        rows = self.read(
+            "SELECT COALESCE(SUM(uncertain_creates), 0) FROM tasks WHERE job_id = ?", (job_id,)
+        )
+        return int(rows[0][0])
+
     def job_billed(self, job_id: str) -> int:
         """Return billed requests spent on the tasks this job created."""
         rows = self.read("SELECT COALESCE(SUM(billed), 0) FROM tasks WHERE job_id = ?", (job_id,))
@@ -459,12 +468,13 @@ class Store:
                 (task_id, vendor_status, total, success, failure, now, now, ref),
             )
 
-    def mark_unsent(self, ref: int, error: str) -> None:
-        """Put a task back to queued after an upload that surely did not reach the vendor."""
+    def mark_unsent(self, ref: int, error: str, *, uncertain: bool = False) -> None:
+        """Put a task back to queued after an upload; ``uncertain`` if it may have arrived."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE tasks SET state = 'queued', error = ?, updated_at = ? WHERE ref = ?",
-                (error, time.time(), ref),
+                "UPDATE tasks SET state = 'queued', error = ?, updated_at = ?,"
+                " uncertain_creates = uncertain_creates + ? WHERE ref = ?",
+                (error, time.time(), int(uncertain), ref),
             )
 
     def record_poll(
