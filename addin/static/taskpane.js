@@ -119,6 +119,10 @@ function renderCheck(check) {
       ["pending", counts.pending],
       ["tasks", progress.tasks],
       ["billed", progress.billed],
+      [
+        "uploads that may have been billed twice",
+        progress.uncertain_creates ? progress.uncertain_creates : undefined,
+      ],
       ["time left", progress.state === "running" ? formatDuration(progress.eta_seconds) : undefined],
       ["problem", progress.error || undefined],
       ["written to the sheet", check.written],
