@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 
 from addin.web.xlwings_glue import MAX_ROWS_PER_ACTION
 from tests.web.conftest import AddinClient
@@ -24,19 +22,6 @@ from tests.web.engine_app import (
 )
 
 CHECK = "/xlwings/check-selection"
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    """A demo backend on the instant emulator."""
-    with engine_app(tmp_path) as app:
-        yield app
-
-
-@pytest.fixture
-def client(app: Flask) -> AddinClient:
-    """A client that behaves like the task pane."""
-    return AddinClient(app)
 
 
 def test_check_writes_header_invalid_and_pending(client: AddinClient) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
 
 from tests.web.conftest import AddinClient
 from tests.web.engine_app import (
@@ -22,19 +20,6 @@ from tests.web.engine_app import (
 )
 
 CHECK = "/xlwings/check-selection"
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    """A demo backend on the instant emulator."""
-    with engine_app(tmp_path) as app:
-        yield app
-
-
-@pytest.fixture
-def client(app: Flask) -> AddinClient:
-    """A client that behaves like the task pane."""
-    return AddinClient(app)
 
 
 def test_history_newest_first_with_targets(client: AddinClient) -> None:

@@ -37,12 +37,6 @@ def app(tmp_path: Path, emulator: BackgroundServer) -> Iterator[Flask]:
         yield app
 
 
-@pytest.fixture
-def client(app: Flask) -> AddinClient:
-    """A client that behaves like the task pane."""
-    return AddinClient(app)
-
-
 def put(client: AddinClient, body: Any) -> Any:
     """PUT /api/settings."""
     return client.request("PUT", "/api/settings", json=body)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +23,6 @@ from tests.web.engine_app import (
 
 LOOKUPS = "/api/lookups"
 POLL = "/api/lookups/poll"
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    """A demo backend on the instant emulator, coalescing after 0.2 s of quiet."""
-    with engine_app(tmp_path) as app:
-        yield app
-
-
-@pytest.fixture
-def client(app: Flask) -> AddinClient:
-    """A client that behaves like the custom functions."""
-    return AddinClient(app)
 
 
 def items(*values: Any, region: str | None = None) -> dict[str, Any]:
