@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-import time
-from types import FrameType
 from typing import Any
 
 from mock_server import create_app
@@ -22,9 +18,6 @@ from mock_server.settings import (
 
 DEFAULT_PORT = 8765
 DEFAULT_BALANCE = 1_000_000
-
-#: How often the foreground loop checks for Ctrl-C.
-POLL_SECONDS = 0.2
 
 
 def api_key_argument(text: str) -> tuple[str, int]:
@@ -228,41 +221,6 @@ def describe(url: str, app_settings: EmulatorSettings) -> str:
     )
 
 
-class StopRequest:
-    """A flag that SIGINT (Ctrl-C) and SIGTERM set, checked by the main thread.
-
-    Raising KeyboardInterrupt inside cheroot's accept loop can, at an unlucky
-    moment, leave a worker thread without its shutdown request, so that
-    ``stop()`` waits forever (seen about once in ten Ctrl-Cs with cheroot 11.1).
-    Setting a flag and stopping from a known point avoids that.
-    """
-
-    def __init__(self) -> None:
-        """Start unset."""
-        self.requested = False
-
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
-        """Signal handler: ask the main loop to stop."""
-        self.requested = True
-
-
-def serve_until_stopped(server: BackgroundServer) -> None:
-    """Serve until SIGINT or SIGTERM (main thread) or KeyboardInterrupt, then stop."""
-    if threading.current_thread() is not threading.main_thread():
-        server.serve_forever()  # signals only reach the main thread
-        return
-    stop = StopRequest()
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        server.start()
-        while not stop.requested:
-            time.sleep(POLL_SECONDS)
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def run(args: argparse.Namespace) -> int:
     """Serve the emulator in the foreground until Ctrl-C; return the exit code."""
     config = config_from_args(args)
@@ -278,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     settings: EmulatorSettings = app.extensions["mock_server"].settings
     print(describe(server.url, settings), flush=True)
-    serve_until_stopped(server)
+    server.serve_forever()  # Ctrl-C or SIGTERM stops it cleanly
     print("emulator stopped", flush=True)
     return 0
 
