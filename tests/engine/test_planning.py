@@ -21,9 +21,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def _cache(store: Store, realm: str, answers: dict[str, str]) -> None:
-    """Put answers into the cache through a finished task."""
-    job = store.create_job(
+def _queue(store: Store, numbers: list[str]) -> str:
+    """Store a job whose numbers wait in one queued task of realm "tasks"; return its id."""
+    return store.create_job(
         realm="tasks",
         kind="t",
         label="",
@@ -31,9 +31,14 @@ def _cache(store: Store, realm: str, answers: dict[str, str]) -> None:
         plan={},
         hits={},
         in_flight={},
-        chunks=[list(answers)],
+        chunks=[numbers],
         hit_source="cache",
     )
+
+
+def _cache(store: Store, realm: str, answers: dict[str, str]) -> None:
+    """Put answers into the cache through a finished task."""
+    job = _queue(store, list(answers))
     (task,) = store.job_tasks(job)
     store.mark_created(task.ref, f"id{task.ref}", "pending", 0, 0, 0)
     store.finish_task(
@@ -86,17 +91,7 @@ def test_expired_cache_entries_are_uploaded_again(store: Store) -> None:
 
 
 def test_numbers_in_a_running_task_are_joined_not_uploaded(store: Store) -> None:
-    store.create_job(
-        realm="tasks",
-        kind="t",
-        label="",
-        refresh=False,
-        plan={},
-        hits={},
-        in_flight={},
-        chunks=[["+41790000001"]],
-        hit_source="cache",
-    )
+    _queue(store, ["+41790000001"])
     plan = _plan(store, ["+41790000001", "+41790000002"], refresh=True)
     assert list(plan.in_flight) == ["+41790000001"]
     assert plan.upload == ["+41790000002"]
