@@ -8,27 +8,40 @@ Exit codes:
 - 3: more numbers to upload than ``--max-upload`` and no ``--yes``; nothing was billed
 - 4: the vendor refused the job (API key, balance) or the job failed
 - 5: the output file could not be written (answers are cached: run again)
-- 130: interrupted (Ctrl-C); run the same command again to finish without new billing
+- 6: some numbers wait for your word: an upload's outcome is unknown (the vendor may
+  have billed it); ``fbcheck jobs resend JOB`` or ``fbcheck jobs abandon JOB`` decides
+- 7: paused: paid tasks stay open at the vendor but it does not answer for them now
+  (balance, key, or still unfinished after FBCHECK_MAX_WAIT); run again to resume
+- 8: the store could not be written (disk full, read-only, damaged); task ids the
+  vendor returned are kept in the create journal and the next run pays nothing for them
+- 130: interrupted (Ctrl-C or SIGTERM); the message says what was created, what was
+  never sent and what is uncertain
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import signal
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any, TextIO
 
 from pydantic import ValidationError
 
 from addin.config import Settings
-from addin.engine.checker import Checker, JobProgress
+from addin.engine.checker import Checker, JobProgress, input_fingerprint
 from addin.engine.phones import normalize, validate_region
 from addin.engine.sinks import write_output
 from addin.engine.sources import InputError, read_input
+from addin.engine.store import StoreError
+from addin.vendor import open_checker
 
 EXIT_OK = 0
 EXIT_SOME_ERRORS = 1
@@ -36,7 +49,11 @@ EXIT_USAGE = 2
 EXIT_NEEDS_CONFIRMATION = 3
 EXIT_FAILED = 4
 EXIT_UNWRITABLE = 5
+EXIT_WAITING_FOR_USER = 6
+EXIT_PAUSED = 7
+EXIT_STORE = 8
 EXIT_INTERRUPTED = 130
+PENDING = "pending"
 
 Row = tuple[object, str | None, str | None]
 
@@ -96,47 +113,60 @@ def run(
         return EXIT_USAGE
 
     invalid = sum(1 for _, e164, _ in rows if e164 is None)
-    with Checker(settings) as checker:
-        if checker.demo:
-            print(
-                "DEMO: no FBCHECK_API_KEY is set; answers come from the bundled emulator "
-                "and are not real.",
-                file=out,
-            )
-        plan = checker.plan(
-            (e164 for _, e164, _ in rows if e164 is not None),
-            refresh=args.refresh,
-            rows=len(rows),
-            invalid=invalid,
-        )
-        _print_plan(plan.summary(), header, out)
-        limit = settings.confirm_above if args.max_upload is None else args.max_upload
-        if plan.to_upload > limit and not args.yes:
-            print(
-                f"stopped before billing: {plan.to_upload:,} numbers to upload is above "
-                f"--max-upload {limit:,}; run again with --yes to go ahead",
-                file=out,
-            )
-            return EXIT_NEEDS_CONFIRMATION
-        billed_before = checker.client.billed_requests
-        job_id = checker.submit(plan, kind="cli", label=args.input.name)
-        try:
-            final = _follow(checker, job_id, err)
-        except KeyboardInterrupt:
-            billed = checker.client.billed_requests - billed_before
-            print(
-                f"\ninterrupted after {billed:,} billed requests: tasks already created keep "
-                "running at the vendor and are stored; run the same command again to collect "
-                "them without new billing",
-                file=err,
-            )
-            return EXIT_INTERRUPTED
-        answers = checker.answers(job_id)
-        billed = checker.client.billed_requests - billed_before
-        demo = checker.demo
-
+    numbers = [e164 for _, e164, _ in rows if e164 is not None]
+    fingerprint = input_fingerprint("cli", numbers)
     try:
-        written, counts = _write(output, rows, answers, demo)
+        checker = open_checker(settings)
+    except StoreError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_STORE
+    job_id: str | None = None
+    clean_close = True
+    try:
+        with interruptible():
+            if checker.demo:
+                print(
+                    "DEMO: no FBCHECK_API_KEY is set; answers come from the bundled emulator "
+                    "and are not real.",
+                    file=out,
+                )
+            job_id = None if args.refresh else checker.open_job(fingerprint)
+            if job_id is not None:
+                print(
+                    f"continuing job {job_id}, which an earlier run of this input left unfinished"
+                    " (nothing it uploaded is uploaded again)",
+                    file=out,
+                )
+            else:
+                plan = checker.plan(numbers, refresh=args.refresh, rows=len(rows), invalid=invalid)
+                _print_plan(plan.summary(), header, out)
+                limit = settings.confirm_above if args.max_upload is None else args.max_upload
+                if plan.to_upload > limit and not args.yes:
+                    print(
+                        f"stopped before billing: {plan.to_upload:,} numbers to upload is above "
+                        f"--max-upload {limit:,}; run again with --yes to go ahead",
+                        file=out,
+                    )
+                    return EXIT_NEEDS_CONFIRMATION
+                job_id = checker.submit(
+                    plan, kind="cli", label=args.input.name, fingerprint=fingerprint
+                )
+            before = checker.progress(job_id)
+            assert before is not None
+            final = follow(checker, job_id, err)
+            answers = checker.answers(job_id)
+            fatal = checker.fatal
+    except KeyboardInterrupt:
+        clean_close = False
+        return interrupted(checker, job_id, settings, err)
+    finally:
+        checker.close(wait=clean_close)
+    if fatal:
+        print(f"error: {fatal}", file=err)
+        return EXIT_STORE
+    demo = checker.demo
+    try:
+        written, counts = _write(output, rows, answers, demo, final)
     except OSError as exc:
         print(
             f"error: could not write {output}: {exc}. If it is open in Excel, close it. "
@@ -144,16 +174,12 @@ def run(
             file=err,
         )
         return EXIT_UNWRITABLE
-    _print_summary(out, output, written, counts, billed, final, demo)
+    _print_summary(out, output, written, counts, before, final, demo)
     if args.preview > 0:
         # The first rows, plus a few invalid ones further down so their reasons show.
         later_invalid = [row for row in rows[args.preview :] if row[1] is None][:3]
         _print_preview(out, rows[: args.preview] + later_invalid, answers)
-    if final.state == "failed":
-        return EXIT_FAILED
-    if counts.get("error", 0) and counts.get("error", 0) == written - counts.get("invalid", 0):
-        return EXIT_FAILED
-    return EXIT_SOME_ERRORS if counts.get("error") else EXIT_OK
+    return exit_code(final, counts, written)
 
 
 def _read_rows(
@@ -191,24 +217,25 @@ def _print_plan(plan: dict[str, Any], header: str | None, out: TextIO) -> None:
         print("estimated cost: no new task, nothing to upload", file=out)
 
 
-def _follow(checker: Checker, job_id: str, err: TextIO) -> JobProgress:
-    """Show live progress until the job ends; return its final state."""
+def follow(checker: Checker, job_id: str, err: TextIO) -> JobProgress:
+    """Show live progress until the job ends or settles; return its last state."""
     tty = err.isatty()
     last_line = ""
     last_print = 0.0
     while True:
         progress = checker.progress(job_id)
         assert progress is not None
+        done = progress.finished or progress.settled or bool(checker.fatal)
         line = _progress_line(progress)
         now = time.monotonic()
         if tty:
             err.write("\r" + line.ljust(len(last_line)))
             err.flush()
             last_line = line
-        elif line != last_line and (now - last_print >= 5 or progress.finished):
+        elif line != last_line and (now - last_print >= 5 or done):
             print(line, file=err)
             last_line, last_print = line, now
-        if progress.finished:
+        if done:
             if tty:
                 err.write("\n")
             return progress
@@ -221,12 +248,13 @@ def _progress_line(p: JobProgress) -> str:
     done = p.answered + p.processed
     share = min(done / total, 1.0)
     bar = "#" * int(share * 24)
+    possibly = f" (+{p.possibly_billed} possibly)" if p.possibly_billed else ""
     eta = ""
     if p.eta_seconds is not None and not p.finished:
         eta = f" · ETA {_duration(p.eta_seconds)}"
     return (
         f"[{bar:<24}] {share:4.0%} {done:,}/{p.distinct:,} numbers · "
-        f"{p.tasks_open} of {p.tasks} task(s) open · {p.billed} billed{eta}"
+        f"{p.tasks_open} of {p.tasks} task(s) open · {p.billed} billed{possibly}{eta}"
     )
 
 
@@ -241,30 +269,56 @@ def _duration(seconds: float) -> str:
 
 
 def _write(
-    output: Path, rows: list[Row], answers: dict[str, Any], demo: bool
+    output: Path, rows: list[Row], answers: dict[str, Any], demo: bool, final: JobProgress
 ) -> tuple[int, Counter[str]]:
     """Write one output row per input row, in input order; return rows and answer counts."""
     counts: Counter[str] = Counter()
+    waiting = waiting_reason(final)
 
     def lines() -> Iterator[list[object]]:
         """Yield output rows while counting answers."""
         for value, e164, reason in rows:
-            if e164 is None:
-                counts["invalid"] += 1
-                yield [value, "", "invalid", reason, "", ""]
-                continue
-            answer = answers.get(e164)
-            if answer is None:
-                counts["error"] += 1
-                yield [value, e164, "error", "no answer was recorded for this number", "", ""]
-                continue
-            counts[answer.answer] += 1
-            source = "demo" if demo else answer.source
-            yield [value, e164, answer.answer, answer.reason or "", source, _iso(answer.checked_at)]
+            outcome = row_outcome(e164, reason, answers.get(e164) if e164 else None, waiting)
+            counts[outcome.facebook] += 1
+            source = ("demo" if demo else outcome.source) if outcome.source else ""
+            yield [value, e164 or "", outcome.facebook, outcome.reason, source, outcome.checked_at]
 
     output.parent.mkdir(parents=True, exist_ok=True)
     written = write_output(output, lines())
     return written, counts
+
+
+def waiting_reason(final: JobProgress) -> str:
+    """Return what an unanswered number of a settled job is waiting for."""
+    if final.uncertain_tasks:
+        return (
+            f"waiting for your word: an upload's outcome is unknown; run `fbcheck jobs resend "
+            f"{final.job_id}` or `fbcheck jobs abandon {final.job_id}`"
+        )
+    if final.error:
+        return f"waiting: {final.error}"
+    return "no answer yet; run the same command again"
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """What one output row says: the facebook column, its reason, source and time."""
+
+    facebook: str
+    reason: str
+    source: str
+    checked_at: str
+
+
+def row_outcome(
+    e164: str | None, invalid_reason: str | None, answer: Any, waiting: str
+) -> RowOutcome:
+    """Return the outcome of one input row: invalid, pending (with why), or its answer."""
+    if e164 is None:
+        return RowOutcome("invalid", invalid_reason or "", "", "")
+    if answer is None:
+        return RowOutcome(PENDING, waiting, "", "")
+    return RowOutcome(answer.answer, answer.reason or "", answer.source, _iso(answer.checked_at))
 
 
 def _iso(stamp: float | None) -> str:
@@ -282,13 +336,8 @@ def _print_preview(out: TextIO, rows: list[Row], answers: dict[str, Any]) -> Non
     """Print the first result rows as an aligned table."""
     table = [("input", "e164", "facebook", "reason")]
     for value, e164, reason in rows:
-        answer = answers.get(e164) if e164 else None
-        if e164 is None:
-            table.append((str(value), "", "invalid", reason or ""))
-        elif answer is None:
-            table.append((str(value), e164, "error", "no answer was recorded"))
-        else:
-            table.append((str(value), e164, answer.answer, answer.reason or ""))
+        outcome = row_outcome(e164, reason, answers.get(e164) if e164 else None, "no answer yet")
+        table.append((str(value), e164 or "", outcome.facebook, outcome.reason))
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     print(file=out)
     for row in table:
@@ -302,20 +351,134 @@ def _print_summary(
     output: Path,
     written: int,
     counts: Counter[str],
-    billed: int,
+    before: JobProgress,
     final: JobProgress,
     demo: bool,
 ) -> None:
-    """Print the answer counts and the billed requests this run used."""
-    parts = ", ".join(f"{counts.get(k, 0):,} {k}" for k in ("yes", "no", "ban", "invalid", "error"))
+    """Print the answer counts, what this run and the whole job were billed, and what waits."""
+    kinds = ("yes", "no", "ban", "invalid", "error", PENDING)
+    parts = ", ".join(f"{counts.get(k, 0):,} {k}" for k in kinds if k != PENDING or counts.get(k))
     print(f"wrote {written:,} rows to {output}: {parts}", file=out)
     money = "emulator requests, not billed" if demo else "billed requests"
-    print(f"this run used {billed:,} {money}; job {final.job_id} {final.state}", file=out)
-    if final.uncertain_creates:
+    run_billed = final.billed - before.billed
+    run_possibly = final.possibly_billed - before.possibly_billed
+    line = f"this run used {run_billed:,} {money}"
+    if run_possibly:
+        line += f" and {run_possibly:,} that may have been billed (no answer came back)"
+    print(f"{line}; job {final.job_id} {final.state}", file=out)
+    if before.billed or before.possibly_billed:
         print(
-            f"note: {final.uncertain_creates} upload(s) had an unknown outcome and were sent "
-            "again; the vendor may have billed a duplicate task for each",
+            f"the job in all: {final.billed:,} billed, {final.possibly_billed:,} possibly billed",
             file=out,
         )
-    if final.error and final.state != "done":
-        print(f"last error: {final.error}", file=out)
+    if final.uncertain_creates:
+        print(
+            f"note: {final.uncertain_creates} upload(s) of this job had an unknown outcome; the"
+            " vendor may have billed a task for each that we never heard of",
+            file=out,
+        )
+    print_waiting(out, final)
+
+
+def print_waiting(out: TextIO, final: JobProgress) -> None:
+    """Say what a settled job still waits for and the exact commands that decide it."""
+    if final.uncertain_tasks:
+        print(
+            f"WAITING FOR YOUR WORD: {final.uncertain_numbers:,} numbers in"
+            f" {final.uncertain_tasks} upload(s) whose outcome is unknown (the vendor may have"
+            " created and billed them; it offers no way to ask). Nothing is sent again"
+            " without you:\n"
+            f"  fbcheck jobs resend {final.job_id}    # upload them again (may bill twice)\n"
+            f"  fbcheck jobs abandon {final.job_id}   # give them up (their rows say error)",
+            file=out,
+        )
+    if final.paused_tasks:
+        print(
+            f"PAUSED: {final.paused_tasks} paid task(s) stay open at the vendor: {final.error}."
+            " Run the same command again to resume them; nothing is uploaded again.",
+            file=out,
+        )
+    for key_fp, count in final.other_key_tasks.items():
+        print(
+            f"OTHER KEY: {count} task(s) of this job were created with another API key"
+            f" (fingerprint {key_fp}); set that key again to collect them: nothing is uploaded"
+            " again with this one.",
+            file=out,
+        )
+
+
+def exit_code(final: JobProgress, counts: Counter[str], written: int) -> int:
+    """Return the documented exit code of a finished or settled job."""
+    if final.uncertain_tasks:
+        return EXIT_WAITING_FOR_USER
+    if final.paused_tasks or final.other_key_tasks or not final.finished:
+        return EXIT_PAUSED
+    errors = counts.get("error", 0)
+    if errors and errors == written - counts.get("invalid", 0):
+        return EXIT_FAILED
+    return EXIT_SOME_ERRORS if errors else EXIT_OK
+
+
+def interrupted(checker: Checker, job_id: str | None, settings: Settings, err: TextIO) -> int:
+    """Stop after Ctrl-C or SIGTERM, waiting for an upload in flight, and say what happened."""
+    uploading = checker.uploading
+    if uploading is not None:
+        print(
+            "\ninterrupted during an upload: waiting for its answer (at most"
+            f" {settings.upload_timeout:.0f} s) so it is recorded; press Ctrl-C again to stop"
+            " at once (its outcome will then be unknown)",
+            file=err,
+        )
+    try:
+        with interruptible():
+            stopped = checker.stop_runner(settings.upload_timeout + settings.request_timeout + 5)
+    except KeyboardInterrupt:
+        stopped = False
+    if not stopped:
+        checker.mark_upload_interrupted("interrupted by the user during the upload")
+    if job_id is None:
+        print("\ninterrupted before anything was uploaded", file=err)
+        return EXIT_INTERRUPTED
+    progress = checker.progress(job_id)
+    assert progress is not None
+    print(f"\ninterrupted: {interruption_report(progress)}", file=err)
+    print_waiting(err, progress)
+    return EXIT_INTERRUPTED
+
+
+def interruption_report(progress: JobProgress) -> str:
+    """Return a true account of an interrupted job: billed, created, unsent and uncertain."""
+    parts = [f"{progress.billed:,} billed requests so far"]
+    if progress.possibly_billed:
+        parts.append(f"{progress.possibly_billed:,} possibly billed")
+    states = progress.task_states
+    if states.get("running") or states.get("paused"):
+        created = states.get("running", 0) + states.get("paused", 0)
+        parts.append(
+            f"{created} task(s) created at the vendor and stored: run the same command again"
+            " to collect them without uploading again"
+        )
+    if states.get("queued"):
+        parts.append(f"{states['queued']} task(s) never sent: the same command uploads them")
+    if states.get("uncertain"):
+        parts.append(f"{states['uncertain']} upload(s) with an unknown outcome (see below)")
+    return "; ".join(parts)
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt in the block, so both stop the same honest way."""
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        """Raise KeyboardInterrupt in the main thread."""
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread (tests): nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -12,7 +12,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr
@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     ambiguous_retry_delay: float = Field(
         default=30.0, ge=0, description="Wait before uploading again after an unknown outcome."
     )
+    uncertain_creates: Literal["ask", "resend"] = Field(
+        default="ask",
+        description=(
+            "After an upload whose outcome is unknown: 'ask' waits for the user's word"
+            " (fbcheck jobs resend/abandon, or the task pane); 'resend' sends it again by"
+            " itself, at most max_uncertain_resends times (each may bill a duplicate task)."
+        ),
+    )
+    max_uncertain_resends: int = Field(default=2, ge=0, le=10)
     confirm_above: int = Field(
         default=1000, ge=0, description="Ask before uploading more numbers than this."
     )

@@ -1,30 +1,45 @@
 """The check engine's front door, shared by the CLI and the add-in backend.
 
-``Checker`` wires the settings to a vendor client (the real API, or the bundled
-emulator started in-process when no API key is set), the SQLite store and the
-background runner, and offers plan / submit / progress / answers / cancel.
+``Checker`` is given a vendor connection (``addin.engine.connection``: the real
+API, or the bundled emulator from ``addin.demo``), opens the store and the
+create journal, and runs the background runner. Callers plan, submit, follow,
+resend or abandon uncertain uploads, read answers and the account, and cancel:
+they never reach into the store or the runner.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from addin.config import Settings
+from addin.engine.connection import (
+    DEMO_GONE_REASON,
+    VendorConnection,
+    is_demo_realm,
+)
+from addin.engine.journal import CreateJournal
+from addin.engine.ownership import OwnerLock
 from addin.engine.planning import Plan, plan_numbers
 from addin.engine.runner import Runner, RunnerSettings
-from addin.engine.store import Answer, Store
-from addin.upstream.client import RetryPolicy, VendorClient
+from addin.engine.states import (
+    ACTIVE_TASK_STATES,
+    OPEN_TASK_STATES,
+    JobState,
+    StaleStateError,
+    TaskState,
+)
+from addin.engine.store import Answer, Store, TaskRecord
 
-DEMO_REALM = "demo"
-DEMO_KEY = "demo"
-#: The emulator is free, so the demo polls it often; real tasks use the settings.
-DEMO_POLL_MIN_INTERVAL = 0.25
-DEMO_POLL_MAX_INTERVAL = 2.0
+#: Said of numbers a user gave up after an upload with an unknown outcome.
+ABANDONED_REASON = (
+    "given up by the user: the upload's outcome was unknown (the vendor may have billed it)"
+)
 
 
 @dataclass(frozen=True)
@@ -47,12 +62,33 @@ class JobProgress:
     eta_seconds: float | None
     error: str | None
     plan: dict[str, Any] = field(default_factory=dict)
+    #: Uploads that may have created a task we never heard of (possible duplicates).
     uncertain_creates: int = 0
+    #: Requests that may have been billed (no usable answer came back).
+    possibly_billed: int = 0
+    #: Numbers waiting on an upload with an unknown outcome, for the user's word.
+    uncertain_numbers: int = 0
+    uncertain_tasks: int = 0
+    #: Paid tasks the vendor does not answer for now (balance, key, max wait).
+    paused_tasks: int = 0
+    #: Open tasks that another API key created (fingerprints, never keys).
+    other_key_tasks: dict[str, int] = field(default_factory=dict)
+    #: Each open task's own latest problem.
+    task_errors: list[str] = field(default_factory=list)
+    #: True when nothing more happens without a person (or another key).
+    settled: bool = False
+    #: How many of the job's tasks are in each state.
+    task_states: dict[str, int] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
         """Return True once the job will change no more."""
-        return self.state in ("done", "cancelled", "failed")
+        return self.state in (JobState.DONE, JobState.CANCELLED)
+
+    @property
+    def waiting_for_user(self) -> bool:
+        """Return True when some numbers wait for the user's word on an uncertain upload."""
+        return self.uncertain_tasks > 0
 
     def as_dict(self) -> dict[str, Any]:
         """Return JSON-ready data."""
@@ -70,11 +106,19 @@ class JobProgress:
             "processing": self.processing,
             "processed": self.processed,
             "billed": self.billed,
+            "possibly_billed": self.possibly_billed,
             "eta_seconds": self.eta_seconds,
             "error": self.error,
             "plan": self.plan,
             "finished": self.finished,
+            "settled": self.settled,
             "uncertain_creates": self.uncertain_creates,
+            "uncertain_numbers": self.uncertain_numbers,
+            "uncertain_tasks": self.uncertain_tasks,
+            "paused_tasks": self.paused_tasks,
+            "other_key_tasks": self.other_key_tasks,
+            "task_errors": self.task_errors,
+            "task_states": self.task_states,
         }
 
 
@@ -87,79 +131,78 @@ class CancelReport:
     billed: int
 
 
+def input_fingerprint(kind: str, numbers: Iterable[str]) -> str:
+    """Return a fingerprint of a job's distinct numbers: a rerun of the same input matches it."""
+    digest = hashlib.sha256(kind.encode())
+    for number in sorted(set(numbers)):
+        digest.update(b"\n" + number.encode())
+    return digest.hexdigest()[:32]
+
+
 class Checker:
-    """Plan, run and read checks; owns the store, the vendor client and the runner."""
+    """Plan, run and read checks on one vendor connection; owns the store and the runner."""
 
     def __init__(
         self,
         settings: Settings,
+        connection: VendorConnection,
         *,
-        emulator_config: Mapping[str, Any] | None = None,
         start_runner: bool = True,
     ) -> None:
-        """Open the store, connect (or start the demo emulator) and start the runner."""
+        """Open the store and the journal, and start the runner on ``connection``."""
         self.settings = settings
-        self.demo = settings.demo
-        self._emulator: Any = None
+        self.connection = connection
+        self.demo = connection.demo
+        self.cache_realm = connection.cache_realm
+        self.task_realm = connection.task_realm
         self.store = Store(settings.db_path)
+        self.owner = OwnerLock(settings.data_dir)
+        self.journal = CreateJournal(settings.data_dir / "fbcheck.journal")
         if self.demo:
-            from mock_server import create_app as create_emulator
-            from mock_server.server import BackgroundServer
-
-            config = {"MOCK_PROFILE": "demo", **(emulator_config or {})}
-            self._emulator = BackgroundServer(create_emulator(config)).start()
-            base_url, api_key = self._emulator.url, DEMO_KEY
-            self.cache_realm = DEMO_REALM
-            # Each emulator instance is its own realm: tasks of a gone one can't be polled.
-            self.task_realm = f"{DEMO_REALM}:{uuid.uuid4().hex[:12]}"
             self._abandon_dead_demo_tasks()
-            poll_min = min(settings.poll_min_interval, DEMO_POLL_MIN_INTERVAL)
-            poll_max = min(settings.poll_max_interval, DEMO_POLL_MAX_INTERVAL)
-        else:
-            assert settings.api_key is not None
-            base_url, api_key = settings.api_url, settings.api_key.get_secret_value()
-            self.cache_realm = self.task_realm = settings.api_url.rstrip("/")
-            poll_min, poll_max = settings.poll_min_interval, settings.poll_max_interval
-        self.base_url = base_url
-        self.client = VendorClient(
-            base_url=base_url,
-            api_key=api_key,
-            timeout=settings.request_timeout,
-            upload_timeout=settings.upload_timeout,
-            # Retries sleep in the runner's thread: keep each wait short; longer
-            # Retry-After answers are raised and rescheduled by the runner instead.
-            retry=RetryPolicy(max_attempts=settings.max_retries + 1, max_delay=10.0),
-            max_result_bytes=settings.max_result_bytes,
-        )
         self.runner = Runner(
             store=self.store,
-            client=self.client,
-            realm=self.task_realm,
-            cache_realm=self.cache_realm,
+            client=connection.client,
+            owner=self.owner,
+            journal=self.journal,
             settings=RunnerSettings(
-                poll_min_interval=poll_min,
-                poll_max_interval=max(poll_min, poll_max),
+                realm=self.task_realm,
+                cache_realm=self.cache_realm,
+                key_fp=connection.key_fp,
+                source=connection.source,
+                poll_min_interval=connection.poll_min_interval,
+                poll_max_interval=connection.poll_max_interval,
                 max_wait=settings.max_wait,
                 max_concurrent_tasks=settings.max_concurrent_tasks,
-                source="demo" if self.demo else "upstream",
                 ambiguous_retry_delay=settings.ambiguous_retry_delay,
+                uncertain_creates=settings.uncertain_creates,
+                max_uncertain_resends=settings.max_uncertain_resends,
             ),
         )
         if start_runner:
             self.runner.start()
 
+    @property
+    def base_url(self) -> str:
+        """Return the vendor's base URL (the emulator's in demo mode)."""
+        return self.connection.client.base_url
+
     def _abandon_dead_demo_tasks(self) -> None:
-        """Fail open tasks of earlier demo emulators whose process is gone."""
-        rows = self.store.read(
-            "SELECT DISTINCT realm FROM tasks WHERE realm LIKE 'demo:%'"
-            " AND state IN ('queued', 'creating', 'running')"
-        )
-        for (realm,) in rows:
-            # Claiming succeeds only where the owning process is gone.
-            if self.store.claim_open_tasks(realm, f"abandon-{uuid.uuid4().hex}", 0):
-                self.store.abandon_open_tasks(
-                    realm, "the demo emulator that ran this task has stopped; check again"
-                )
+        """End open tasks of earlier demo emulators: their emulator (and bill) is gone."""
+        now = time.time()
+        by_realm: dict[str, list[TaskRecord]] = {}
+        for task in self.store.open_tasks("demo:"):
+            if is_demo_realm(task.realm) and task.realm != self.task_realm:
+                by_realm.setdefault(task.realm, []).append(task)
+        for realm, tasks in by_realm.items():
+            owners = {
+                t.lease_owner
+                for t in tasks
+                if t.lease_owner and t.lease_expires and t.lease_expires >= now
+            }
+            if owners and owners - self.owner.gone(owners):
+                continue  # a live process still runs that emulator
+            self.store.abandon_realm(realm, DEMO_GONE_REASON)
 
     # -- planning and jobs ---------------------------------------------------
 
@@ -189,22 +232,36 @@ class Checker:
             invalid=invalid,
         )
 
-    def submit(self, plan: Plan, *, kind: str = "check", label: str = "") -> str:
-        """Store the job and its queued tasks, wake the runner, return the job id."""
-        job_id = self.store.create_job(
+    def submit(
+        self, plan: Plan, *, kind: str = "check", label: str = "", fingerprint: str | None = None
+    ) -> str:
+        """Store the job, claim its numbers and queue its tasks (one transaction); return its id.
+
+        Numbers answered or claimed by another job since ``plan`` was made are
+        taken from the cache or joined, never uploaded twice.
+        """
+        new = self.store.create_job(
             realm=self.task_realm,
+            cache_realm=self.cache_realm,
             kind=kind,
             label=label,
+            numbers=[*plan.hits, *plan.in_flight, *plan.upload],
             refresh=plan.refresh,
+            max_age=self.max_age,
+            chunk_size=self.settings.max_numbers_per_task,
             plan=plan.summary(),
-            hits=plan.hits,
-            in_flight=plan.in_flight,
-            chunks=plan.chunks,
-            hit_source="demo" if self.demo else "cache",
+            hit_source=self.connection.source if self.demo else "cache",
+            fingerprint=fingerprint,
             owner=self.runner.owner,
+            lease_seconds=self.runner.settings.lease_seconds,
         )
         self.runner.wake()
-        return job_id
+        return new.job_id
+
+    def open_job(self, fingerprint: str) -> str | None:
+        """Return the unfinished job of this vendor with the input ``fingerprint``, if any."""
+        job = self.store.open_job(fingerprint, self.task_realm)
+        return job.job_id if job is not None else None
 
     def progress(self, job_id: str) -> JobProgress | None:
         """Return a job's progress, or None for an unknown job."""
@@ -213,13 +270,30 @@ class Checker:
             return None
         counts = self.store.job_counts(job_id)
         tasks = self.store.job_tasks(job_id)
-        open_tasks = [t for t in tasks if t.state in ("queued", "creating", "running")]
-        processed = sum(min(t.success + t.failure, t.n_numbers) for t in open_tasks)
-        processing = sum(t.n_numbers for t in open_tasks)
+        open_tasks = [t for t in tasks if t.state in OPEN_TASK_STATES]
+        mine = self.connection.key_fp
+        other_keys: dict[str, int] = {}
+        for t in open_tasks:
+            if t.key_fp and t.key_fp != mine and t.state != TaskState.QUEUED:
+                other_keys[t.key_fp] = other_keys.get(t.key_fp, 0) + 1
+        movable = [
+            t
+            for t in open_tasks
+            if t.state in ACTIVE_TASK_STATES
+            and (t.state == TaskState.QUEUED or t.key_fp in (None, mine))
+        ]
+        uncertain = [t for t in open_tasks if t.state == TaskState.UNCERTAIN]
+        if self.settings.uncertain_creates == "resend":
+            # The runner sends these again by itself (bounded), so they still move.
+            limit = self.settings.max_uncertain_resends
+            movable += [t for t in uncertain if t.uncertain_creates <= limit]
+        waiting = self.store.job_waiting_numbers(job_id, TaskState.UNCERTAIN)
+        billing = self.store.job_billing(job_id)
         distinct = sum(counts.values())
+        task_errors = [f"task {t.task_id or t.ref}: {t.error}" for t in open_tasks if t.error]
         return JobProgress(
             job_id=job.job_id,
-            state=job.state,
+            state=job.state.value,
             kind=job.kind,
             label=job.label,
             created_at=job.created_at,
@@ -228,13 +302,21 @@ class Checker:
             counts=counts,
             tasks=len(tasks),
             tasks_open=len(open_tasks),
-            processing=processing,
-            processed=processed,
-            billed=self.store.job_billed(job_id),
-            eta_seconds=_eta(open_tasks),
-            error=job.error or (self.runner.last_error if open_tasks else None),
+            processing=sum(t.n_numbers for t in movable),
+            processed=sum(t.processed for t in movable),
+            billed=billing.billed,
+            possibly_billed=billing.possibly,
+            eta_seconds=_eta(movable),
+            error=job.error or (task_errors[0] if task_errors else None),
             plan=job.plan,
-            uncertain_creates=self.store.job_uncertain_creates(job_id),
+            uncertain_creates=sum(t.uncertain_creates for t in tasks if t.job_id == job_id),
+            uncertain_numbers=waiting,
+            uncertain_tasks=len(uncertain),
+            paused_tasks=sum(1 for t in open_tasks if t.state == TaskState.PAUSED),
+            other_key_tasks=other_keys,
+            task_errors=task_errors,
+            settled=job.state != JobState.RUNNING or not movable,
+            task_states=_count_states(t for t in tasks if t.job_id == job_id),
         )
 
     def answers(self, job_id: str) -> dict[str, Answer]:
@@ -245,31 +327,84 @@ class Checker:
         """Stop what we control for a job and say what was already billed."""
         stopped = self.store.cancel_job(job_id)
         self.runner.wake()
-        return CancelReport(job_id, len(stopped), self.store.job_billed(job_id))
+        return CancelReport(job_id, len(stopped), self.store.job_billing(job_id).billed)
+
+    def resend(self, job_id: str) -> int:
+        """The user's word: upload the job's uncertain tasks again; return how many."""
+        refs = self.store.approve_resend(job_id)
+        self.runner.wake()
+        return len(refs)
+
+    def abandon(self, job_id: str) -> int:
+        """The user's word: give up the job's uncertain and paused tasks; return how many."""
+        refs = self.store.abandon_waiting(job_id, ABANDONED_REASON)
+        self.runner.wake()
+        return len(refs)
 
     def wait(
         self, job_id: str, *, timeout: float | None = None, interval: float = 0.2
     ) -> JobProgress:
-        """Block until a job finishes (or ``timeout``) and return its last progress."""
+        """Block until a job finishes or settles (or ``timeout``) and return its last progress."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             progress = self.progress(job_id)
             if progress is None:
                 raise KeyError(job_id)
-            if progress.finished or (deadline is not None and time.monotonic() >= deadline):
+            if (
+                progress.finished
+                or progress.settled
+                or self.runner.fatal
+                or (deadline is not None and time.monotonic() >= deadline)
+            ):
                 return progress
             time.sleep(interval)
 
+    # -- interruptions and failures ----------------------------------------------
+
+    @property
+    def fatal(self) -> str | None:
+        """Return why the runner stopped by itself (the store could not be written), if it did."""
+        return self.runner.fatal
+
+    @property
+    def uploading(self) -> int | None:
+        """Return the local ref of the task whose upload is in flight, if any."""
+        return self.runner.uploading
+
+    def stop_runner(self, timeout: float) -> bool:
+        """Stop the runner after the request in flight is answered; return True if it stopped."""
+        self.runner.request_stop()
+        return self.runner.join(timeout)
+
+    def mark_upload_interrupted(self, reason: str) -> None:
+        """Record the upload in flight as uncertain: the process stops before its answer."""
+        ref = self.runner.uploading
+        if ref is None:
+            return
+        with suppress(StaleStateError):  # its answer arrived meanwhile and was recorded
+            self.store.record_uncertain(ref, reason)
+
     # -- lifecycle -------------------------------------------------------------
 
-    def close(self) -> None:
-        """Stop the runner and the demo emulator; unfinished tasks stay stored."""
-        self.runner.stop()
-        self.client.close()
-        if self._emulator is not None:
-            self._emulator.stop()
-            self._emulator = None
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the runner and the connection; unfinished tasks stay stored.
+
+        ``wait=False`` (a second Ctrl-C) does not wait for a request in flight.
+        """
+        if wait:
+            self.runner.stop()
+        else:
+            self.runner.request_stop()
+        self.connection.close()
+        self.owner.release()
         self.store.close()
+
+    def retire(self, demo_reason: str) -> None:
+        """Close a Checker being replaced (a new API key); a demo one ends its emulator's tasks."""
+        self.runner.stop()
+        if self.demo:
+            self.store.abandon_realm(self.task_realm, demo_reason)
+        self.close()
 
     def __enter__(self) -> Checker:
         """Return self."""
@@ -285,17 +420,24 @@ class Checker:
         self.close()
 
 
-def _eta(open_tasks: list[Any]) -> float | None:
+def _count_states(tasks: Iterable[TaskRecord]) -> dict[str, int]:
+    """Return how many tasks are in each state."""
+    found: dict[str, int] = {}
+    for task in tasks:
+        found[task.state.value] = found.get(task.state.value, 0) + 1
+    return found
+
+
+def _eta(open_tasks: list[TaskRecord]) -> float | None:
     """Estimate seconds left from the open tasks' observed throughput."""
     now = time.time()
     done = 0
     elapsed = 0.0
     remaining = 0
     for task in open_tasks:
-        processed = min(task.success + task.failure, task.n_numbers)
-        remaining += task.n_numbers - processed
-        if task.created_at and processed:
-            done += processed
+        remaining += task.n_numbers - task.processed
+        if task.created_at and task.processed:
+            done += task.processed
             elapsed = max(elapsed, now - task.created_at)
     if remaining == 0:
         return 0.0

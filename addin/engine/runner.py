@@ -1,37 +1,43 @@
-"""The background runner: the one owner of all vendor I/O.
+"""The background runner: the one place where a process does vendor I/O.
 
-It creates queued tasks (a bounded number at once), polls running ones on the
-cost-aware schedule, downloads and stores results, and on start takes over
-every unfinished task of its realm, resuming it by polling, never by creating
-it again.
+It leases the open tasks of its realm (``addin.engine.ownership``), creates
+queued ones (a bounded number at once), polls running ones on the cost-aware
+schedule, downloads and stores results. The money rules it keeps:
 
-Create policy (the vendor has no idempotency key):
-
-- The task row is ``queued`` before anything is sent and flips to ``creating``
-  just before the upload; the vendor's task id is stored the moment the create
-  returns. A crash inside that one request is the only window where a task can
-  be created twice: on restart a ``creating`` task is uploaded again.
-- An upload that surely did not reach the vendor (connection refused, a 5xx or
-  429 answer) goes back to ``queued`` and is retried with backoff.
-- An upload that may have reached it (a read timeout or a dropped connection
-  after the body was sent, an unreadable 200) is not retried at once: it waits
-  ``ambiguous_retry_delay`` seconds (30 by default) and is uploaded again, at
-  most ``MAX_UNCERTAIN_UPLOADS`` times in all; the job counts each such upload
-  as a possible duplicate create (``JobProgress.uncertain_creates``), and the
-  CLI and task pane show it. A restart during an upload counts the same way.
+- **Every create attempt ends in one outcome** (``addin.upstream.accounting``):
+  *not created* goes back to ``queued`` and is retried with backoff; *created*
+  stores the task id (the create journal first, so a store that cannot be
+  written loses nothing); *uncertain* parks the task in ``uncertain``, where it
+  waits for the user's word (``fbcheck jobs resend`` / ``abandon``, or the task
+  pane). Only with ``uncertain_creates="resend"`` does the runner send it again
+  by itself, after ``ambiguous_retry_delay`` and at most ``max_uncertain_resends``
+  times; each such upload is counted as a possible duplicate.
+- **A task found in ``creating``** (its uploader died during the upload) becomes
+  ``running`` when the journal holds its id, else ``uncertain``: never re-sent.
+- **A paid task is never given up by us.** 401 and 402 while polling, a download
+  that keeps failing and a task older than ``max_wait`` pause the task (state
+  ``paused``, the reason kept); it is tried again later and by the next run. Only
+  the vendor's 404 for the task, asked with the key that created it, marks it lost.
+- **Every request attempt is recorded** with its billing (``Store.record_request``).
+- **A store that cannot be written stops the runner** (``fatal`` says why and which
+  task ids the journal keeps) instead of retrying for ever.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 
-from addin.engine.store import Store, TaskRecord
+from addin.engine.journal import CreateJournal
+from addin.engine.ownership import HEARTBEAT_SECONDS, LEASE_SECONDS, OwnerLock
+from addin.engine.states import StaleStateError, TaskState
+from addin.engine.store import Store, StoreError, TaskRecord
+from addin.upstream.accounting import Billing, RequestOutcome
 from addin.upstream.client import VendorClient
 from addin.upstream.exceptions import (
     AmbiguousCreateError,
@@ -46,34 +52,55 @@ from addin.upstream.polling import PollSchedule
 
 log = logging.getLogger(__name__)
 
-MAX_UNCERTAIN_UPLOADS = 3
 MAX_UNSENT_ATTEMPTS = 8
 MAX_DOWNLOAD_ATTEMPTS = 3
 MISSING_REASON = "missing from the vendor's result file (the vendor could not process it)"
+CRASHED_UPLOAD = (
+    "the process that uploaded this task stopped during the upload; the vendor may have"
+    " created (and billed) it"
+)
 
 
 @dataclass(frozen=True)
 class RunnerSettings:
-    """Timing and limits of the runner."""
+    """Timing, limits and identity of the runner."""
 
+    realm: str  # where tasks and claims live
+    cache_realm: str  # where answers are cached
+    key_fp: str  # fingerprint of the API key in use (never the key)
+    source: str  # written on every answer: "upstream", or "demo" on the emulator
     poll_min_interval: float
     poll_max_interval: float
     max_wait: float
     max_concurrent_tasks: int
-    source: str  # written on every answer: "upstream", or "demo" on the emulator
     ambiguous_retry_delay: float = 30.0
+    uncertain_creates: str = "ask"  # "ask": wait for the user's word; "resend": bounded re-sends
+    max_uncertain_resends: int = 2
+    lease_seconds: float = LEASE_SECONDS
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
 
 
 @dataclass
-class _Tracked:
-    """What the runner keeps in memory about one open task."""
+class TrackedTask:
+    """What the runner keeps in memory about one task it holds."""
 
     record: TaskRecord
     due: float = 0.0
     schedule: PollSchedule | None = None
-    started: float = field(default_factory=time.monotonic)
     download_failures: int = 0
     transient_failures: int = 0
+
+
+class _StoreFailed(Exception):
+    """The store could not be written; the runner stops."""
+
+
+@dataclass
+class _Pending:
+    """Request outcomes collected during one vendor call, stored after it."""
+
+    ref: int
+    outcomes: list[RequestOutcome] = field(default_factory=list)
 
 
 class Runner:
@@ -84,60 +111,110 @@ class Runner:
         *,
         store: Store,
         client: VendorClient,
-        realm: str,
-        cache_realm: str,
         settings: RunnerSettings,
+        owner: OwnerLock,
+        journal: CreateJournal,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         """Prepare a runner; call ``start()`` to run it."""
         self.store = store
         self.client = client
-        self.realm = realm
-        self.cache_realm = cache_realm
         self.settings = settings
+        self.owner_lock = owner
+        self.owner = owner.owner
+        self.journal = journal
         self.clock = clock
-        self.owner = uuid.uuid4().hex
+        self.wall = wall
+        #: Why the runner stopped by itself (the store could not be written), if it did.
+        self.fatal: str | None = None
+        #: The task whose upload is in flight, if any.
+        self.uploading: int | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._tasks: dict[int, _Tracked] = {}
-        self.last_error: str | None = None
+        self._heartbeat: threading.Thread | None = None
+        self._tasks: dict[int, TrackedTask] = {}
+
+    # -- lifecycle -------------------------------------------------------------
 
     def start(self) -> Runner:
-        """Start the thread (idempotent) and return self."""
+        """Start the thread and the heartbeat (idempotent) and return self."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="fbcheck-runner", daemon=True)
+            self._heartbeat = threading.Thread(
+                target=self._beat, name="fbcheck-heartbeat", daemon=True
+            )
             self._thread.start()
+            self._heartbeat.start()
         return self
+
+    @property
+    def alive(self) -> bool:
+        """Return True while the runner thread runs."""
+        return self._thread is not None and self._thread.is_alive()
 
     def wake(self) -> None:
         """Ask the runner to look for new or cancelled work now."""
         self._wake.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop after the current request; unfinished tasks stay stored for the next start."""
+    def request_stop(self) -> None:
+        """Ask the runner to stop after the request in flight (its outcome is stored)."""
         self._stop.set()
         self._wake.set()
+
+    def join(self, timeout: float | None) -> bool:
+        """Wait for the runner thread to end; return True if it did."""
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                return False
+        return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the current request; unfinished tasks stay stored for the next start."""
+        self.request_stop()
+        if self.join(timeout):
             self._thread = None
 
-    # -- the loop ------------------------------------------------------------
+    # -- the loop ----------------------------------------------------------------
 
     def _run(self) -> None:
         """Loop until stopped: sync with the store, create, poll, sleep until due."""
-        while not self._stop.is_set():
+        try:
+            self._replay_journal()
+            while not self._stop.is_set():
+                try:
+                    self._sync()
+                    self._create_due()
+                    self._poll_due()
+                except (_StoreFailed, StoreError) as exc:
+                    self.fatal = self.fatal or str(exc)
+                    log.error("runner stopped: %s", self.fatal)
+                    return
+                except Exception:  # keep the runner alive; the store is the truth
+                    log.exception("runner step failed")
+                    self._wait(1.0)
+                    continue
+                self._wait(self._next_delay())
+        except (_StoreFailed, StoreError) as exc:
+            self.fatal = self.fatal or str(exc)
+            log.error("runner stopped: %s", self.fatal)
+        finally:
+            self._stop.set()
             try:
-                self._sync()
-                self._create_due()
-                self._poll_due()
-            except Exception as exc:  # keep the runner alive; the store is the truth
-                log.exception("runner step failed")
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                self._wait(1.0)
-                continue
-            self._wait(self._next_delay())
-        self.store.release(self.owner)
+                self.store.release_leases(self.owner)
+            except StoreError as exc:
+                log.warning("leases not released (they expire by themselves): %s", exc)
+            self.store.close()
+
+    def _beat(self) -> None:
+        """Renew this runner's leases until it stops."""
+        while not self._stop.wait(self.settings.heartbeat_seconds):
+            try:
+                self.store.renew_leases(self.owner, self.settings.lease_seconds)
+            except StoreError as exc:
+                log.warning("lease heartbeat failed: %s", exc)
         self.store.close()
 
     def _wait(self, seconds: float) -> None:
@@ -147,15 +224,44 @@ class Runner:
 
     def _next_delay(self) -> float:
         """Return seconds until the earliest due task (a few seconds when idle)."""
-        if not self._tasks:
-            return 5.0
-        now = self.clock()
-        return max(0.0, min(t.due for t in self._tasks.values()) - now)
+        active = [t.due for t in self._tasks.values()]
+        if not active:
+            return 2.0
+        return min(2.0, max(0.0, min(active) - self.clock()))
+
+    # -- what to work on ----------------------------------------------------------
+
+    def _replay_journal(self) -> None:
+        """Store task ids the journal kept because an earlier store write did not happen."""
+        for entry in self.journal.entries():
+            task = self.store.task(entry.ref)
+            if task is None or task.realm != self.settings.realm:
+                continue
+            if task.task_id is None and task.state in (TaskState.CREATING, TaskState.UNCERTAIN):
+                self.store.record_created(
+                    entry.ref, source=task.state, task_id=entry.task_id, vendor_status="pending"
+                )
+                if self.store.task_billing(entry.ref).billed == 0:
+                    outcome = RequestOutcome(
+                        "create", Billing.BILLED, 200, "recovered from the create journal"
+                    )
+                    self.store.record_request(
+                        outcome, realm=task.realm, key_fp=task.key_fp, ref=entry.ref
+                    )
+                log.warning("task %s recovered from the create journal", entry.task_id)
+            self.journal.clear(entry.slot)
 
     def _sync(self) -> None:
-        """Claim open tasks from the store; drop those cancelled or finished elsewhere."""
+        """Lease open tasks; settle uploads a dead process left; drop tasks gone elsewhere."""
         records = {
-            r.ref: r for r in self.store.claim_open_tasks(self.realm, self.owner, os.getpid())
+            r.ref: r
+            for r in self.store.claim_tasks(
+                self.settings.realm,
+                self.owner,
+                key_fp=self.settings.key_fp,
+                lease_seconds=self.settings.lease_seconds,
+                owners_gone=self.owner_lock.gone,
+            )
         }
         for ref in list(self._tasks):
             if ref not in records:
@@ -166,125 +272,208 @@ class Runner:
             if tracked is not None:
                 tracked.record = record
                 continue
-            tracked = _Tracked(record=record, due=now)
-            if record.state == "creating":
-                # Killed during the upload: the one documented double-billing window.
-                self.store.mark_unsent(
-                    ref, "restarted during the upload; uploading again", uncertain=True
-                )
-                tracked.record = self.store.task(ref) or record
-            self._tasks[ref] = tracked
+            if record.state == TaskState.CREATING:
+                # Its uploader died inside the upload (ours run in this thread, not now).
+                entry = next((e for e in self.journal.entries() if e.ref == ref), None)
+                if entry is None:
+                    self._write(partial(self.store.record_uncertain, ref, CRASHED_UPLOAD))
+                    continue
+                self._replay_journal()
+                record = self.store.task(ref) or record
+            self._tasks[ref] = TrackedTask(record=record, due=now)
+        self._resend_uncertain()
+
+    def _resend_uncertain(self) -> None:
+        """With ``uncertain_creates="resend"``, queue uncertain uploads again (bounded)."""
+        if self.settings.uncertain_creates != "resend":
+            return
+        oldest = self.wall() - self.settings.ambiguous_retry_delay
+        for task in self.store.open_tasks(self.settings.realm):
+            if (
+                task.state == TaskState.UNCERTAIN
+                and task.realm == self.settings.realm
+                and task.updated_at <= oldest
+                and task.uncertain_creates <= self.settings.max_uncertain_resends
+            ):
+                try:
+                    self.store.approve_resend_task(task.ref, "sent again automatically")
+                except StaleStateError:
+                    continue
+
+    # -- creating ------------------------------------------------------------------
 
     def _create_due(self) -> None:
         """Create queued tasks while fewer than the allowed number are running."""
-        running = sum(1 for t in self._tasks.values() if t.record.state == "running")
+        running = sum(1 for t in self._tasks.values() if t.record.state == TaskState.RUNNING)
         now = self.clock()
         for tracked in sorted(self._tasks.values(), key=lambda t: t.record.ref):
             if running >= self.settings.max_concurrent_tasks or self._stop.is_set():
                 return
-            if tracked.record.state != "queued" or tracked.due > now:
+            if tracked.record.state != TaskState.QUEUED or tracked.due > now:
                 continue
             if self._create(tracked):
                 running += 1
 
-    def _create(self, tracked: _Tracked) -> bool:
+    def _create(self, tracked: TrackedTask) -> bool:
         """Upload one queued task; return True if it is now running."""
         ref = tracked.record.ref
         numbers = self.store.task_numbers(ref)
-        self.store.mark_creating(ref)
         try:
-            status = self.client.create_task(numbers, user_id=f"fbcheck-{ref}")
-        except AmbiguousCreateError as exc:
-            self.store.mark_unsent(
-                ref, f"upload may have reached the vendor ({exc}); uploading again", uncertain=True
+            self.store.start_upload(ref, self.owner, self.settings.key_fp)
+        except StaleStateError:
+            self._tasks.pop(ref, None)  # cancelled or taken over meanwhile
+            return False
+        pending = _Pending(ref)
+        self.uploading = ref
+        try:
+            status = self.client.create_task(
+                numbers, user_id=f"fbcheck-{ref}", observe=pending.outcomes.append
             )
-            self._refresh(tracked)
-            if tracked.record.uncertain_creates >= MAX_UNCERTAIN_UPLOADS:
-                self.store.fail_task(
-                    ref,
-                    f"upload outcome unknown {MAX_UNCERTAIN_UPLOADS} times, not retried: {exc}",
-                )
-                return False
-            tracked.due = self.clock() + self.settings.ambiguous_retry_delay
+        except AmbiguousCreateError as exc:
+            self._settle_uncertain(ref, f"the upload's outcome is unknown: {exc}")
             return False
         except (AuthError, BalanceError, BadRequestError) as exc:
-            self.last_error = str(exc)
-            self.store.fail_task(ref, f"the vendor refused the upload: {exc}")
+            self._store_outcomes(pending)
+            self._end(ref, TaskState.CREATING, TaskState.REFUSED, f"the vendor refused it: {exc}")
             return False
         except UpstreamError as exc:
             tracked.transient_failures += 1
             if tracked.transient_failures >= MAX_UNSENT_ATTEMPTS:
-                self.store.fail_task(ref, f"upload failed {MAX_UNSENT_ATTEMPTS} times: {exc}")
-                return False
-            self.store.mark_unsent(ref, str(exc))
-            tracked.due = self.clock() + self._backoff(tracked.transient_failures, exc)
-            self._refresh(tracked)
+                reason = f"not created after {MAX_UNSENT_ATTEMPTS} attempts: {exc}"
+                self._end(ref, TaskState.CREATING, TaskState.REFUSED, reason)
+            else:
+                self._write(partial(self.store.record_not_created, ref, self.owner, str(exc)))
+                tracked.due = self.clock() + self._backoff(tracked.transient_failures, exc)
+                self._refresh(tracked)
             return False
-        self.store.mark_created(
-            ref, status.task_id, status.status, status.total, status.success, status.failure
-        )
+        except Exception as exc:  # anything unforeseen after the body may have left
+            self._settle_uncertain(ref, f"the upload ended unexpectedly: {exc!r}")
+            raise
+        finally:
+            self.uploading = None
+            self._store_outcomes(pending)
+        self._store_created(ref, status)
         tracked.transient_failures = 0
-        tracked.started = self.clock()
+        now = self.clock()
         tracked.schedule = self._schedule(tracked.record.n_numbers)
-        tracked.schedule.observe(tracked.started, status)
-        tracked.due = tracked.started + tracked.schedule.next_delay(tracked.started)
+        tracked.schedule.observe(now, status)
+        tracked.due = now + tracked.schedule.next_delay(now)
         self._refresh(tracked)
         return True
 
+    def _settle_uncertain(self, ref: int, reason: str) -> None:
+        """Park an upload with an unknown outcome until the user decides."""
+        self._tasks.pop(ref, None)
+        # Already marked when an interrupted CLI did it from its own thread.
+        with suppress(StaleStateError):
+            self._write(partial(self.store.record_uncertain, ref, reason))
+
+    def _store_created(self, ref: int, status: TaskStatus) -> None:
+        """Store a created task's id: in the journal first, then in the store."""
+        slot = self.journal.write(ref, status.task_id)
+
+        def save(source: TaskState) -> None:
+            """Record the task as running, coming from ``source``."""
+            self.store.record_created(
+                ref,
+                source=source,
+                task_id=status.task_id,
+                vendor_status=status.status,
+                total=status.total,
+                success=status.success,
+                failure=status.failure,
+            )
+
+        try:
+            try:
+                self._write(lambda: save(TaskState.CREATING))
+            except StaleStateError:
+                self._write(lambda: save(TaskState.UNCERTAIN))  # marked meanwhile by a Ctrl-C
+        except _StoreFailed as exc:
+            kept = f"kept in {self.journal.path}" if slot is not None else "NOT kept anywhere"
+            self.fatal = (
+                f"the vendor created task {status.task_id} (local task {ref}) but the store could"
+                f" not record it ({exc}); the id is {kept}: the next run resumes it without"
+                " paying again"
+            )
+            raise
+        self.journal.clear(slot)
+
+    # -- polling ---------------------------------------------------------------------
+
     def _poll_due(self) -> None:
-        """Poll every running task whose time has come."""
+        """Poll every running (or paused, when its retry is due) task whose time has come."""
         now = self.clock()
         for tracked in list(self._tasks.values()):
             if self._stop.is_set():
                 return
-            if tracked.record.state == "running" and tracked.due <= now:
+            if tracked.due > now:
+                continue
+            if tracked.record.state == TaskState.PAUSED:
+                self._write(partial(self.store.resume_task, tracked.record.ref, self.owner))
+                self._refresh(tracked)
+            if tracked.record.state == TaskState.RUNNING:
                 self._poll(tracked)
 
-    def _poll(self, tracked: _Tracked) -> None:
+    def _poll(self, tracked: TrackedTask) -> None:
         """Read one task (a billed request) and act on its status."""
         record = tracked.record
+        ref = record.ref
         assert record.task_id is not None
-        if tracked.schedule is None:  # resumed after a restart: poll now, then adapt
+        if tracked.schedule is None:  # resumed: poll now, then adapt
             tracked.schedule = self._schedule(record.n_numbers)
-        if (
-            record.created_at is not None
-            and time.time() - record.created_at > self.settings.max_wait
-        ):
-            self._drop(
+        age = None if record.created_at is None else self.wall() - record.created_at
+        if age is not None and age > self.settings.max_wait:
+            self._pause(
                 tracked,
-                f"gave up after {self.settings.max_wait:.0f} s waiting for task {record.task_id}",
+                f"task {record.task_id} is not finished after {self.settings.max_wait:.0f} s;"
+                " it stays open: run again to keep waiting",
             )
             return
+        pending = _Pending(ref)
         try:
-            status = self.client.get_task(record.task_id)
-        except NotFoundError:
-            self._drop(tracked, f"the vendor no longer knows task {record.task_id}")
+            status = self.client.get_task(record.task_id, observe=pending.outcomes.append)
+        except NotFoundError as exc:
+            self._store_outcomes(pending)
+            reason = f"the vendor no longer knows task {record.task_id} (404 with its own key)"
+            self._end(ref, TaskState.RUNNING, TaskState.LOST, f"{reason}: {exc}")
+            self._tasks.pop(ref, None)
             return
         except (AuthError, BalanceError) as exc:
-            self.last_error = str(exc)
-            self._drop(tracked, f"cannot read task {record.task_id}: {exc}")
+            self._store_outcomes(pending)
+            self._pause(
+                tracked,
+                f"paused: the vendor refused to report task {record.task_id} ({exc}); top up the"
+                " balance or set the key back and run again: nothing is uploaded again",
+            )
             return
         except UpstreamError as exc:
+            self._store_outcomes(pending)
             tracked.transient_failures += 1
-            self.last_error = str(exc)
+            self._write(partial(self.store.note_error, ref, str(exc)))
             tracked.due = self.clock() + self._backoff(tracked.transient_failures, exc)
             return
+        self._store_outcomes(pending)
         tracked.transient_failures = 0
-        self.store.record_poll(
-            record.ref, status.status, status.total, status.success, status.failure
+        self._write(
+            lambda: self.store.record_poll(
+                ref, self.owner, status.status, status.total, status.success, status.failure
+            )
         )
         now = self.clock()
         if status.is_failed:
-            self._drop(tracked, f"the vendor reports task {record.task_id} as {status.status}")
+            reason = f"the vendor reports task {record.task_id} as {status.status}"
+            self._end(ref, TaskState.RUNNING, TaskState.FAILED, reason)
+            self._tasks.pop(ref, None)
             return
-        if status.status == "exported" and status.result_url:
+        if status.is_exported and status.result_url:
             self._download(tracked, status)
             return
         tracked.schedule.observe(now, status)
         tracked.due = now + tracked.schedule.next_delay(now)
         self._refresh(tracked)
 
-    def _download(self, tracked: _Tracked, status: TaskStatus) -> None:
+    def _download(self, tracked: TrackedTask, status: TaskStatus) -> None:
         """Fetch and store the result file; on failure ask the task again for a fresh link."""
         record = tracked.record
         assert status.result_url is not None
@@ -292,30 +481,68 @@ class Runner:
             results = self.client.download_result(status.result_url)
         except UpstreamError as exc:
             tracked.download_failures += 1
-            self.last_error = str(exc)
             if tracked.download_failures >= MAX_DOWNLOAD_ATTEMPTS:
-                self._drop(tracked, f"result of task {record.task_id} could not be read: {exc}")
+                tracked.download_failures = 0
+                reason = f"the result of task {record.task_id} could not be read: {exc}"
+                self._pause(tracked, reason)
                 return
+            self._write(partial(self.store.note_error, record.ref, str(exc)))
             # The link may have expired: the next (billed) poll returns a fresh one.
             tracked.due = self.clock() + self._backoff(tracked.download_failures)
-            self._refresh(tracked)
             return
         answers = {number: (row.answer, row.reason) for number, row in results.items()}
-        self.store.finish_task(
-            record.ref,
-            realm=self.cache_realm,
-            results=answers,
-            source=self.settings.source,
-            missing_reason=MISSING_REASON,
+        self._write(
+            lambda: self.store.finish_task(
+                record.ref,
+                self.owner,
+                cache_realm=self.settings.cache_realm,
+                results=answers,
+                source=self.settings.source,
+                missing_reason=MISSING_REASON,
+            )
         )
         self._tasks.pop(record.ref, None)
 
-    def _drop(self, tracked: _Tracked, reason: str) -> None:
-        """Fail a task for good and forget it."""
-        self.store.fail_task(tracked.record.ref, reason)
-        self._tasks.pop(tracked.record.ref, None)
+    # -- helpers -----------------------------------------------------------------------
 
-    def _refresh(self, tracked: _Tracked) -> None:
+    def _pause(self, tracked: TrackedTask, reason: str) -> None:
+        """Keep a paid task open but stop polling it until a later retry (or the next run)."""
+        self._write(lambda: self.store.pause_task(tracked.record.ref, self.owner, reason))
+        tracked.due = self.clock() + self.settings.poll_max_interval
+        self._refresh(tracked)
+
+    def _end(self, ref: int, source: TaskState, target: TaskState, reason: str) -> None:
+        """End a task without answers (its numbers get ``error`` with ``reason``)."""
+        self._write(
+            lambda: self.store.end_task(
+                ref, source, target, reason, owner=self.owner, answer_source=self.settings.source
+            )
+        )
+        self._tasks.pop(ref, None)
+
+    def _store_outcomes(self, pending: _Pending) -> None:
+        """Store the request outcomes collected during one call (once)."""
+        outcomes, pending.outcomes[:] = list(pending.outcomes), []
+        for outcome in outcomes:
+            self._write(
+                partial(
+                    self.store.record_request,
+                    outcome,
+                    realm=self.settings.realm,
+                    key_fp=self.settings.key_fp,
+                    ref=pending.ref,
+                )
+            )
+
+    @staticmethod
+    def _write(action: Callable[[], None]) -> None:
+        """Run a store write; a store that cannot be written stops the runner."""
+        try:
+            action()
+        except StoreError as exc:
+            raise _StoreFailed(str(exc)) from exc
+
+    def _refresh(self, tracked: TrackedTask) -> None:
         """Reload a task's stored record."""
         record = self.store.task(tracked.record.ref)
         if record is not None:

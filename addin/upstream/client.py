@@ -43,6 +43,14 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import urllib3.exceptions
 
+from addin.upstream.accounting import (
+    Billing,
+    CreateOutcome,
+    Observer,
+    RequestOutcome,
+    billing_of_answer,
+    create_outcome_of_answer,
+)
 from addin.upstream.exceptions import (
     AmbiguousCreateError,
     AuthError,
@@ -198,8 +206,19 @@ class VendorClient:
 
     # -- the vendor's routes ----------------------------------------------
 
-    def create_task(self, numbers: Sequence[str], *, user_id: str | None = None) -> TaskStatus:
-        """Upload E.164 numbers as a new task (billed); see the module docstring on retries."""
+    def create_task(
+        self,
+        numbers: Sequence[str],
+        *,
+        user_id: str | None = None,
+        observe: Observer | None = None,
+    ) -> TaskStatus:
+        """Upload E.164 numbers as a new task (billed); see the module docstring on retries.
+
+        Raises ``AmbiguousCreateError`` when the outcome is uncertain (see
+        ``addin.upstream.accounting``); any other error means nothing was created.
+        ``observe`` receives every attempt's billing.
+        """
         if not numbers:
             raise ValueError("create_task needs at least one number")
         for index, number in enumerate(numbers):
@@ -218,6 +237,7 @@ class VendorClient:
             url,
             idempotent=False,
             timeout=(self.timeout, self.upload_timeout),
+            observe=_observer("create", observe),
             files=files,
             data=data,
         )
@@ -234,14 +254,21 @@ class VendorClient:
                 status=response.status_code,
             ) from exc
 
-    def get_task(self, task_id: str, *, user_id: str | None = None) -> TaskStatus:
+    def get_task(
+        self, task_id: str, *, user_id: str | None = None, observe: Observer | None = None
+    ) -> TaskStatus:
         """Read a task's status (billed); retried on any temporary failure."""
         if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
             raise ValueError(f"not a task id: {task_id!r}")
         url = f"{self.tasks_url}/{task_id}"
         params = {"user_id": user_id} if user_id is not None else None
         response = self._call_api(
-            "GET", url, idempotent=True, timeout=(self.timeout, self.timeout), params=params
+            "GET",
+            url,
+            idempotent=True,
+            timeout=(self.timeout, self.timeout),
+            observe=_observer("poll", observe),
+            params=params,
         )
         task = self._task_from(response, "GET", url)
         if task.task_id != task_id:
@@ -295,7 +322,13 @@ class VendorClient:
         return task.result_url
 
     def _call_api(
-        self, method: str, url: str, *, idempotent: bool, **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        *,
+        idempotent: bool,
+        observe: Callable[[Billing, int | None, str], None],
+        **kwargs: Any,
     ) -> requests.Response:
         """Send an API request with the key and retries; return a 2xx answer (billed)."""
         self._check_open()
@@ -311,10 +344,11 @@ class VendorClient:
             send=lambda: self._session.request(
                 method, url, headers=headers, allow_redirects=False, **kwargs
             ),
-            raise_for_status=lambda r: self._raise_for_api_status(method, url, r),
+            raise_for_status=lambda r: self._raise_for_api_status(
+                method, url, r, idempotent=idempotent
+            ),
+            observe=observe,
         )
-        with self._lock:
-            self._billed += 1
         return response
 
     def _with_retries(
@@ -326,6 +360,7 @@ class VendorClient:
         send: Callable[[], requests.Response],
         raise_for_status: Callable[[requests.Response], None],
         read_body: Callable[[requests.Response], None] | None = None,
+        observe: Callable[[Billing, int | None, str], None] | None = None,
     ) -> requests.Response:
         """Run ``send`` under the retry policy; see the module docstring for what repeats."""
         shown = _redact(url)
@@ -334,7 +369,20 @@ class VendorClient:
             attempt += 1
             started = time.monotonic()
             try:
-                response = send()
+                try:
+                    response = send()
+                except requests.RequestException as exc:
+                    if observe is not None:
+                        arrived = _request_may_have_arrived(exc)
+                        billing = Billing.POSSIBLY if arrived else Billing.FREE
+                        observe(billing, None, _root_cause(exc))
+                    raise
+                if observe is not None:
+                    billing = billing_of_answer(response)
+                    if billing == Billing.BILLED:
+                        with self._lock:
+                            self._billed += 1
+                    observe(billing, response.status_code, response.reason or "")
                 log.debug(
                     "%s %s -> %d in %.2fs",
                     method,
@@ -375,12 +423,27 @@ class VendorClient:
             return None
         return max(backoff, retry_after)
 
-    def _raise_for_api_status(self, method: str, url: str, response: requests.Response) -> None:
-        """Raise the typed error for a non-2xx API answer (redirects included)."""
+    def _raise_for_api_status(
+        self, method: str, url: str, response: requests.Response, *, idempotent: bool = True
+    ) -> None:
+        """Raise the typed error for a non-2xx API answer (redirects included).
+
+        For a create, an answer that is not the vendor's own JSON error (a gateway's
+        502/503/504, an HTML page) may follow a task the vendor did create: it
+        raises ``AmbiguousCreateError``, which is never retried.
+        """
         status = response.status_code
         if 200 <= status < 300:
             return
         detail = _describe_error_body(response)
+        if not idempotent and create_outcome_of_answer(response) == CreateOutcome.UNCERTAIN:
+            raise AmbiguousCreateError(
+                f"the answer is not the vendor's own error ({detail}); a gateway may have"
+                " answered after the vendor created the task",
+                method=method,
+                url=url,
+                status=status,
+            )
         if 300 <= status < 400:
             target = _redact(response.headers.get("Location", "")) or "nowhere"
             detail = f"unexpected redirect to {target} (not followed: the key stays here)"
@@ -671,3 +734,14 @@ def _redact(url: str) -> str:
     if not parts.query and not parts.fragment:
         return url
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "…", ""))
+
+
+def _observer(kind: str, observe: Observer | None) -> Callable[[Billing, int | None, str], None]:
+    """Return a callback that reports each attempt of a ``kind`` request to ``observe``."""
+
+    def report(billing: Billing, status: int | None, detail: str) -> None:
+        """Pass one attempt's outcome on."""
+        if observe is not None:
+            observe(RequestOutcome(kind, billing, status, detail))
+
+    return report

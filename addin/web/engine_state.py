@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from addin.config import RUNTIME_SETTINGS, SavedSettings, Settings, load_settings
 from addin.engine.checker import Checker
 from addin.engine.phones import validate_region
+from addin.vendor import open_checker
 from addin.web.app_config import SETTINGS_KEY
 from addin.web.coalescer import DEFAULT_MAX_WAIT, DEFAULT_QUIET, LookupCoalescer
 from addin.web.pending_plans import PendingPlans
@@ -107,7 +108,7 @@ class EngineState:
             if self._closed:
                 raise EngineClosedError("the backend is shutting down")
             if self._checker is None:
-                self._checker = Checker(self.settings, emulator_config=self.emulator_config)
+                self._checker = open_checker(self.settings, emulator_config=self.emulator_config)
             checker = self._checker
             self._leases[id(checker)] = self._leases.get(id(checker), 0) + 1
         try:
@@ -158,10 +159,7 @@ class EngineState:
         """Close a replaced Checker once no request uses it any more."""
         with self._lock:
             self._lock.wait_for(lambda: id(old) not in self._leases, timeout=DRAIN_TIMEOUT)
-        old.runner.stop()
-        if old.demo:
-            old.store.abandon_open_tasks(old.task_realm, DEMO_SWITCH_REASON)
-        old.close()
+        old.retire(DEMO_SWITCH_REASON)
 
     def _submit_lookups(self, numbers: list[str]) -> str:
         """Plan and submit queued ``=FBCHECK`` numbers as one job; return its id."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
+from addin.http_server import BackgroundServer
 from addin.web.app_config import PORT_KEY
 from addin.web.certs import ServerCertificate
-from mock_server.server import BackgroundServer
 
 
 def bind_backend(

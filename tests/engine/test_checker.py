@@ -11,6 +11,7 @@ import requests
 
 from addin.config import Settings
 from addin.engine.checker import Checker
+from addin.vendor import open_checker
 from mock_server import create_app as create_emulator
 from mock_server.server import BackgroundServer
 
@@ -87,7 +88,7 @@ def run_job(checker: Checker, items: list[str], **kw: Any) -> str:
 
 def test_job_answers_every_number_in_few_tasks(tmp_path: Path, emulator: Emulator) -> None:
     items = numbers(50)
-    with Checker(make_settings(tmp_path, emulator.url)) as checker:
+    with open_checker(make_settings(tmp_path, emulator.url)) as checker:
         job_id = run_job(checker, items + items[:10])
         answers = checker.answers(job_id)
         progress = checker.progress(job_id)
@@ -107,7 +108,7 @@ def test_job_answers_every_number_in_few_tasks(tmp_path: Path, emulator: Emulato
 def test_answers_match_the_emulators_fixtures(tmp_path: Path) -> None:
     fixtures = {"+41790000001": "ban", "+41790000002": "yes", "+41790000003": "no"}
     with Emulator(MOCK_FIXTURES=fixtures) as emu:
-        with Checker(make_settings(tmp_path, emu.url)) as checker:
+        with open_checker(make_settings(tmp_path, emu.url)) as checker:
             job_id = run_job(checker, list(fixtures))
             got = {n: a.answer for n, a in checker.answers(job_id).items()}
         assert got == fixtures
@@ -116,10 +117,10 @@ def test_answers_match_the_emulators_fixtures(tmp_path: Path) -> None:
 def test_same_input_again_costs_nothing(tmp_path: Path, emulator: Emulator) -> None:
     items = numbers(30)
     settings = make_settings(tmp_path, emulator.url)
-    with Checker(settings) as checker:
+    with open_checker(settings) as checker:
         first = checker.answers(run_job(checker, items))
     billed = emulator.ledger()["billed_total"]
-    with Checker(settings) as checker:
+    with open_checker(settings) as checker:
         plan = checker.plan(items)
         assert (plan.cache_hits, plan.to_upload, plan.tasks) == (30, 0, 0)
         job_id = checker.submit(plan)
@@ -132,7 +133,7 @@ def test_same_input_again_costs_nothing(tmp_path: Path, emulator: Emulator) -> N
 
 def test_refresh_uploads_again(tmp_path: Path, emulator: Emulator) -> None:
     items = numbers(5)
-    with Checker(make_settings(tmp_path, emulator.url)) as checker:
+    with open_checker(make_settings(tmp_path, emulator.url)) as checker:
         run_job(checker, items)
         plan = checker.plan(items, refresh=True)
         assert plan.to_upload == 5
@@ -142,7 +143,7 @@ def test_refresh_uploads_again(tmp_path: Path, emulator: Emulator) -> None:
 
 def test_two_jobs_share_one_upload(tmp_path: Path) -> None:
     with Emulator(MOCK_PROFILE="demo") as emu:
-        with Checker(make_settings(tmp_path, emu.url)) as checker:
+        with open_checker(make_settings(tmp_path, emu.url)) as checker:
             first = checker.submit(checker.plan(numbers(10)))
             second_plan = checker.plan(numbers(15))
             assert second_plan.joined == 10
@@ -158,7 +159,7 @@ def test_two_jobs_share_one_upload(tmp_path: Path) -> None:
 
 def test_failed_numbers_become_errors_with_a_reason(tmp_path: Path) -> None:
     with Emulator(MOCK_FAILURE_RATE=0.5, MOCK_SEED=3) as emu:
-        with Checker(make_settings(tmp_path, emu.url)) as checker:
+        with open_checker(make_settings(tmp_path, emu.url)) as checker:
             job_id = run_job(checker, numbers(40))
             answers = checker.answers(job_id)
             cached = checker.store.cached(checker.cache_realm, numbers(40), max_age=3600)
@@ -172,7 +173,7 @@ def test_faults_still_give_every_answer_right(tmp_path: Path) -> None:
     items = numbers(60)
     with (
         Emulator(MOCK_SEED=4) as clean,
-        Checker(make_settings(tmp_path / "clean", clean.url)) as checker,
+        open_checker(make_settings(tmp_path / "clean", clean.url)) as checker,
     ):
         expected = {n: a.answer for n, a in checker.answers(run_job(checker, items)).items()}
     faults = {
@@ -190,8 +191,11 @@ def test_faults_still_give_every_answer_right(tmp_path: Path) -> None:
             max_retries=8,
             max_concurrent_tasks=1,
             ambiguous_retry_delay=0.05,
+            # Opted in: dropped uploads are sent again without asking (bounded).
+            uncertain_creates="resend",
+            max_uncertain_resends=10,
         )
-        with Checker(settings) as checker:
+        with open_checker(settings) as checker:
             job_id = run_job(checker, items)
             got = {n: a.answer for n, a in checker.answers(job_id).items()}
             progress = checker.progress(job_id)
@@ -205,7 +209,7 @@ def test_faults_still_give_every_answer_right(tmp_path: Path) -> None:
 
 def test_expired_download_asks_the_task_again(tmp_path: Path) -> None:
     with Emulator(MOCK_DOWNLOAD_EXPIRE_ONCE=True) as emu:
-        with Checker(make_settings(tmp_path, emu.url, max_numbers_per_task=100)) as checker:
+        with open_checker(make_settings(tmp_path, emu.url, max_numbers_per_task=100)) as checker:
             answers = checker.answers(run_job(checker, numbers(10)))
         assert {a.answer for a in answers.values()} <= {"yes", "no", "ban"}
         ledger = emu.ledger()
@@ -213,37 +217,46 @@ def test_expired_download_asks_the_task_again(tmp_path: Path) -> None:
         assert ledger["status_polls"] >= 2  # the second poll fetched a fresh result_url
 
 
-def test_stuck_task_gives_up_after_max_wait(tmp_path: Path) -> None:
+def test_stuck_task_is_paused_not_given_up_after_max_wait(tmp_path: Path) -> None:
     with Emulator(MOCK_STUCK=True, MOCK_PROFILE="demo") as emu:
-        with Checker(make_settings(tmp_path, emu.url, max_wait=1.0)) as checker:
-            answers = checker.answers(run_job(checker, numbers(3)))
-        assert {a.answer for a in answers.values()} == {"error"}
-        assert all("gave up after" in (a.reason or "") for a in answers.values())
+        with open_checker(make_settings(tmp_path, emu.url, max_wait=1.0)) as checker:
+            job_id = checker.submit(checker.plan(numbers(3)))
+            progress = checker.wait(job_id, timeout=30)
+            answers = checker.answers(job_id)
+    # A paid task is never given up by us: it stays open and says why.
+    assert answers == {}
+    assert progress.settled
+    assert not progress.finished
+    assert progress.paused_tasks == 1
+    assert "not finished after" in (progress.error or "")
 
 
 def test_unknown_key_fails_the_job_with_the_reason(tmp_path: Path, emulator: Emulator) -> None:
     settings = make_settings(tmp_path, emulator.url, api_key="wrong")
-    with Checker(settings) as checker:
+    with open_checker(settings) as checker:
         answers = checker.answers(run_job(checker, numbers(3)))
     assert {a.answer for a in answers.values()} == {"error"}
     assert all("401" in (a.reason or "") for a in answers.values())
     assert emulator.ledger()["tasks_created"] == 0
 
 
-def test_spent_balance_stops_with_the_reason(tmp_path: Path) -> None:
+def test_spent_balance_pauses_the_paid_task(tmp_path: Path) -> None:
     with Emulator(MOCK_API_KEYS={KEY: 1}, MOCK_PROFILE="demo") as emu:
-        with Checker(make_settings(tmp_path, emu.url, max_numbers_per_task=100)) as checker:
-            job_id = run_job(checker, numbers(3))
+        with open_checker(make_settings(tmp_path, emu.url, max_numbers_per_task=100)) as checker:
+            job_id = checker.submit(checker.plan(numbers(3)))
+            progress = checker.wait(job_id, timeout=30)
             answers = checker.answers(job_id)
-            billed = checker.progress(job_id).billed  # type: ignore[union-attr]
-        assert {a.answer for a in answers.values()} == {"error"}
-        assert all("402" in (a.reason or "") for a in answers.values())
-        assert billed == 1  # the create; the poll answered 402 and was not billed
+        assert answers == {}  # nothing is marked failed: the task is paid and open
+        assert progress.settled
+        assert progress.paused_tasks == 1
+        assert "402" in (progress.error or "")
+        assert progress.billed == 1  # the create; the poll answered 402 and was not billed
+        assert emu.ledger()["billed_total"] == 1
 
 
 def test_cancel_stops_polling_and_reports_billing(tmp_path: Path) -> None:
     with Emulator(MOCK_PROFILE="realistic") as emu:
-        with Checker(make_settings(tmp_path, emu.url, max_numbers_per_task=100)) as checker:
+        with open_checker(make_settings(tmp_path, emu.url, max_numbers_per_task=100)) as checker:
             job_id = checker.submit(checker.plan(numbers(5)))
             deadline = 100
             while checker.progress(job_id).billed == 0 and deadline:  # type: ignore[union-attr]
@@ -265,7 +278,7 @@ def test_cancel_stops_polling_and_reports_billing(tmp_path: Path) -> None:
 def test_demo_mode_runs_on_the_bundled_emulator(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", poll_min_interval=0.05, poll_max_interval=0.3)
     assert settings.demo
-    with Checker(settings) as checker:
+    with open_checker(settings) as checker:
         assert checker.demo
         assert checker.base_url.startswith("http://127.0.0.1:")
         job_id = checker.submit(checker.plan(numbers(5)))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from mock_server.server import BackgroundServer
+from addin.http_server import BackgroundServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 OFFICE_ORIGIN = "https://excel.officeapps.live.com"

@@ -28,7 +28,7 @@ from addin.web.certs import (
     own_certs_dir,
     trust_instructions,
 )
-from mock_server.server import BackgroundServer
+from addin.http_server import BackgroundServer
 
 NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
 

@@ -10,7 +10,7 @@ import requests
 from addin.web.certs import ServerCertificate
 from addin.web.manifest import render_manifest
 from addin.web.security import CLIENT_HEADER
-from mock_server.server import BackgroundServer
+from addin.http_server import BackgroundServer
 
 HEADERS = {CLIENT_HEADER: "tests"}
 

@@ -46,8 +46,8 @@ def account() -> Response:
     """Return what is known of the vendor account (demo: the emulator's ledger)."""
     state = engine_of(current_app)
     with state.checker() as checker:
-        billed = checker.store.billed_total(checker.task_realm)
-        last_error = checker.runner.last_error
+        billed = checker.store.realm_billing(checker.task_realm).billed
+        last_error = checker.fatal
         base_url = checker.base_url
         demo = checker.demo
     balance: int | None = None

@@ -1,0 +1,37 @@
+"""The result cache: one yes/no/ban answer per (realm, E.164), reused while fresh."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from addin.engine.store.database import Database, chunks
+
+
+class ResultCache(Database):
+    """Cached answers; errors are never cached, so a later run asks again."""
+
+    def cached(
+        self, realm: str, numbers: Iterable[str], *, max_age: float, now: float | None = None
+    ) -> dict[str, tuple[str, float]]:
+        """Return {e164: (answer, checked_at)} for fresh cache entries among ``numbers``."""
+        now = self.clock() if now is None else now
+        oldest = now - max_age
+        found: dict[str, tuple[str, float]] = {}
+        conn = self._connection()
+        for chunk in chunks(list(numbers), 900):
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                f"SELECT e164, answer, checked_at FROM results WHERE realm = ? "  # noqa: S608
+                f"AND checked_at >= ? AND e164 IN ({marks})",
+                (realm, oldest, *chunk),
+            )
+            for row in rows:
+                found[row[0]] = (row[1], row[2])
+        return found
+
+    def clear_cache(self, realm: str | None = None) -> int:
+        """Delete cached answers (of one realm, or all) and return how many."""
+        with self.transaction() as db:
+            if realm is None:
+                return db.execute("DELETE FROM results").rowcount
+            return db.execute("DELETE FROM results WHERE realm = ?", (realm,)).rowcount

@@ -1,0 +1,311 @@
+"""Jobs: planned and claimed in one transaction, read for progress, cancelled, settled.
+
+:meth:`JobTable.create_job` is where the money rule holds across processes:
+in one IMMEDIATE transaction it takes fresh cache hits, joins every number
+another open task of the realm has claimed, and claims the rest for new queued
+tasks. Two CLIs, two backends on one data folder or eight identical selections
+at once therefore put each distinct number into exactly one task.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from addin.engine.states import JobState, TaskState, sql_list
+from addin.engine.store.database import chunks
+from addin.engine.store.records import (
+    JOB_COLUMNS,
+    TASK_COLUMNS,
+    Answer,
+    JobRecord,
+    TaskRecord,
+    job_from_row,
+    task_from_row,
+)
+from addin.engine.store.tasks import TaskTable, finish_jobs
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What :meth:`JobTable.create_job` stored: the job and how its numbers were settled."""
+
+    job_id: str
+    cache_hits: int
+    joined: int
+    uploaded: int
+    tasks: int
+
+
+class JobTable(TaskTable):
+    """The ``jobs`` and ``job_numbers`` tables (jobs wait on tasks, so this builds on them)."""
+
+    def create_job(
+        self,
+        *,
+        realm: str,
+        cache_realm: str,
+        kind: str,
+        label: str,
+        numbers: Sequence[str],
+        refresh: bool,
+        max_age: float,
+        chunk_size: int,
+        plan: dict[str, Any],
+        hit_source: str,
+        fingerprint: str | None = None,
+        owner: str | None = None,
+        lease_seconds: float = 0.0,
+    ) -> NewJob:
+        """Store a job for the distinct ``numbers``, claiming the ones nobody checks yet.
+
+        New tasks are leased to ``owner`` (the submitting process's runner) at once.
+        """
+        job_id = uuid.uuid4().hex[:16]
+        now = self.clock()
+        with self.transaction() as db:
+            hits: dict[str, tuple[str, float]] = {}
+            joined: dict[str, int] = {}
+            for chunk in chunks(list(numbers), 900):
+                marks = ",".join("?" * len(chunk))
+                if not refresh:
+                    for row in db.execute(
+                        "SELECT e164, answer, checked_at FROM results WHERE realm = ?"  # noqa: S608
+                        f" AND checked_at >= ? AND e164 IN ({marks})",
+                        (cache_realm, now - max_age, *chunk),
+                    ):
+                        hits[row[0]] = (row[1], row[2])
+                for row in db.execute(
+                    f"SELECT e164, ref FROM claims WHERE realm = ? AND e164 IN ({marks})",  # noqa: S608
+                    (realm, *chunk),
+                ):
+                    if row[0] not in hits:
+                        joined[row[0]] = row[1]
+            upload = sorted(n for n in numbers if n not in hits and n not in joined)
+            groups = [upload[i : i + chunk_size] for i in range(0, len(upload), chunk_size)]
+            state = JobState.RUNNING if (joined or groups) else JobState.DONE
+            plan = {**plan, "cache_hits": len(hits), "in_flight": len(joined)}
+            plan.update(to_upload=len(upload), tasks=len(groups))
+            db.execute(
+                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",  # noqa: S608
+                (
+                    job_id,
+                    realm,
+                    kind,
+                    label,
+                    state.value,
+                    now,
+                    now,
+                    int(refresh),
+                    json.dumps(plan),
+                    fingerprint,
+                ),
+            )
+            db.executemany(
+                "INSERT INTO job_numbers (job_id, e164, answer, source, checked_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                ((job_id, n, a, hit_source, t) for n, (a, t) in hits.items()),
+            )
+            db.executemany(
+                "INSERT INTO job_numbers (job_id, e164, task_ref) VALUES (?, ?, ?)",
+                ((job_id, n, ref) for n, ref in joined.items()),
+            )
+            for group in groups:
+                ref = db.execute(
+                    "INSERT INTO tasks (realm, job_id, state, n_numbers, updated_at, lease_owner,"
+                    " lease_expires) VALUES (?, ?, 'queued', ?, ?, ?, ?)",
+                    (realm, job_id, len(group), now, owner, now + lease_seconds if owner else None),
+                ).lastrowid
+                db.executemany(
+                    "INSERT INTO task_numbers (ref, e164) VALUES (?, ?)", ((ref, n) for n in group)
+                )
+                # The primary key refuses a number another open task already holds.
+                db.executemany(
+                    "INSERT INTO claims (realm, e164, ref) VALUES (?, ?, ?)",
+                    ((realm, n, ref) for n in group),
+                )
+                db.executemany(
+                    "INSERT INTO job_numbers (job_id, e164, task_ref) VALUES (?, ?, ?)",
+                    ((job_id, n, ref) for n in group),
+                )
+        return NewJob(job_id, len(hits), len(joined), len(upload), len(groups))
+
+    def open_job(self, fingerprint: str, realm: str) -> JobRecord | None:
+        """Return the newest unfinished job of ``realm`` with this input fingerprint, if any."""
+        rows = self.read(
+            f"SELECT {JOB_COLUMNS} FROM jobs WHERE fingerprint = ? AND realm = ?"  # noqa: S608
+            " AND state = 'running' ORDER BY created_at DESC LIMIT 1",
+            (fingerprint, realm),
+        )
+        return job_from_row(rows[0]) if rows else None
+
+    def job(self, job_id: str) -> JobRecord | None:
+        """Return one job, or None."""
+        rows = self.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,))  # noqa: S608
+        return job_from_row(rows[0]) if rows else None
+
+    def jobs(self, *, limit: int = 50) -> list[JobRecord]:
+        """Return the newest jobs first."""
+        rows = self.read(
+            f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at DESC LIMIT ?",  # noqa: S608
+            (limit,),
+        )
+        return [job_from_row(r) for r in rows]
+
+    def job_answers(self, job_id: str) -> dict[str, Answer]:
+        """Return the known answers of a job's numbers."""
+        rows = self.read(
+            "SELECT e164, answer, reason, source, checked_at FROM job_numbers"
+            " WHERE job_id = ? AND answer IS NOT NULL",
+            (job_id,),
+        )
+        return {r[0]: Answer(r[1], r[2], r[3], r[4]) for r in rows}
+
+    def job_counts(self, job_id: str) -> dict[str, int]:
+        """Return counts of a job's distinct numbers by answer (``pending`` for unknown)."""
+        rows = self.read(
+            "SELECT COALESCE(answer, 'pending'), COUNT(*) FROM job_numbers WHERE job_id = ?"
+            " GROUP BY 1",
+            (job_id,),
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def job_tasks(self, job_id: str) -> list[TaskRecord]:
+        """Return the tasks a job waits or waited on: those it created and those it joined."""
+        rows = self.read(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE job_id = ? OR ref IN"  # noqa: S608
+            " (SELECT DISTINCT task_ref FROM job_numbers WHERE job_id = ?"
+            " AND task_ref IS NOT NULL) ORDER BY ref",
+            (job_id, job_id),
+        )
+        return [task_from_row(r) for r in rows]
+
+    def job_waiting_numbers(self, job_id: str, state: TaskState) -> int:
+        """Return how many of a job's unanswered numbers wait on a task in ``state``."""
+        rows = self.read(
+            "SELECT COUNT(*) FROM job_numbers jn JOIN tasks t ON t.ref = jn.task_ref"
+            " WHERE jn.job_id = ? AND jn.answer IS NULL AND t.state = ?",
+            (job_id, state.value),
+        )
+        return int(rows[0][0])
+
+    def cancel_job(self, job_id: str) -> list[int]:
+        """Mark a job cancelled, drop its queued chunks; return refs of tasks no longer needed.
+
+        A task stops only when no other unfinished job waits on it; an upload in
+        flight and an uncertain upload are not touched (their outcome is reported).
+        """
+        now = self.clock()
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE job_id = ?"
+                " AND state = 'running'",
+                (now, job_id),
+            )
+            refs = [
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT task_ref FROM job_numbers WHERE job_id = ?"
+                    " AND answer IS NULL AND task_ref IS NOT NULL",
+                    (job_id,),
+                )
+            ]
+            stopped: list[int] = []
+            for ref in refs:
+                others = db.execute(
+                    "SELECT 1 FROM job_numbers jn JOIN jobs j ON j.job_id = jn.job_id"
+                    " WHERE jn.task_ref = ? AND jn.answer IS NULL AND j.state = 'running'"
+                    " AND j.job_id != ? LIMIT 1",
+                    (ref, job_id),
+                ).fetchone()
+                row = db.execute("SELECT state FROM tasks WHERE ref = ?", (ref,)).fetchone()
+                state = TaskState(row[0]) if row else None
+                if others is None and state in (
+                    TaskState.QUEUED,
+                    TaskState.RUNNING,
+                    TaskState.PAUSED,
+                ):
+                    self._move(db, ref, state, TaskState.CANCELLED, error="cancelled by the user")
+                    stopped.append(ref)
+            db.execute(
+                "UPDATE job_numbers SET answer = 'error', reason = 'cancelled before an answer',"
+                " source = 'cancelled' WHERE job_id = ? AND answer IS NULL",
+                (job_id,),
+            )
+        return stopped
+
+    def approve_resend(self, job_id: str) -> list[int]:
+        """The user's word: send the job's uncertain uploads again; return their refs."""
+        with self.transaction() as db:
+            refs = self._job_refs_in(db, job_id, (TaskState.UNCERTAIN,))
+            for ref in refs:
+                self._move(
+                    db,
+                    ref,
+                    TaskState.UNCERTAIN,
+                    TaskState.QUEUED,
+                    error="sent again on the user's word",
+                    lease_owner=None,
+                    lease_expires=None,
+                )
+        return refs
+
+    def approve_resend_task(self, ref: int, reason: str) -> None:
+        """Send one uncertain upload again (the automatic, bounded re-send policy)."""
+        with self.transaction() as db:
+            self._move(
+                db,
+                ref,
+                TaskState.UNCERTAIN,
+                TaskState.QUEUED,
+                error=reason,
+                lease_owner=None,
+                lease_expires=None,
+            )
+
+    def abandon_waiting(self, job_id: str, reason: str) -> list[int]:
+        """The user's word: give up the job's uncertain and paused tasks; return their refs."""
+        now = self.clock()
+        with self.transaction() as db:
+            moved: list[int] = []
+            for state in (TaskState.UNCERTAIN, TaskState.PAUSED):
+                for ref in self._job_refs_in(db, job_id, (state,)):
+                    self._move(db, ref, state, TaskState.ABANDONED, error=reason)
+                    db.execute(
+                        "UPDATE job_numbers SET answer = 'error', reason = ?, source = 'upstream',"
+                        " checked_at = ? WHERE task_ref = ? AND answer IS NULL",
+                        (reason, now, ref),
+                    )
+                    moved.append(ref)
+            finish_jobs(db, now)
+        return moved
+
+    @staticmethod
+    def _job_refs_in(db: Any, job_id: str, states: tuple[TaskState, ...]) -> list[int]:
+        """Return refs of the tasks a job created or waits on that are in ``states``."""
+        return [
+            r[0]
+            for r in db.execute(
+                f"SELECT ref FROM tasks WHERE state IN ({sql_list(states)}) AND (job_id = ?"  # noqa: S608
+                " OR ref IN (SELECT task_ref FROM job_numbers WHERE job_id = ?"
+                " AND answer IS NULL)) ORDER BY ref",
+                (job_id, job_id),
+            )
+        ]
+
+    def abandon_realm(self, realm: str, reason: str) -> int:
+        """End every open task of ``realm`` (its demo emulator is gone); return how many."""
+        count = 0
+        for task in self.open_tasks(realm):
+            if task.realm != realm:
+                continue
+            state = task.state
+            if state == TaskState.CREATING:
+                self.record_uncertain(task.ref, reason)
+                state = TaskState.UNCERTAIN
+            self.end_task(task.ref, state, TaskState.ABANDONED, reason, answer_source="demo")
+            count += 1
+        return count

@@ -1,0 +1,348 @@
+"""Upstream tasks: leases, guarded state moves, answers, and the claims they hold.
+
+Every move names the state it leaves and goes through :meth:`TaskTable._move`,
+which refuses undeclared transitions and raises ``StaleStateError`` when the
+row is no longer in that state (another process moved it first). A task that
+ends releases its numbers' claims in the same transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from addin.engine.states import (
+    FINISHED_TASK_STATES,
+    OPEN_TASK_STATES,
+    StaleStateError,
+    TaskState,
+    check_task_move,
+    sql_list,
+)
+from addin.engine.store.database import Database, chunks
+from addin.engine.store.records import ANSWERS, TASK_COLUMNS, TaskRecord, task_from_row
+
+#: Tasks a runner leases and works on (uncertain ones wait for a person).
+_LEASABLE = (TaskState.QUEUED, TaskState.CREATING, TaskState.RUNNING, TaskState.PAUSED)
+
+
+class TaskTable(Database):
+    """The ``tasks``, ``task_numbers`` and ``claims`` tables."""
+
+    # -- reading ---------------------------------------------------------------
+
+    def task(self, ref: int) -> TaskRecord | None:
+        """Return one task by local ref, or None."""
+        rows = self.read(f"SELECT {TASK_COLUMNS} FROM tasks WHERE ref = ?", (ref,))  # noqa: S608
+        return task_from_row(rows[0]) if rows else None
+
+    def task_numbers(self, ref: int) -> list[str]:
+        """Return the numbers of a task in upload order."""
+        rows = self.read("SELECT e164 FROM task_numbers WHERE ref = ? ORDER BY e164", (ref,))
+        return [r[0] for r in rows]
+
+    def in_flight(self, realm: str, numbers: Iterable[str]) -> dict[str, int]:
+        """Return {e164: task ref} for numbers claimed by an open task of ``realm``."""
+        found: dict[str, int] = {}
+        conn = self._connection()
+        for chunk in chunks(list(numbers), 900):
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                f"SELECT e164, ref FROM claims WHERE realm = ? AND e164 IN ({marks})",  # noqa: S608
+                (realm, *chunk),
+            )
+            found.update((row[0], row[1]) for row in rows)
+        return found
+
+    def open_tasks(self, realm_prefix: str | None = None) -> list[TaskRecord]:
+        """Return every open task (of realms starting with ``realm_prefix``), oldest first."""
+        sql = f"SELECT {TASK_COLUMNS} FROM tasks WHERE state IN ({sql_list(OPEN_TASK_STATES)})"  # noqa: S608
+        params: tuple[Any, ...] = ()
+        if realm_prefix is not None:
+            sql += " AND substr(realm, 1, ?) = ?"
+            params = (len(realm_prefix), realm_prefix)
+        return [task_from_row(r) for r in self.read(sql + " ORDER BY ref", params)]
+
+    # -- leases ------------------------------------------------------------------
+
+    def claim_tasks(
+        self,
+        realm: str,
+        owner: str,
+        *,
+        key_fp: str,
+        lease_seconds: float,
+        owners_gone: Callable[[set[str]], set[str]],
+    ) -> list[TaskRecord]:
+        """Lease the open tasks of ``realm`` this runner may work on; return all it holds.
+
+        A lease is taken when it is free, already ours, expired, or held by an
+        owner that ``owners_gone`` reports dead. Tasks another key created (and
+        may have paid for) are left alone; a queued task, not yet sent, takes
+        the key that uploads it.
+        """
+        now = self.clock()
+        with self.transaction() as db:
+            held = {
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT lease_owner FROM tasks WHERE realm = ?"  # noqa: S608
+                    f" AND state IN ({sql_list(_LEASABLE)}) AND lease_owner IS NOT NULL"
+                    " AND lease_owner != ? AND lease_expires >= ?",
+                    (realm, owner, now),
+                )
+            }
+            gone = sorted(owners_gone(held)) if held else []
+            marks = ",".join("?" * len(gone)) or "NULL"
+            db.execute(
+                "UPDATE tasks SET lease_owner = ?, lease_expires = ?"  # noqa: S608
+                f" WHERE realm = ? AND state IN ({sql_list(_LEASABLE)})"
+                " AND (key_fp IS NULL OR key_fp = ? OR state = 'queued')"
+                " AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires < ?"
+                f" OR lease_owner IN ({marks}))",
+                (owner, now + lease_seconds, realm, key_fp, owner, now, *gone),
+            )
+            rows = db.execute(
+                f"SELECT {TASK_COLUMNS} FROM tasks WHERE lease_owner = ?"  # noqa: S608
+                f" AND state IN ({sql_list(_LEASABLE)}) ORDER BY ref",
+                (owner,),
+            ).fetchall()
+        return [task_from_row(r) for r in rows]
+
+    def renew_leases(self, owner: str, lease_seconds: float) -> int:
+        """Extend every lease ``owner`` holds (the heartbeat); return how many."""
+        with self.transaction() as db:
+            return db.execute(
+                "UPDATE tasks SET lease_expires = ? WHERE lease_owner = ?",
+                (self.clock() + lease_seconds, owner),
+            ).rowcount
+
+    def release_leases(self, owner: str) -> None:
+        """Give up ``owner``'s leases, so the next runner takes them at once."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE tasks SET lease_owner = NULL, lease_expires = NULL WHERE lease_owner = ?",
+                (owner,),
+            )
+
+    # -- moves -------------------------------------------------------------------
+
+    def _move(
+        self,
+        db: sqlite3.Connection,
+        ref: int,
+        source: TaskState,
+        target: TaskState,
+        *,
+        owner: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """Move task ``ref`` from ``source`` to ``target`` (and set ``fields``), or raise."""
+        check_task_move(source, target)
+        now = self.clock()
+        assignments = ["state = ?", "updated_at = ?"]
+        values: list[Any] = [target.value, now]
+        for name, value in fields.items():
+            if name.endswith("__add"):
+                column = name.removesuffix("__add")
+                assignments.append(f"{column} = {column} + ?")
+            else:
+                assignments.append(f"{name} = ?")
+            values.append(value)
+        if target in FINISHED_TASK_STATES:
+            assignments.append("finished_at = ?")
+            values.append(now)
+        where = "ref = ? AND state = ?"
+        values.extend([ref, source.value])
+        if owner is not None:
+            where += " AND lease_owner = ?"
+            values.append(owner)
+        changed = db.execute(
+            f"UPDATE tasks SET {', '.join(assignments)} WHERE {where}",  # noqa: S608
+            values,
+        ).rowcount
+        if changed != 1:
+            sql = "SELECT state, lease_owner FROM tasks WHERE ref = ?"
+            row = db.execute(sql, (ref,)).fetchone()
+            found = "missing" if row is None else f"{row[0]} (lease {row[1] or 'free'})"
+            raise StaleStateError(f"task {ref}: expected {source}, found {found}; nothing changed")
+        if target in FINISHED_TASK_STATES:
+            db.execute("DELETE FROM claims WHERE ref = ?", (ref,))
+
+    def start_upload(self, ref: int, owner: str, key_fp: str) -> None:
+        """Record that the upload of task ``ref`` is about to be sent, under key ``key_fp``."""
+        with self.transaction() as db:
+            self._move(
+                db,
+                ref,
+                TaskState.QUEUED,
+                TaskState.CREATING,
+                owner=owner,
+                key_fp=key_fp,
+                create_attempts__add=1,
+            )
+
+    def record_created(
+        self,
+        ref: int,
+        *,
+        source: TaskState,
+        task_id: str,
+        vendor_status: str,
+        total: int = 0,
+        success: int = 0,
+        failure: int = 0,
+    ) -> None:
+        """Store the vendor's task id: the task is ``running`` (from creating or uncertain)."""
+        now = self.clock()
+        with self.transaction() as db:
+            self._move(
+                db,
+                ref,
+                source,
+                TaskState.RUNNING,
+                task_id=task_id,
+                vendor_status=vendor_status,
+                total=total,
+                success=success,
+                failure=failure,
+                created_at=now,
+                error=None,
+            )
+
+    def record_not_created(self, ref: int, owner: str, error: str) -> None:
+        """Put a task back to ``queued``: the vendor surely created nothing."""
+        with self.transaction() as db:
+            self._move(db, ref, TaskState.CREATING, TaskState.QUEUED, owner=owner, error=error)
+
+    def record_uncertain(self, ref: int, reason: str) -> None:
+        """Mark an upload whose outcome is unknown: it waits for the user's word."""
+        with self.transaction() as db:
+            self._move(
+                db,
+                ref,
+                TaskState.CREATING,
+                TaskState.UNCERTAIN,
+                error=reason,
+                uncertain_creates__add=1,
+            )
+
+    def record_poll(
+        self, ref: int, owner: str, vendor_status: str, total: int, success: int, failure: int
+    ) -> None:
+        """Store a status poll's counters."""
+        with self.transaction() as db:
+            self._move(
+                db,
+                ref,
+                TaskState.RUNNING,
+                TaskState.RUNNING,
+                owner=owner,
+                vendor_status=vendor_status,
+                total=total,
+                success=success,
+                failure=failure,
+                polls__add=1,
+                error=None,
+            )
+
+    def note_error(self, ref: int, error: str) -> None:
+        """Keep a task's latest problem (shown in progress) without changing its state."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE tasks SET error = ?, updated_at = ? WHERE ref = ?",
+                (error, self.clock(), ref),
+            )
+
+    def pause_task(self, ref: int, owner: str, reason: str) -> None:
+        """Keep a paid task open while the vendor refuses to answer for it (key, balance)."""
+        with self.transaction() as db:
+            self._move(db, ref, TaskState.RUNNING, TaskState.PAUSED, owner=owner, error=reason)
+
+    def resume_task(self, ref: int, owner: str) -> None:
+        """Try a paused task again."""
+        with self.transaction() as db:
+            self._move(db, ref, TaskState.PAUSED, TaskState.RUNNING, owner=owner)
+
+    def end_task(
+        self,
+        ref: int,
+        source: TaskState,
+        target: TaskState,
+        reason: str,
+        *,
+        owner: str | None = None,
+        answer_source: str = "upstream",
+    ) -> None:
+        """End a task without answers: every waiting number gets ``error`` with ``reason``."""
+        now = self.clock()
+        with self.transaction() as db:
+            self._move(db, ref, source, target, owner=owner, error=reason)
+            db.execute(
+                "UPDATE job_numbers SET answer = 'error', reason = ?, source = ?,"
+                " checked_at = ? WHERE task_ref = ? AND answer IS NULL",
+                (reason, answer_source, now, ref),
+            )
+            finish_jobs(db, now)
+
+    def finish_task(
+        self,
+        ref: int,
+        owner: str,
+        *,
+        cache_realm: str,
+        results: Mapping[str, tuple[str, str | None]],
+        source: str,
+        missing_reason: str,
+    ) -> None:
+        """Store a task's answers: cache yes/no/ban, answer every waiting job's numbers.
+
+        ``results`` maps E.164 to (answer, reason); numbers of the task absent from
+        it get ``error`` with ``missing_reason``, never a silent ``no``.
+        """
+        now = self.clock()
+        with self.transaction() as db:
+            task_id = db.execute("SELECT task_id FROM tasks WHERE ref = ?", (ref,)).fetchone()[0]
+            numbers = [
+                r[0] for r in db.execute("SELECT e164 FROM task_numbers WHERE ref = ?", (ref,))
+            ]
+            waiting = [
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT job_id FROM job_numbers WHERE task_ref = ? AND answer IS NULL",
+                    (ref,),
+                )
+            ]
+            rows: list[tuple[str, str | None, str, float, str, str, int]] = []
+            cache_rows: list[tuple[str, str, str, float, str | None]] = []
+            for number in numbers:
+                answer, reason = results.get(number, ("error", missing_reason))
+                rows.extend((answer, reason, source, now, job, number, ref) for job in waiting)
+                if answer in ANSWERS:
+                    cache_rows.append((cache_realm, number, answer, now, task_id))
+            db.executemany(
+                "INSERT INTO results (realm, e164, answer, checked_at, task_id)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (realm, e164) DO UPDATE SET"
+                " answer = excluded.answer, checked_at = excluded.checked_at,"
+                " task_id = excluded.task_id",
+                cache_rows,
+            )
+            # Update through the (job_id, e164) key: one lookup per row, not a scan.
+            db.executemany(
+                "UPDATE job_numbers SET answer = ?, reason = ?, source = ?, checked_at = ?"
+                " WHERE job_id = ? AND e164 = ? AND task_ref = ? AND answer IS NULL",
+                rows,
+            )
+            self._move(db, ref, TaskState.RUNNING, TaskState.DONE, owner=owner, error=None)
+            finish_jobs(db, now)
+
+
+def finish_jobs(db: sqlite3.Connection, now: float) -> None:
+    """Mark running jobs with no unanswered number as done."""
+    db.execute(
+        "UPDATE jobs SET state = 'done', updated_at = ? WHERE state = 'running'"
+        " AND NOT EXISTS (SELECT 1 FROM job_numbers jn WHERE jn.job_id = jobs.job_id"
+        " AND jn.answer IS NULL)",
+        (now,),
+    )
