@@ -10,6 +10,7 @@ from collections.abc import Sequence
 #: Modules that each define ``register(subparsers)``; the order is the help order.
 COMMAND_MODULES = (
     "addin.check_cli",
+    "addin.jobs_cli",
     "addin.web.cli",
     "mock_server.cli",
 )

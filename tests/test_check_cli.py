@@ -206,15 +206,16 @@ def test_killed_run_resumes_without_new_creates(
     _, stderr = proc.communicate(timeout=30)
     if stop_signal == signal.SIGINT:
         assert proc.returncode == 130
-        assert "run the same command again" in stderr
+        assert "created at the vendor and stored: run the same command again" in stderr
     assert not out.exists()
     created_before = ledger(emulator)["tasks_created"]
 
     result = fbcheck(tmp_path, env, "check", str(source), "-o", str(out), "--yes")
     assert result.returncode == 0, result.stderr
     assert created_before == 2
-    # Every chunk was stored before the kill: the new run joins them, uploads nothing new.
-    assert "600 already in an open task (queued or running), 0 to upload" in result.stdout
+    # Every chunk was stored before the kill: the new run continues that job and uploads
+    # only the chunks that were never sent.
+    assert "continuing job" in result.stdout
     final = ledger(emulator)
     assert final["tasks_created"] == 6  # 600 numbers in tasks of 100: none created twice
     assert final["numbers_uploaded"] == 600

@@ -319,6 +319,11 @@ class Checker:
             task_states=_count_states(t for t in tasks if t.job_id == job_id),
         )
 
+    def history(self, limit: int = 50) -> list[JobProgress]:
+        """Return the newest jobs' progress, newest first."""
+        found = (self.progress(job.job_id) for job in self.store.jobs(limit=limit))
+        return [p for p in found if p is not None]
+
     def answers(self, job_id: str) -> dict[str, Answer]:
         """Return a job's known answers by E.164."""
         return self.store.job_answers(job_id)

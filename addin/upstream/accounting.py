@@ -11,20 +11,23 @@ Each request attempt ends in one :class:`Billing`:
 the attempt                                                   billing
 ============================================================  ===============
 a 2xx answer (whatever its body)                              billed
-the vendor's own JSON error answer (any 4xx or 5xx)           free
+a 4xx answer (the request was refused, by the vendor or a     free
+proxy in front of it)
+a 5xx that is the vendor's own JSON error (500: "retry later")  free
 the connection never opened (refused, DNS, connect timeout)   free
 anything else once the request may have left: read timeout,   possibly billed
-reset, dropped connection, a 502/503/504 or any error whose
-body is not the vendor's JSON (a gateway's page)
+reset, dropped connection, a 502/503/504, a 5xx whose body
+is not the vendor's JSON (a gateway's page)
 ============================================================  ===============
 
 Each create attempt ends in exactly one :class:`CreateOutcome`:
 
-- ``NOT_CREATED``: nothing was sent, or the vendor answered with its own JSON
-  error (documented as not creating anything);
+- ``NOT_CREATED``: nothing was sent, the request was refused with a 4xx, or the
+  vendor answered with its own JSON 5xx error (documented as not creating anything);
 - ``CREATED``: a task id came back;
-- ``UNCERTAIN``: anything else after the body may have left, including a 2xx
-  whose body is not the vendor's JSON, an interruption or crash during the
+- ``UNCERTAIN``: anything else after the body may have left: timeouts, resets,
+  any 502/503/504, any 5xx or 2xx whose body is not the vendor's JSON (a gateway
+  may answer after forwarding), an interruption or crash during the
   upload, and a store write that failed after the answer came. An uncertain
   create is never sent again without the user's word.
 """
@@ -87,7 +90,7 @@ def billing_of_answer(response: requests.Response) -> Billing:
     status = response.status_code
     if 200 <= status < 300:
         return Billing.BILLED
-    if status in GATEWAY_STATUSES or not is_vendor_json(response):
+    if status >= 500 and (status in GATEWAY_STATUSES or not is_vendor_json(response)):
         return Billing.POSSIBLY
     return Billing.FREE
 
@@ -95,6 +98,8 @@ def billing_of_answer(response: requests.Response) -> Billing:
 def create_outcome_of_answer(response: requests.Response) -> CreateOutcome:
     """Return what a create answer that is not a usable 2xx left behind."""
     status = response.status_code
-    if 200 <= status < 300 or status in GATEWAY_STATUSES or not is_vendor_json(response):
+    if 200 <= status < 300:
+        return CreateOutcome.UNCERTAIN  # a 2xx we could not use: a task may exist
+    if status >= 500 and (status in GATEWAY_STATUSES or not is_vendor_json(response)):
         return CreateOutcome.UNCERTAIN
     return CreateOutcome.NOT_CREATED

@@ -64,6 +64,15 @@ class TaskTable(Database):
             params = (len(realm_prefix), realm_prefix)
         return [task_from_row(r) for r in self.read(sql + " ORDER BY ref", params)]
 
+    def latest_error(self, realm: str) -> str | None:
+        """Return the newest problem any task of ``realm`` reported, if any."""
+        rows = self.read(
+            "SELECT error FROM tasks WHERE realm = ? AND error IS NOT NULL"
+            " ORDER BY updated_at DESC LIMIT 1",
+            (realm,),
+        )
+        return str(rows[0][0]) if rows else None
+
     # -- leases ------------------------------------------------------------------
 
     def claim_tasks(

@@ -47,7 +47,7 @@ def account() -> Response:
     state = engine_of(current_app)
     with state.checker() as checker:
         billed = checker.store.realm_billing(checker.task_realm).billed
-        last_error = checker.fatal
+        last_error = checker.fatal or checker.store.latest_error(checker.task_realm)
         base_url = checker.base_url
         demo = checker.demo
     balance: int | None = None
