@@ -12,6 +12,7 @@ from mock_server.settings import (
     PROFILES,
     RESULT_FORMATS,
     ConfigError,
+    CreateFault,
     EmulatorSettings,
     parse_shares,
 )
@@ -158,6 +159,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument(
         "--stuck", action="store_true", help="tasks created while set never leave processing"
     )
+    faults.add_argument(
+        "--create-fault",
+        choices=[str(fault) for fault in CreateFault],
+        help="what a gateway does to creates: html_500 and json_500 create nothing;"
+        " gateway_504, drop, hold and html_200 answer so after the task is created and billed",
+    )
+    faults.add_argument(
+        "--create-fault-count",
+        type=int,
+        metavar="N",
+        help="apply --create-fault to the next N creates, then stop (default -1: every create)",
+    )
+    faults.add_argument(
+        "--hold-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="real seconds a 'hold' create answer waits (default 10)",
+    )
+    faults.add_argument(
+        "--create-latency-ms",
+        type=float,
+        metavar="MS",
+        help="real milliseconds a valid upload waits before its task is created",
+    )
 
 
 #: Flag attribute -> config key, for flags whose value passes through unchanged.
@@ -180,6 +205,10 @@ _FLAG_KEYS = {
     "latency_ms": "MOCK_LATENCY_MS",
     "latency_jitter_ms": "MOCK_LATENCY_JITTER_MS",
     "drop_rate": "MOCK_DROP_RATE",
+    "create_fault": "MOCK_CREATE_FAULT",
+    "create_fault_count": "MOCK_CREATE_FAULT_COUNT",
+    "hold_seconds": "MOCK_HOLD_SECONDS",
+    "create_latency_ms": "MOCK_CREATE_LATENCY_MS",
 }
 
 _SWITCH_KEYS = {

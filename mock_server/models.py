@@ -17,7 +17,7 @@ import random
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -34,7 +34,14 @@ from mock_server.exceptions import (
     TaskNotFound,
     TooManyActiveTasks,
 )
-from mock_server.settings import ConfigError, EmulatorSettings, Shares, updated_settings
+from mock_server.settings import (
+    EVERY_CREATE,
+    ConfigError,
+    CreateFault,
+    EmulatorSettings,
+    Shares,
+    updated_settings,
+)
 from mock_server.upload import Upload
 
 #: A ``user_id`` longer than this is refused; the vendor documents no limit.
@@ -166,6 +173,7 @@ class Task:
     exported_ns: int | None
     rate: float | None  # numbers per second; None: all at once
     stuck: bool
+    create_fault: CreateFault = CreateFault.NONE  # how the create was answered
     state: TaskState = TaskState.PENDING
     changed_ns: int = 0
     link: ResultLink | None = None
@@ -238,6 +246,14 @@ class TaskSnapshot:
     success: int
     failure: int
     link: ResultLink | None
+
+
+@dataclass(frozen=True)
+class Creation:
+    """A created (and billed) task and the fault, if any, its create is to be answered with."""
+
+    snapshot: TaskSnapshot
+    fault: CreateFault
 
 
 @dataclass(frozen=True)
@@ -350,8 +366,43 @@ class Emulator:
             assert key is not None  # _account raised otherwise
             self._refuse_over_active_limit(key, self._clock.now_ns())
 
-    def create_task(self, key: str | None, user_id: str, upload: Upload) -> TaskSnapshot:
-        """Create a task from validated numbers, bill it, and return it as pending."""
+    def take_refusing_create_fault(self) -> CreateFault:
+        """Return the create fault that refuses this create request (nothing created), if due.
+
+        Such faults come before the key check, like ``error_rate``, so every create
+        request counts down ``create_fault_count``, whatever its key or file.
+        """
+        with self._lock:
+            if self._settings.create_fault.creates_task:
+                return CreateFault.NONE
+            return self._take_create_fault()
+
+    def _take_create_fault(self) -> CreateFault:
+        """Return the configured create fault and count it down (caller holds the lock).
+
+        When the count runs out the fault switches itself off (``none``, count -1), so
+        ``GET /_mock/config`` shows what the next create will meet.
+        """
+        settings = self._settings
+        fault = settings.create_fault
+        if fault is CreateFault.NONE or settings.create_fault_count == EVERY_CREATE:
+            return fault
+        left = settings.create_fault_count - 1
+        if left == 0:
+            self._settings = replace(
+                settings, create_fault=CreateFault.NONE, create_fault_count=EVERY_CREATE
+            )
+        else:
+            self._settings = replace(settings, create_fault_count=left)
+        return fault
+
+    def create_task(self, key: str | None, user_id: str, upload: Upload) -> Creation:
+        """Create a task from validated numbers, bill it, and return it as pending.
+
+        A create fault that follows the creation (504, drop, hold, HTML 200) is
+        counted down here, under the same lock as the billing, so concurrent creates
+        never share one planned fault; the view answers as ``Creation.fault`` says.
+        """
         check_user_id(user_id)
         with self._lock:
             account = self._account(key)
@@ -379,6 +430,9 @@ class Emulator:
             else:
                 assert completed_ns is not None
                 exported_ns = completed_ns + round(settings.export_delay * NANOS_PER_SECOND)
+            fault = CreateFault.NONE
+            if settings.create_fault.creates_task:
+                fault = self._take_create_fault()
             task = Task(
                 task_id=self._ids.next_id(now // NANOS_PER_SECOND),
                 key=key,
@@ -395,6 +449,7 @@ class Emulator:
                 exported_ns=exported_ns,
                 rate=settings.rate,
                 stuck=settings.stuck,
+                create_fault=fault,
                 changed_ns=now,
             )
             self._tasks[task.task_id] = task
@@ -402,7 +457,7 @@ class Emulator:
             account.tasks_created += 1
             account.numbers_uploaded += len(upload.numbers)
             # The vendor answers a creation with the pending task, whatever the profile.
-            return TaskSnapshot(
+            snapshot = TaskSnapshot(
                 created_at=format_rfc3339_ns(now),
                 updated_at=format_rfc3339_ns(now),
                 task_id=task.task_id,
@@ -413,6 +468,7 @@ class Emulator:
                 failure=0,
                 link=None,
             )
+            return Creation(snapshot=snapshot, fault=fault)
 
     def _refuse_over_active_limit(self, key: str, now_ns: int) -> None:
         """Raise 429 when the key already has the allowed number of unexported tasks."""
@@ -596,6 +652,7 @@ class Emulator:
                     "total": task.total,
                     "numbers": len(task.uploaded),
                     "created_at": format_rfc3339_ns(task.created_ns),
+                    "create_fault": str(task.create_fault),
                 }
                 if include_numbers:
                     item["uploaded_numbers"] = list(task.uploaded)

@@ -14,6 +14,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,33 @@ RESULT_FORMATS = ("xlsx", "zip")
 
 class ConfigError(ValueError):
     """A configuration value is missing, of the wrong type or out of range."""
+
+
+class CreateFault(StrEnum):
+    """What a real gateway may do to a create: the first two refuse it, the rest follow it."""
+
+    NONE = "none"
+    #: 500 with an HTML page (a proxy's own error); nothing is created.
+    HTML_500 = "html_500"
+    #: The vendor's own JSON 500 ``server_error``; nothing is created.
+    JSON_500 = "json_500"
+    #: The task is created and billed, then a 504 with an HTML page is answered.
+    GATEWAY_504 = "gateway_504"
+    #: The task is created and billed, then the connection is closed without an answer.
+    DROP = "drop"
+    #: The task is created and billed, then the answer waits ``hold_seconds`` (real).
+    HOLD = "hold"
+    #: The task is created and billed, then a 200 with an HTML page, not JSON, is answered.
+    HTML_200 = "html_200"
+
+    @property
+    def creates_task(self) -> bool:
+        """Return whether the vendor creates (and bills) the task before this fault."""
+        return self not in (CreateFault.NONE, CreateFault.HTML_500, CreateFault.JSON_500)
+
+
+#: ``create_fault_count`` for "every create until changed".
+EVERY_CREATE = -1
 
 
 @dataclass(frozen=True)
@@ -76,6 +104,10 @@ DEFAULT_CONFIG: Mapping[str, Any] = {
     "MOCK_DOWNLOAD_FAIL_ONCE": False,
     "MOCK_DOWNLOAD_EXPIRE_ONCE": False,
     "MOCK_STUCK": False,
+    "MOCK_CREATE_FAULT": "none",
+    "MOCK_CREATE_FAULT_COUNT": EVERY_CREATE,
+    "MOCK_HOLD_SECONDS": 10.0,
+    "MOCK_CREATE_LATENCY_MS": 0.0,
 }
 
 
@@ -106,6 +138,10 @@ class EmulatorSettings:
     download_fail_once: bool
     download_expire_once: bool
     stuck: bool
+    create_fault: CreateFault
+    create_fault_count: int
+    hold_seconds: float
+    create_latency_ms: float
 
 
 def _number(name: str, value: Any) -> float:
@@ -195,6 +231,23 @@ def _result_format(name: str, value: Any) -> str:
     if value not in RESULT_FORMATS:
         raise ConfigError(f"{name} must be one of {', '.join(RESULT_FORMATS)}, got {value!r}")
     return str(value)
+
+
+def _create_fault(name: str, value: Any) -> CreateFault:
+    """Parse the name of a create fault."""
+    try:
+        return CreateFault(value)
+    except ValueError:
+        options = ", ".join(str(fault) for fault in CreateFault)
+        raise ConfigError(f"{name} must be one of {options}, got {value!r}") from None
+
+
+def _create_fault_count(name: str, value: Any) -> int:
+    """Parse how many creates get the fault: -1 for every one, else at least 1."""
+    number = _integer(name, value)
+    if number != EVERY_CREATE and number < 1:
+        raise ConfigError(f"{name} must be -1 (every create) or >= 1, got {value!r}")
+    return number
 
 
 def _seed(name: str, value: Any) -> int:
@@ -290,6 +343,10 @@ CONFIG_KEYS: Mapping[str, tuple[str, Parser]] = {
     "MOCK_DOWNLOAD_FAIL_ONCE": ("download_fail_once", _flag),
     "MOCK_DOWNLOAD_EXPIRE_ONCE": ("download_expire_once", _flag),
     "MOCK_STUCK": ("stuck", _flag),
+    "MOCK_CREATE_FAULT": ("create_fault", _create_fault),
+    "MOCK_CREATE_FAULT_COUNT": ("create_fault_count", _create_fault_count),
+    "MOCK_HOLD_SECONDS": ("hold_seconds", _positive),
+    "MOCK_CREATE_LATENCY_MS": ("create_latency_ms", _non_negative),
 }
 
 #: Keys that carry objects rather than settings: ``MOCK_SLEEP`` is the function that
@@ -314,6 +371,10 @@ RUNTIME_KEYS = (
     "download_fail_once",
     "download_expire_once",
     "stuck",
+    "create_fault",
+    "create_fault_count",
+    "hold_seconds",
+    "create_latency_ms",
 )
 
 _PARSER_BY_FIELD: Mapping[str, Parser] = {field: parser for field, parser in CONFIG_KEYS.values()}

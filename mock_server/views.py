@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from mock_server import gateway_pages
 from mock_server.clock import format_rfc3339_ns
 from mock_server.exceptions import (
     BadRequest,
@@ -27,9 +28,9 @@ from mock_server.exceptions import (
     NotFound,
     RequestTooLarge,
 )
-from mock_server.models import Emulator, TaskSnapshot, check_user_id
+from mock_server.models import Creation, Emulator, TaskSnapshot, check_user_id
 from mock_server.results import MEDIA_TYPES, render
-from mock_server.settings import settings_document
+from mock_server.settings import CreateFault, settings_document
 from mock_server.upload import read_numbers
 
 if TYPE_CHECKING:
@@ -75,6 +76,30 @@ def task_json(snapshot: TaskSnapshot) -> dict[str, Any]:
     return body
 
 
+def wait_real_seconds(seconds: float) -> None:
+    """Wait out an injected delay with ``MOCK_SLEEP`` (tests record or gate it) or time.sleep."""
+    if seconds > 0:
+        sleep: Callable[[float], object] = current_app.config.get("MOCK_SLEEP") or time.sleep
+        sleep(seconds)
+
+
+def drop_connection() -> Response:
+    """Ask ``ConnectionDropper`` to close the connection; the response is never sent."""
+    request.environ[DROP_CONNECTION] = True
+    return Response(status=204)
+
+
+def html_page(status: int, page: str) -> Response:
+    """Return a gateway's HTML page with ``status``."""
+    return Response(page, status=status, mimetype=gateway_pages.MEDIA_TYPE)
+
+
+def injected_server_error(retry_after: int | None, message: str) -> InjectedServerError:
+    """Return the vendor's JSON 500, with ``Retry-After`` when configured."""
+    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+    return InjectedServerError(message, headers=headers)
+
+
 # -- vendor routes ---------------------------------------------------------------
 
 
@@ -82,22 +107,41 @@ def task_json(snapshot: TaskSnapshot) -> dict[str, Any]:
 def inject_api_faults() -> Response | None:
     """Delay, drop or fail a vendor API request as the fault settings say."""
     draw = emulator().draw_api_faults()
-    if draw.delay_seconds > 0:
-        sleep: Callable[[float], object] = current_app.config.get("MOCK_SLEEP") or time.sleep
-        sleep(draw.delay_seconds)
+    wait_real_seconds(draw.delay_seconds)
     if draw.drop_connection:
-        request.environ[DROP_CONNECTION] = True
-        return Response(status=204)
+        return drop_connection()
     if draw.server_error:
-        headers = {} if draw.retry_after is None else {"Retry-After": str(draw.retry_after)}
-        raise InjectedServerError("injected fault: the server failed, retry later", headers=headers)
+        raise injected_server_error(
+            draw.retry_after, "injected fault: the server failed, retry later"
+        )
     return None
+
+
+def answer_creation(creation: Creation, hold_seconds: float) -> Response:
+    """Answer a created (and billed) task as its create fault says."""
+    fault = creation.fault
+    if fault is CreateFault.GATEWAY_504:
+        return html_page(504, gateway_pages.GATEWAY_TIMEOUT)
+    if fault is CreateFault.DROP:
+        return drop_connection()
+    if fault is CreateFault.HTML_200:
+        return html_page(200, gateway_pages.CHECK_PAGE)
+    if fault is CreateFault.HOLD:
+        wait_real_seconds(hold_seconds)
+    return jsonify(task_json(creation.snapshot))
 
 
 @vendor.post("/tasks")
 def create_task() -> Response:
     """Create a task from the uploaded ``file`` of numbers."""
     model = emulator()
+    refusal = model.take_refusing_create_fault()
+    if refusal is CreateFault.HTML_500:
+        return html_page(500, gateway_pages.INTERNAL_SERVER_ERROR)
+    if refusal is CreateFault.JSON_500:
+        raise injected_server_error(
+            model.settings.retry_after, "injected fault: the task was not created, retry later"
+        )
     key = request.headers.get("X-API-Key")
     model.admit_upload(key)
     user_id = request.form.get("user_id", "")
@@ -116,7 +160,11 @@ def create_task() -> Response:
     upload = read_numbers(
         upload_file.stream, max_bytes=settings.max_file_bytes, max_numbers=settings.max_numbers
     )
-    return jsonify(task_json(model.create_task(key, user_id, upload)))
+    # The vendor works on the upload before the task exists: a client that gives up
+    # (or is killed) in this window cannot know whether the task will be created.
+    wait_real_seconds(settings.create_latency_ms / 1000)
+    creation = model.create_task(key, user_id, upload)
+    return answer_creation(creation, settings.hold_seconds)
 
 
 @vendor.get("/tasks/<task_id>")

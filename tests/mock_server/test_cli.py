@@ -127,6 +127,8 @@ def test_every_flag_maps_to_its_config_key(tmp_path: Path):
         "--max-numbers", "10", "--max-active-tasks", "2", "--error-rate", "0.2",
         "--retry-after", "3", "--latency-ms", "100", "--latency-jitter-ms", "50",
         "--drop-rate", "0.05", "--download-fail-once", "--download-expire-once", "--stuck",
+        "--create-fault", "gateway_504", "--create-fault-count", "2", "--hold-seconds", "30",
+        "--create-latency-ms", "14000",
     )  # fmt: skip
     assert config == {
         "MOCK_PROFILE": "realistic",
@@ -152,6 +154,10 @@ def test_every_flag_maps_to_its_config_key(tmp_path: Path):
         "MOCK_DOWNLOAD_FAIL_ONCE": True,
         "MOCK_DOWNLOAD_EXPIRE_ONCE": True,
         "MOCK_STUCK": True,
+        "MOCK_CREATE_FAULT": "gateway_504",
+        "MOCK_CREATE_FAULT_COUNT": 2,
+        "MOCK_HOLD_SECONDS": 30.0,
+        "MOCK_CREATE_LATENCY_MS": 14000.0,
     }
 
 

@@ -56,7 +56,7 @@ def test_transitions_are_declared_in_lifecycle_order():
 
 def test_one_read_after_a_long_wait_walks_several_transitions():
     emulator, fake = make_emulator(MOCK_PROFILE="demo")
-    task_id = emulator.create_task("demo", "", upload(10)).task_id
+    task_id = emulator.create_task("demo", "", upload(10)).snapshot.task_id
     fake.monotonic += 3600 * SECOND
     snapshot = emulator.task_status("demo", task_id, None)
     assert snapshot.status is TaskState.EXPORTED
@@ -66,7 +66,7 @@ def test_one_read_after_a_long_wait_walks_several_transitions():
 
 def test_demo_profile_exports_a_thousand_numbers_within_a_few_seconds():
     emulator, fake = make_emulator(MOCK_PROFILE="demo")
-    task_id = emulator.create_task("demo", "", upload(1000)).task_id
+    task_id = emulator.create_task("demo", "", upload(1000)).snapshot.task_id
     fake.monotonic += 3 * SECOND
     assert emulator.task_status("demo", task_id, None).status is TaskState.COMPLETED
     fake.monotonic += 1 * SECOND
@@ -75,7 +75,7 @@ def test_demo_profile_exports_a_thousand_numbers_within_a_few_seconds():
 
 def test_realistic_profile_takes_about_29_minutes_for_20000_numbers():
     emulator, fake = make_emulator(MOCK_PROFILE="realistic")
-    task_id = emulator.create_task("demo", "", upload(20_000)).task_id
+    task_id = emulator.create_task("demo", "", upload(20_000)).snapshot.task_id
     fake.monotonic += 10 * SECOND
     assert emulator.task_status("demo", task_id, None).status is TaskState.PENDING
     fake.monotonic += (8 * 60 + 26 - 10) * SECOND  # the vendor's 18:33:22 sample
@@ -90,7 +90,7 @@ def test_realistic_profile_takes_about_29_minutes_for_20000_numbers():
 
 def test_time_scale_speeds_the_lifecycle_up():
     emulator, fake = make_emulator(MOCK_PROFILE="realistic", MOCK_TIME_SCALE=100.0)
-    task_id = emulator.create_task("demo", "", upload(20_000)).task_id
+    task_id = emulator.create_task("demo", "", upload(20_000)).snapshot.task_id
     fake.monotonic += 18 * SECOND  # 30 emulator minutes
     assert emulator.task_status("demo", task_id, None).status is TaskState.EXPORTED
 
@@ -100,7 +100,7 @@ def test_counters_split_processed_numbers_into_success_and_failure():
     emulator, fake = make_emulator(
         MOCK_QUEUE_DELAY=0.0, MOCK_RATE=1.0, MOCK_EXPORT_DELAY=0.0, MOCK_FIXTURES=fixtures
     )
-    task_id = emulator.create_task("demo", "", upload(10)).task_id
+    task_id = emulator.create_task("demo", "", upload(10)).snapshot.task_id
     fake.monotonic += 3 * SECOND + 1  # numbers 0, 1, 2 done; 0 and 2 failed
     snapshot = emulator.task_status("demo", task_id, None)
     assert (snapshot.total, snapshot.success, snapshot.failure) == (10, 1, 2)
@@ -108,7 +108,7 @@ def test_counters_split_processed_numbers_into_success_and_failure():
 
 def test_a_stuck_task_freezes_at_half_its_numbers():
     emulator, fake = make_emulator(MOCK_STUCK=True)
-    task_id = emulator.create_task("demo", "", upload(9)).task_id
+    task_id = emulator.create_task("demo", "", upload(9)).snapshot.task_id
     fake.monotonic += 10**6 * SECOND
     snapshot = emulator.task_status("demo", task_id, None)
     assert (snapshot.status, snapshot.success + snapshot.failure) == (TaskState.PROCESSING, 4)
@@ -215,7 +215,7 @@ def test_concurrent_creates_and_polls_are_billed_exactly():
 
     def client() -> None:
         for _ in range(25):
-            task_id = emulator.create_task("demo", "", upload(2)).task_id
+            task_id = emulator.create_task("demo", "", upload(2)).snapshot.task_id
             emulator.task_status("demo", task_id, None)
 
     threads = [threading.Thread(target=client) for _ in range(8)]

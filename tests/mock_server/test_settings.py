@@ -94,6 +94,11 @@ def test_flask_keys_pass_and_unknown_mock_keys_fail():
         ("MOCK_DOWNLOAD_FAIL_ONCE", "yes", "true or false"),
         ("MOCK_DOWNLOAD_EXPIRE_ONCE", 1, "true or false"),
         ("MOCK_STUCK", None, "true or false"),
+        ("MOCK_CREATE_FAULT", "slow", "must be one of none, html_500, json_500, gateway_504"),
+        ("MOCK_CREATE_FAULT_COUNT", 0, "must be -1 (every create) or >= 1"),
+        ("MOCK_CREATE_FAULT_COUNT", 1.0, "must be an integer"),
+        ("MOCK_HOLD_SECONDS", 0, "must be > 0"),
+        ("MOCK_CREATE_LATENCY_MS", -1, "must be >= 0"),
     ],
 )
 def test_bad_values_name_the_key(key: str, value: object, message: str):

@@ -553,7 +553,9 @@ def test_task_list_shows_every_task(emulators: Emulators):
         "total",
         "numbers",
         "created_at",
+        "create_fault",
     }
+    assert {t["create_fault"] for t in listed} == {"none"}
 
 
 # -- concurrency -----------------------------------------------------------------
