@@ -73,6 +73,10 @@ class Database:
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Another process may have installed the schema while we waited for the lock.
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+                conn.execute("ROLLBACK")
+                return
             old = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             for table, columns in _ADDED_COLUMNS.items():
                 if table not in old:
