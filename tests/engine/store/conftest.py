@@ -113,7 +113,8 @@ class Desk:
 
     def cache(self, answers: dict[str, str]) -> None:
         """Put answers into the cache through a finished task."""
-        task = self.only_task(self.job(list(answers)).job_id)
+        new = self.job(list(answers), refresh=True, chunk_size=max(1, len(answers)))
+        task = self.only_task(new.job_id)
         self.walk(task.ref, TaskState.RUNNING)
         self.finish(task.ref, answers)
 

@@ -253,9 +253,15 @@ def test_store_file_is_private(tmp_path: Path) -> None:
 
 def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
     store = Store(tmp_path / "fbcheck.sqlite3", clock=FakeClock())
-    with pytest.raises(KeyError), store.transaction() as db:
-        db.execute("INSERT INTO results VALUES ('c', '+41790000001', 'yes', 0, NULL)")
-        raise KeyError("boom")
+
+    def insert_then_fail() -> None:
+        """Write a row, then fail inside the transaction."""
+        with store.transaction() as db:
+            db.execute("INSERT INTO results VALUES ('c', '+41790000001', 'yes', 0, NULL)")
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        insert_then_fail()
     assert store.read("SELECT COUNT(*) FROM results")[0][0] == 0
     store.close()
 
