@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from addin.engine.planning import plan_numbers
+from addin.engine.states import TaskState
 from addin.engine.store import Store
+
+OWNER = "a" * 32
 
 
 @pytest.fixture
@@ -25,25 +28,32 @@ def _queue(store: Store, numbers: list[str]) -> str:
     """Store a job whose numbers wait in one queued task of realm "tasks"; return its id."""
     return store.create_job(
         realm="tasks",
+        cache_realm="c",
         kind="t",
         label="",
-        refresh=False,
+        numbers=numbers,
+        refresh=True,
+        max_age=3600.0,
+        chunk_size=max(1, len(numbers)),
         plan={},
-        hits={},
-        in_flight={},
-        chunks=[numbers],
         hit_source="cache",
-    )
+        owner=OWNER,
+        lease_seconds=60.0,
+    ).job_id
 
 
 def _cache(store: Store, realm: str, answers: dict[str, str]) -> None:
     """Put answers into the cache through a finished task."""
     job = _queue(store, list(answers))
     (task,) = store.job_tasks(job)
-    store.mark_created(task.ref, f"id{task.ref}", "pending", 0, 0, 0)
+    store.start_upload(task.ref, OWNER, "key")
+    store.record_created(
+        task.ref, source=TaskState.CREATING, task_id=f"id{task.ref}", vendor_status="pending"
+    )
     store.finish_task(
         task.ref,
-        realm=realm,
+        OWNER,
+        cache_realm=realm,
         results={n: (a, None) for n, a in answers.items()},
         source="upstream",
         missing_reason="m",
