@@ -1,4 +1,4 @@
-"""The emulator's server: the same cheroot server the add-in backend uses (``addin.http_server``)."""
+"""The emulator's server: the cheroot server the add-in backend uses (``addin.http_server``)."""
 
 from __future__ import annotations
 

@@ -218,11 +218,13 @@ def test_expired_download_asks_the_task_again(tmp_path: Path) -> None:
 
 
 def test_stuck_task_is_paused_not_given_up_after_max_wait(tmp_path: Path) -> None:
-    with Emulator(MOCK_STUCK=True, MOCK_PROFILE="demo") as emu:
-        with open_checker(make_settings(tmp_path, emu.url, max_wait=1.0)) as checker:
-            job_id = checker.submit(checker.plan(numbers(3)))
-            progress = checker.wait(job_id, timeout=30)
-            answers = checker.answers(job_id)
+    with (
+        Emulator(MOCK_STUCK=True, MOCK_PROFILE="demo") as emu,
+        open_checker(make_settings(tmp_path, emu.url, max_wait=1.0)) as checker,
+    ):
+        job_id = checker.submit(checker.plan(numbers(3)))
+        progress = checker.wait(job_id, timeout=30)
+        answers = checker.answers(job_id)
     # A paid task is never given up by us: it stays open and says why.
     assert answers == {}
     assert progress.settled

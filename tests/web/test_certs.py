@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from addin.http_server import BackgroundServer
 from addin.web.certs import (
     LEAF_VALIDITY,
     SOURCE_OFFICE,
@@ -28,7 +29,6 @@ from addin.web.certs import (
     own_certs_dir,
     trust_instructions,
 )
-from addin.http_server import BackgroundServer
 
 NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
 

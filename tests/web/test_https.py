@@ -7,10 +7,10 @@ import socket
 import pytest
 import requests
 
+from addin.http_server import BackgroundServer
 from addin.web.certs import ServerCertificate
 from addin.web.manifest import render_manifest
 from addin.web.security import CLIENT_HEADER
-from addin.http_server import BackgroundServer
 
 HEADERS = {CLIENT_HEADER: "tests"}
 
