@@ -1,22 +1,30 @@
-"""The emulator's configuration: ``MOCK_*`` keys, profiles, validation, run-time changes.
+"""The emulator's settings, declared once: ``EmulatorSettings`` and the kinds of its values.
 
-``create_app(config)`` starts from ``DEFAULT_CONFIG``, applies the profile's
-timing (``PROFILES``), then the caller's mapping; an explicit ``MOCK_QUEUE_DELAY``,
+Each field of ``EmulatorSettings`` is declared with ``setting(...)``: its kind
+(how a value is checked, bounded, shown as JSON and read from a command-line
+flag), its default, its help text and whether ``PUT /_mock/config`` may change
+it. Everything else is derived from that one declaration: the ``MOCK_*`` keys of
+``create_app(config)`` (``CONFIG_KEYS``, ``DEFAULT_CONFIG``), the run-time names
+(``RUNTIME_KEYS``), the document of ``GET /_mock/config`` (``settings_document``)
+and the flags of ``fbcheck mock`` (``mock_server.cli``). Adding a setting is one
+new field.
+
+``create_app(config)`` starts from the defaults, applies the profile's timing
+(``PROFILES``), then the caller's mapping; an explicit ``MOCK_QUEUE_DELAY``,
 ``MOCK_RATE`` or ``MOCK_EXPORT_DELAY`` wins over the profile. Keys not starting
 with ``MOCK_`` are left to Flask; an unknown ``MOCK_`` key is an error, so a typo
-never passes silently. ``PUT /_mock/config`` changes the keys in ``RUNTIME_KEYS``
-(lower-case names without the prefix) while the emulator runs.
+never passes silently.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
-from enum import StrEnum
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_type_hints
 
 from mock_server.upload import is_e164
 
@@ -83,74 +91,25 @@ PROFILES: Mapping[str, Profile] = {
     "instant": Profile(queue_delay=0.0, rate=None, export_delay=0.0),
 }
 
-DEFAULT_CONFIG: Mapping[str, Any] = {
-    "MOCK_PROFILE": "demo",
-    "MOCK_TIME_SCALE": 1.0,
-    "MOCK_SEED": 0,
-    "MOCK_SHARES": {"yes": 0.40, "no": 0.55, "ban": 0.05},
-    "MOCK_FAILURE_RATE": 0.0,
-    "MOCK_FIXTURES": {},
-    "MOCK_API_KEYS": {"demo": 1_000_000},
-    "MOCK_RESULT_FORMAT": "xlsx",
-    "MOCK_RESULT_TTL": 900.0,
-    "MOCK_MAX_FILE_BYTES": 25 * 1024 * 1024,
-    "MOCK_MAX_NUMBERS": 100_000,
-    "MOCK_MAX_ACTIVE_TASKS": None,
-    "MOCK_ERROR_RATE": 0.0,
-    "MOCK_RETRY_AFTER": None,
-    "MOCK_LATENCY_MS": 0.0,
-    "MOCK_LATENCY_JITTER_MS": 0.0,
-    "MOCK_DROP_RATE": 0.0,
-    "MOCK_DOWNLOAD_FAIL_ONCE": False,
-    "MOCK_DOWNLOAD_EXPIRE_ONCE": False,
-    "MOCK_STUCK": False,
-    "MOCK_CREATE_FAULT": "none",
-    "MOCK_CREATE_FAULT_COUNT": EVERY_CREATE,
-    "MOCK_HOLD_SECONDS": 10.0,
-    "MOCK_CREATE_LATENCY_MS": 0.0,
-}
 
-
-@dataclass(frozen=True)
-class EmulatorSettings:
-    """Every setting of one emulator, validated; replaced whole on a run-time change."""
-
-    profile: str
-    time_scale: float
-    queue_delay: float
-    rate: float | None
-    export_delay: float
-    seed: int
-    shares: Shares
-    failure_rate: float
-    fixtures: Mapping[str, str]
-    api_keys: Mapping[str, int]
-    result_format: str
-    result_ttl: float
-    max_file_bytes: int
-    max_numbers: int
-    max_active_tasks: int | None
-    error_rate: float
-    retry_after: int | None
-    latency_ms: float
-    latency_jitter_ms: float
-    drop_rate: float
-    download_fail_once: bool
-    download_expire_once: bool
-    stuck: bool
-    create_fault: CreateFault
-    create_fault_count: int
-    hold_seconds: float
-    create_latency_ms: float
+def show_number(value: float) -> str:
+    """Return a bound or default as people write it: ``0``, ``900``, ``0.5``, ``1e-06``."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _number(name: str, value: Any) -> float:
     """Return ``value`` as a finite float, refusing booleans and strings."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        raise ConfigError(f"{name} must be finite, got {value!r}") from None
+    if not math.isfinite(number):
         raise ConfigError(f"{name} must be finite, got {value!r}")
-    return float(value)
+    return number
 
 
 def _integer(name: str, value: Any) -> int:
@@ -160,99 +119,191 @@ def _integer(name: str, value: Any) -> int:
     return value
 
 
-def _probability(name: str, value: Any) -> float:
-    """Parse a probability between 0 and 1."""
-    number = _number(name, value)
-    if not 0.0 <= number <= 1.0:
-        raise ConfigError(f"{name} must be between 0 and 1, got {value!r}")
-    return number
+def _range_text(minimum: float | None, maximum: float | None, *, above: bool) -> str:
+    """Describe the allowed range: ``>= 0``, ``> 0``, ``between 0 and 1``, ``> 0 and <= 60``."""
+    low = None if minimum is None else f"{'>' if above else '>='} {show_number(minimum)}"
+    if maximum is None:
+        return low or ""
+    if low is None:
+        return f"<= {show_number(maximum)}"
+    if above:
+        return f"{low} and <= {show_number(maximum)}"
+    return f"between {show_number(minimum or 0)} and {show_number(maximum)}"
 
 
-def _non_negative(name: str, value: Any) -> float:
-    """Parse a number >= 0."""
-    number = _number(name, value)
-    if number < 0:
-        raise ConfigError(f"{name} must be >= 0, got {value!r}")
-    return number
+# -- kinds of values ---------------------------------------------------------------
 
 
-def _positive(name: str, value: Any) -> float:
-    """Parse a number > 0."""
-    number = _number(name, value)
-    if number <= 0:
-        raise ConfigError(f"{name} must be > 0, got {value!r}")
-    return number
+class Kind:
+    """How one setting's values are checked, shown as JSON and read from a flag.
 
+    ``flag_action`` tells ``mock_server.cli`` which flag to make: ``store`` (one
+    value, read with ``from_text``), ``append`` (repeatable, the list handed to
+    ``from_flags``) or ``switch`` (no value; given means true).
+    """
 
-def _rate(name: str, value: Any) -> float | None:
-    """Parse a processing rate in numbers per second; None means instant."""
-    return None if value is None else _positive(name, value)
+    flag_action = "store"
 
+    def parse(self, name: str, value: Any) -> Any:
+        """Return ``value`` checked and converted; raise ConfigError naming ``name``."""
+        raise NotImplementedError
 
-def _positive_integer(name: str, value: Any) -> int:
-    """Parse an integer >= 1."""
-    number = _integer(name, value)
-    if number < 1:
-        raise ConfigError(f"{name} must be >= 1, got {value!r}")
-    return number
+    def to_json(self, value: Any) -> Any:
+        """Return the parsed value as ``GET /_mock/config`` shows it."""
+        return value
 
+    def from_text(self, text: str) -> Any:
+        """Return the config value a flag's text stands for (checked later by ``parse``)."""
+        return text
 
-def _optional_positive_integer(name: str, value: Any) -> int | None:
-    """Parse an integer >= 1, or None for no limit."""
-    return None if value is None else _positive_integer(name, value)
+    def from_flags(self, values: Any) -> Any:
+        """Return the config value for what argparse collected for the flag."""
+        return values
 
+    def bounds(self) -> str:
+        """Return the allowed values in a few words, for help texts ("" if obvious)."""
+        return ""
 
-def _optional_non_negative_integer(name: str, value: Any) -> int | None:
-    """Parse an integer >= 0, or None for none."""
-    if value is None:
+    def flag_choices(self) -> Sequence[str] | None:
+        """Return the only values a flag accepts, or None for any."""
         return None
-    number = _integer(name, value)
-    if number < 0:
-        raise ConfigError(f"{name} must be >= 0, got {value!r}")
-    return number
+
+    def show(self, value: Any) -> str:
+        """Return a default as the help text shows it."""
+        return str(value)
 
 
-def _flag(name: str, value: Any) -> bool:
-    """Parse a JSON boolean."""
-    if not isinstance(value, bool):
-        raise ConfigError(f"{name} must be true or false, got {value!r}")
-    return value
+@dataclass(frozen=True)
+class Real(Kind):
+    """A finite number within bounds; ``optional`` lets None through (it means "none")."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    above: bool = False  # the minimum itself is refused
+    optional: bool = False
+
+    def parse(self, name: str, value: Any) -> float | None:
+        """Check the type and the bounds."""
+        if value is None and self.optional:
+            return None
+        number = _number(name, value)
+        low_ok = self.minimum is None or (
+            number > self.minimum if self.above else number >= self.minimum
+        )
+        high_ok = self.maximum is None or number <= self.maximum
+        if not (low_ok and high_ok):
+            raise ConfigError(f"{name} must be {self.bounds()}, got {value!r}")
+        return number
+
+    def from_text(self, text: str) -> Any:
+        """Read a decimal number."""
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{text!r} is not a number") from None
+
+    def bounds(self) -> str:
+        """Return the range."""
+        return _range_text(self.minimum, self.maximum, above=self.above)
+
+    def show(self, value: Any) -> str:
+        """Show a number without a needless ``.0``."""
+        return "none" if value is None else show_number(value)
 
 
-def _profile(name: str, value: Any) -> str:
-    """Parse a profile name."""
-    if value not in PROFILES:
-        raise ConfigError(f"{name} must be one of {', '.join(PROFILES)}, got {value!r}")
-    return str(value)
+@dataclass(frozen=True)
+class Integer(Kind):
+    """A whole number within bounds; ``optional`` lets None through (it means "none")."""
+
+    minimum: int | None = None
+    maximum: int | None = None
+    optional: bool = False
+
+    def parse(self, name: str, value: Any) -> int | None:
+        """Check the type and the bounds."""
+        if value is None and self.optional:
+            return None
+        number = _integer(name, value)
+        if (self.minimum is not None and number < self.minimum) or (
+            self.maximum is not None and number > self.maximum
+        ):
+            raise ConfigError(f"{name} must be {self.bounds()}, got {value!r}")
+        return number
+
+    def from_text(self, text: str) -> Any:
+        """Read a whole number."""
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{text!r} is not an integer") from None
+
+    def bounds(self) -> str:
+        """Return the range."""
+        return _range_text(self.minimum, self.maximum, above=False)
+
+    def show(self, value: Any) -> str:
+        """Show None as "none"."""
+        return "none" if value is None else str(value)
 
 
-def _result_format(name: str, value: Any) -> str:
-    """Parse a result file format."""
-    if value not in RESULT_FORMATS:
-        raise ConfigError(f"{name} must be one of {', '.join(RESULT_FORMATS)}, got {value!r}")
-    return str(value)
+@dataclass(frozen=True)
+class Countdown(Kind):
+    """How many times something happens: -1 for always, else 1 to ``maximum``."""
+
+    maximum: int
+
+    def parse(self, name: str, value: Any) -> int:
+        """Accept -1 or a count within bounds."""
+        number = _integer(name, value)
+        if number != EVERY_CREATE and not 1 <= number <= self.maximum:
+            raise ConfigError(f"{name} must be {self.bounds()}, got {value!r}")
+        return number
+
+    def from_text(self, text: str) -> Any:
+        """Read a whole number."""
+        return Integer().from_text(text)
+
+    def bounds(self) -> str:
+        """Return the range."""
+        return f"-1 (every create) or between 1 and {self.maximum}"
 
 
-def _create_fault(name: str, value: Any) -> CreateFault:
-    """Parse the name of a create fault."""
-    try:
-        return CreateFault(value)
-    except ValueError:
-        options = ", ".join(str(fault) for fault in CreateFault)
-        raise ConfigError(f"{name} must be one of {options}, got {value!r}") from None
+class Switch(Kind):
+    """A JSON boolean; on the command line a flag without a value."""
+
+    flag_action = "switch"
+
+    def parse(self, name: str, value: Any) -> bool:
+        """Accept true or false only."""
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+        return value
+
+    def show(self, value: Any) -> str:
+        """Show a boolean as on/off."""
+        return "on" if value else "off"
 
 
-def _create_fault_count(name: str, value: Any) -> int:
-    """Parse how many creates get the fault: -1 for every one, else at least 1."""
-    number = _integer(name, value)
-    if number != EVERY_CREATE and number < 1:
-        raise ConfigError(f"{name} must be -1 (every create) or >= 1, got {value!r}")
-    return number
+@dataclass(frozen=True)
+class Choice(Kind):
+    """One of a few names, converted by ``convert`` (an enum, or str)."""
 
+    options: tuple[str, ...]
+    convert: Callable[[str], Any] = str
 
-def _seed(name: str, value: Any) -> int:
-    """Parse the seed of outcomes and faults."""
-    return _integer(name, value)
+    def flag_choices(self) -> Sequence[str] | None:
+        """Offer the names to argparse."""
+        return self.options
+
+    def parse(self, name: str, value: Any) -> Any:
+        """Accept one of the names."""
+        if not isinstance(value, str) or value not in self.options:
+            raise ConfigError(f"{name} must be one of {', '.join(self.options)}, got {value!r}")
+        return self.convert(value)
+
+    def to_json(self, value: Any) -> Any:
+        """Show the name."""
+        return str(value)
 
 
 def parse_shares(name: str, value: Any) -> Shares:
@@ -275,6 +326,27 @@ def parse_shares(name: str, value: Any) -> Shares:
         raise ConfigError(f"{name} must be non-negative with a positive sum, got {value!r}")
     total = sum(weights)
     return Shares(yes=weights[0] / total, no=weights[1] / total, ban=weights[2] / total)
+
+
+class SharesKind(Kind):
+    """Relative shares of yes/no/ban, as a mapping or ``YES/NO/BAN``; normalised."""
+
+    def parse(self, name: str, value: Any) -> Shares:
+        """Parse and normalise."""
+        return parse_shares(name, value)
+
+    def to_json(self, value: Any) -> Any:
+        """Show the normalised shares as a mapping."""
+        return asdict(value)
+
+    def from_text(self, text: str) -> Any:
+        """Check ``YES/NO/BAN`` at once, so argparse reports a mistake."""
+        parse_shares("--shares", text)
+        return text
+
+    def show(self, value: Any) -> str:
+        """Show the shares as percentages."""
+        return "/".join(show_number(round(value[key] * 100, 6)) for key in ("yes", "no", "ban"))
 
 
 def parse_fixtures(name: str, value: Any) -> dict[str, str]:
@@ -301,6 +373,22 @@ def parse_fixtures(name: str, value: Any) -> dict[str, str]:
     return fixtures
 
 
+class FixturesKind(Kind):
+    """Numbers pinned to answers: a mapping, or the path of a JSON file holding one."""
+
+    def parse(self, name: str, value: Any) -> Mapping[str, str]:
+        """Read and check the pins."""
+        return parse_fixtures(name, value)
+
+    def to_json(self, value: Any) -> Any:
+        """Show how many numbers are pinned, not which."""
+        return len(value)
+
+    def show(self, value: Any) -> str:
+        """Show an empty default as none."""
+        return "none" if not value else f"{len(value)} numbers"
+
+
 def parse_api_keys(name: str, value: Any) -> dict[str, int]:
     """Parse ``{key: balance}``; keys are non-empty printable strings, balances >= 0."""
     if not isinstance(value, Mapping) or not value:
@@ -316,73 +404,418 @@ def parse_api_keys(name: str, value: Any) -> dict[str, int]:
     return keys
 
 
-Parser = Callable[[str, Any], Any]
+#: The balance of a key given on the command line without ``:BALANCE``.
+DEFAULT_BALANCE = 1_000_000
 
-#: Config key -> (settings field, parser). The field name is also the run-time name.
-CONFIG_KEYS: Mapping[str, tuple[str, Parser]] = {
-    "MOCK_PROFILE": ("profile", _profile),
-    "MOCK_TIME_SCALE": ("time_scale", _positive),
-    "MOCK_QUEUE_DELAY": ("queue_delay", _non_negative),
-    "MOCK_RATE": ("rate", _rate),
-    "MOCK_EXPORT_DELAY": ("export_delay", _non_negative),
-    "MOCK_SEED": ("seed", _seed),
-    "MOCK_SHARES": ("shares", parse_shares),
-    "MOCK_FAILURE_RATE": ("failure_rate", _probability),
-    "MOCK_FIXTURES": ("fixtures", parse_fixtures),
-    "MOCK_API_KEYS": ("api_keys", parse_api_keys),
-    "MOCK_RESULT_FORMAT": ("result_format", _result_format),
-    "MOCK_RESULT_TTL": ("result_ttl", _positive),
-    "MOCK_MAX_FILE_BYTES": ("max_file_bytes", _positive_integer),
-    "MOCK_MAX_NUMBERS": ("max_numbers", _positive_integer),
-    "MOCK_MAX_ACTIVE_TASKS": ("max_active_tasks", _optional_positive_integer),
-    "MOCK_ERROR_RATE": ("error_rate", _probability),
-    "MOCK_RETRY_AFTER": ("retry_after", _optional_non_negative_integer),
-    "MOCK_LATENCY_MS": ("latency_ms", _non_negative),
-    "MOCK_LATENCY_JITTER_MS": ("latency_jitter_ms", _non_negative),
-    "MOCK_DROP_RATE": ("drop_rate", _probability),
-    "MOCK_DOWNLOAD_FAIL_ONCE": ("download_fail_once", _flag),
-    "MOCK_DOWNLOAD_EXPIRE_ONCE": ("download_expire_once", _flag),
-    "MOCK_STUCK": ("stuck", _flag),
-    "MOCK_CREATE_FAULT": ("create_fault", _create_fault),
-    "MOCK_CREATE_FAULT_COUNT": ("create_fault_count", _create_fault_count),
-    "MOCK_HOLD_SECONDS": ("hold_seconds", _positive),
-    "MOCK_CREATE_LATENCY_MS": ("create_latency_ms", _non_negative),
+
+class ApiKeysKind(Kind):
+    """Accepted keys and their balances; on the command line ``--api-key KEY[:BALANCE]``."""
+
+    flag_action = "append"
+
+    def parse(self, name: str, value: Any) -> Mapping[str, int]:
+        """Check keys and balances."""
+        return parse_api_keys(name, value)
+
+    def to_json(self, value: Any) -> Any:
+        """Show keys and their starting balances."""
+        return dict(value)
+
+    def from_text(self, text: str) -> Any:
+        """Read ``KEY`` or ``KEY:BALANCE``."""
+        key, separator, balance = text.rpartition(":")
+        if not separator:
+            key, balance = text, str(DEFAULT_BALANCE)
+        if not key:
+            raise ConfigError(f"{text!r}: the key is empty")
+        try:
+            amount = int(balance)
+        except ValueError:
+            raise ConfigError(f"{text!r}: BALANCE must be an integer") from None
+        if amount < 0:
+            raise ConfigError(f"{text!r}: BALANCE must be >= 0")
+        return key, amount
+
+    def from_flags(self, values: Any) -> Any:
+        """Turn the repeated ``(key, balance)`` pairs into a mapping."""
+        return dict(values)
+
+    def show(self, value: Any) -> str:
+        """Show ``key:balance`` pairs."""
+        return ", ".join(f"{key}:{balance}" for key, balance in value.items())
+
+
+# -- the one declaration -------------------------------------------------------------
+
+
+class ProfileDefault(Enum):
+    """The default of a timing setting: the chosen profile's value."""
+
+    TIMING = "the profile's"
+
+
+#: Default of ``queue_delay``, ``rate`` and ``export_delay``: taken from the profile.
+FROM_PROFILE = ProfileDefault.TIMING
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Everything declared about one setting; the rest is derived from it."""
+
+    kind: Kind
+    default: Any  # a raw value, parsed like a caller's, or FROM_PROFILE
+    help: str
+    group: str
+    runtime: bool = False  # PUT /_mock/config may change it
+    metavar: str | None = None
+    flag: str | None = None  # the command-line flag when not --<name-with-dashes>
+    always_on_command_line: bool = False  # the flag's default is passed on when not given
+
+
+SERVING = "serving"
+TIMING = "timing"
+OUTCOMES = "outcomes"
+LIMITS = "results and limits"
+FAULTS = "faults"
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    """Every setting of one emulator, validated; replaced whole on a run-time change.
+
+    Each field is ``Annotated[type, Setting(...)]``: the one place a setting is declared.
+    """
+
+    profile: Annotated[
+        str,
+        Setting(
+            Choice(tuple(PROFILES)),
+            default="demo",
+            group=TIMING,
+            always_on_command_line=True,
+            help="demo: 1,000 numbers exported in ~4 s; realistic: the vendor's ~11.5 numbers/s"
+            " after a queue wait; instant: exported by the first poll",
+        ),
+    ]
+    time_scale: Annotated[
+        float,
+        Setting(
+            Real(minimum=0, above=True),
+            default=1.0,
+            group=TIMING,
+            metavar="S",
+            help="the emulator clock runs S times faster than real time",
+        ),
+    ]
+    queue_delay: Annotated[
+        float,
+        Setting(
+            Real(minimum=0),
+            default=FROM_PROFILE,
+            group=TIMING,
+            runtime=True,
+            metavar="SECONDS",
+            help="wait in pending, in emulator seconds",
+        ),
+    ]
+    rate: Annotated[
+        float | None,
+        Setting(
+            Real(minimum=0, above=True, optional=True),
+            default=FROM_PROFILE,
+            group=TIMING,
+            runtime=True,
+            metavar="N",
+            help="numbers processed per second; null in JSON: all at once",
+        ),
+    ]
+    export_delay: Annotated[
+        float,
+        Setting(
+            Real(minimum=0),
+            default=FROM_PROFILE,
+            group=TIMING,
+            runtime=True,
+            metavar="SECONDS",
+            help="from completed to exported, in emulator seconds",
+        ),
+    ]
+    seed: Annotated[
+        int,
+        Setting(
+            Integer(),
+            default=0,
+            group=OUTCOMES,
+            metavar="N",
+            help="seed of the answers and of the faults",
+        ),
+    ]
+    shares: Annotated[
+        Shares,
+        Setting(
+            SharesKind(),
+            default={"yes": 0.40, "no": 0.55, "ban": 0.05},
+            group=OUTCOMES,
+            runtime=True,
+            metavar="YES/NO/BAN",
+            help="relative shares of the answers, normalised",
+        ),
+    ]
+    failure_rate: Annotated[
+        float,
+        Setting(
+            Real(minimum=0, maximum=1),
+            default=0.0,
+            group=OUTCOMES,
+            runtime=True,
+            metavar="P",
+            help="share of numbers that fail: counted in 'failure', absent from the result",
+        ),
+    ]
+    fixtures: Annotated[
+        Mapping[str, str],
+        Setting(
+            FixturesKind(),
+            default={},
+            group=OUTCOMES,
+            metavar="FILE",
+            help='JSON file (or in Python a mapping) pinning numbers: {"+41798284651": "ban"};'
+            " answers yes, no, ban, fail",
+        ),
+    ]
+    api_keys: Annotated[
+        Mapping[str, int],
+        Setting(
+            ApiKeysKind(),
+            default={"demo": DEFAULT_BALANCE},
+            group=SERVING,
+            metavar="KEY[:BALANCE]",
+            flag="--api-key",
+            help=f"an accepted key and its balance ({DEFAULT_BALANCE} if not given); repeatable",
+        ),
+    ]
+    result_format: Annotated[
+        str,
+        Setting(
+            Choice(RESULT_FORMATS),
+            default="xlsx",
+            group=LIMITS,
+            runtime=True,
+            help="xlsx, or zip holding results.csv",
+        ),
+    ]
+    result_ttl: Annotated[
+        float,
+        Setting(
+            Real(minimum=0, above=True),
+            default=900.0,
+            group=LIMITS,
+            runtime=True,
+            metavar="SECONDS",
+            help="lifetime of a result_url, in emulator seconds",
+        ),
+    ]
+    max_file_bytes: Annotated[
+        int,
+        Setting(
+            Integer(minimum=1),
+            default=25 * 1024 * 1024,
+            group=LIMITS,
+            metavar="N",
+            help="largest accepted file in bytes",
+        ),
+    ]
+    max_numbers: Annotated[
+        int,
+        Setting(
+            Integer(minimum=1),
+            default=100_000,
+            group=LIMITS,
+            metavar="N",
+            help="most number lines per task",
+        ),
+    ]
+    max_active_tasks: Annotated[
+        int | None,
+        Setting(
+            Integer(minimum=1, optional=True),
+            default=None,
+            group=LIMITS,
+            runtime=True,
+            metavar="N",
+            help="unexported tasks per key before 429; null: unlimited",
+        ),
+    ]
+    error_rate: Annotated[
+        float,
+        Setting(
+            Real(minimum=0, maximum=1),
+            default=0.0,
+            group=FAULTS,
+            runtime=True,
+            metavar="P",
+            help="probability of a 500 on the API routes",
+        ),
+    ]
+    retry_after: Annotated[
+        int | None,
+        Setting(
+            Integer(minimum=0, optional=True),
+            default=None,
+            group=FAULTS,
+            runtime=True,
+            metavar="SECONDS",
+            help="Retry-After header on injected 500s",
+        ),
+    ]
+    latency_ms: Annotated[
+        float,
+        Setting(
+            Real(minimum=0),
+            default=0.0,
+            group=FAULTS,
+            runtime=True,
+            metavar="MS",
+            help="real milliseconds added to each API request",
+        ),
+    ]
+    latency_jitter_ms: Annotated[
+        float,
+        Setting(
+            Real(minimum=0),
+            default=0.0,
+            group=FAULTS,
+            runtime=True,
+            metavar="MS",
+            help="plus a random 0 to MS real milliseconds",
+        ),
+    ]
+    drop_rate: Annotated[
+        float,
+        Setting(
+            Real(minimum=0, maximum=1),
+            default=0.0,
+            group=FAULTS,
+            runtime=True,
+            metavar="P",
+            help="probability of closing an API connection, before handling, without any response",
+        ),
+    ]
+    download_fail_once: Annotated[
+        bool,
+        Setting(
+            Switch(),
+            default=False,
+            group=FAULTS,
+            runtime=True,
+            help="the first download of each task's result answers 500",
+        ),
+    ]
+    download_expire_once: Annotated[
+        bool,
+        Setting(
+            Switch(),
+            default=False,
+            group=FAULTS,
+            runtime=True,
+            help="the first download of each task's result answers as expired",
+        ),
+    ]
+    stuck: Annotated[
+        bool,
+        Setting(
+            Switch(),
+            default=False,
+            group=FAULTS,
+            runtime=True,
+            help="tasks created while set never leave processing",
+        ),
+    ]
+    create_fault: Annotated[
+        CreateFault,
+        Setting(
+            Choice(tuple(str(fault) for fault in CreateFault), convert=CreateFault),
+            default="none",
+            group=FAULTS,
+            runtime=True,
+            help="what a gateway does to creates: html_500 and json_500 create nothing;"
+            " gateway_504, drop, hold and html_200 answer so after the task is created and billed",
+        ),
+    ]
+    create_fault_count: Annotated[
+        int,
+        Setting(
+            Countdown(maximum=1_000_000),
+            default=EVERY_CREATE,
+            group=FAULTS,
+            runtime=True,
+            metavar="N",
+            help="apply create_fault to the next N creates, then switch it off; -1: every create",
+        ),
+    ]
+    hold_seconds: Annotated[
+        float,
+        Setting(
+            Real(minimum=0, above=True),
+            default=10.0,
+            group=FAULTS,
+            runtime=True,
+            metavar="SECONDS",
+            help="real seconds a 'hold' create waits before it answers",
+        ),
+    ]
+    create_latency_ms: Annotated[
+        float,
+        Setting(
+            Real(minimum=0),
+            default=0.0,
+            group=FAULTS,
+            runtime=True,
+            metavar="MS",
+            help="real milliseconds a valid upload waits before its task is created",
+        ),
+    ]
+
+
+# -- derived from the declaration ----------------------------------------------------
+
+
+def declarations(settings_class: type[Any]) -> dict[str, Setting]:
+    """Return each field's ``Setting`` from its ``Annotated`` type, in declaration order."""
+    hints = get_type_hints(settings_class, include_extras=True)
+    declared: dict[str, Setting] = {}
+    for item in fields(settings_class):
+        found = [m for m in getattr(hints[item.name], "__metadata__", ()) if isinstance(m, Setting)]
+        if len(found) != 1:
+            name = f"{settings_class.__name__}.{item.name}"
+            raise TypeError(f"{name} must be declared as Annotated[type, Setting(...)]")
+        declared[item.name] = found[0]
+    return declared
+
+
+#: Setting name -> its declaration, in declaration order.
+SETTINGS: Mapping[str, Setting] = declarations(EmulatorSettings)
+
+
+def config_key(name: str) -> str:
+    """Return the ``create_app`` key of a setting: ``error_rate`` -> ``MOCK_ERROR_RATE``."""
+    return f"MOCK_{name.upper()}"
+
+
+#: ``MOCK_*`` key -> setting name.
+CONFIG_KEYS: Mapping[str, str] = {config_key(name): name for name in SETTINGS}
+
+#: Settings that ``PUT /_mock/config`` may change; the rest are fixed at start.
+RUNTIME_KEYS: tuple[str, ...] = tuple(name for name, s in SETTINGS.items() if s.runtime)
+
+#: The defaults as ``MOCK_*`` keys (the timing defaults come from the profile).
+DEFAULT_CONFIG: Mapping[str, Any] = {
+    config_key(name): s.default for name, s in SETTINGS.items() if s.default is not FROM_PROFILE
 }
 
 #: Keys that carry objects rather than settings: ``MOCK_SLEEP`` is the function that
-#: waits out injected latency (default ``time.sleep``), so tests can record the waits.
+#: waits out injected delays (default ``time.sleep``), so tests can record the waits.
 HOOK_KEYS = ("MOCK_SLEEP",)
-
-#: Settings that ``PUT /_mock/config`` may change; the rest are fixed at start.
-RUNTIME_KEYS = (
-    "queue_delay",
-    "rate",
-    "export_delay",
-    "shares",
-    "failure_rate",
-    "result_format",
-    "result_ttl",
-    "max_active_tasks",
-    "error_rate",
-    "retry_after",
-    "latency_ms",
-    "latency_jitter_ms",
-    "drop_rate",
-    "download_fail_once",
-    "download_expire_once",
-    "stuck",
-    "create_fault",
-    "create_fault_count",
-    "hold_seconds",
-    "create_latency_ms",
-)
-
-_PARSER_BY_FIELD: Mapping[str, Parser] = {field: parser for field, parser in CONFIG_KEYS.values()}
-_TIMING_KEYS = {
-    "MOCK_QUEUE_DELAY": "queue_delay",
-    "MOCK_RATE": "rate",
-    "MOCK_EXPORT_DELAY": "export_delay",
-}
 
 
 def settings_from_config(config: Mapping[str, Any] | None = None) -> EmulatorSettings:
@@ -394,10 +827,15 @@ def settings_from_config(config: Mapping[str, Any] | None = None) -> EmulatorSet
     if unknown:
         raise ConfigError(f"unknown configuration key(s): {', '.join(unknown)}")
     merged: dict[str, Any] = {**DEFAULT_CONFIG, **caller}
-    profile = PROFILES[_profile("MOCK_PROFILE", merged["MOCK_PROFILE"])]
-    for key, field in _TIMING_KEYS.items():
-        merged.setdefault(key, getattr(profile, field))
-    values = {field: parser(key, merged[key]) for key, (field, parser) in CONFIG_KEYS.items()}
+    profile_name = SETTINGS["profile"].kind.parse("MOCK_PROFILE", merged["MOCK_PROFILE"])
+    profile = PROFILES[profile_name]
+    for name, declared in SETTINGS.items():
+        if declared.default is FROM_PROFILE:
+            merged.setdefault(config_key(name), getattr(profile, name))
+    values = {
+        name: declared.kind.parse(config_key(name), merged[config_key(name)])
+        for name, declared in SETTINGS.items()
+    }
     return EmulatorSettings(**values)
 
 
@@ -410,15 +848,14 @@ def updated_settings(settings: EmulatorSettings, changes: Any) -> EmulatorSettin
         raise ConfigError(
             f"cannot change {', '.join(fixed)} at run time; changeable: {', '.join(RUNTIME_KEYS)}"
         )
-    values = {field: _PARSER_BY_FIELD[field](field, value) for field, value in changes.items()}
+    values = {name: SETTINGS[name].kind.parse(name, value) for name, value in changes.items()}
     return replace(settings, **values)
 
 
 def settings_document(settings: EmulatorSettings) -> dict[str, Any]:
-    """Return the settings as a JSON-ready object, fixtures as a count."""
-    document = {f.name: getattr(settings, f.name) for f in fields(settings)}
-    document["shares"] = asdict(settings.shares)
-    document["fixtures"] = len(settings.fixtures)
-    document["api_keys"] = dict(settings.api_keys)
+    """Return the settings as a JSON-ready object (fixtures as a count) and ``runtime_keys``."""
+    document = {
+        name: declared.kind.to_json(getattr(settings, name)) for name, declared in SETTINGS.items()
+    }
     document["runtime_keys"] = list(RUNTIME_KEYS)
     return document

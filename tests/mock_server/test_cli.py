@@ -21,7 +21,8 @@ import pytest
 import requests
 
 from addin.cli import build_parser
-from mock_server.cli import config_from_args, run
+from mock_server.cli import config_from_args, flag_name, run
+from mock_server.settings import SETTINGS
 
 STARTUP_SECONDS = 30.0
 PYTHON_M = (sys.executable, "-m", "mock_server")
@@ -159,6 +160,37 @@ def test_every_flag_maps_to_its_config_key(tmp_path: Path):
         "MOCK_HOLD_SECONDS": 30.0,
         "MOCK_CREATE_LATENCY_MS": 14000.0,
     }
+
+
+def test_every_setting_has_a_flag_in_the_help(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as caught:
+        parse("--help")
+    assert caught.value.code == 0
+    help_text = capsys.readouterr().out
+    for name, declared in SETTINGS.items():
+        assert flag_name(name, declared) in help_text
+    assert "[run time]" in help_text
+
+
+#: A valid flag text for settings whose flags take neither a number nor a choice.
+SAMPLE_TEXT = {"shares": "1/1/1", "api_keys": "k:1", "fixtures": "f.json"}
+
+
+def test_each_flag_sets_only_its_own_key():
+    for name, declared in SETTINGS.items():
+        flag = flag_name(name, declared)
+        argv = [flag]
+        if declared.kind.flag_action != "switch":
+            choices = declared.kind.flag_choices()
+            argv.append(choices[-1] if choices else SAMPLE_TEXT.get(name, "3"))
+        assert set(parse(*argv)) <= {"MOCK_PROFILE", f"MOCK_{name.upper()}"}, flag
+
+
+def test_a_flag_that_is_not_a_number_is_a_usage_error(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as caught:
+        parse("--rate", "fast")
+    assert caught.value.code == 2
+    assert "--rate: 'fast' is not a number" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value", ["key:many", ":5", "key:-1"])

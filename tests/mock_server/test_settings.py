@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
 
+from mock_server.cli import flag_name
 from mock_server.settings import (
     CONFIG_KEYS,
     DEFAULT_CONFIG,
+    FROM_PROFILE,
+    HOOK_KEYS,
     PROFILES,
     RUNTIME_KEYS,
+    SETTINGS,
     ConfigError,
+    EmulatorSettings,
+    Profile,
     Shares,
+    declarations,
     settings_document,
     settings_from_config,
     updated_settings,
@@ -95,7 +104,7 @@ def test_flask_keys_pass_and_unknown_mock_keys_fail():
         ("MOCK_DOWNLOAD_EXPIRE_ONCE", 1, "true or false"),
         ("MOCK_STUCK", None, "true or false"),
         ("MOCK_CREATE_FAULT", "slow", "must be one of none, html_500, json_500, gateway_504"),
-        ("MOCK_CREATE_FAULT_COUNT", 0, "must be -1 (every create) or >= 1"),
+        ("MOCK_CREATE_FAULT_COUNT", 0, "must be -1 (every create) or between 1 and"),
         ("MOCK_CREATE_FAULT_COUNT", 1.0, "must be an integer"),
         ("MOCK_HOLD_SECONDS", 0, "must be > 0"),
         ("MOCK_CREATE_LATENCY_MS", -1, "must be >= 0"),
@@ -140,11 +149,63 @@ def test_runtime_changes_are_validated_and_limited():
 
 
 def test_every_runtime_key_is_a_setting():
-    fields = {field for field, _ in CONFIG_KEYS.values()}
-    assert set(RUNTIME_KEYS) <= fields
+    assert set(RUNTIME_KEYS) <= set(SETTINGS)
+    assert tuple(name for name, declared in SETTINGS.items() if declared.runtime) == RUNTIME_KEYS
+
+
+def test_every_setting_is_declared_once_and_everything_else_is_derived():
+    assert list(SETTINGS) == [f.name for f in fields(EmulatorSettings)]
+    assert {f"MOCK_{name.upper()}": name for name in SETTINGS} == CONFIG_KEYS
+    assert all(declared.help for declared in SETTINGS.values())
+    document = settings_document(settings_from_config())
+    assert list(document) == [*SETTINGS, "runtime_keys"]
+
+
+def test_the_timing_defaults_are_the_profiles_fields():
+    from_profile = {name for name, s in SETTINGS.items() if s.default is FROM_PROFILE}
+    assert from_profile == {f.name for f in fields(Profile)}
+
+
+def test_every_default_parses():
+    settings = settings_from_config()
+    for name, declared in SETTINGS.items():
+        if declared.default is not FROM_PROFILE:
+            value = declared.kind.parse(name, declared.default)
+            assert value == getattr(settings, name)
+
+
+def test_a_field_without_its_setting_is_refused_at_import():
+    @dataclass(frozen=True)
+    class Undeclared:
+        plain: int
+
+    with pytest.raises(TypeError, match=r"Undeclared\.plain"):
+        declarations(Undeclared)
 
 
 def test_the_document_is_json_ready():
     document = settings_document(settings_from_config({"MOCK_FIXTURES": {"+1": "yes"}}))
     json.dumps(document, allow_nan=False)
     assert document["fixtures"] == 1
+
+
+def readme_settings_table() -> dict[str, tuple[str, bool]]:
+    """Return the README's emulator table: ``MOCK_*`` key -> (flag cell, marked run time)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Flags and configuration keys", 1)[1].split("####", 1)[0]
+    rows: dict[str, tuple[str, bool]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        found = re.search(r"`(MOCK_[A-Z_]+)`", cells[1]) if len(cells) == 5 else None
+        if found is not None:
+            rows[found[1]] = (cells[0], cells[3] == "yes")
+    return rows
+
+
+def test_the_readme_table_lists_every_setting_with_its_flag_and_run_time_mark():
+    table = readme_settings_table()
+    assert set(table) == set(CONFIG_KEYS) | set(HOOK_KEYS)
+    for key, name in CONFIG_KEYS.items():
+        flag_cell, runtime = table[key]
+        assert f"`{flag_name(name, SETTINGS[name])}" in flag_cell, key
+        assert runtime == SETTINGS[name].runtime, key
