@@ -51,6 +51,8 @@ from phonenumbers import (
     ValidationResult,
 )
 
+from addin.formats import is_e164
+
 __all__ = ["Normalized", "cache_clear", "normalize", "validate_region"]
 
 #: Distinct inputs remembered. About 280 bytes each, so a full cache holds about 300 MB;
@@ -76,7 +78,6 @@ LOCAL_ONLY = "too short: the area code is missing"
 # E.164 allows 15 digits; anything this long is rejected before any parsing work.
 _MAX_TEXT_LENGTH = 100
 _MAX_DIGITS = 17
-_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _DIGITS = re.compile(r"\+?[0-9]+")
 _ASCII_DIGITS = frozenset("0123456789")
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
@@ -198,7 +199,7 @@ def _normalize_whole(value: int, region: str | None) -> Normalized:
 
 def _normalize_text(text: str, region: str | None) -> Normalized:
     """Clean free text down to ``+digits`` or ``digits`` and normalise it."""
-    if _E164.fullmatch(text):
+    if is_e164(text):
         return _normalize_international(text[1:], region)
     if len(text) > _MAX_TEXT_LENGTH:
         return _invalid(TOO_LONG)

@@ -33,6 +33,8 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from addin.formats import utc_timestamp
+
 __all__ = ["OUTPUT_COLUMNS", "OUTPUT_SUFFIXES", "cell_text", "write_output"]
 
 OUTPUT_COLUMNS = ("input", "e164", "facebook", "reason", "source", "checked_at")
@@ -154,19 +156,16 @@ def cell_text(value: object) -> str:
             return str(int(value))
         return repr(value)
     if isinstance(value, dt.datetime):
-        return _timestamp_text(value) if value.tzinfo is not None else value.isoformat()
+        return utc_timestamp(value) if value.tzinfo is not None else value.isoformat()
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     return str(value)
 
 
 def _timestamp_text(value: object) -> str:
-    """Return a check time as ISO 8601 UTC text; naive datetimes are taken as UTC."""
+    """Return a check time as RFC 3339 UTC text; naive datetimes are taken as UTC."""
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        stamp = value.astimezone(dt.UTC).replace(microsecond=0, tzinfo=None)
-        return stamp.isoformat() + "Z"
+        return utc_timestamp(value)
     return cell_text(value)
 
 

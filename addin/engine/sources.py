@@ -34,12 +34,13 @@ from pathlib import Path
 
 import python_calamine
 
+from addin.formats import column_index, column_letters
+
 __all__ = [
     "InputCell",
     "InputError",
     "InputTable",
     "bundled_sample",
-    "column_letter",
     "read_input",
 ]
 
@@ -174,24 +175,6 @@ def read_input(path: Path, *, column: str | None = None, sheet: str | None = Non
 def bundled_sample() -> Path:
     """Return the demo input shipped with the package (about 3,000 numbers, mixed formats)."""
     return Path(str(importlib.resources.files("addin").joinpath("data", "sample_numbers.csv")))
-
-
-def column_letter(index: int) -> str:
-    """Return the spreadsheet letter of a 0-based column index (0 -> A, 26 -> AA)."""
-    letters = ""
-    index += 1
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        letters = chr(ord("A") + remainder) + letters
-    return letters
-
-
-def _column_index(letters: str) -> int:
-    """Return the 0-based index of a column letter (A -> 0, AA -> 26)."""
-    index = 0
-    for char in letters.upper():
-        index = index * 26 + ord(char) - ord("A") + 1
-    return index - 1
 
 
 # --- text files ----------------------------------------------------------------------
@@ -436,7 +419,7 @@ def _choose_column(
         header_row=header_row,
         headers=headers,
         column_index=index,
-        column_label=column_letter(first_column + index),
+        column_label=column_letters(first_column + index),
         sheet=sheet,
     )
 
@@ -483,14 +466,14 @@ def _named_column(
     text = column.strip()
     # A number counts like the letters do: 2 is column B, wherever the data starts.
     if _LETTER_COLUMN.fullmatch(text) or (text.isdigit() and int(text) >= 1):
-        absolute = int(text) - 1 if text.isdigit() else _column_index(text)
+        absolute = int(text) - 1 if text.isdigit() else column_index(text)
         index = absolute - first_column
         if 0 <= index < width:
             return index
         first, last = first_column, first_column + width - 1
         raise InputError(
             f"{where}: column {text.upper()} is empty; the data is in columns "
-            f"{column_letter(first)} to {column_letter(last)} ({first + 1} to {last + 1})"
+            f"{column_letters(first)} to {column_letters(last)} ({first + 1} to {last + 1})"
         )
     if headers:
         listed = ", ".join(repr(header) for header in headers if header)
@@ -500,7 +483,7 @@ def _named_column(
         )
     raise InputError(
         f"{where}: no column {column!r}: the file has no header row, so give the column "
-        f"as a letter ({column_letter(first_column)}) or a number (1)"
+        f"as a letter ({column_letters(first_column)}) or a number (1)"
     )
 
 

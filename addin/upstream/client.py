@@ -35,7 +35,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -43,6 +42,9 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import urllib3.exceptions
 
+from addin.formats import E164 as _E164
+from addin.formats import TASK_ID as _TASK_ID
+from addin.formats import package_version
 from addin.upstream.accounting import (
     Billing,
     CreateOutcome,
@@ -76,18 +78,8 @@ __all__ = ["DEFAULT_USER_AGENT", "RetryPolicy", "VendorClient"]
 log = logging.getLogger(__name__)
 
 
-def _package_version() -> str:
-    """Return the installed fbcheck version, or a marker when running from a bare checkout."""
-    try:
-        return metadata.version("fbcheck")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
+DEFAULT_USER_AGENT: Final = f"fbcheck/{package_version()}"
 
-
-DEFAULT_USER_AGENT: Final = f"fbcheck/{_package_version()}"
-
-_E164: Final = re.compile(r"\+[1-9]\d{0,14}")
-_TASK_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _PRODUCT: Final = re.compile(r"[a-z]{1,16}")
 _DOWNLOAD_CHUNK: Final = 64 * 1024
 # Error bodies are read this far at most; the vendor's messages are one line.

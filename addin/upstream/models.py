@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Final, Literal
 
+from addin.formats import is_task_id
 from addin.upstream.exceptions import ProtocolError
 
 __all__ = [
@@ -33,8 +34,6 @@ _TIMESTAMP = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,12}))?"
     r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))"
 )
-# Task ids go into a URL path, so only URL-safe characters are accepted.
-_TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -145,7 +144,7 @@ def parse_task(payload: object, *, method: str, url: str) -> TaskStatus:
             raise fail(f"field {name!r}: {exc}") from None
 
     task_id = text("task_id")
-    if not _TASK_ID.fullmatch(task_id):
+    if not is_task_id(task_id):
         raise fail(f"field 'task_id' has unexpected characters: {task_id[:40]!r}")
     status = text("status").strip().lower()
     if not status:

@@ -31,10 +31,10 @@ from typing import Final
 
 from python_calamine import CalamineError, CalamineWorkbook
 
+from addin.formats import ANSWERS, ERROR, is_e164
 from addin.upstream.exceptions import ResultFileError
 
 __all__ = [
-    "ANSWERS",
     "MAX_COMPRESSION_RATIO",
     "MAX_UNCOMPRESSED_BYTES",
     "ResultRow",
@@ -43,8 +43,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Answers the vendor documents, plus "error" for anything we could not read.
-ANSWERS: Final[tuple[str, ...]] = ("yes", "no", "ban", "error")
 #: Limit on the sum of uncompressed members of a zip: about twice a 2,000,000-row
 #: result (about 260 MB of sheet XML) and well below what would exhaust memory.
 MAX_UNCOMPRESSED_BYTES: Final = 512 * 1024 * 1024
@@ -63,8 +61,7 @@ _NUMBER_HEADERS: Final = frozenset(
 )
 _ANSWER_HEADERS: Final = frozenset({"facebook", "fb"})
 # Higher wins when one number has two different answers (see the module docstring).
-_PRECEDENCE: Final = {"yes": 3, "ban": 2, "no": 1, "error": 0}
-_E164: Final = re.compile(r"\+[1-9]\d{0,14}")
+_PRECEDENCE: Final = {"yes": 3, "ban": 2, "no": 1, ERROR: 0}
 _NUMBER_NOISE: Final = re.compile(r"[\s\-().]")
 _FLOAT_TEXT: Final = re.compile(r"(\+?\d+)\.0*")
 # Declarations that a spreadsheet never needs, in the encodings an XML part may use.
@@ -270,7 +267,7 @@ class _ResultReader:
                 raise self.error(f"{what} has more than {self.max_rows:,} rows")
             # Fast paths first: the vendor's rows are almost always clean E.164 and
             # lower-case answers, and this loop runs once per number.
-            if isinstance(number_cell, str) and _E164.fullmatch(number_cell):
+            if isinstance(number_cell, str) and is_e164(number_cell):
                 number: str | None = number_cell
             else:
                 number = _number_from_cell(number_cell)
@@ -316,7 +313,7 @@ class _NoHeaderError(Exception):
     """A sheet or CSV without the expected header; the reader may try another sheet."""
 
 
-_CLEAN_ANSWERS: Final = {word: ResultRow(word) for word in ("yes", "no", "ban")}
+_CLEAN_ANSWERS: Final = {word: ResultRow(word) for word in ANSWERS}
 
 
 def _is_filled(cell: Cell) -> bool:
@@ -353,7 +350,7 @@ def _number_from_cell(cell: Cell) -> str | None:
         return None
     if not text.startswith("+"):
         text = "+" + text
-    return text if _E164.fullmatch(text) else None
+    return text if is_e164(text) else None
 
 
 def _answer_from_cell(cell: Cell) -> ResultRow:
@@ -365,7 +362,7 @@ def _answer_from_cell(cell: Cell) -> ResultRow:
     if answer in _CLEAN_ANSWERS:
         return _CLEAN_ANSWERS[answer]
     if not answer:
-        return ResultRow("error", "empty answer in the result file")
+        return ResultRow(ERROR, "empty answer in the result file")
     if answer == "error":
-        return ResultRow("error", "the vendor reported an error for this number")
-    return ResultRow("error", f"unexpected answer {text.strip()[:40]!r}")
+        return ResultRow(ERROR, "the vendor reported an error for this number")
+    return ResultRow(ERROR, f"unexpected answer {text.strip()[:40]!r}")

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 from addin.engine.phones import Normalized, normalize
 from addin.engine.store import Answer
+from addin.formats import INVALID
 
 HEADER = "facebook"
 DEMO_HEADER = "facebook (DEMO)"
 PENDING = "pending"
 UNCONFIRMED = "unconfirmed"
-INVALID = "invalid"
-ERROR = "error"
 CANCELLED = "cancelled"
 EMPTY = ""
 #: A header may hold a digit or two ("Phone 2") but never a whole number.

@@ -1,7 +1,13 @@
-"""Render the Office add-in manifest (``manifest/manifest.template.xml``) for a base URL."""
+"""Render the Office add-in manifest for a base URL.
+
+The template is package data (``addin/web/templates/manifest.template.xml``), so an
+installed wheel renders it too; ``manifest/manifest.xml`` in the repository is the
+rendered default, kept equal to it by a test.
+"""
 
 from __future__ import annotations
 
+import importlib.resources
 import uuid
 from pathlib import Path
 from string import Template
@@ -16,8 +22,10 @@ ADDIN_ID = "0e220e33-abf6-4eed-9cd8-5b14c6406df0"
 DEFAULT_BASE_URL = own_base_url(DEFAULT_PORT)
 DISPLAY_NAME = "FB Check"
 
-#: The template lives in the repository's ``manifest/`` folder.
-TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "manifest" / "manifest.template.xml"
+#: The template, shipped inside the package.
+TEMPLATE_PATH = Path(
+    str(importlib.resources.files("addin.web").joinpath("templates", "manifest.template.xml"))
+)
 
 
 def normalize_base_url(base_url: str) -> str:

@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from addin.config import ensure_xlwings_license
+from addin.formats import column_index, column_letters
 from addin.web.replies import ApiError
 
 #: Excel's grid.
@@ -238,8 +239,8 @@ def _parse_area(address: str, *, used_rows: int) -> Area:
     match = _A1_AREA.fullmatch(text)
     if match is None:
         raise ApiError(400, "bad_address", f"{address!r} is not a range address such as 'A2:A500'")
-    first_column = _column_number(match["c1"])
-    last_column = _column_number(match["c2"] or match["c1"])
+    first_column = column_index(match["c1"]) + 1
+    last_column = column_index(match["c2"] or match["c1"]) + 1
     if match["r1"] is None and match["r2"] is None and match["c2"] is not None:
         # A whole column: intersected with the rows the payload holds (the used range).
         first_row, last_row = 1, max(used_rows, 1)
@@ -258,9 +259,9 @@ def _parse_area(address: str, *, used_rows: int) -> Area:
             "selection_too_wide",
             f"select one column per area: {address} spans {last_column - first_column + 1} columns",
         )
-    canonical = f"{_column_letters(first_column)}{first_row}"
+    canonical = f"{column_letters(first_column - 1)}{first_row}"
     if last_row != first_row:
-        canonical += f":{_column_letters(first_column)}{last_row}"
+        canonical += f":{column_letters(first_column - 1)}{last_row}"
     return Area(canonical, first_row, last_row, first_column)
 
 
@@ -315,23 +316,6 @@ def _check_cells(values: list[list[Any]], areas: list[Area]) -> None:
                 value = row[index]
                 if value is not None and not isinstance(value, str | int | float):
                     raise _bad(
-                        f"cell {_column_letters(area.column)}{row_number} holds"
+                        f"cell {column_letters(area.column - 1)}{row_number} holds"
                         f" {type(value).__name__}, not a cell value"
                     )
-
-
-def _column_number(letters: str) -> int:
-    """Return the 1-based column of ``letters`` (A -> 1, AA -> 27)."""
-    number = 0
-    for char in letters.upper():
-        number = number * 26 + ord(char) - 64
-    return number
-
-
-def _column_letters(number: int) -> str:
-    """Return the letters of a 1-based column (1 -> A, 27 -> AA)."""
-    letters = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters

@@ -18,7 +18,6 @@ from addin.engine.sources import (
     InputCell,
     InputError,
     bundled_sample,
-    column_letter,
     read_input,
 )
 
@@ -334,18 +333,6 @@ def test_header_name_wins_over_a_letter(tmp_path: Path) -> None:
     """A column whose header is 'B' is found by that name even though B is a letter."""
     table = read_input(write_text(tmp_path / "in.csv", "phone,x,B\n+41798284651,y,z\n"), column="b")
     assert table.column_label == "C"
-
-
-def test_column_letters_round_trip() -> None:
-    """Column letters go A..Z, AA.., like Excel."""
-    assert [column_letter(i) for i in (0, 25, 26, 27, 701, 702)] == [
-        "A",
-        "Z",
-        "AA",
-        "AB",
-        "ZZ",
-        "AAA",
-    ]
 
 
 def test_unknown_column_name_lists_the_headers(three_columns: Path) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import requests
 from flask import Flask
 
+from addin.formats import column_index
 from addin.web import close_app, create_app
 from addin.web.app_config import PORT_KEY, SETTINGS_KEY
 from addin.web.engine_state import (
@@ -91,14 +92,6 @@ def refused(response: Any, status: int, code: str) -> dict[str, Any]:
 _AREA = re.compile(r"([A-Z]+)([0-9]+)")
 
 
-def column_index(letters: str) -> int:
-    """Return the 1-based column of ``letters``."""
-    value = 0
-    for char in letters:
-        value = value * 26 + ord(char) - 64
-    return value
-
-
 def payload(
     *areas: tuple[str, list[Any]], region: str | None = None, sheet: str = "Sheet1"
 ) -> dict[str, Any]:
@@ -112,7 +105,7 @@ def payload(
     for address, cells in areas:
         match = _AREA.match(address)
         assert match is not None
-        column, first = column_index(match[1]), int(match[2])
+        column, first = column_index(match[1]) + 1, int(match[2])
         for offset, value in enumerate(cells):
             grid.setdefault(first + offset, {})[column] = value
         addresses.append(address)
@@ -148,7 +141,7 @@ def applied(actions: list[dict[str, Any]]) -> dict[tuple[int, int], Any]:
 
 def column_of(actions: list[dict[str, Any]], letters: str) -> dict[int, Any]:
     """Return {row: value} written into column ``letters``."""
-    column = column_index(letters)
+    column = column_index(letters) + 1
     return {row: value for (row, col), value in applied(actions).items() if col == column}
 
 

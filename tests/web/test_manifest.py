@@ -255,9 +255,11 @@ def test_display_name_is_xml_escaped() -> None:
     assert attr(parse(text).find("o:DisplayName", NS), "DefaultValue") == "FB Check (h/a&b)"
 
 
-def test_template_exists_in_the_manifest_folder() -> None:
-    assert TEMPLATE_PATH == REPO / "manifest" / "manifest.template.xml"
+def test_template_is_package_data_with_one_copy() -> None:
+    """The template ships in the package; manifest/ holds only the rendered default."""
+    assert TEMPLATE_PATH == REPO / "addin" / "web" / "templates" / "manifest.template.xml"
     assert TEMPLATE_PATH.is_file()
+    assert not (REPO / "manifest" / "manifest.template.xml").exists()
 
 
 def test_served_manifest_uses_the_servers_own_port(tmp_path) -> None:
