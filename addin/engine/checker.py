@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from addin.config import Settings
+from addin.engine.errors import UnknownJobError
 from addin.engine.planning import Plan, plan_numbers
 from addin.engine.runner import Runner, RunnerSettings
 from addin.engine.store import Answer, Store
@@ -76,6 +77,19 @@ class JobProgress:
             "finished": self.finished,
             "uncertain_creates": self.uncertain_creates,
         }
+
+    @property
+    def percent(self) -> int | None:
+        """Return the share of the open tasks' numbers processed, 0-100 (None: no open task)."""
+        if not self.processing:
+            return None
+        return 100 * self.processed // self.processing
+
+    @property
+    def checking_text(self) -> str:
+        """Return the short text a waiting cell shows: "checking… 40%" (or "checking…")."""
+        percent = self.percent
+        return "checking…" if percent is None else f"checking… {percent}%"
 
 
 @dataclass(frozen=True)
@@ -255,7 +269,7 @@ class Checker:
         while True:
             progress = self.progress(job_id)
             if progress is None:
-                raise KeyError(job_id)
+                raise UnknownJobError(job_id)
             if progress.finished or (deadline is not None and time.monotonic() >= deadline):
                 return progress
             time.sleep(interval)
@@ -284,6 +298,95 @@ class Checker:
         """Close."""
         self.close()
 
+    # -- the front door for callers (web, CLI) --
+
+    def progress_of(self, job_id: str) -> JobProgress:
+        """Return a job's progress, or raise ``UnknownJobError``."""
+        progress = self.progress(job_id)
+        if progress is None:
+            raise UnknownJobError(job_id)
+        return progress
+
+    def history(self, limit: int = 50) -> list[JobProgress]:
+        """Return the progress of the ``limit`` most recent jobs, newest first."""
+        jobs = (self.progress(record.job_id) for record in self.store.jobs(limit=limit))
+        return [progress for progress in jobs if progress is not None]
+
+    def cached_answers(self, numbers: Iterable[str]) -> dict[str, tuple[str, float]]:
+        """Return fresh cached (answer, checked_at) of ``numbers`` from the vendor in use."""
+        return self.store.cached(self.cache_realm, list(numbers), max_age=self.max_age)
+
+    def cached_answers_for_job(
+        self, job_id: str, numbers: Iterable[str]
+    ) -> dict[str, tuple[str, float]]:
+        """Return fresh cached answers of ``numbers``, or {} when the job ran on another vendor.
+
+        A job made before the API key changed belongs to another realm: its
+        cells must not get answers of the vendor in use now.
+        """
+        job = self.store.job(job_id)
+        if job is None or cache_realm_of(job.realm) != self.cache_realm:
+            return {}
+        return self.cached_answers(numbers)
+
+    def number_statuses(self, job_id: str, numbers: Iterable[str]) -> dict[str, NumberStatus]:
+        """Return where each of ``numbers`` stands in job ``job_id`` (the job is read once)."""
+        progress = self.progress(job_id)
+        answers = self.answers(job_id) if progress is not None else {}
+        statuses: dict[str, NumberStatus] = {}
+        for number in numbers:
+            answer = answers.get(number)
+            if answer is None:
+                statuses[number] = NumberStatus("pending", progress=progress)
+            elif answer.answer == "error":
+                statuses[number] = NumberStatus("error", reason=answer.reason, progress=progress)
+            else:
+                statuses[number] = NumberStatus("answered", answer=answer.answer, progress=progress)
+        return statuses
+
+    def account(self) -> Account:
+        """Return what is known of the vendor account; no billed request is sent for it."""
+        billed = self.store.billed_total(self.task_realm)
+        last_error = self.runner.last_error
+        balance: int | None = None
+        if self.demo:
+            balance, billed, last_error = self._demo_balance(billed, last_error)
+        return Account(
+            mode="demo" if self.demo else "live",
+            api_url=None if self.demo else self.settings.api_url,
+            balance=balance,
+            billed=billed,
+            last_error=last_error,
+        )
+
+    def _demo_balance(
+        self, billed: int, last_error: str | None
+    ) -> tuple[int | None, int, str | None]:
+        """Return (balance, billed, last error) as the demo emulator's ledger tells them."""
+        import requests
+
+        try:
+            ledger = requests.get(f"{self.base_url}/_mock/ledger", timeout=5.0).json()
+            demo_account = ledger["keys"][DEMO_KEY]
+            return int(demo_account["balance"]), int(demo_account["billed_total"]), last_error
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            return None, billed, f"the demo emulator's ledger is unreadable: {type(exc).__name__}"
+
+    def clear_cache(self) -> int:
+        """Forget every cached answer of the vendor in use; return how many."""
+        return self.store.clear_cache(self.cache_realm)
+
+    def use_settings(self, settings: Settings) -> None:
+        """Plan with new run-time settings (TTL, chunking); the vendor connection stays."""
+        self.settings = settings
+
+    def retire(self, reason: str) -> None:
+        """Stop for good: demo tasks still open end with ``reason`` (they die with the emulator)."""
+        self.runner.stop()
+        if self.demo:
+            self.store.abandon_open_tasks(self.task_realm, reason)
+        self.close()
+
 
 def _eta(open_tasks: list[Any]) -> float | None:
     """Estimate seconds left from the open tasks' observed throughput."""
@@ -302,3 +405,46 @@ def _eta(open_tasks: list[Any]) -> float | None:
     if done == 0 or elapsed <= 0:
         return None
     return remaining / (done / elapsed)
+
+
+def cache_realm_of(task_realm: str) -> str:
+    """Return the cache realm of a task realm: every demo emulator shares the demo cache."""
+    return DEMO_REALM if task_realm.startswith(f"{DEMO_REALM}:") else task_realm
+
+
+@dataclass(frozen=True)
+class Account:
+    """What is known of the vendor account, for the task pane."""
+
+    mode: str  # "demo" or "live"
+    api_url: str | None
+    #: The emulator's balance in demo mode; the vendor's is not known without a billed request.
+    balance: int | None
+    billed: int
+    last_error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return JSON-ready data."""
+        return {
+            "mode": self.mode,
+            "api_url": self.api_url,
+            "balance": self.balance,
+            "billed": self.billed,
+            "last_error": self.last_error,
+        }
+
+
+@dataclass(frozen=True)
+class NumberStatus:
+    """Where one number stands in one job: answered, failed, or still pending."""
+
+    state: str  # "answered", "error" or "pending"
+    answer: str | None = None
+    reason: str | None = None
+    #: The job's progress (None when the job is unknown).
+    progress: JobProgress | None = None
+
+    @property
+    def still_checking(self) -> bool:
+        """Return True while the number has no answer and its job still runs."""
+        return self.state == "pending" and self.progress is not None and not self.progress.finished

@@ -23,12 +23,8 @@ def history() -> Response:
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_HISTORY:
         raise ApiError(400, "bad_request", f"limit must be a whole number from 1 to {MAX_HISTORY}")
     with engine_of(current_app).checker() as checker:
-        jobs = []
-        for record in checker.store.jobs(limit=int(raw)):
-            progress = checker.progress(record.job_id)
-            if progress is not None:
-                jobs.append(job_json(progress))
-    return reply(jobs=jobs)
+        jobs = checker.history(int(raw))
+    return reply(jobs=[job_json(progress) for progress in jobs])
 
 
 @bp.get("/<job_id>")

@@ -9,17 +9,13 @@ answers next to the cells that still hold their numbers.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, current_app
 
-from addin.engine.checker import Checker
 from addin.engine.phones import validate_region
 from addin.engine.planning import Plan
 from addin.web.answer_columns import (
     PENDING,
     UNCONFIRMED,
-    AreaNumbers,
     check_column,
     read_area,
     result_column,
@@ -45,7 +41,7 @@ def check_selection() -> Response:
     with state.checker() as checker:
         demo = checker.demo
         plan = checker.plan(numbers, rows=rows, invalid=invalid)
-        needs_confirmation = plan.to_upload > state.settings.confirm_above
+        needs_confirmation = plan.needs_confirmation(state.settings.confirm_above)
         if needs_confirmation:
             plan_id = state.plans.add(
                 plan, numbers=numbers, label=selection.label, generation=state.generation
@@ -110,7 +106,8 @@ def write_results(job_id: str) -> Response:
         region = _region(selection, state.settings.region)
         areas = [read_area(cells, region) for cells in selection.cells]
         answers = checker.answers(job_id)
-        cached = _cached_answers(checker, job_id, areas, answers)
+        others = {n for area in areas for n in area.numbers if n not in answers}
+        cached = checker.cached_answers_for_job(job_id, others)
     outcomes = [result_column(area, answers=answers, cached=cached) for area in areas]
     written = sum(o.written for o in outcomes)
     skipped = sum(o.skipped for o in outcomes)
@@ -141,21 +138,6 @@ def _region(selection: Selection, default: str) -> str:
         return validate_region(selection.region or default)
     except ValueError as exc:
         raise ApiError(400, "bad_region", str(exc)) from None
-
-
-def _cached_answers(
-    checker: Checker, job_id: str, areas: list[AreaNumbers], answers: dict[str, Any]
-) -> dict[str, tuple[str, float]]:
-    """Return fresh cached answers for numbers outside the job, from the job's own realm."""
-    job = checker.store.job(job_id)
-    if job is None:
-        return {}
-    job_cache_realm = "demo" if job.realm.startswith("demo:") else job.realm
-    if job_cache_realm != checker.cache_realm:
-        # The API key changed since: answers of the other realm must not mix in.
-        return {}
-    others = {n for area in areas for n in area.numbers if n not in answers}
-    return checker.store.cached(checker.cache_realm, others, max_age=checker.max_age)
 
 
 def _plan_message(plan: Plan, *, numbers_found: bool, confirm: bool) -> str:
