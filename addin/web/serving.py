@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from addin.web.app_config import PORT_KEY
 from addin.web.certs import ServerCertificate
+from addin.web.flask_config import PORT_KEY
 from mock_server.server import BackgroundServer
 
 

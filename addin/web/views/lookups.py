@@ -19,8 +19,8 @@ from flask import Blueprint, Response, current_app
 from addin.engine.checker import Checker, NumberStatus
 from addin.engine.phones import normalize, validate_region
 from addin.web.coalescer import Lookup, LookupCoalescer
-from addin.web.engine_state import engine_of
-from addin.web.replies import ApiError, reply, request_object
+from addin.web.engine_host import host_of
+from addin.web.json_api import ApiError, reply, request_object
 
 bp = Blueprint("lookups", __name__, url_prefix="/api/lookups")
 
@@ -32,9 +32,9 @@ QUEUED_TEXT = "queued"
 @bp.post("")
 def lookups() -> Response:
     """Answer a batch of ``=FBCHECK`` calls; nothing here waits for the vendor."""
-    state = engine_of(current_app)
+    host = host_of(current_app)
     items = _list_field(request_object(), "items")
-    default_region = state.settings.region
+    default_region = host.settings.region
     normalized: list[tuple[str | None, str | None]] = []
     for position, item in enumerate(items):
         if not isinstance(item, dict) or "value" not in item:
@@ -43,12 +43,12 @@ def lookups() -> Response:
             )
         normalized.append(_normalize_item(item, position, default_region))
     numbers = list(dict.fromkeys(e164 for e164, _ in normalized if e164 is not None))
-    with state.checker() as checker:
+    with host.checker() as checker:
         cached = checker.cached_answers(numbers)
         waiting = [n for n in numbers if n not in cached]
-        statuses = _job_statuses(checker, state.coalescer, waiting)
-        state.coalescer.add(
-            n for n in waiting if not _still_checking(state.coalescer.lookup(n), statuses.get(n))
+        statuses = _job_statuses(checker, host.coalescer, waiting)
+        host.coalescer.add(
+            n for n in waiting if not _still_checking(host.coalescer.lookup(n), statuses.get(n))
         )
     results = []
     for e164, reason in normalized:
@@ -57,7 +57,7 @@ def lookups() -> Response:
         elif e164 in cached:
             results.append(_result("done", e164, answer=cached[e164][0]))
         else:
-            lookup = state.coalescer.lookup(e164)
+            lookup = host.coalescer.lookup(e164)
             job_id = lookup.job_id if lookup is not None else None
             status = statuses.get(e164) if job_id else None
             results.append(_result("pending", e164, job_id=job_id, progress=_waiting_text(status)))
@@ -67,19 +67,19 @@ def lookups() -> Response:
 @bp.post("/poll")
 def poll() -> Response:
     """Report answers and progress for numbers the page still waits for."""
-    state = engine_of(current_app)
+    host = host_of(current_app)
     numbers = _list_field(request_object(), "numbers")
     for position, number in enumerate(numbers):
         if not isinstance(number, str):
             raise ApiError(400, "bad_request", f"numbers[{position}] must be an E.164 text")
     distinct = list(dict.fromkeys(numbers))
     answers: dict[str, dict[str, Any]] = {}
-    with state.checker() as checker:
+    with host.checker() as checker:
         cached = checker.cached_answers(distinct)
-        statuses = _job_statuses(checker, state.coalescer, [n for n in distinct if n not in cached])
+        statuses = _job_statuses(checker, host.coalescer, [n for n in distinct if n not in cached])
         lost: list[str] = []
         for number in distinct:
-            lookup = state.coalescer.lookup(number)
+            lookup = host.coalescer.lookup(number)
             if number in cached:
                 job_id = lookup.job_id if lookup is not None else None
                 answers[number] = _result("done", number, answer=cached[number][0], job_id=job_id)
@@ -91,7 +91,7 @@ def poll() -> Response:
                 answers[number] = _result("pending", number, progress=QUEUED_TEXT)
             else:
                 answers[number] = _poll_answer(number, lookup, statuses.get(number))
-        state.coalescer.add(lost)
+        host.coalescer.add(lost)
     return reply(results=answers)
 
 

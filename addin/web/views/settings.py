@@ -11,8 +11,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app
 
 from addin.config import Settings
-from addin.web.engine_state import SettingsError, apply_settings, engine_of
-from addin.web.replies import ApiError, reply, request_object
+from addin.web.engine_host import apply_settings, host_of
+from addin.web.json_api import reply, request_object
 
 bp = Blueprint("settings", __name__, url_prefix="/api")
 
@@ -24,17 +24,14 @@ MIN_KEY_TO_SHOW_TAIL = 12
 @bp.get("/settings")
 def get_settings() -> Response:
     """Return the settings in force, the API key masked."""
-    return reply(**settings_json(engine_of(current_app).settings))
+    return reply(**settings_json(host_of(current_app).settings))
 
 
 @bp.put("/settings")
 def put_settings() -> Response:
     """Change any of api_key (empty removes it), region, cache_ttl_days, confirm_above."""
     changes = request_object()
-    try:
-        settings = apply_settings(current_app, changes)
-    except SettingsError as exc:
-        raise ApiError(400, "bad_setting", str(exc)) from None
+    settings = apply_settings(current_app, changes)
     current_app.logger.info("settings changed: %s", ", ".join(sorted(changes)) or "nothing")
     return reply(**settings_json(settings))
 
@@ -42,14 +39,14 @@ def put_settings() -> Response:
 @bp.get("/account")
 def account() -> Response:
     """Return what is known of the vendor account (demo: the emulator's ledger)."""
-    with engine_of(current_app).checker() as checker:
+    with host_of(current_app).checker() as checker:
         return reply(**checker.account().as_dict())
 
 
 @bp.post("/cache/clear")
 def clear_cache() -> Response:
     """Forget every cached answer of the vendor in use (demo or live)."""
-    with engine_of(current_app).checker() as checker:
+    with host_of(current_app).checker() as checker:
         return reply(cleared=checker.clear_cache())
 
 
