@@ -183,6 +183,14 @@ def test_bad_bodies(client: AddinClient, path: str, body: Any, status: int, code
     refused(post(client, path, body), status, code)
 
 
+@pytest.mark.parametrize("region", [["CH"], {"CH": 1}, 41, True])
+def test_region_of_the_wrong_type_is_a_400(client: AddinClient, region: Any) -> None:
+    # The caller's mistake, not a bad cell: the whole request is refused, not a 500.
+    items = [{"value": "+41798284651"}, {"value": "+41798284652", "region": region}]
+    body = refused(post(client, LOOKUPS, {"items": items}), 400, "bad_request")
+    assert body["message"] == "items[1].region must be a region code such as 'CH', or null"
+
+
 def test_bad_json(client: AddinClient) -> None:
     response = client.request(
         "POST", LOOKUPS, data=b"[", headers={"Content-Type": "application/json"}
