@@ -8,18 +8,43 @@ directory, then the defaults below.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from addin.engine.phones import validate_region
+
+log = logging.getLogger(__name__)
 
 #: The vendor's production endpoint. Never contacted by tests or the demo.
 VENDOR_URL = "https://api.ekycpro.com"
+
+# -- bounds shared by the environment's settings and the task pane's changes ---
+
+#: The longest an answer is reused: ten years.
+MAX_CACHE_TTL_DAYS = 3650
+#: How long an answer is reused, in days.
+CacheTtlDays = Annotated[float, Field(ge=0, le=MAX_CACHE_TTL_DAYS)]
+#: Ask before uploading more numbers than this.
+ConfirmAbove = Annotated[int, Field(ge=0)]
+#: A vendor API key: printable ASCII without spaces, this long.
+MIN_KEY_LENGTH = 8
+MAX_KEY_LENGTH = 512
 
 
 def default_data_dir() -> Path:
@@ -42,7 +67,7 @@ class Settings(BaseSettings):
     region: str = Field(
         default="US", description="Default region for national numbers (ISO 3166 alpha-2)."
     )
-    cache_ttl_days: float = Field(default=30.0, ge=0)
+    cache_ttl_days: CacheTtlDays = 30.0
     # Every poll is billed: the schedule polls near the estimated finish, so polls
     # are never closer than the 60 s export grace (min), and a task faster than
     # plausible is still noticed within the max.
@@ -66,8 +91,8 @@ class Settings(BaseSettings):
         ),
     )
     max_uncertain_resends: int = Field(default=2, ge=0, le=10)
-    confirm_above: int = Field(
-        default=1000, ge=0, description="Ask before uploading more numbers than this."
+    confirm_above: ConfirmAbove = Field(
+        default=1000, description="Ask before uploading more numbers than this."
     )
     max_result_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
 
@@ -84,9 +109,95 @@ class Settings(BaseSettings):
 
 # -- settings changed at run time (the task pane) -----------------------------
 
-#: The settings the task pane may change; everything else comes from the
-#: environment, ``.env`` or the defaults.
-RUNTIME_SETTINGS = ("api_key", "region", "cache_ttl_days", "confirm_above")
+
+class SettingsError(ValueError):
+    """A run-time settings change that is refused; the message never repeats the value."""
+
+
+class RuntimeChanges(BaseModel):
+    """The settings the task pane may change at run time; any other key is refused.
+
+    Everything else comes from the environment, ``.env`` or the defaults. JSON
+    types must match exactly (no ``"7"`` for 7, no ``true`` for 1); the bounds
+    are the ones of :class:`Settings`. An empty or null ``api_key`` removes the key.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    api_key: str | None = None
+    region: str | None = None
+    cache_ttl_days: CacheTtlDays | None = None
+    confirm_above: ConfirmAbove | None = None
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _plausible_key(cls, value: Any) -> str:
+        """Return the key stripped ("" removes it); refuse what cannot be a key."""
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise ValueError("api_key must be text (an empty text removes the key)")
+        key = value.strip()
+        if key and not (
+            MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH
+            and key.isascii()
+            and key.isprintable()
+            and " " not in key
+        ):
+            # Never echo the value: it may be a real key pasted with a typo.
+            raise ValueError(
+                f"that does not look like an API key: expected {MIN_KEY_LENGTH} to"
+                f" {MAX_KEY_LENGTH} printable characters without spaces"
+            )
+        return key
+
+    @field_validator("region", mode="before")
+    @classmethod
+    def _known_region(cls, value: Any) -> str:
+        """Return the region code upper-cased; refuse anything phonenumbers does not know."""
+        if not isinstance(value, str):
+            raise ValueError("region must be text such as 'CH' or 'US'")
+        return validate_region(value)
+
+    @field_validator("cache_ttl_days", "confirm_above", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse an explicit null: these settings have no "unset" value."""
+        if value is None:
+            raise ValueError(f"{info.field_name} must not be null")
+        return value
+
+    @classmethod
+    def parse(cls, changes: Mapping[str, Any]) -> RuntimeChanges:
+        """Return the changes checked and normalised, or raise ``SettingsError``."""
+        try:
+            return cls.model_validate(dict(changes))
+        except ValidationError as exc:
+            raise SettingsError(_validation_message(exc)) from None
+
+    def updates(self) -> dict[str, Any]:
+        """Return only the settings that were given, as plain values."""
+        return self.model_dump(exclude_unset=True)
+
+
+#: The settings the task pane may change (the fields of :class:`RuntimeChanges`).
+RUNTIME_SETTINGS = tuple(RuntimeChanges.model_fields)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """Return pydantic's complaints as one sentence, without the rejected values."""
+    parts = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            parts.append(f"cannot change {name} here; settable: {', '.join(RUNTIME_SETTINGS)}")
+        elif error["type"] == "value_error":
+            parts.append(str(error["ctx"]["error"]))
+        else:
+            parts.append(f"{name}: {error['msg']}")
+    return "; ".join(parts) or "invalid settings"
+
+
 #: Non-secret task-pane settings, in the data folder.
 SAVED_SETTINGS_FILE = "settings.json"
 #: The API key set in the task pane, in the data folder, readable by the owner only.
@@ -120,8 +231,12 @@ class SavedSettings:
         self.settings_path = data_dir / SAVED_SETTINGS_FILE
         self.secrets_path = data_dir / SAVED_SECRETS_FILE
 
-    def read(self) -> dict[str, Any]:
-        """Return the saved overrides (``api_key`` as text); unreadable files count as empty."""
+    def read(self) -> RuntimeChanges:
+        """Return the saved overrides; unreadable files count as empty, bad values as unset.
+
+        A value the rules refuse (a file edited by hand, or saved by a version
+        with other rules) is skipped with a warning; the others still apply.
+        """
         saved = {
             name: value
             for name, value in _read_json_object(self.settings_path).items()
@@ -130,13 +245,19 @@ class SavedSettings:
         key = _read_json_object(self.secrets_path).get("api_key")
         if isinstance(key, str) and key:
             saved["api_key"] = key
-        return saved
+        valid: dict[str, Any] = {}
+        for name, value in saved.items():
+            try:
+                RuntimeChanges.parse({name: value})
+            except SettingsError as exc:
+                log.warning("ignoring the saved setting %s: %s", name, exc)
+            else:
+                valid[name] = value
+        return RuntimeChanges.parse(valid)
 
-    def save(self, changes: Mapping[str, Any]) -> None:
-        """Merge ``changes`` into the saved overrides; an empty or None ``api_key`` removes it."""
-        unknown = set(changes) - set(RUNTIME_SETTINGS)
-        if unknown:
-            raise ValueError(f"not a run-time setting: {', '.join(sorted(unknown))}")
+    def save(self, checked: RuntimeChanges) -> None:
+        """Merge ``checked`` into the saved overrides; an empty ``api_key`` removes it."""
+        changes = checked.updates()
         if "api_key" in changes:
             key = changes["api_key"]
             if key:
@@ -151,7 +272,7 @@ class SavedSettings:
 
     def apply(self, base: Settings) -> Settings:
         """Return ``base`` with the saved overrides on top."""
-        return load_settings(base, self.read())
+        return load_settings(base, self.read().updates())
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:

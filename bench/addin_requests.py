@@ -34,8 +34,8 @@ import requests
 from addin.config import Settings
 from addin.engine import phones
 from addin.web import close_app, create_app
-from addin.web.app_config import PORT_KEY, SETTINGS_KEY
-from addin.web.engine_state import EMULATOR_CONFIG_KEY, engine_of
+from addin.web.engine_host import host_of
+from addin.web.flask_config import EMULATOR_CONFIG_KEY, PORT_KEY, SETTINGS_KEY
 from addin.web.security import CLIENT_HEADER
 from mock_server.server import BackgroundServer
 
@@ -72,7 +72,7 @@ class Backend:
 
     def ledger(self) -> dict[str, Any]:
         """Return the demo emulator's account of the demo key."""
-        with engine_of(self.app).checker() as checker:
+        with host_of(self.app).checker() as checker:
             url = checker.base_url
         data: dict[str, Any] = requests.get(f"{url}/_mock/ledger", timeout=10).json()
         return data["keys"]["demo"]  # type: ignore[no-any-return]

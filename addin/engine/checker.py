@@ -21,8 +21,10 @@ from addin.config import Settings
 from addin.engine.connection import (
     DEMO_GONE_REASON,
     VendorConnection,
+    cache_realm_of,
     is_demo_realm,
 )
+from addin.engine.errors import UnknownJobError
 from addin.engine.journal import CreateJournal
 from addin.engine.ownership import OwnerLock
 from addin.engine.planning import Plan, plan_numbers
@@ -120,6 +122,19 @@ class JobProgress:
             "task_errors": self.task_errors,
             "task_states": self.task_states,
         }
+
+    @property
+    def percent(self) -> int | None:
+        """Return the share of the open tasks' numbers processed, 0-100 (None: no open task)."""
+        if not self.processing:
+            return None
+        return 100 * self.processed // self.processing
+
+    @property
+    def checking_text(self) -> str:
+        """Return the short text a waiting cell shows: "checking… 40%" (or "checking…")."""
+        percent = self.percent
+        return "checking…" if percent is None else f"checking… {percent}%"
 
 
 @dataclass(frozen=True)
@@ -319,11 +334,6 @@ class Checker:
             task_states=_count_states(t for t in tasks if t.job_id == job_id),
         )
 
-    def history(self, limit: int = 50) -> list[JobProgress]:
-        """Return the newest jobs' progress, newest first."""
-        found = (self.progress(job.job_id) for job in self.store.jobs(limit=limit))
-        return [p for p in found if p is not None]
-
     def answers(self, job_id: str) -> dict[str, Answer]:
         """Return a job's known answers by E.164."""
         return self.store.job_answers(job_id)
@@ -354,7 +364,7 @@ class Checker:
         while True:
             progress = self.progress(job_id)
             if progress is None:
-                raise KeyError(job_id)
+                raise UnknownJobError(job_id)
             if (
                 progress.finished
                 or progress.settled
@@ -424,6 +434,73 @@ class Checker:
         """Close."""
         self.close()
 
+    # -- the front door for callers (web, CLI) --
+
+    def progress_of(self, job_id: str) -> JobProgress:
+        """Return a job's progress, or raise ``UnknownJobError``."""
+        progress = self.progress(job_id)
+        if progress is None:
+            raise UnknownJobError(job_id)
+        return progress
+
+    def history(self, limit: int = 50) -> list[JobProgress]:
+        """Return the progress of the ``limit`` most recent jobs, newest first."""
+        jobs = (self.progress(record.job_id) for record in self.store.jobs(limit=limit))
+        return [progress for progress in jobs if progress is not None]
+
+    def cached_answers(self, numbers: Iterable[str]) -> dict[str, tuple[str, float]]:
+        """Return fresh cached (answer, checked_at) of ``numbers`` from the vendor in use."""
+        return self.store.cached(self.cache_realm, list(numbers), max_age=self.max_age)
+
+    def cached_answers_for_job(
+        self, job_id: str, numbers: Iterable[str]
+    ) -> dict[str, tuple[str, float]]:
+        """Return fresh cached answers of ``numbers``, or {} when the job ran on another vendor.
+
+        A job made before the API key changed belongs to another realm: its
+        cells must not get answers of the vendor in use now.
+        """
+        job = self.store.job(job_id)
+        if job is None or cache_realm_of(job.realm) != self.cache_realm:
+            return {}
+        return self.cached_answers(numbers)
+
+    def number_statuses(self, job_id: str, numbers: Iterable[str]) -> dict[str, NumberStatus]:
+        """Return where each of ``numbers`` stands in job ``job_id`` (the job is read once)."""
+        progress = self.progress(job_id)
+        answers = self.answers(job_id) if progress is not None else {}
+        statuses: dict[str, NumberStatus] = {}
+        for number in numbers:
+            answer = answers.get(number)
+            if answer is None:
+                statuses[number] = NumberStatus("pending", progress=progress)
+            elif answer.answer == "error":
+                statuses[number] = NumberStatus("error", reason=answer.reason, progress=progress)
+            else:
+                statuses[number] = NumberStatus("answered", answer=answer.answer, progress=progress)
+        return statuses
+
+    def account(self) -> Account:
+        """Return what is known of the vendor account; no billed request is sent for it."""
+        billing = self.store.realm_billing(self.task_realm)
+        balance = self.connection.balance()
+        return Account(
+            mode="demo" if self.demo else "live",
+            api_url=None if self.demo else self.settings.api_url,
+            balance=None if balance is None else int(balance),
+            billed=billing.billed,
+            possibly_billed=billing.possibly,
+            last_error=self.fatal or self.store.latest_error(self.task_realm),
+        )
+
+    def clear_cache(self) -> int:
+        """Forget every cached answer of the vendor in use; return how many."""
+        return self.store.clear_cache(self.cache_realm)
+
+    def use_settings(self, settings: Settings) -> None:
+        """Plan with new run-time settings (TTL, chunking); the vendor connection stays."""
+        self.settings = settings
+
 
 def _count_states(tasks: Iterable[TaskRecord]) -> dict[str, int]:
     """Return how many tasks are in each state."""
@@ -449,3 +526,44 @@ def _eta(open_tasks: list[TaskRecord]) -> float | None:
     if done == 0 or elapsed <= 0:
         return None
     return remaining / (done / elapsed)
+
+
+@dataclass(frozen=True)
+class Account:
+    """What is known of the vendor account, for the task pane."""
+
+    mode: str  # "demo" or "live"
+    api_url: str | None
+    #: The emulator's balance in demo mode; the vendor's is not known without a billed request.
+    balance: int | None
+    billed: int
+    last_error: str | None
+    #: Requests that may have been billed (no usable answer came back).
+    possibly_billed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return JSON-ready data."""
+        return {
+            "mode": self.mode,
+            "api_url": self.api_url,
+            "balance": self.balance,
+            "billed": self.billed,
+            "possibly_billed": self.possibly_billed,
+            "last_error": self.last_error,
+        }
+
+
+@dataclass(frozen=True)
+class NumberStatus:
+    """Where one number stands in one job: answered, failed, or still pending."""
+
+    state: str  # "answered", "error" or "pending"
+    answer: str | None = None
+    reason: str | None = None
+    #: The job's progress (None when the job is unknown).
+    progress: JobProgress | None = None
+
+    @property
+    def still_checking(self) -> bool:
+        """Return True while the number has no answer and its job still runs."""
+        return self.state == "pending" and self.progress is not None and not self.progress.finished

@@ -77,6 +77,10 @@ class Plan:
             "refresh": self.refresh,
         }
 
+    def needs_confirmation(self, threshold: int) -> bool:
+        """Return True when the plan uploads more numbers than ``threshold``: ask before paying."""
+        return self.to_upload > threshold
+
 
 def plan_numbers(
     store: Store,

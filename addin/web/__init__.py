@@ -2,10 +2,11 @@
 
 Blueprints, one per feature, live in ``addin.web.views``; to add one, append
 it to :data:`BLUEPRINTS`. Routes under ``/api/`` and ``/xlwings/`` are
-automatically held to the API rules of :mod:`addin.web.security`.
+automatically held to the API rules of :mod:`addin.web.security`; every
+error answer is built by :mod:`addin.web.json_api`.
 
-Each app owns one check engine (:mod:`addin.web.engine_state`), started on
-first use; stop it with :func:`close_app` (tests do) or let it stop with the
+Each app owns one check engine, lent to requests by :mod:`addin.web.engine_host`
+and started on first use; stop it with :func:`close_app` (tests do) or let it stop with the
 process.
 """
 
@@ -17,9 +18,9 @@ from typing import Any
 from flask import Blueprint, Flask
 
 from addin.config import Settings
-from addin.web import engine_state, errors, replies, security
-from addin.web.app_config import DEFAULTS, SETTINGS_KEY, port_of, settings_of
-from addin.web.engine_state import close_app
+from addin.web import engine_host, json_api, security
+from addin.web.engine_host import close_app
+from addin.web.flask_config import DEFAULTS, SETTINGS_KEY, port_of, settings_of
 from addin.web.views import health, jobs, lookups, manifest, pages, selection, settings
 
 __all__ = ["BLUEPRINTS", "close_app", "create_app"]
@@ -57,10 +58,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings_of(app)
     port_of(app)
 
-    engine_state.install(app)
+    engine_host.install(app)
     security.install(app)
-    errors.register_error_handlers(app)
-    replies.install(app)
+    json_api.install(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     return app

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from addin.config import Settings
 from addin.web import create_app
-from addin.web.app_config import DEFAULT_PORT, PORT_KEY, SETTINGS_KEY
 from addin.web.certs import SOURCE_OFFICE, ensure_server_certificate, trust_instructions
+from addin.web.flask_config import DEFAULT_PORT, PORT_KEY, SETTINGS_KEY
 from addin.web.manifest import DEFAULT_BASE_URL, normalize_base_url, render_manifest
 from addin.web.serving import bind_backend
 

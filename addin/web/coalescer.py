@@ -36,6 +36,10 @@ class Lookup:
 QUEUED = Lookup("queued")
 
 
+class QueueClosedError(RuntimeError):
+    """The look-up queue was closed (the backend is shutting down)."""
+
+
 class LookupCoalescer:
     """Queue numbers and submit them together through ``submit`` (numbers -> job id)."""
 
@@ -68,7 +72,7 @@ class LookupCoalescer:
         """Queue E.164 ``numbers`` (already queued ones are not queued twice)."""
         with self._lock:
             if self._closed:
-                raise RuntimeError("the look-up queue is closed")
+                raise QueueClosedError("the look-up queue is closed: the backend is shutting down")
             now = time.monotonic()
             added = False
             for number in numbers:

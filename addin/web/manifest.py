@@ -14,7 +14,7 @@ from string import Template
 from urllib.parse import urlsplit
 from xml.sax.saxutils import quoteattr
 
-from addin.web.app_config import DEFAULT_PORT, own_base_url
+from addin.web.flask_config import DEFAULT_PORT, own_base_url
 
 #: The add-in's identity in Office for the default backend URL. Never change
 #: it: Office would treat the add-in as a new one and lose its registration.

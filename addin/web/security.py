@@ -32,8 +32,8 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, request
 from werkzeug.datastructures import Headers
 
-from addin.web.app_config import port_of
-from addin.web.errors import error_response
+from addin.web.flask_config import port_of
+from addin.web.json_api import error_response
 
 #: The header our own JavaScript adds to every API call.
 CLIENT_HEADER = "X-FBCheck-Client"

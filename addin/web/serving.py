@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from addin.http_server import BackgroundServer
-from addin.web.app_config import PORT_KEY
 from addin.web.certs import ServerCertificate
+from addin.web.flask_config import PORT_KEY
 
 
 def bind_backend(

@@ -2,7 +2,8 @@
 
 Our JavaScript sends the selection in the payload shape of xlwings' Office.js
 client (see ``docs/addin-api.md``); :func:`read_selection` checks its shape
-(every mistake is a :class:`ApiError` with a clear message, never a crash),
+(every mistake is a :class:`SelectionError` with a code and a clear message,
+never a crash; ``addin.web.json_api`` turns them into HTTP answers),
 reads it with ``xw.Book(json=...)`` and returns the cells of each selected
 area. :func:`column_actions` writes answer columns through the same book and
 returns ``book.json()["actions"]``: ``setValues`` actions with 0-based
@@ -24,8 +25,8 @@ from types import ModuleType
 from typing import Any
 
 from addin.config import ensure_xlwings_license
+from addin.engine.phones import validate_region
 from addin.formats import column_index, column_letters
-from addin.web.replies import ApiError
 
 #: Excel's grid.
 EXCEL_ROWS = 1_048_576
@@ -42,6 +43,27 @@ _A1_AREA = re.compile(
     r"\$?(?P<c1>[A-Za-z]{1,3})\$?(?P<r1>[0-9]{1,7})?"
     r"(?::\$?(?P<c2>[A-Za-z]{1,3})\$?(?P<r2>[0-9]{1,7})?)?"
 )
+
+
+class SelectionError(ValueError):
+    """A selection payload that cannot be checked; ``code`` names the rule it breaks."""
+
+    def __init__(self, code: str, message: str) -> None:
+        """Keep the machine-readable code (``bad_payload``, ``bad_address``...) and the message."""
+        super().__init__(message)
+        self.code = code
+
+
+class SelectionTooLargeError(SelectionError):
+    """More rows than one check accepts."""
+
+    def __init__(self, message: str) -> None:
+        """Use the code ``selection_too_large``."""
+        super().__init__("selection_too_large", message)
+
+
+class XlwingsLicenseError(RuntimeError):
+    """xlwings refuses to read payloads: it found no licence key."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +98,13 @@ class Selection:
         """Return ``Sheet!A1:A9,C1:C3``: shown in the job history and parsed back by the pane."""
         return f"{self.sheet_name}!{','.join(area.address for area in self.areas)}"
 
+    def region_or(self, default: str) -> str:
+        """Return the payload's region, else ``default``; refuse an unknown code."""
+        try:
+            return validate_region(self.region or default)
+        except ValueError as exc:
+            raise SelectionError("bad_region", str(exc)) from None
+
 
 @functools.cache
 def xlwings_module() -> ModuleType:
@@ -87,7 +116,7 @@ def xlwings_module() -> ModuleType:
 
 
 def read_selection(payload: Any) -> Selection:
-    """Return the selected areas of an xlwings payload, or raise ``ApiError``."""
+    """Return the selected areas of an xlwings payload, or raise ``SelectionError``."""
     if not isinstance(payload, dict):
         raise _bad("the body must be a JSON object in the xlwings payload shape")
     book_info = _field(payload, "book", dict, "an object")
@@ -132,13 +161,11 @@ def read_selection(payload: Any) -> Selection:
         book = xw.Book(json=payload)
         sheet = book.sheets[sheet_index]
         cells = [_read_area(sheet, area, len(values)) for area in areas]
-    except ApiError:
+    except SelectionError:
         raise
     except xw.LicenseError:
         # xlwings was imported before the key was set (elsewhere in this process).
-        raise ApiError(
-            503,
-            "xlwings_license",
+        raise XlwingsLicenseError(
             "xlwings found no licence key: set XLWINGS_LICENSE_KEY (noncommercial, or a paid"
             " key for commercial use) and restart the backend",
         ) from None
@@ -199,13 +226,13 @@ def answer_ranges(selection: Selection, lengths: Sequence[int]) -> list[dict[str
     ]
 
 
-def _bad(message: str) -> ApiError:
-    """Return the 400 for a payload of the wrong shape."""
-    return ApiError(400, "bad_payload", message)
+def _bad(message: str) -> SelectionError:
+    """Return the error for a payload of the wrong shape."""
+    return SelectionError("bad_payload", message)
 
 
 def _field(payload: dict[str, Any], name: str, kind: type, described: str) -> Any:
-    """Return ``payload[name]`` when it is of type ``kind``, else raise ``ApiError``."""
+    """Return ``payload[name]`` when it is of type ``kind``, else raise ``SelectionError``."""
     value = payload.get(name)
     if not isinstance(value, kind):
         raise _bad(f"'{name}' must be {described} (the xlwings payload shape)")
@@ -225,8 +252,7 @@ def _area_addresses(book_info: dict[str, Any], extra: dict[str, Any]) -> list[st
     if not areas:
         raise _bad("the selection has no area")
     if len(areas) > MAX_AREAS:
-        raise ApiError(
-            400,
+        raise SelectionError(
             "too_many_areas",
             f"the selection has {len(areas)} areas; select at most {MAX_AREAS}",
         )
@@ -238,7 +264,7 @@ def _parse_area(address: str, *, used_rows: int) -> Area:
     text = address.rsplit("!", 1)[-1].strip()
     match = _A1_AREA.fullmatch(text)
     if match is None:
-        raise ApiError(400, "bad_address", f"{address!r} is not a range address such as 'A2:A500'")
+        raise SelectionError("bad_address", f"{address!r} is not a range address such as 'A2:A500'")
     first_column = column_index(match["c1"]) + 1
     last_column = column_index(match["c2"] or match["c1"]) + 1
     if match["r1"] is None and match["r2"] is None and match["c2"] is not None:
@@ -248,14 +274,13 @@ def _parse_area(address: str, *, used_rows: int) -> Area:
         first_row = int(match["r1"])
         last_row = int(match["r2"] or match["r1"])
     else:
-        raise ApiError(400, "bad_address", f"{address!r} is not a range address such as 'A2:A500'")
+        raise SelectionError("bad_address", f"{address!r} is not a range address such as 'A2:A500'")
     first_row, last_row = min(first_row, last_row), max(first_row, last_row)
     first_column, last_column = min(first_column, last_column), max(first_column, last_column)
     if not (first_row >= 1 and last_row <= EXCEL_ROWS and last_column <= EXCEL_COLUMNS):
-        raise ApiError(400, "bad_address", f"{address!r} lies outside Excel's grid")
+        raise SelectionError("bad_address", f"{address!r} lies outside Excel's grid")
     if last_column != first_column:
-        raise ApiError(
-            400,
+        raise SelectionError(
             "selection_too_wide",
             f"select one column per area: {address} spans {last_column - first_column + 1} columns",
         )
@@ -269,9 +294,7 @@ def _check_areas(areas: list[Area]) -> None:
     """Refuse too many rows, and an area that sits in another area's answer column."""
     total = sum(area.rows for area in areas)
     if total > MAX_SELECTION_ROWS:
-        raise ApiError(
-            413,
-            "selection_too_large",
+        raise SelectionTooLargeError(
             f"the selection has {total:,} rows;"
             f" at most {MAX_SELECTION_ROWS:,} can be checked at once",
         )
@@ -282,8 +305,7 @@ def _check_areas(areas: list[Area]) -> None:
                 and other.first_row <= area.last_row
                 and area.first_row <= other.last_row
             ):
-                raise ApiError(
-                    400,
+                raise SelectionError(
                     "answers_overwrite_selection",
                     f"the answers for {area.address} would overwrite {other.address}:"
                     " leave the column right of each area free",

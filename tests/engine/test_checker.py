@@ -10,7 +10,9 @@ import pytest
 import requests
 
 from addin.config import Settings
-from addin.engine.checker import Checker
+from addin.engine.checker import Account, Checker, JobProgress
+from addin.engine.connection import cache_realm_of
+from addin.engine.errors import UnknownJobError
 from addin.vendor import open_checker
 from mock_server import create_app as create_emulator
 from mock_server.server import BackgroundServer
@@ -288,3 +290,129 @@ def test_demo_mode_runs_on_the_bundled_emulator(tmp_path: Path) -> None:
         answers = checker.answers(job_id)
     assert progress.state == "done"
     assert {a.source for a in answers.values()} == {"demo"}
+
+
+# -- the front door for callers (web, CLI) --
+
+
+def progress_with(processing: int, processed: int, state: str = "running") -> JobProgress:
+    """Return a job's progress with the given open-task counts."""
+    return JobProgress(
+        job_id="j",
+        state=state,
+        kind="check",
+        label="",
+        created_at=0.0,
+        distinct=processing,
+        answered=0,
+        counts={},
+        tasks=1,
+        tasks_open=1,
+        processing=processing,
+        processed=processed,
+        billed=0,
+        eta_seconds=None,
+        error=None,
+    )
+
+
+def test_progress_percent_and_checking_text() -> None:
+    assert progress_with(200, 80).percent == 40
+    assert progress_with(200, 80).checking_text == "checking… 40%"
+    assert progress_with(3, 2).percent == 66  # rounded down: 100% only when all are done
+    assert progress_with(0, 0).percent is None
+    assert progress_with(0, 0).checking_text == "checking…"
+
+
+def test_unknown_job_is_a_domain_error(tmp_path: Path, emulator: Emulator) -> None:
+    with open_checker(make_settings(tmp_path, emulator.url)) as checker:
+        with pytest.raises(UnknownJobError) as caught:
+            checker.wait("nope", timeout=1)
+        assert isinstance(caught.value, KeyError)  # older callers caught KeyError
+        assert str(caught.value) == "there is no job 'nope'"
+        with pytest.raises(UnknownJobError):
+            checker.progress_of("nope")
+        assert checker.cached_answers_for_job("nope", numbers(1)) == {}
+
+
+def test_history_cache_and_number_statuses(tmp_path: Path, emulator: Emulator) -> None:
+    items = numbers(3)
+    with open_checker(make_settings(tmp_path, emulator.url)) as checker:
+        first = run_job(checker, items[:2])
+        second = run_job(checker, items)
+        assert [p.job_id for p in checker.history(10)] == [second, first]
+        assert [p.job_id for p in checker.history(1)] == [second]
+        assert checker.progress_of(first).state == "done"
+        answers = checker.answers(second)
+        assert set(checker.cached_answers([*items, "+41790009999"])) == set(items)
+        assert set(checker.cached_answers_for_job(first, items)) == set(items)
+        statuses = checker.number_statuses(second, [items[0], "+41790009999"])
+        assert statuses[items[0]].state == "answered"
+        assert statuses[items[0]].answer == answers[items[0]].answer
+        assert not statuses[items[0]].still_checking
+        assert statuses["+41790009999"].state == "pending"
+        assert not statuses["+41790009999"].still_checking  # the job has finished
+        assert checker.clear_cache() == 3
+        assert checker.cached_answers(items) == {}
+
+
+def test_failed_number_status_carries_the_reason(tmp_path: Path) -> None:
+    fixtures = {"+41790000001": "fail"}
+    with (
+        Emulator(MOCK_FIXTURES=fixtures) as emu,
+        open_checker(make_settings(tmp_path, emu.url)) as ch,
+    ):
+        job_id = run_job(ch, ["+41790000001"])
+        (status,) = ch.number_statuses(job_id, ["+41790000001"]).values()
+    assert status.state == "error"
+    assert status.reason
+
+
+def test_cache_of_a_job_from_another_vendor_is_not_mixed_in(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    items = numbers(2)
+    with open_checker(make_settings(tmp_path, emulator.url)) as checker:
+        job_id = run_job(checker, items)
+    with Emulator() as other, open_checker(make_settings(tmp_path, other.url)) as checker:
+        run_job(checker, items)
+        assert set(checker.cached_answers(items)) == set(items)
+        assert checker.cached_answers_for_job(job_id, items) == {}
+
+
+def test_cache_realm_of_demo_tasks_is_the_demo_cache() -> None:
+    assert cache_realm_of("demo:0123456789ab") == "demo"
+    assert cache_realm_of("http://127.0.0.1:8765") == "http://127.0.0.1:8765"
+
+
+def test_account_live_counts_billed_requests_here(tmp_path: Path, emulator: Emulator) -> None:
+    with open_checker(make_settings(tmp_path, emulator.url)) as checker:
+        assert checker.account() == Account("live", emulator.url, None, 0, None)
+        run_job(checker, numbers(1))
+        account = checker.account()
+    assert account.billed == emulator.ledger()["billed_total"] >= 2
+    assert account.as_dict()["mode"] == "live"
+
+
+def test_account_demo_reads_the_emulators_ledger(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", poll_min_interval=0.05, poll_max_interval=0.3)
+    with open_checker(settings, emulator_config={"MOCK_PROFILE": "instant"}) as checker:
+        assert checker.account() == Account("demo", None, 1_000_000, 0, None)
+        checker.wait(checker.submit(checker.plan(numbers(1))), timeout=30)
+        account = checker.account()
+    assert account.billed >= 2
+    assert account.balance == 1_000_000 - account.billed
+
+
+def test_retire_ends_open_demo_tasks_with_the_reason(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", poll_min_interval=0.05, poll_max_interval=0.3)
+    checker = open_checker(
+        settings, emulator_config={"MOCK_PROFILE": "instant", "MOCK_STUCK": True}
+    )
+    job_id = checker.submit(checker.plan(numbers(1)))
+    checker.retire("the key changed")
+    with open_checker(settings, start_runner=False) as again:
+        progress = again.progress_of(job_id)
+        answers = again.answers(job_id)
+    assert progress.finished
+    assert [a.reason for a in answers.values()] == ["the key changed"]

@@ -117,3 +117,14 @@ def test_summary_counts(store: Store) -> None:
     assert summary["to_upload"] == 1
     assert summary["tasks"] == 1
     assert summary["billed_typical"] > summary["billed_minimum"]
+
+
+def test_needs_confirmation_above_the_threshold_only(store: Store) -> None:
+    plan = _plan(store, ["+41790000001", "+41790000002", "+41790000003"])
+    assert plan.to_upload == 3
+    assert plan.needs_confirmation(2)
+    assert not plan.needs_confirmation(3)
+    assert not plan.needs_confirmation(1000)
+    _cache(store, "c", {"+41790000001": "yes", "+41790000002": "no", "+41790000003": "ban"})
+    # Cached numbers cost nothing, so there is nothing to confirm.
+    assert not _plan(store, ["+41790000001", "+41790000002", "+41790000003"]).needs_confirmation(0)

@@ -12,8 +12,8 @@ from werkzeug.test import TestResponse
 
 from addin.config import Settings
 from addin.web import create_app
-from addin.web.app_config import PORT_KEY, SETTINGS_KEY
 from addin.web.certs import ServerCertificate, ensure_server_certificate
+from addin.web.flask_config import PORT_KEY, SETTINGS_KEY
 from addin.web.security import CLIENT_HEADER
 from addin.web.serving import bind_backend
 from mock_server.server import BackgroundServer

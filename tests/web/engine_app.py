@@ -14,12 +14,13 @@ from flask import Flask
 
 from addin.formats import column_index
 from addin.web import close_app, create_app
-from addin.web.app_config import PORT_KEY, SETTINGS_KEY
-from addin.web.engine_state import (
+from addin.web.engine_host import host_of
+from addin.web.flask_config import (
     EMULATOR_CONFIG_KEY,
     LOOKUP_MAX_WAIT_KEY,
     LOOKUP_QUIET_KEY,
-    engine_of,
+    PORT_KEY,
+    SETTINGS_KEY,
 )
 from tests.web.conftest import PORT, AddinClient, json_body, make_settings
 
@@ -163,7 +164,7 @@ def wait_job(client: AddinClient, job_id: str) -> dict[str, Any]:
 
 def ledger(app: Flask) -> dict[str, Any]:
     """Return the demo emulator's billing ledger for the demo key (over HTTP)."""
-    with engine_of(app).checker() as checker:
+    with host_of(app).checker() as checker:
         base_url = checker.base_url
     data: dict[str, Any] = requests.get(f"{base_url}/_mock/ledger", timeout=5).json()
     return data["keys"]["demo"]  # type: ignore[no-any-return]

@@ -18,9 +18,8 @@ import pytest
 
 from addin.config import Settings
 from addin.web import close_app, create_app
-from addin.web.app_config import SETTINGS_KEY
 from addin.web.certs import ServerCertificate
-from addin.web.engine_state import EMULATOR_CONFIG_KEY
+from addin.web.flask_config import EMULATOR_CONFIG_KEY, SETTINGS_KEY
 from addin.web.serving import bind_backend
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from flask import Blueprint, Flask
 
 from addin.config import Settings
 from addin.web import BLUEPRINTS, create_app
-from addin.web.app_config import DEFAULT_PORT, PORT_KEY, SETTINGS_KEY, base_url_of
+from addin.web.flask_config import DEFAULT_PORT, PORT_KEY, SETTINGS_KEY, base_url_of
 from tests.web.conftest import AddinClient, json_body, make_settings
 
 
@@ -100,5 +100,6 @@ def test_added_blueprint_is_held_to_api_rules_and_errors_are_json(settings: Sett
     assert response.json == {
         "error": "internal_error",
         "message": "The backend hit an unexpected error.",
+        "demo": True,
     }
     assert b"internal detail" not in response.data

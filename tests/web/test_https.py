@@ -81,6 +81,7 @@ def test_missing_client_header_refused(base: str, ca: str) -> None:
     assert response.json() == {
         "error": "missing_client_header",
         "message": "API calls must come from the FBCheck add-in (header X-FBCheck-Client).",
+        "demo": True,
     }
 
 

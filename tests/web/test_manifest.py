@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from addin.web import create_app
-from addin.web.app_config import PORT_KEY, SETTINGS_KEY
+from addin.web.flask_config import PORT_KEY, SETTINGS_KEY
 from addin.web.manifest import (
     ADDIN_ID,
     DEFAULT_BASE_URL,

@@ -12,7 +12,7 @@ from flask import Flask
 from werkzeug.routing import BuildError
 
 from addin.web import close_app, create_app
-from addin.web.app_config import PORT_KEY, SETTINGS_KEY
+from addin.web.flask_config import PORT_KEY, SETTINGS_KEY
 from tests.web.conftest import PORT, SECRET_KEY, AddinClient, make_settings
 
 

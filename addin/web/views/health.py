@@ -6,7 +6,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from addin.web.app_config import settings_of
+from addin.web.flask_config import settings_of
 
 bp = Blueprint("health", __name__, url_prefix="/api")
 

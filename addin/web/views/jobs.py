@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 
 from addin.engine.checker import JobProgress
-from addin.web.engine_state import engine_of
-from addin.web.replies import ApiError, reply
+from addin.web.engine_host import host_of
+from addin.web.json_api import ApiError, reply
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 
@@ -22,31 +22,24 @@ def history() -> Response:
     raw = request.args.get("limit", str(DEFAULT_HISTORY))
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_HISTORY:
         raise ApiError(400, "bad_request", f"limit must be a whole number from 1 to {MAX_HISTORY}")
-    with engine_of(current_app).checker() as checker:
-        jobs = []
-        for record in checker.store.jobs(limit=int(raw)):
-            progress = checker.progress(record.job_id)
-            if progress is not None:
-                jobs.append(job_json(progress))
-    return reply(jobs=jobs)
+    with host_of(current_app).checker() as checker:
+        jobs = checker.history(int(raw))
+    return reply(jobs=[job_json(progress) for progress in jobs])
 
 
 @bp.get("/<job_id>")
 def job(job_id: str) -> Response:
     """Return one job's progress."""
-    with engine_of(current_app).checker() as checker:
-        progress = checker.progress(job_id)
-    if progress is None:
-        raise ApiError(404, "job_not_found", f"there is no job {job_id!r}")
+    with host_of(current_app).checker() as checker:
+        progress = checker.progress_of(job_id)
     return reply(**job_json(progress))
 
 
 @bp.post("/<job_id>/cancel")
 def cancel(job_id: str) -> Response:
     """Stop a job's uploads and polls; say what was already billed."""
-    with engine_of(current_app).checker() as checker:
-        if checker.progress(job_id) is None:
-            raise ApiError(404, "job_not_found", f"there is no job {job_id!r}")
+    with host_of(current_app).checker() as checker:
+        checker.progress_of(job_id)
         report = checker.cancel(job_id)
         progress = checker.progress(job_id)
     state = progress.state if progress is not None else "cancelled"

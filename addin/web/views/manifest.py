@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
-from addin.web.app_config import base_url_of
+from addin.web.flask_config import base_url_of
 from addin.web.manifest import render_manifest
 
 bp = Blueprint("manifest", __name__)

@@ -9,24 +9,19 @@ answers next to the cells that still hold their numbers.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, current_app
 
-from addin.engine.checker import Checker
-from addin.engine.phones import validate_region
 from addin.engine.planning import Plan
 from addin.web.answer_columns import (
     PENDING,
     UNCONFIRMED,
-    AreaNumbers,
     check_column,
     read_area,
     result_column,
 )
-from addin.web.engine_state import engine_of
-from addin.web.replies import ApiError, reply, request_json
-from addin.web.xlwings_glue import Selection, answer_ranges, column_actions, read_selection
+from addin.web.engine_host import host_of
+from addin.web.json_api import ApiError, reply, request_json
+from addin.web.xlwings_glue import answer_ranges, column_actions, read_selection
 
 bp = Blueprint("selection", __name__)
 
@@ -34,21 +29,21 @@ bp = Blueprint("selection", __name__)
 @bp.post("/xlwings/check-selection")
 def check_selection() -> Response:
     """Plan the selection, start the check (or ask first) and fill the answer column."""
-    state = engine_of(current_app)
+    host = host_of(current_app)
     selection = read_selection(request_json())
-    region = _region(selection, state.settings.region)
+    region = selection.region_or(host.settings.region)
     areas = [read_area(cells, region) for cells in selection.cells]
     numbers = list(dict.fromkeys(n for area in areas for n in area.numbers))
     rows = sum(area.filled for area in areas)
     invalid = sum(area.invalid for area in areas)
     job_id = plan_id = None
-    with state.checker() as checker:
+    with host.checker() as checker:
         demo = checker.demo
         plan = checker.plan(numbers, rows=rows, invalid=invalid)
-        needs_confirmation = plan.to_upload > state.settings.confirm_above
+        needs_confirmation = plan.needs_confirmation(host.settings.confirm_above)
         if needs_confirmation:
-            plan_id = state.plans.add(
-                plan, numbers=numbers, label=selection.label, generation=state.generation
+            plan_id = host.plans.add(
+                plan, numbers=numbers, label=selection.label, generation=host.generation
             )
         elif numbers:
             job_id = checker.submit(plan, kind="selection", label=selection.label)
@@ -73,17 +68,17 @@ def check_selection() -> Response:
 @bp.post("/api/plans/<plan_id>/confirm")
 def confirm_plan(plan_id: str) -> Response:
     """Start the check of a plan the user confirmed."""
-    state = engine_of(current_app)
-    pending = state.plans.take(plan_id)
+    host = host_of(current_app)
+    pending = host.plans.take(plan_id)
     if pending is None:
         raise ApiError(404, "plan_not_found", _PLAN_GONE)
-    if pending.generation != state.generation:
+    if pending.generation != host.generation:
         raise ApiError(
             409,
             "settings_changed",
             "the API key changed since this plan was made; check the selection again",
         )
-    with state.checker() as checker:
+    with host.checker() as checker:
         # Planned again: numbers answered or started meanwhile are not uploaded twice.
         plan = checker.plan(pending.numbers, rows=pending.plan.rows, invalid=pending.plan.invalid)
         job_id = checker.submit(plan, kind="selection", label=pending.label)
@@ -93,7 +88,7 @@ def confirm_plan(plan_id: str) -> Response:
 @bp.post("/api/plans/<plan_id>/discard")
 def discard_plan(plan_id: str) -> Response:
     """Forget a plan the user declined; nothing was billed."""
-    if engine_of(current_app).plans.take(plan_id) is None:
+    if host_of(current_app).plans.take(plan_id) is None:
         raise ApiError(404, "plan_not_found", _PLAN_GONE)
     return reply(plan_id=plan_id, discarded=True)
 
@@ -101,16 +96,15 @@ def discard_plan(plan_id: str) -> Response:
 @bp.post("/xlwings/write-results/<job_id>")
 def write_results(job_id: str) -> Response:
     """Write a job's answers next to the cells that still hold the numbers it checked."""
-    state = engine_of(current_app)
-    with state.checker() as checker:
-        progress = checker.progress(job_id)
-        if progress is None:
-            raise ApiError(404, "job_not_found", f"there is no job {job_id!r}")
+    host = host_of(current_app)
+    with host.checker() as checker:
+        progress = checker.progress_of(job_id)
         selection = read_selection(request_json())
-        region = _region(selection, state.settings.region)
+        region = selection.region_or(host.settings.region)
         areas = [read_area(cells, region) for cells in selection.cells]
         answers = checker.answers(job_id)
-        cached = _cached_answers(checker, job_id, areas, answers)
+        others = {n for area in areas for n in area.numbers if n not in answers}
+        cached = checker.cached_answers_for_job(job_id, others)
     outcomes = [result_column(area, answers=answers, cached=cached) for area in areas]
     written = sum(o.written for o in outcomes)
     skipped = sum(o.skipped for o in outcomes)
@@ -133,29 +127,6 @@ def write_results(job_id: str) -> Response:
 
 
 _PLAN_GONE = "this plan is unknown or expired (plans wait 15 minutes); check the selection again"
-
-
-def _region(selection: Selection, default: str) -> str:
-    """Return the payload's region, or the default one; refuse an unknown code."""
-    try:
-        return validate_region(selection.region or default)
-    except ValueError as exc:
-        raise ApiError(400, "bad_region", str(exc)) from None
-
-
-def _cached_answers(
-    checker: Checker, job_id: str, areas: list[AreaNumbers], answers: dict[str, Any]
-) -> dict[str, tuple[str, float]]:
-    """Return fresh cached answers for numbers outside the job, from the job's own realm."""
-    job = checker.store.job(job_id)
-    if job is None:
-        return {}
-    job_cache_realm = "demo" if job.realm.startswith("demo:") else job.realm
-    if job_cache_realm != checker.cache_realm:
-        # The API key changed since: answers of the other realm must not mix in.
-        return {}
-    others = {n for area in areas for n in area.numbers if n not in answers}
-    return checker.store.cached(checker.cache_realm, others, max_age=checker.max_age)
 
 
 def _plan_message(plan: Plan, *, numbers_found: bool, confirm: bool) -> str:

@@ -8,35 +8,30 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
 from flask import Blueprint, Response, current_app
 
 from addin.config import Settings
-from addin.web.engine_state import SettingsError, apply_settings, engine_of
-from addin.web.replies import ApiError, reply, request_object
+from addin.web.engine_host import apply_settings, host_of
+from addin.web.json_api import reply, request_object
 
 bp = Blueprint("settings", __name__, url_prefix="/api")
 
 MASK = "••••"
 #: Keys shorter than this show no characters at all when masked.
 MIN_KEY_TO_SHOW_TAIL = 12
-LEDGER_TIMEOUT = 5.0
 
 
 @bp.get("/settings")
 def get_settings() -> Response:
     """Return the settings in force, the API key masked."""
-    return reply(**settings_json(engine_of(current_app).settings))
+    return reply(**settings_json(host_of(current_app).settings))
 
 
 @bp.put("/settings")
 def put_settings() -> Response:
     """Change any of api_key (empty removes it), region, cache_ttl_days, confirm_above."""
     changes = request_object()
-    try:
-        settings = apply_settings(current_app, changes)
-    except SettingsError as exc:
-        raise ApiError(400, "bad_setting", str(exc)) from None
+    settings = apply_settings(current_app, changes)
     current_app.logger.info("settings changed: %s", ", ".join(sorted(changes)) or "nothing")
     return reply(**settings_json(settings))
 
@@ -44,36 +39,15 @@ def put_settings() -> Response:
 @bp.get("/account")
 def account() -> Response:
     """Return what is known of the vendor account (demo: the emulator's ledger)."""
-    state = engine_of(current_app)
-    with state.checker() as checker:
-        billed = checker.store.realm_billing(checker.task_realm).billed
-        last_error = checker.fatal or checker.store.latest_error(checker.task_realm)
-        base_url = checker.base_url
-        demo = checker.demo
-    balance: int | None = None
-    if demo:
-        try:
-            ledger = requests.get(f"{base_url}/_mock/ledger", timeout=LEDGER_TIMEOUT).json()
-            demo_account = ledger["keys"]["demo"]
-            balance = int(demo_account["balance"])
-            billed = int(demo_account["billed_total"])
-        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-            last_error = f"the demo emulator's ledger is unreadable: {type(exc).__name__}"
-    return reply(
-        mode="demo" if demo else "live",
-        api_url=None if demo else state.settings.api_url,
-        balance=balance,
-        billed=billed,
-        last_error=last_error,
-    )
+    with host_of(current_app).checker() as checker:
+        return reply(**checker.account().as_dict())
 
 
 @bp.post("/cache/clear")
 def clear_cache() -> Response:
     """Forget every cached answer of the vendor in use (demo or live)."""
-    with engine_of(current_app).checker() as checker:
-        cleared = checker.store.clear_cache(checker.cache_realm)
-    return reply(cleared=cleared)
+    with host_of(current_app).checker() as checker:
+        return reply(cleared=checker.clear_cache())
 
 
 def settings_json(settings: Settings) -> dict[str, Any]:

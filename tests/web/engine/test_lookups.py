@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from addin.web.engine_state import engine_of
+from addin.web.engine_host import host_of
 from tests.web.conftest import AddinClient
 from tests.web.engine_app import (
     FIRST,
@@ -109,7 +109,7 @@ def test_ten_thousand_cells_make_one_upstream_task(tmp_path: Path) -> None:
         account = ledger(app)
         assert account["tasks_created"] == 1
         assert account["numbers_uploaded"] == 5000
-        assert engine_of(app).coalescer.jobs_submitted == 1
+        assert host_of(app).coalescer.jobs_submitted == 1
         # Recalculating every cell bills nothing more.
         billed = account["billed_total"]
         for start in range(0, 10_000, 1000):
@@ -123,7 +123,7 @@ def test_numbers_in_flight_are_not_queued_again(client: AddinClient, app: Flask)
     ok(post(client, LOOKUPS, items(number(1))))
     ok(post(client, LOOKUPS, items(number(1), number(1))))
     poll_until_answered(client, [number(1)])
-    assert engine_of(app).coalescer.jobs_submitted == 1
+    assert host_of(app).coalescer.jobs_submitted == 1
     assert ledger(app)["numbers_uploaded"] == 1
 
 
@@ -144,7 +144,7 @@ def test_poll_queues_numbers_it_does_not_know(client: AddinClient, app: Flask) -
     first = ok(post(client, POLL, {"numbers": [number(3)]}))["results"][number(3)]
     assert first["status"] == "pending"
     assert poll_until_answered(client, [number(3)])[number(3)]["status"] == "done"
-    assert engine_of(app).coalescer.jobs_submitted == 1
+    assert host_of(app).coalescer.jobs_submitted == 1
 
 
 def test_poll_reports_progress_text(tmp_path: Path) -> None:
@@ -181,6 +181,14 @@ def test_poll_of_text_that_is_not_e164(client: AddinClient) -> None:
 )
 def test_bad_bodies(client: AddinClient, path: str, body: Any, status: int, code: str) -> None:
     refused(post(client, path, body), status, code)
+
+
+@pytest.mark.parametrize("region", [["CH"], {"CH": 1}, 41, True])
+def test_region_of_the_wrong_type_is_a_400(client: AddinClient, region: Any) -> None:
+    # The caller's mistake, not a bad cell: the whole request is refused, not a 500.
+    items = [{"value": "+41798284651"}, {"value": "+41798284652", "region": region}]
+    body = refused(post(client, LOOKUPS, {"items": items}), 400, "bad_request")
+    assert body["message"] == "items[1].region must be a region code such as 'CH', or null"
 
 
 def test_bad_json(client: AddinClient) -> None:

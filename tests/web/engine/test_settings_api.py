@@ -105,6 +105,16 @@ def test_region_ttl_and_threshold(client: AddinClient) -> None:
     [
         ({"region": "XX"}, "unknown region"),
         ({"region": 41}, "region must be text"),
+        ({"region": ["CH"]}, "region must be text"),
+        ({"region": {"CH": 1}}, "region must be text"),
+        ({"region": None}, "region must be text"),
+        ({"cache_ttl_days": 3651}, "cache_ttl_days"),
+        ({"cache_ttl_days": [7]}, "cache_ttl_days"),
+        ({"cache_ttl_days": None}, "cache_ttl_days must not be null"),
+        ({"confirm_above": "5"}, "confirm_above"),
+        ({"confirm_above": {"n": 5}}, "confirm_above"),
+        ({"confirm_above": True}, "confirm_above"),
+        ({"api_key": ["k" * 12]}, "api_key must be text"),
         ({"cache_ttl_days": -1}, "cache_ttl_days"),
         ({"cache_ttl_days": "7"}, "cache_ttl_days"),
         ({"cache_ttl_days": True}, "cache_ttl_days"),
@@ -114,6 +124,7 @@ def test_region_ttl_and_threshold(client: AddinClient) -> None:
         ({"api_key": "has a space in it"}, "does not look like an API key"),
         ({"api_key": 12345678}, "api_key must be text"),
         ({"poll_min_interval": 1}, "cannot change poll_min_interval"),
+        ({"region": "CH", "max_wait": 1}, "cannot change max_wait"),
     ],
 )
 def test_bad_settings_refused(client: AddinClient, body: dict[str, Any], words: str) -> None:
@@ -146,6 +157,7 @@ def test_account_in_demo_reads_the_emulator_ledger(client: AddinClient) -> None:
         "api_url": None,
         "balance": 1_000_000,
         "billed": 0,
+        "possibly_billed": 0,
         "last_error": None,
     }
     wait_job(client, ok(post(client, CHECK, payload(("A1:A1", [number(1)]))))["job_id"])
@@ -164,6 +176,7 @@ def test_account_live_counts_billed_requests(
         "api_url": emulator.url,
         "balance": None,
         "billed": 0,
+        "possibly_billed": 0,
         "last_error": None,
     }
     job_id = ok(post(client, CHECK, payload(("A1:A1", [number(1)]))))["job_id"]

@@ -1,8 +1,9 @@
-"""The backend's Flask config keys, their defaults and typed accessors.
+"""The keys of the backend's Flask config (``app.config``), their defaults and typed accessors.
 
 ``create_app(config)`` starts from :data:`DEFAULTS` and applies the caller's
 mapping on top. The typed :class:`addin.config.Settings` travels in the config
 under :data:`SETTINGS_KEY`, so views never read the environment themselves.
+Every ``FBCHECK_*`` Flask config key is declared here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ SETTINGS_KEY = "FBCHECK_SETTINGS"
 #: The TCP port the server listens on: part of the only accepted ``Host`` and
 #: ``Origin`` values and of the manifest's URLs. Set it after binding port 0.
 PORT_KEY = "FBCHECK_PORT"
+
+#: ``MOCK_*`` settings for the demo emulator (tests use the instant profile).
+EMULATOR_CONFIG_KEY = "FBCHECK_EMULATOR_CONFIG"
+#: Seconds of quiet, and the longest wait, before queued ``=FBCHECK`` look-ups are submitted.
+LOOKUP_QUIET_KEY = "FBCHECK_LOOKUP_QUIET"
+LOOKUP_MAX_WAIT_KEY = "FBCHECK_LOOKUP_MAX_WAIT"
 
 DEFAULT_PORT = 8443
 

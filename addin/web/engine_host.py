@@ -1,0 +1,191 @@
+"""The web host of the check engine: one Checker per app, lent to requests, rebuilt on a new key.
+
+:class:`EngineHost` lives in ``app.extensions`` and holds the run-time
+settings (:class:`~addin.web.runtime_settings.RuntimeSettings`), the current
+:class:`~addin.engine.checker.Checker`, the ``=FBCHECK`` look-up coalescer and
+the plans awaiting confirmation. The Checker starts lazily, so an app that
+only serves pages never starts the demo emulator or the runner. Each request
+borrows it with ``with host.checker() as checker:``; a new API key retires the
+old Checker once no request holds it any more.
+
+Close it with :func:`close_app` (tests do); otherwise it is closed when the
+app is garbage-collected or the interpreter exits.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask
+
+from addin.config import Settings
+from addin.engine.checker import Checker
+from addin.vendor import open_checker
+from addin.web.coalescer import DEFAULT_MAX_WAIT, DEFAULT_QUIET, LookupCoalescer
+from addin.web.flask_config import (
+    EMULATOR_CONFIG_KEY,
+    LOOKUP_MAX_WAIT_KEY,
+    LOOKUP_QUIET_KEY,
+    SETTINGS_KEY,
+)
+from addin.web.pending_plans import PendingPlans
+from addin.web.runtime_settings import RuntimeSettings
+
+EXTENSION_KEY = "fbcheck.engine"
+#: Seconds a settings change waits for requests still using the old engine.
+DRAIN_TIMEOUT = 30.0
+#: Demo tasks die with their emulator; say so instead of leaving them open.
+DEMO_SWITCH_REASON = "the API key changed while this demo check ran; check again"
+
+
+class EngineClosedError(RuntimeError):
+    """The app was closed; no engine is available any more."""
+
+
+class EngineHost:
+    """Lends one app's Checker to its requests; owns the look-up coalescer and pending plans."""
+
+    def __init__(
+        self,
+        base: Settings,
+        *,
+        emulator_config: Mapping[str, Any] | None = None,
+        lookup_quiet: float = DEFAULT_QUIET,
+        lookup_max_wait: float = DEFAULT_MAX_WAIT,
+    ) -> None:
+        """Apply the saved task-pane settings to ``base``; start nothing yet."""
+        self.runtime = RuntimeSettings(base)
+        self.emulator_config = dict(emulator_config or {})
+        #: Bumped when the API key changes: plans of an older generation are void.
+        self.generation = 0
+        self._lock = threading.Condition()
+        self._changing = threading.Lock()
+        self._checker: Checker | None = None
+        self._leases: dict[int, int] = {}
+        self._closed = False
+        self.coalescer = LookupCoalescer(
+            self._submit_lookups, quiet=lookup_quiet, max_wait=lookup_max_wait
+        )
+        self.plans = PendingPlans()
+
+    @property
+    def settings(self) -> Settings:
+        """Return the settings in force."""
+        return self.runtime.current
+
+    @property
+    def demo(self) -> bool:
+        """Return True while no API key is set (the bundled emulator answers)."""
+        return self.settings.demo
+
+    @contextmanager
+    def checker(self) -> Iterator[Checker]:
+        """Lend the current Checker for one request (starting it on first use)."""
+        with self._lock:
+            if self._closed:
+                raise EngineClosedError("the backend is shutting down; start it again")
+            if self._checker is None:
+                self._checker = open_checker(self.settings, emulator_config=self.emulator_config)
+            checker = self._checker
+            self._leases[id(checker)] = self._leases.get(id(checker), 0) + 1
+        try:
+            yield checker
+        finally:
+            with self._lock:
+                self._leases[id(checker)] -= 1
+                if not self._leases[id(checker)]:
+                    del self._leases[id(checker)]
+                self._lock.notify_all()
+
+    def change_settings(self, changes: Mapping[str, Any]) -> Settings:
+        """Check, save and apply task-pane changes; a new API key rebuilds the Checker.
+
+        Raises ``addin.config.SettingsError`` (nothing changed) when a change is refused.
+        """
+        # One change at a time: each reads, merges and writes the saved files.
+        with self._changing:
+            old_key = _key_text(self.settings)
+            new = self.runtime.change(changes)
+            rebuild = _key_text(new) != old_key
+            with self._lock:
+                old = self._checker if rebuild else None
+                if rebuild:
+                    self._checker = None
+                    self.generation += 1
+                elif self._checker is not None:
+                    self._checker.use_settings(new)
+            if rebuild:
+                self.coalescer.forget_all()
+                self.plans.clear()
+                if old is not None:
+                    self._retire(old)
+            return new
+
+    def _retire(self, old: Checker) -> None:
+        """Close a replaced Checker once no request uses it any more."""
+        with self._lock:
+            self._lock.wait_for(lambda: id(old) not in self._leases, timeout=DRAIN_TIMEOUT)
+        old.retire(DEMO_SWITCH_REASON)
+
+    def _submit_lookups(self, numbers: list[str]) -> str:
+        """Plan and submit queued ``=FBCHECK`` numbers as one job; return its id."""
+        with self.checker() as checker:
+            plan = checker.plan(numbers)
+            return checker.submit(plan, kind="lookups", label=f"=FBCHECK: {len(numbers)} numbers")
+
+    def close(self) -> None:
+        """Stop the coalescer and the Checker (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            checker, self._checker = self._checker, None
+        self.coalescer.close()
+        self.plans.clear()
+        if checker is not None:
+            checker.close()
+
+
+def _key_text(settings: Settings) -> str:
+    """Return the API key in force ("" in demo mode), for comparisons only."""
+    return "" if settings.api_key is None else settings.api_key.get_secret_value()
+
+
+def install(app: Flask) -> EngineHost:
+    """Create the app's ``EngineHost`` and keep ``config[SETTINGS_KEY]`` in step with it."""
+    host = EngineHost(
+        app.config[SETTINGS_KEY],
+        emulator_config=app.config.get(EMULATOR_CONFIG_KEY),
+        lookup_quiet=float(app.config.get(LOOKUP_QUIET_KEY, DEFAULT_QUIET)),
+        lookup_max_wait=float(app.config.get(LOOKUP_MAX_WAIT_KEY, DEFAULT_MAX_WAIT)),
+    )
+    app.config[SETTINGS_KEY] = host.settings
+    app.extensions[EXTENSION_KEY] = host
+    # Runs when the app is collected or, at the latest, when the interpreter exits.
+    weakref.finalize(app, host.close)
+    return host
+
+
+def host_of(app: Flask) -> EngineHost:
+    """Return the app's ``EngineHost``."""
+    host = app.extensions[EXTENSION_KEY]
+    assert isinstance(host, EngineHost)
+    return host
+
+
+def apply_settings(app: Flask, changes: Mapping[str, Any]) -> Settings:
+    """Change run-time settings of ``app`` and return the settings now in force."""
+    settings = host_of(app).change_settings(changes)
+    app.config[SETTINGS_KEY] = settings
+    return settings
+
+
+def close_app(app: Flask) -> None:
+    """Stop the app's engine (Checker, runner, demo emulator, look-up worker)."""
+    host = app.extensions.get(EXTENSION_KEY)
+    if isinstance(host, EngineHost):
+        host.close()
