@@ -8,6 +8,10 @@ from datetime import UTC, datetime
 
 NANOS_PER_SECOND = 1_000_000_000
 
+#: The last second the clock may be advanced to (2106-02-07T06:28:15Z): task ids
+#: hold their creation second in 32 bits, like an xid.
+LATEST_NS = (2**32 - 1) * NANOS_PER_SECOND
+
 
 class EmulatorClock:
     """Emulator time in integer nanoseconds since the Unix epoch.

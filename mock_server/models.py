@@ -21,8 +21,9 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from mock_server.clock import NANOS_PER_SECOND, EmulatorClock, format_rfc3339_ns
+from mock_server.clock import LATEST_NS, NANOS_PER_SECOND, EmulatorClock, format_rfc3339_ns
 from mock_server.exceptions import (
+    BadRequest,
     InjectedServerError,
     InsufficientBalance,
     InvalidApiKey,
@@ -137,7 +138,10 @@ class TaskIdGenerator:
     def next_id(self, epoch_seconds: int) -> str:
         """Return the next 20-character id of ``0-9a-v``."""
         self._counter = (self._counter + 1) & 0xFFFFFF
-        raw = epoch_seconds.to_bytes(4, "big") + self._middle + self._counter.to_bytes(3, "big")
+        # Seconds wrap at 32 bits as an xid's do: a clock run past 2106 by a large
+        # time scale still makes ids (they stop sorting), never a 500.
+        seconds = epoch_seconds & 0xFFFFFFFF
+        raw = seconds.to_bytes(4, "big") + self._middle + self._counter.to_bytes(3, "big")
         return base64.b32hexencode(raw).decode("ascii").rstrip("=").lower()
 
 
@@ -593,8 +597,15 @@ class Emulator:
             return self._clock.now_ns()
 
     def advance_clock(self, seconds: float) -> int:
-        """Move the clock forward and return the new time."""
+        """Move the clock forward and return the new time; 400 past ``clock.LATEST_NS``."""
         with self._lock:
+            room = (LATEST_NS - self._clock.now_ns()) / NANOS_PER_SECOND
+            if seconds > room:
+                raise BadRequest(
+                    f"the clock cannot pass {format_rfc3339_ns(LATEST_NS)} (task ids hold"
+                    f" 32-bit seconds): at most {max(room, 0):.0f} more seconds;"
+                    " POST /_mock/reset starts it again from now"
+                )
             self._clock.advance(seconds)
             return self._clock.now_ns()
 

@@ -63,6 +63,30 @@ class CreateFault(StrEnum):
 #: ``create_fault_count`` for "every create until changed".
 EVERY_CREATE = -1
 
+# Bounds: generous for any test, yet far from the values that overflow the
+# nanosecond clock, hang a request thread or make every answer the same.
+#: Longest queue wait, export delay, result lifetime or Retry-After: a week.
+MAX_DELAY_SECONDS = 7 * 24 * 3600
+#: Longest injected real wait (latency, jitter, create latency): ten minutes.
+MAX_LATENCY_MS = 10 * 60 * 1000
+#: Longest hold of a create answer, in real seconds.
+MAX_HOLD_SECONDS = 600
+#: Slowest and fastest processing rate, in numbers per emulator second.
+MIN_RATE = 1e-6
+MAX_RATE = 1e9
+#: Slowest and fastest emulator clock relative to real time.
+MIN_TIME_SCALE = 1e-9
+MAX_TIME_SCALE = 10_000
+#: Largest balance: JSON clients read numbers as doubles, exact up to 2**53.
+MAX_BALANCE = 10**15
+#: Other counts: the vendor allows at most 10,000,000 numbers per task.
+MAX_NUMBERS = 10_000_000
+MAX_FILE_BYTES = 1024**3
+MAX_ACTIVE_TASKS = 1_000_000
+MAX_FAULT_COUNT = 1_000_000
+#: Seeds fit in a signed 64-bit integer.
+SEED_LIMIT = 2**63
+
 
 @dataclass(frozen=True)
 class Shares:
@@ -99,23 +123,41 @@ def show_number(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+#: Longest quoted value in an error message.
+MAX_SHOWN_CHARACTERS = 80
+
+
+def shown(value: Any) -> str:
+    """Return ``repr(value)`` for an error message, cut short; a huge int by its size.
+
+    Python refuses to turn an int of more than 4,300 digits into text, and a
+    message should not repeat a megabyte of a bad value.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    if len(text) > MAX_SHOWN_CHARACTERS:
+        return text[: MAX_SHOWN_CHARACTERS - 3] + "..."
+    return text
+
+
 def _number(name: str, value: Any) -> float:
     """Return ``value`` as a finite float, refusing booleans and strings."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
+        raise ConfigError(f"{name} must be a number, got {shown(value)}")
     try:
         number = float(value)
     except OverflowError:  # an int too large for a float
-        raise ConfigError(f"{name} must be finite, got {value!r}") from None
+        raise ConfigError(f"{name} must be finite, got {shown(value)}") from None
     if not math.isfinite(number):
-        raise ConfigError(f"{name} must be finite, got {value!r}")
+        raise ConfigError(f"{name} must be finite, got {shown(value)}")
     return number
 
 
 def _integer(name: str, value: Any) -> int:
     """Return ``value`` as an int, refusing booleans, strings and fractions."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be an integer, got {value!r}")
+        raise ConfigError(f"{name} must be an integer, got {shown(value)}")
     return value
 
 
@@ -192,7 +234,7 @@ class Real(Kind):
         )
         high_ok = self.maximum is None or number <= self.maximum
         if not (low_ok and high_ok):
-            raise ConfigError(f"{name} must be {self.bounds()}, got {value!r}")
+            raise ConfigError(f"{name} must be {self.bounds()}, got {shown(value)}")
         return number
 
     def from_text(self, text: str) -> Any:
@@ -227,7 +269,7 @@ class Integer(Kind):
         if (self.minimum is not None and number < self.minimum) or (
             self.maximum is not None and number > self.maximum
         ):
-            raise ConfigError(f"{name} must be {self.bounds()}, got {value!r}")
+            raise ConfigError(f"{name} must be {self.bounds()}, got {shown(value)}")
         return number
 
     def from_text(self, text: str) -> Any:
@@ -256,7 +298,7 @@ class Countdown(Kind):
         """Accept -1 or a count within bounds."""
         number = _integer(name, value)
         if number != EVERY_CREATE and not 1 <= number <= self.maximum:
-            raise ConfigError(f"{name} must be {self.bounds()}, got {value!r}")
+            raise ConfigError(f"{name} must be {self.bounds()}, got {shown(value)}")
         return number
 
     def from_text(self, text: str) -> Any:
@@ -276,7 +318,7 @@ class Switch(Kind):
     def parse(self, name: str, value: Any) -> bool:
         """Accept true or false only."""
         if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be true or false, got {value!r}")
+            raise ConfigError(f"{name} must be true or false, got {shown(value)}")
         return value
 
     def show(self, value: Any) -> str:
@@ -298,7 +340,9 @@ class Choice(Kind):
     def parse(self, name: str, value: Any) -> Any:
         """Accept one of the names."""
         if not isinstance(value, str) or value not in self.options:
-            raise ConfigError(f"{name} must be one of {', '.join(self.options)}, got {value!r}")
+            raise ConfigError(
+                f"{name} must be one of {', '.join(self.options)}, got {shown(value)}"
+            )
         return self.convert(value)
 
     def to_json(self, value: Any) -> Any:
@@ -311,20 +355,23 @@ def parse_shares(name: str, value: Any) -> Shares:
     if isinstance(value, str):
         parts = value.split("/")
         if len(parts) != 3:
-            raise ConfigError(f"{name} must look like YES/NO/BAN, e.g. 40/55/5, got {value!r}")
+            raise ConfigError(f"{name} must look like YES/NO/BAN, e.g. 40/55/5, got {shown(value)}")
         try:
             weights = [float(part) for part in parts]
         except ValueError:
-            raise ConfigError(f"{name} must hold three numbers, got {value!r}") from None
+            raise ConfigError(f"{name} must hold three numbers, got {shown(value)}") from None
     elif isinstance(value, Mapping):
         if set(value) != {"yes", "no", "ban"}:
-            raise ConfigError(f"{name} must have exactly the keys yes, no, ban, got {value!r}")
+            raise ConfigError(f"{name} must have exactly the keys yes, no, ban, got {shown(value)}")
         weights = [_number(f"{name}.{key}", value[key]) for key in ("yes", "no", "ban")]
     else:
-        raise ConfigError(f"{name} must be a mapping or YES/NO/BAN, got {value!r}")
+        raise ConfigError(f"{name} must be a mapping or YES/NO/BAN, got {shown(value)}")
     if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
-        raise ConfigError(f"{name} must be non-negative with a positive sum, got {value!r}")
+        raise ConfigError(f"{name} must be non-negative with a positive sum, got {shown(value)}")
     total = sum(weights)
+    if not math.isfinite(total):
+        # 1e308/1e308/0 sums to infinity and would normalise to 0/0/0: every answer yes.
+        raise ConfigError(f"{name} must have a finite sum, got {shown(value)}")
     return Shares(yes=weights[0] / total, no=weights[1] / total, ban=weights[2] / total)
 
 
@@ -359,15 +406,15 @@ def parse_fixtures(name: str, value: Any) -> dict[str, str]:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{name}: {value} is not a JSON file: {exc}") from None
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{name} must be a JSON object of number -> answer, got {value!r}")
+        raise ConfigError(f"{name} must be a JSON object of number -> answer, got {shown(value)}")
     fixtures: dict[str, str] = {}
     for number, answer in value.items():
         if not isinstance(number, str) or not is_e164(number):
-            raise ConfigError(f"{name}: {number!r} is not an E.164 number")
+            raise ConfigError(f"{name}: {shown(number)} is not an E.164 number")
         if answer not in FIXTURE_ANSWERS:
             raise ConfigError(
                 f"{name}: answer for {number} must be one of {', '.join(FIXTURE_ANSWERS)},"
-                f" got {answer!r}"
+                f" got {shown(answer)}"
             )
         fixtures[number] = answer
     return fixtures
@@ -392,14 +439,18 @@ class FixturesKind(Kind):
 def parse_api_keys(name: str, value: Any) -> dict[str, int]:
     """Parse ``{key: balance}``; keys are non-empty printable strings, balances >= 0."""
     if not isinstance(value, Mapping) or not value:
-        raise ConfigError(f"{name} must be a non-empty mapping of key -> balance, got {value!r}")
+        raise ConfigError(
+            f"{name} must be a non-empty mapping of key -> balance, got {shown(value)}"
+        )
     keys: dict[str, int] = {}
     for key, balance in value.items():
         if not isinstance(key, str) or not key or not key.isprintable() or key != key.strip():
-            raise ConfigError(f"{name}: {key!r} is not a usable API key")
+            raise ConfigError(f"{name}: {shown(key)} is not a usable API key")
         number = _integer(f"{name}[{key}]", balance)
-        if number < 0:
-            raise ConfigError(f"{name}[{key}] must be >= 0, got {balance!r}")
+        if not 0 <= number <= MAX_BALANCE:
+            raise ConfigError(
+                f"{name}[{key}] must be between 0 and {MAX_BALANCE}, got {shown(balance)}"
+            )
         keys[key] = number
     return keys
 
@@ -432,8 +483,8 @@ class ApiKeysKind(Kind):
             amount = int(balance)
         except ValueError:
             raise ConfigError(f"{text!r}: BALANCE must be an integer") from None
-        if amount < 0:
-            raise ConfigError(f"{text!r}: BALANCE must be >= 0")
+        if not 0 <= amount <= MAX_BALANCE:
+            raise ConfigError(f"{text!r}: BALANCE must be between 0 and {MAX_BALANCE}")
         return key, amount
 
     def from_flags(self, values: Any) -> Any:
@@ -500,7 +551,7 @@ class EmulatorSettings:
     time_scale: Annotated[
         float,
         Setting(
-            Real(minimum=0, above=True),
+            Real(minimum=MIN_TIME_SCALE, maximum=MAX_TIME_SCALE),
             default=1.0,
             group=TIMING,
             metavar="S",
@@ -510,7 +561,7 @@ class EmulatorSettings:
     queue_delay: Annotated[
         float,
         Setting(
-            Real(minimum=0),
+            Real(minimum=0, maximum=MAX_DELAY_SECONDS),
             default=FROM_PROFILE,
             group=TIMING,
             runtime=True,
@@ -521,7 +572,7 @@ class EmulatorSettings:
     rate: Annotated[
         float | None,
         Setting(
-            Real(minimum=0, above=True, optional=True),
+            Real(minimum=MIN_RATE, maximum=MAX_RATE, optional=True),
             default=FROM_PROFILE,
             group=TIMING,
             runtime=True,
@@ -532,7 +583,7 @@ class EmulatorSettings:
     export_delay: Annotated[
         float,
         Setting(
-            Real(minimum=0),
+            Real(minimum=0, maximum=MAX_DELAY_SECONDS),
             default=FROM_PROFILE,
             group=TIMING,
             runtime=True,
@@ -543,7 +594,7 @@ class EmulatorSettings:
     seed: Annotated[
         int,
         Setting(
-            Integer(),
+            Integer(minimum=-SEED_LIMIT, maximum=SEED_LIMIT - 1),
             default=0,
             group=OUTCOMES,
             metavar="N",
@@ -607,7 +658,7 @@ class EmulatorSettings:
     result_ttl: Annotated[
         float,
         Setting(
-            Real(minimum=0, above=True),
+            Real(minimum=0, maximum=MAX_DELAY_SECONDS, above=True),
             default=900.0,
             group=LIMITS,
             runtime=True,
@@ -618,7 +669,7 @@ class EmulatorSettings:
     max_file_bytes: Annotated[
         int,
         Setting(
-            Integer(minimum=1),
+            Integer(minimum=1, maximum=MAX_FILE_BYTES),
             default=25 * 1024 * 1024,
             group=LIMITS,
             metavar="N",
@@ -628,7 +679,7 @@ class EmulatorSettings:
     max_numbers: Annotated[
         int,
         Setting(
-            Integer(minimum=1),
+            Integer(minimum=1, maximum=MAX_NUMBERS),
             default=100_000,
             group=LIMITS,
             metavar="N",
@@ -638,7 +689,7 @@ class EmulatorSettings:
     max_active_tasks: Annotated[
         int | None,
         Setting(
-            Integer(minimum=1, optional=True),
+            Integer(minimum=1, maximum=MAX_ACTIVE_TASKS, optional=True),
             default=None,
             group=LIMITS,
             runtime=True,
@@ -660,7 +711,7 @@ class EmulatorSettings:
     retry_after: Annotated[
         int | None,
         Setting(
-            Integer(minimum=0, optional=True),
+            Integer(minimum=0, maximum=MAX_DELAY_SECONDS, optional=True),
             default=None,
             group=FAULTS,
             runtime=True,
@@ -671,7 +722,7 @@ class EmulatorSettings:
     latency_ms: Annotated[
         float,
         Setting(
-            Real(minimum=0),
+            Real(minimum=0, maximum=MAX_LATENCY_MS),
             default=0.0,
             group=FAULTS,
             runtime=True,
@@ -682,7 +733,7 @@ class EmulatorSettings:
     latency_jitter_ms: Annotated[
         float,
         Setting(
-            Real(minimum=0),
+            Real(minimum=0, maximum=MAX_LATENCY_MS),
             default=0.0,
             group=FAULTS,
             runtime=True,
@@ -745,7 +796,7 @@ class EmulatorSettings:
     create_fault_count: Annotated[
         int,
         Setting(
-            Countdown(maximum=1_000_000),
+            Countdown(maximum=MAX_FAULT_COUNT),
             default=EVERY_CREATE,
             group=FAULTS,
             runtime=True,
@@ -756,7 +807,7 @@ class EmulatorSettings:
     hold_seconds: Annotated[
         float,
         Setting(
-            Real(minimum=0, above=True),
+            Real(minimum=0, maximum=MAX_HOLD_SECONDS, above=True),
             default=10.0,
             group=FAULTS,
             runtime=True,
@@ -767,7 +818,7 @@ class EmulatorSettings:
     create_latency_ms: Annotated[
         float,
         Setting(
-            Real(minimum=0),
+            Real(minimum=0, maximum=MAX_LATENCY_MS),
             default=0.0,
             group=FAULTS,
             runtime=True,

@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request, url
 from werkzeug.exceptions import HTTPException
 
 from mock_server import gateway_pages
+from mock_server.admin_json import MAX_BODY_BYTES, parse_admin_body
 from mock_server.clock import format_rfc3339_ns
 from mock_server.exceptions import (
     BadRequest,
@@ -181,7 +182,8 @@ def task_status(task_id: str) -> Response:
 
 def _json_body() -> Any:
     """Return the request's JSON body whatever its content type, or raise 400."""
-    data = request.get_json(force=True, silent=True)
+    # One byte over the limit is enough to refuse a body without reading all of it.
+    data = parse_admin_body(request.stream.read(MAX_BODY_BYTES + 1))
     if data is None:
         raise BadRequest("the body must be a JSON object")
     return data
