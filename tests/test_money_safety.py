@@ -158,7 +158,8 @@ class Running:
         )
         self.out: list[str] = []
         self.err: list[str] = []
-        assert self.proc.stdout is not None and self.proc.stderr is not None
+        assert self.proc.stdout is not None
+        assert self.proc.stderr is not None
         self._readers = [
             threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
             threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True),
@@ -374,7 +375,8 @@ def test_html_500_is_uncertain_because_a_proxy_may_have_forwarded_it(
     assert result.returncode == 6, result.stdout + result.stderr
     assert vendor.ledger()["tasks_created"] == 1
     uploads = vendor.uploads()
-    assert len(uploads) == 20 and set(uploads) < set(values)
+    assert len(uploads) == 20
+    assert set(uploads) < set(values)
     assert set(uploads.values()) == {1}
     billed, possibly = run_billing(result.stdout)
     assert (billed, possibly) == (vendor.ledger()["billed_total"], 1)
