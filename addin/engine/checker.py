@@ -330,7 +330,9 @@ class Checker:
             paused_tasks=sum(1 for t in open_tasks if t.state == TaskState.PAUSED),
             other_key_tasks=other_keys,
             task_errors=task_errors,
-            settled=job.state != JobState.RUNNING or not movable,
+            # Not before the runner's first pass: it tries paused tasks again at once.
+            settled=(job.state != JobState.RUNNING or not movable)
+            and (self.runner.first_pass.is_set() or not self.runner.alive),
             task_states=_count_states(t for t in tasks if t.job_id == job_id),
         )
 

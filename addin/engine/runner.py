@@ -130,6 +130,8 @@ class Runner:
         self.fatal: str | None = None
         #: The task whose upload is in flight, if any.
         self.uploading: int | None = None
+        #: Set once the first pass (tasks taken over, paused ones tried again) is done.
+        self.first_pass = threading.Event()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -188,6 +190,7 @@ class Runner:
                     self._sync()
                     self._create_due()
                     self._poll_due()
+                    self.first_pass.set()
                 except (_StoreFailed, StoreError) as exc:
                     self.fatal = self.fatal or str(exc)
                     log.error("runner stopped: %s", self.fatal)
@@ -279,6 +282,10 @@ class Runner:
                     self._write(partial(self.store.record_uncertain, ref, CRASHED_UPLOAD))
                     continue
                 self._replay_journal()
+                record = self.store.task(ref) or record
+            if record.state == TaskState.PAUSED:
+                # Paused by an earlier run (balance, key, max wait): try it again at once.
+                self._write(partial(self.store.resume_task, ref, self.owner))
                 record = self.store.task(ref) or record
             self._tasks[ref] = TrackedTask(record=record, due=now)
         self._resend_uncertain()
