@@ -285,7 +285,8 @@ class Runner:
                 record = self.store.task(ref) or record
             if record.state == TaskState.PAUSED:
                 # Paused by an earlier run (balance, key, max wait): try it again at once.
-                self._write(partial(self.store.resume_task, ref, self.owner))
+                with suppress(StaleStateError):
+                    self._write(partial(self.store.resume_task, ref, self.owner))
                 record = self.store.task(ref) or record
             self._tasks[ref] = TrackedTask(record=record, due=now)
         self._resend_uncertain()
