@@ -667,7 +667,7 @@ def test_full_disk_during_the_create_exits_8_and_the_rerun_pays_nothing(
             run.kill()
         assert code == 8, run.stdout + run.stderr
         vendor.wait_created(1)
-        task_id = vendor.tasks()[0]["id"]
+        task_id = vendor.tasks()[0]["task_id"]
         assert task_id in run.stderr
         assert "journal" in run.stderr
         filler.unlink()

@@ -357,10 +357,13 @@ class Runner:
         except Exception as exc:  # anything unforeseen after the body may have left
             self._settle_uncertain(ref, f"the upload ended unexpectedly: {exc!r}")
             raise
+        else:
+            # The task id first (journal, then store): on a full disk the request record
+            # below fails too, and the id must be kept (and named) before that.
+            self._store_created(ref, status)
         finally:
             self.uploading = None
             self._store_outcomes(pending)
-        self._store_created(ref, status)
         tracked.transient_failures = 0
         now = self.clock()
         tracked.schedule = self._schedule(tracked.record.n_numbers)

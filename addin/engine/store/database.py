@@ -106,12 +106,16 @@ class Database:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         try:
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            conn.execute("ROLLBACK")
+            # A full disk makes SQLite roll back by itself: a second ROLLBACK would fail
+            # and hide the StoreError that stops the runner.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise StoreError(_store_problem(self.path, exc)) from exc
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
