@@ -413,7 +413,7 @@ class Checker:
         else:
             self.runner.request_stop()
         self.connection.close()
-        self.owner.release()
+        self.owner.release(keep_file=not self.runner.leases_released)
         self.store.close()
 
     def retire(self, demo_reason: str) -> None:

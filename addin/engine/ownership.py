@@ -56,14 +56,19 @@ class OwnerLock:
             (self.folder / f"{owner}.lock").unlink(missing_ok=True)
         return dead
 
-    def release(self) -> None:
-        """Drop the lock and its file (idempotent)."""
+    def release(self, *, keep_file: bool = False) -> None:
+        """Drop the lock and its file (idempotent).
+
+        ``keep_file`` when leases of this owner may remain in the store (they could not
+        be released): the unlocked file then tells the next run at once that they are dead.
+        """
         if self._handle is None:
             return
         _unlock(self._handle)
         self._handle.close()
         self._handle = None
-        self.path.unlink(missing_ok=True)
+        if not keep_file:
+            self.path.unlink(missing_ok=True)
 
 
 def _safe_id(owner: str) -> bool:

@@ -132,6 +132,8 @@ class Runner:
         self.uploading: int | None = None
         #: Set once the first pass (tasks taken over, paused ones tried again) is done.
         self.first_pass = threading.Event()
+        #: False while this runner may hold leases in the store (its lock file must then stay).
+        self.leases_released = True
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -183,6 +185,7 @@ class Runner:
 
     def _run(self) -> None:
         """Loop until stopped: sync with the store, create, poll, sleep until due."""
+        self.leases_released = False
         try:
             self._replay_journal()
             while not self._stop.is_set():
@@ -207,6 +210,7 @@ class Runner:
             self._stop.set()
             try:
                 self.store.release_leases(self.owner)
+                self.leases_released = True
             except StoreError as exc:
                 log.warning("leases not released (they expire by themselves): %s", exc)
             self.store.close()
