@@ -494,7 +494,9 @@ def test_balance_out_while_polling_pauses_then_resumes(tmp_path: Path, vendor: V
 # -- row 5: Ctrl-C and SIGTERM during a 14 s upload ------------------------------------------
 
 
-def _start_slow_upload(tmp_path: Path, vendor: Vendor, values: list[str]) -> tuple[Running, dict]:
+def _start_slow_upload(
+    tmp_path: Path, vendor: Vendor, values: list[str]
+) -> tuple[Running, dict[str, str]]:
     """Start a check whose one upload takes 14 s; return once the upload is in flight."""
     vendor.configure(create_latency_ms=14_000)
     source = write_input(tmp_path / "in.csv", values)
