@@ -104,6 +104,13 @@ class TaskTable(Database):
             }
             gone = sorted(owners_gone(held)) if held else []
             marks = ",".join("?" * len(gone)) or "NULL"
+            # A dead owner's leases are freed, whichever key: its lock file is gone after
+            # this, so a later run with the tasks' own key could not tell it was dead.
+            db.execute(
+                "UPDATE tasks SET lease_owner = NULL, lease_expires = NULL"  # noqa: S608
+                f" WHERE lease_owner IN ({marks})",
+                gone,
+            )
             db.execute(
                 "UPDATE tasks SET lease_owner = ?, lease_expires = ?"  # noqa: S608
                 f" WHERE realm = ? AND state IN ({sql_list(_LEASABLE)})"
