@@ -28,6 +28,7 @@ import pytest
 import requests
 from flask import Flask
 
+from addin.web.engine_host import host_of
 from mock_server import create_app as create_emulator
 from mock_server.models import Emulator
 from mock_server.server import BackgroundServer
@@ -449,9 +450,7 @@ def test_eight_identical_selections_at_once_make_one_task_per_number(tmp_path: P
         client = AddinClient(app)
         for job_id in {b["job_id"] for b in bodies if b["job_id"]}:
             assert wait_job(client, job_id)["state"] == "done"
-        from addin.web.engine_state import engine_of
-
-        with engine_of(app).checker() as checker:
+        with host_of(app).checker() as checker:
             base_url = checker.base_url
         tasks = requests.get(base_url + "/_mock/tasks?numbers=1", timeout=5).json()["tasks"]
         uploads = Counter(n for task in tasks for n in task["uploaded_numbers"])
