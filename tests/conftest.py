@@ -1,10 +1,122 @@
-"""Fixtures and settings shared by every test package."""
+"""Fixtures and settings shared by every test package: the vendor emulator over real HTTP.
+
+``Emulator`` is one emulator app served on a free loopback port, with its admin
+routes (ledger, tasks, config, clock, reset). A test package that wants other
+defaults subclasses it (``defaults``) and, where it uses the ``emulators``
+fixture, overrides that fixture with ``Emulators(TheSubclass)``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+import pytest
+import requests
 from hypothesis import settings
+
+from addin.http_server import BackgroundServer
+from mock_server import create_app as create_emulator
 
 # Shared CI machines are slow and busy: a per-example deadline would make
 # property tests fail for timing, not for behaviour.
 settings.register_profile("fbcheck", deadline=None)
 settings.load_profile("fbcheck")
+
+
+class Emulator:
+    """The vendor emulator on a free loopback port, with a client of its admin routes."""
+
+    #: MOCK_* settings under the caller's; subclasses set their own.
+    defaults: ClassVar[Mapping[str, Any]] = {"MOCK_PROFILE": "instant"}
+    #: Worker threads of the server.
+    threads: ClassVar[int] = 16
+
+    def __init__(self, **config: Any) -> None:
+        """Start the emulator with ``defaults`` updated by the MOCK_* ``config``."""
+        merged = {**self.defaults, **config}
+        self.server = BackgroundServer(create_emulator(merged), threads=self.threads).start()
+        self.url = self.server.url
+        #: The key the ledger and the vendor routes use by default: the first one configured.
+        self.key: str = next(iter(merged.get("MOCK_API_KEYS", {"demo": 0})))
+        self.session = requests.Session()
+
+    def __enter__(self) -> Self:
+        """Return the running emulator."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop it."""
+        self.close()
+
+    def close(self) -> None:
+        """Close pooled connections, then stop the server."""
+        self.session.close()
+        self.server.stop()
+
+    def ledger(self, key: str | None = None) -> dict[str, Any]:
+        """Return the ledger entry of ``key`` (the default key when None)."""
+        response = self.session.get(f"{self.url}/_mock/ledger", timeout=30)
+        assert response.status_code == 200, response.text
+        return dict(response.json()["keys"][key or self.key])
+
+    def tasks(self, *, with_numbers: bool = False) -> list[dict[str, Any]]:
+        """Return the admin task list (``with_numbers``: each task's uploaded numbers too)."""
+        params = {"numbers": "1"} if with_numbers else {}
+        response = self.session.get(f"{self.url}/_mock/tasks", params=params, timeout=30)
+        assert response.status_code == 200, response.text
+        return list(response.json()["tasks"])
+
+    def configure(self, **changes: Any) -> requests.Response:
+        """PUT run-time settings (faults, shares) and return the answer."""
+        return self.session.put(f"{self.url}/_mock/config", json=changes, timeout=30)
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator clock forward."""
+        response = self.session.post(
+            f"{self.url}/_mock/clock/advance", json={"seconds": seconds}, timeout=30
+        )
+        assert response.status_code == 200, response.text
+
+    def reset(self) -> None:
+        """Return to the start state: no tasks, a fresh ledger, the start settings and clock."""
+        response = self.session.post(f"{self.url}/_mock/reset", timeout=30)
+        assert response.status_code == 200, response.text
+
+
+E = TypeVar("E", bound=Emulator)
+
+
+class Emulators(Generic[E]):
+    """Starts emulators of one kind on demand; stops them all at teardown."""
+
+    def __init__(self, kind: type[E]) -> None:
+        """Start with none running."""
+        self.kind = kind
+        self._running: list[E] = []
+
+    def start(self, **config: Any) -> E:
+        """Start an emulator with the kind's defaults plus ``config``."""
+        emulator = self.kind(**config)
+        self._running.append(emulator)
+        return emulator
+
+    def stop_all(self) -> None:
+        """Stop every emulator started here."""
+        for emulator in self._running:
+            emulator.close()
+        self._running.clear()
+
+
+@pytest.fixture
+def emulators() -> Iterator[Emulators[Emulator]]:
+    """Start emulators on demand (instant profile by default); all stop at teardown."""
+    running = Emulators(Emulator)
+    yield running
+    running.stop_all()
+
+
+@pytest.fixture
+def emulator(emulators: Emulators[Emulator]) -> Emulator:
+    """An instant emulator with the demo key; packages override it with their own keys."""
+    return emulators.start()

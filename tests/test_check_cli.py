@@ -9,34 +9,22 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 
-from mock_server import create_app as create_emulator
-from mock_server.server import BackgroundServer
+from tests.conftest import Emulator, Emulators
 
 KEY = "cli-key"
 
 
 @pytest.fixture
-def emulator() -> Iterator[BackgroundServer]:
+def emulator(emulators: Emulators[Emulator]) -> Emulator:
     """The emulator on the demo profile (about 500 numbers/s after a 1 s queue)."""
-    app = create_emulator({"MOCK_PROFILE": "demo", "MOCK_API_KEYS": {KEY: 1_000_000}})
-    with BackgroundServer(app) as server:
-        yield server
+    return emulators.start(MOCK_PROFILE="demo", MOCK_API_KEYS={KEY: 1_000_000})
 
 
-def ledger(server: BackgroundServer) -> dict[str, Any]:
-    """Return the test key's ledger."""
-    body: dict[str, Any] = requests.get(server.url + "/_mock/ledger", timeout=5).json()
-    return body["keys"][KEY]  # type: ignore[no-any-return]
-
-
-def env_for(tmp_path: Path, server: BackgroundServer | None, **extra: str) -> dict[str, str]:
+def env_for(tmp_path: Path, server: Emulator | None, **extra: str) -> dict[str, str]:
     """Return the environment of a CLI run (live mode on the local emulator, or demo)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FBCHECK_")}
     env.update(
@@ -110,15 +98,15 @@ def test_demo_run_writes_one_row_per_input_in_order(tmp_path: Path) -> None:
     assert all(r["checked_at"].endswith("Z") for r in rows if r["e164"])
 
 
-def test_second_run_is_answered_from_the_cache(tmp_path: Path, emulator: BackgroundServer) -> None:
+def test_second_run_is_answered_from_the_cache(tmp_path: Path, emulator: Emulator) -> None:
     source = write_input(tmp_path / "in.csv", swiss(30))
     env = env_for(tmp_path, emulator)
     first = fbcheck(tmp_path, env, "check", str(source), "-o", str(tmp_path / "a.csv"))
     assert first.returncode == 0, first.stderr
-    billed = ledger(emulator)["billed_total"]
+    billed = emulator.ledger()["billed_total"]
     second = fbcheck(tmp_path, env, "check", str(source), "-o", str(tmp_path / "b.csv"))
     assert second.returncode == 0, second.stderr
-    assert ledger(emulator)["billed_total"] == billed
+    assert emulator.ledger()["billed_total"] == billed
     assert "this run used 0 billed requests" in second.stdout
     assert {r["source"] for r in read_output(tmp_path / "b.csv")} == {"cache"}
     answers_a = [r["facebook"] for r in read_output(tmp_path / "a.csv")]
@@ -126,13 +114,13 @@ def test_second_run_is_answered_from_the_cache(tmp_path: Path, emulator: Backgro
     assert answers_a == answers_b
 
 
-def test_max_upload_stops_before_billing(tmp_path: Path, emulator: BackgroundServer) -> None:
+def test_max_upload_stops_before_billing(tmp_path: Path, emulator: Emulator) -> None:
     source = write_input(tmp_path / "in.csv", swiss(20))
     env = env_for(tmp_path, emulator)
     result = fbcheck(tmp_path, env, "check", str(source), "--max-upload", "10")
     assert result.returncode == 3
     assert "stopped before billing" in result.stdout
-    assert ledger(emulator)["billed_total"] == 0
+    assert emulator.ledger()["billed_total"] == 0
     assert not (tmp_path / "in.csv.results.csv").exists()
     result = fbcheck(tmp_path, env, "check", str(source), "--max-upload", "10", "--yes")
     assert result.returncode == 0, result.stderr
@@ -158,7 +146,7 @@ def test_bad_usage_exits_2_with_a_clear_message(
     assert "Traceback" not in result.stderr
 
 
-def test_unknown_key_exits_4(tmp_path: Path, emulator: BackgroundServer) -> None:
+def test_unknown_key_exits_4(tmp_path: Path, emulator: Emulator) -> None:
     source = write_input(tmp_path / "in.csv", swiss(3))
     env = env_for(tmp_path, emulator, FBCHECK_API_KEY="wrong")
     result = fbcheck(tmp_path, env, "check", str(source), "-o", str(tmp_path / "o.csv"))
@@ -180,10 +168,10 @@ def _start(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Popen[
     )
 
 
-def _wait_for_creates(server: BackgroundServer, count: int, proc: subprocess.Popen[str]) -> None:
+def _wait_for_creates(server: Emulator, count: int, proc: subprocess.Popen[str]) -> None:
     """Wait until the emulator has seen ``count`` task creations."""
     deadline = time.monotonic() + 60
-    while ledger(server)["tasks_created"] < count:
+    while server.ledger()["tasks_created"] < count:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the CLI created no task in time"
         time.sleep(0.05)
@@ -191,7 +179,7 @@ def _wait_for_creates(server: BackgroundServer, count: int, proc: subprocess.Pop
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGINT])
 def test_killed_run_resumes_without_new_creates(
-    tmp_path: Path, emulator: BackgroundServer, stop_signal: signal.Signals
+    tmp_path: Path, emulator: Emulator, stop_signal: signal.Signals
 ) -> None:
     values = swiss(600)
     source = write_input(tmp_path / "in.csv", values)
@@ -208,7 +196,7 @@ def test_killed_run_resumes_without_new_creates(
         assert proc.returncode == 130
         assert "created at the vendor and stored: run the same command again" in stderr
     assert not out.exists()
-    created_before = ledger(emulator)["tasks_created"]
+    created_before = emulator.ledger()["tasks_created"]
 
     result = fbcheck(tmp_path, env, "check", str(source), "-o", str(out), "--yes")
     assert result.returncode == 0, result.stderr
@@ -216,10 +204,10 @@ def test_killed_run_resumes_without_new_creates(
     # Every chunk was stored before the kill: the new run continues that job and uploads
     # only the chunks that were never sent.
     assert "continuing job" in result.stdout
-    final = ledger(emulator)
+    final = emulator.ledger()
     assert final["tasks_created"] == 6  # 600 numbers in tasks of 100: none created twice
     assert final["numbers_uploaded"] == 600
-    tasks = requests.get(emulator.url + "/_mock/tasks?numbers=1", timeout=5).json()["tasks"]
+    tasks = emulator.tasks(with_numbers=True)
     uploaded = Counter(n for task in tasks for n in task["uploaded_numbers"])
     assert set(uploaded.values()) == {1}
     rows = read_output(out)
@@ -228,7 +216,7 @@ def test_killed_run_resumes_without_new_creates(
 
 
 def test_unwritable_output_exits_5_and_keeps_the_answers(
-    tmp_path: Path, emulator: BackgroundServer
+    tmp_path: Path, emulator: Emulator
 ) -> None:
     source = write_input(tmp_path / "in.csv", swiss(4))
     (tmp_path / "blocker").write_text("a file, not a folder", encoding="utf-8")
@@ -236,8 +224,8 @@ def test_unwritable_output_exits_5_and_keeps_the_answers(
     result = fbcheck(tmp_path, env, "check", str(source), "-o", str(tmp_path / "blocker/o.csv"))
     assert result.returncode == 5
     assert "could not write" in result.stderr
-    billed = ledger(emulator)["billed_total"]
+    billed = emulator.ledger()["billed_total"]
     again = fbcheck(tmp_path, env, "check", str(source), "-o", str(tmp_path / "o.csv"))
     assert again.returncode == 0, again.stderr
-    assert ledger(emulator)["billed_total"] == billed
+    assert emulator.ledger()["billed_total"] == billed
     assert {r["source"] for r in read_output(tmp_path / "o.csv")} == {"cache"}

@@ -102,6 +102,7 @@ def test_wheel_holds_the_package_data(wheel: Path) -> None:
     expected = {
         "addin/web/templates/manifest.template.xml",
         "addin/data/sample_numbers.csv",
+        "addin/engine/store/schema.sql",
         "addin/static/taskpane.html",
         "addin/static/functions.json",
         "addin/static/icons/icon-80.png",

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
-import requests
 
 from addin.config import Settings
 from addin.engine.checker import Account, Checker, JobProgress
 from addin.engine.connection import cache_realm_of
 from addin.engine.errors import UnknownJobError
 from addin.vendor import open_checker
-from mock_server import create_app as create_emulator
-from mock_server.server import BackgroundServer
+from tests.conftest import Emulator as SharedEmulator
 
 KEY = "test-key"
 
@@ -25,37 +23,13 @@ def numbers(count: int, start: int = 0) -> list[str]:
     return [f"+4179{n:07d}" for n in range(start, start + count)]
 
 
-class Emulator:
-    """An emulator over real HTTP on a free port, with admin helpers."""
+class Emulator(SharedEmulator):
+    """An instant emulator over real HTTP that knows ``KEY``."""
 
-    def __init__(self, **config: Any) -> None:
-        """Start the emulator with MOCK_* ``config``."""
-        settings = {"MOCK_PROFILE": "instant", "MOCK_API_KEYS": {KEY: 1_000_000}, **config}
-        self.server = BackgroundServer(create_emulator(settings)).start()
-        self.url = self.server.url
-
-    def __enter__(self) -> Emulator:
-        """Return self."""
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Stop the server."""
-        self.server.stop()
-
-    def ledger(self, key: str = KEY) -> dict[str, Any]:
-        """Return one key's ledger."""
-        body: dict[str, Any] = requests.get(self.url + "/_mock/ledger", timeout=5).json()
-        return body["keys"][key]  # type: ignore[no-any-return]
-
-    def tasks(self) -> list[dict[str, Any]]:
-        """Return every task with its uploaded numbers."""
-        body = requests.get(self.url + "/_mock/tasks?numbers=1", timeout=5).json()
-        return body["tasks"]  # type: ignore[no-any-return]
-
-    def configure(self, **changes: Any) -> None:
-        """Change run-time settings (faults, shares)."""
-        response = requests.put(self.url + "/_mock/config", json=changes, timeout=5)
-        assert response.status_code == 200, response.text
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "MOCK_PROFILE": "instant",
+        "MOCK_API_KEYS": {KEY: 1_000_000},
+    }
 
 
 @pytest.fixture
@@ -77,7 +51,7 @@ def make_settings(tmp_path: Path, url: str, **overrides: Any) -> Settings:
         "max_retries": 4,
     }
     values.update(overrides)
-    return Settings(**values)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 def run_job(checker: Checker, items: list[str], **kw: Any) -> str:
@@ -103,7 +77,7 @@ def test_job_answers_every_number_in_few_tasks(tmp_path: Path, emulator: Emulato
     assert progress is not None
     assert progress.state == "done"
     assert progress.billed == ledger["billed_total"]
-    uploaded = [n for task in emulator.tasks() for n in task["uploaded_numbers"]]
+    uploaded = [n for task in emulator.tasks(with_numbers=True) for n in task["uploaded_numbers"]]
     assert sorted(uploaded) == sorted(items)
 
 
@@ -280,7 +254,9 @@ def test_cancel_stops_polling_and_reports_billing(tmp_path: Path) -> None:
 
 
 def test_demo_mode_runs_on_the_bundled_emulator(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", poll_min_interval=0.05, poll_max_interval=0.3)
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=tmp_path / "data", poll_min_interval=0.05, poll_max_interval=0.3
+    )
     assert settings.demo
     with open_checker(settings) as checker:
         assert checker.demo

@@ -1,16 +1,16 @@
-"""Fixtures for the emulator tests: live emulators on loopback and a small vendor client."""
+"""Fixtures for the emulator tests: frozen-clock emulators with a client of the vendor routes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import requests
 
-from mock_server import create_app
-from mock_server.server import BackgroundServer
+from tests.conftest import Emulator
+from tests.conftest import Emulators as SharedEmulators
 
 #: A clock that barely moves by itself: tests move it with /_mock/clock/advance.
 FROZEN = {
@@ -44,14 +44,11 @@ def parse_time(stamp: str) -> int:
     return seconds * 1_000_000_000 + int(fraction)
 
 
-class Vendor:
-    """A thin client of one live emulator: the vendor routes and the admin routes."""
+class Vendor(Emulator):
+    """A frozen-clock emulator with a client of its vendor routes besides the admin ones."""
 
-    def __init__(self, url: str, key: str = "demo") -> None:
-        """Talk to the emulator at ``url`` with ``key`` by default."""
-        self.url = url
-        self.key = key
-        self.session = requests.Session()
+    defaults: ClassVar[Mapping[str, Any]] = FROZEN
+    threads: ClassVar[int] = 8
 
     def create(
         self,
@@ -105,30 +102,6 @@ class Vendor:
             return {}
         return {"X-API-Key": key or self.key}
 
-    def advance(self, seconds: float) -> None:
-        """Move the emulator clock forward."""
-        response = self.session.post(
-            f"{self.url}/_mock/clock/advance", json={"seconds": seconds}, timeout=30
-        )
-        assert response.status_code == 200, response.text
-
-    def ledger(self, key: str | None = None) -> dict[str, Any]:
-        """Return the ledger entry of ``key`` (the default key when None)."""
-        response = self.session.get(f"{self.url}/_mock/ledger", timeout=30)
-        assert response.status_code == 200, response.text
-        return dict(response.json()["keys"][key or self.key])
-
-    def tasks(self, *, with_numbers: bool = False) -> list[dict[str, Any]]:
-        """Return the admin task list."""
-        params = {"numbers": "1"} if with_numbers else {}
-        response = self.session.get(f"{self.url}/_mock/tasks", params=params, timeout=30)
-        assert response.status_code == 200, response.text
-        return list(response.json()["tasks"])
-
-    def configure(self, **changes: Any) -> requests.Response:
-        """PUT run-time settings."""
-        return self.session.put(f"{self.url}/_mock/config", json=changes, timeout=30)
-
     def exported(self, content: list[str], **kwargs: Any) -> dict[str, Any]:
         """Create a task and advance the clock until it is exported; return the last poll."""
         task = self.create_ok(content, **kwargs)
@@ -137,36 +110,18 @@ class Vendor:
         assert body["status"] == "exported", body
         return body
 
-    def close(self) -> None:
-        """Close pooled connections."""
-        self.session.close()
 
-
-class Emulators:
-    """Starts emulators with given config on free ports; stops them all at teardown."""
+class Emulators(SharedEmulators[Vendor]):
+    """Starts frozen-clock emulators (``Vendor``) on free ports; stops them all at teardown."""
 
     def __init__(self) -> None:
         """Start with none running."""
-        self._running: list[tuple[BackgroundServer, Vendor]] = []
-
-    def start(self, **config: Any) -> Vendor:
-        """Start an emulator with the frozen clock plus ``config`` and return its client."""
-        server = BackgroundServer(create_app({**FROZEN, **config}), threads=8).start()
-        vendor = Vendor(server.url)
-        self._running.append((server, vendor))
-        return vendor
-
-    def stop_all(self) -> None:
-        """Close clients, then stop servers."""
-        for server, vendor in self._running:
-            vendor.close()
-            server.stop()
-        self._running.clear()
+        super().__init__(Vendor)
 
 
 @pytest.fixture
 def emulators() -> Iterator[Emulators]:
-    """Start emulators on demand; every one is stopped at teardown."""
+    """Start frozen-clock emulators on demand; every one is stopped at teardown."""
     running = Emulators()
     yield running
     running.stop_all()
@@ -183,6 +138,5 @@ def shared_vendor() -> Iterator[Vendor]:
 @pytest.fixture
 def vendor(shared_vendor: Vendor) -> Vendor:
     """The module's emulator, reset to its start state (tasks, ledger, settings, clock)."""
-    response = shared_vendor.session.post(f"{shared_vendor.url}/_mock/reset", timeout=30)
-    assert response.status_code == 200, response.text
+    shared_vendor.reset()
     return shared_vendor

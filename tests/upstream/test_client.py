@@ -801,22 +801,14 @@ PINNED = {"+41798284651": "yes", "+41798284652": "no", "+41798284653": "ban"}
 
 
 @pytest.fixture(params=["xlsx", "zip"])
-def emulator(request):
-    """Run the emulator (instant profile, pinned answers) in the given result format."""
-    from mock_server import create_app
-    from mock_server.server import BackgroundServer
-
-    app = create_app(
-        {
-            "MOCK_PROFILE": "instant",
-            "MOCK_API_KEYS": {KEY: 100, "poor": 0},
-            "MOCK_FIXTURES": PINNED,
-            "MOCK_RESULT_FORMAT": request.param,
-            "MOCK_DOWNLOAD_EXPIRE_ONCE": True,
-        }
-    )
-    with BackgroundServer(app) as server:
-        yield server.url
+def emulator(request, emulators):
+    """Run the emulator (instant profile, pinned answers) in the given result format; its URL."""
+    return emulators.start(
+        MOCK_API_KEYS={KEY: 100, "poor": 0},
+        MOCK_FIXTURES=PINNED,
+        MOCK_RESULT_FORMAT=request.param,
+        MOCK_DOWNLOAD_EXPIRE_ONCE=True,
+    ).url
 
 
 def test_whole_task_against_the_emulator(emulator, sleeps):

@@ -11,12 +11,12 @@ from flask import Flask
 from werkzeug.test import TestResponse
 
 from addin.config import Settings
+from addin.http_server import BackgroundServer
 from addin.web import create_app
 from addin.web.certs import ServerCertificate, ensure_server_certificate
 from addin.web.flask_config import PORT_KEY, SETTINGS_KEY
 from addin.web.security import CLIENT_HEADER
 from addin.web.serving import bind_backend
-from mock_server.server import BackgroundServer
 
 PORT = 8443
 BASE_URL = f"https://localhost:{PORT}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from flask import Blueprint, Flask
 
@@ -25,7 +27,8 @@ def test_caller_config_overrides_defaults(settings: Settings) -> None:
     assert base_url_of(app) == "https://localhost:9443"
 
 
-def test_settings_built_when_absent() -> None:
+def test_settings_built_when_absent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env file
     app = create_app({"TESTING": True})
     assert isinstance(app.config[SETTINGS_KEY], Settings)
 

@@ -13,8 +13,7 @@ import pytest
 from flask import Flask
 
 from addin.config import SAVED_SECRETS_FILE, SAVED_SETTINGS_FILE
-from mock_server import create_app as create_emulator
-from mock_server.server import BackgroundServer
+from tests.conftest import Emulator, Emulators
 from tests.web.conftest import AddinClient
 from tests.web.engine_app import engine_app, number, ok, payload, post, refused, wait_job
 
@@ -23,15 +22,13 @@ CHECK = "/xlwings/check-selection"
 
 
 @pytest.fixture
-def emulator() -> Iterator[BackgroundServer]:
+def emulator(emulators: Emulators[Emulator]) -> Emulator:
     """A vendor emulator over real HTTP that knows ``LIVE_KEY``."""
-    app = create_emulator({"MOCK_PROFILE": "instant", "MOCK_API_KEYS": {LIVE_KEY: 1000}})
-    with BackgroundServer(app) as server:
-        yield server
+    return emulators.start(MOCK_API_KEYS={LIVE_KEY: 1000})
 
 
 @pytest.fixture
-def app(tmp_path: Path, emulator: BackgroundServer) -> Iterator[Flask]:
+def app(tmp_path: Path, emulator: Emulator) -> Iterator[Flask]:
     """A demo backend whose vendor URL (used once a key is set) is the emulator."""
     with engine_app(tmp_path, api_url=emulator.url) as app:
         yield app
@@ -42,7 +39,7 @@ def put(client: AddinClient, body: Any) -> Any:
     return client.request("PUT", "/api/settings", json=body)
 
 
-def test_defaults(client: AddinClient, emulator: BackgroundServer) -> None:
+def test_defaults(client: AddinClient, emulator: Emulator) -> None:
     assert ok(client.get("/api/settings")) == {
         "demo": True,
         "api_key": None,
@@ -77,7 +74,7 @@ def test_key_round_trip_masked_and_stored_privately(
     assert ok(client.get("/api/account"))["mode"] == "demo"
 
 
-def test_saved_settings_survive_a_restart(tmp_path: Path, emulator: BackgroundServer) -> None:
+def test_saved_settings_survive_a_restart(tmp_path: Path, emulator: Emulator) -> None:
     with engine_app(tmp_path, api_url=emulator.url) as app:
         ok(put(AddinClient(app), {"api_key": LIVE_KEY, "region": "ch", "confirm_above": 5}))
     with engine_app(tmp_path, api_url=emulator.url) as app:
@@ -166,9 +163,7 @@ def test_account_in_demo_reads_the_emulator_ledger(client: AddinClient) -> None:
     assert after["balance"] == 1_000_000 - after["billed"]
 
 
-def test_account_live_counts_billed_requests(
-    client: AddinClient, emulator: BackgroundServer
-) -> None:
+def test_account_live_counts_billed_requests(client: AddinClient, emulator: Emulator) -> None:
     ok(put(client, {"api_key": LIVE_KEY}))
     assert ok(client.get("/api/account")) == {
         "demo": False,
