@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from addin.engine.states import JobState
 from addin.formats import OUTCOMES, column_letters
 from addin.web import answer_columns, security, xlwings_glue
 from addin.web.views import lookups
@@ -156,6 +157,14 @@ def test_answer_colours_cover_every_outcome_once() -> None:
     assert sorted(texts) == sorted({*OUTCOMES, answer_columns.CANCELLED})
     colour_values = [entry[key] for entry in colours for key in ("fill", "font")]
     assert all(re.fullmatch(r"#[0-9A-F]{6}", value) for value in colour_values)
+
+
+def test_the_page_stops_following_a_job_the_engine_has_finished() -> None:
+    """Every job state but running ends the job; the page must stop polling on each."""
+    final = js_constant("selection-check.js", "FINAL_STATES")
+    assert isinstance(final, frozenset)
+    assert {state.value for state in JobState if state is not JobState.RUNNING} <= final
+    assert JobState.RUNNING.value not in final
 
 
 def test_xlwings_payload_version_is_the_pinned_minimum() -> None:
