@@ -89,6 +89,9 @@ class TrackedTask:
     schedule: PollSchedule | None = None
     download_failures: int = 0
     transient_failures: int = 0
+    #: Wall time this runner started (or resumed) waiting for the task: ``max_wait`` counts
+    #: from here, so a task paused for its age is polled again when a rerun resumes it.
+    waiting_since: float | None = None
 
 
 class _StoreFailed(Exception):
@@ -292,7 +295,7 @@ class Runner:
                 with suppress(StaleStateError):
                     self._write(partial(self.store.resume_task, ref, self.owner))
                 record = self.store.task(ref) or record
-            self._tasks[ref] = TrackedTask(record=record, due=now)
+            self._tasks[ref] = TrackedTask(record=record, due=now, waiting_since=self.wall())
         self._resend_uncertain()
 
     def _resend_uncertain(self) -> None:
@@ -426,6 +429,7 @@ class Runner:
                 continue
             if tracked.record.state == TaskState.PAUSED:
                 self._write(partial(self.store.resume_task, tracked.record.ref, self.owner))
+                tracked.waiting_since = self.wall()
                 self._refresh(tracked)
             if tracked.record.state == TaskState.RUNNING:
                 self._poll(tracked)
@@ -437,8 +441,8 @@ class Runner:
         assert record.task_id is not None
         if tracked.schedule is None:  # resumed: poll now, then adapt
             tracked.schedule = self._schedule(record.n_numbers)
-        age = None if record.created_at is None else self.wall() - record.created_at
-        if age is not None and age > self.settings.max_wait:
+        since = max(record.created_at or 0.0, tracked.waiting_since or 0.0)
+        if since and self.wall() - since > self.settings.max_wait:
             self._pause(
                 tracked,
                 f"task {record.task_id} is not finished after {self.settings.max_wait:.0f} s;"

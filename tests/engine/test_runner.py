@@ -666,6 +666,22 @@ def test_max_wait_pauses_without_a_poll(rig: Rig) -> None:
     assert rig.store.job_counts(job) == {"pending": 1}
 
 
+def test_a_rerun_polls_a_task_paused_for_its_age(rig: Rig) -> None:
+    rig.runner = rig.new_runner(max_wait=100.0)
+    job = created(rig, N1)
+    rig.later(101.0)
+    assert rig.task(job).state == S.PAUSED
+    rig.runner.owner_lock.release()
+    rig.store.release_leases(rig.runner.owner)
+    # The rerun keeps waiting: max_wait counts from when it resumed the task.
+    nxt = rig.new_runner(max_wait=100.0)
+    rig.vendor.polls.append(status("t1", "exported", result_url=URL))
+    rig.vendor.downloads.append(results(N1="yes"))
+    rig.step(nxt)
+    assert rig.vendor.polled == ["t1"]
+    assert rig.answers(job) == {N1: ("yes", None)}
+
+
 def test_download_failures_pause_after_three(rig: Rig) -> None:
     job = created(rig, N1)
     exported = status("t1", "exported", result_url=URL)

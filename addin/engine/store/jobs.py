@@ -26,7 +26,7 @@ from addin.engine.store.records import (
     job_from_row,
     task_from_row,
 )
-from addin.engine.store.tasks import TaskTable, finish_jobs
+from addin.engine.store.tasks import TaskTable, answer_waiting_with_error, finish_jobs
 
 
 @dataclass(frozen=True)
@@ -242,29 +242,25 @@ class JobTable(TaskTable):
         with self.transaction() as db:
             refs = self._job_refs_in(db, job_id, (TaskState.UNCERTAIN,))
             for ref in refs:
-                self._move(
-                    db,
-                    ref,
-                    TaskState.UNCERTAIN,
-                    TaskState.QUEUED,
-                    error="sent again on the user's word",
-                    lease_owner=None,
-                    lease_expires=None,
-                )
+                self._requeue_uncertain(db, ref, "sent again on the user's word")
         return refs
 
     def approve_resend_task(self, ref: int, reason: str) -> None:
         """Send one uncertain upload again (the automatic, bounded re-send policy)."""
         with self.transaction() as db:
-            self._move(
-                db,
-                ref,
-                TaskState.UNCERTAIN,
-                TaskState.QUEUED,
-                error=reason,
-                lease_owner=None,
-                lease_expires=None,
-            )
+            self._requeue_uncertain(db, ref, reason)
+
+    def _requeue_uncertain(self, db: Any, ref: int, reason: str) -> None:
+        """Move an uncertain task back to ``queued``, free for any runner to upload."""
+        self._move(
+            db,
+            ref,
+            TaskState.UNCERTAIN,
+            TaskState.QUEUED,
+            error=reason,
+            lease_owner=None,
+            lease_expires=None,
+        )
 
     def abandon_waiting(self, job_id: str, reason: str) -> list[int]:
         """The user's word: give up the job's uncertain and paused tasks; return their refs."""
@@ -274,11 +270,7 @@ class JobTable(TaskTable):
             for state in (TaskState.UNCERTAIN, TaskState.PAUSED):
                 for ref in self._job_refs_in(db, job_id, (state,)):
                     self._move(db, ref, state, TaskState.ABANDONED, error=reason)
-                    db.execute(
-                        "UPDATE job_numbers SET answer = 'error', reason = ?, source = 'upstream',"
-                        " checked_at = ? WHERE task_ref = ? AND answer IS NULL",
-                        (reason, now, ref),
-                    )
+                    answer_waiting_with_error(db, ref, reason, "upstream", now)
                     moved.append(ref)
             finish_jobs(db, now)
         return moved

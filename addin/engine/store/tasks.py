@@ -295,11 +295,7 @@ class TaskTable(Database):
         now = self.clock()
         with self.transaction() as db:
             self._move(db, ref, source, target, owner=owner, error=reason)
-            db.execute(
-                "UPDATE job_numbers SET answer = 'error', reason = ?, source = ?,"
-                " checked_at = ? WHERE task_ref = ? AND answer IS NULL",
-                (reason, answer_source, now, ref),
-            )
+            answer_waiting_with_error(db, ref, reason, answer_source, now)
             finish_jobs(db, now)
 
     def finish_task(
@@ -352,6 +348,17 @@ class TaskTable(Database):
             )
             self._move(db, ref, TaskState.RUNNING, TaskState.DONE, owner=owner, error=None)
             finish_jobs(db, now)
+
+
+def answer_waiting_with_error(
+    db: sqlite3.Connection, ref: int, reason: str, source: str, now: float
+) -> None:
+    """Give every number still waiting on task ``ref`` the answer ``error`` with ``reason``."""
+    db.execute(
+        "UPDATE job_numbers SET answer = 'error', reason = ?, source = ?,"
+        " checked_at = ? WHERE task_ref = ? AND answer IS NULL",
+        (reason, source, now, ref),
+    )
 
 
 def finish_jobs(db: sqlite3.Connection, now: float) -> None:
