@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from addin.engine.phones import validate_region
+from addin.formats import validate_region
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,11 @@
 - **Timestamps** are written as RFC 3339 UTC to the second: ``2024-10-19T18:24:56Z``.
 - **A1 column letters**: ``A`` is column index 0, ``Z`` 25, ``AA`` 26.
 - **The package version**, as installed.
+- **Region codes**: ISO 3166 alpha-2 codes that ``phonenumbers`` knows (the default
+  region of the settings, of a look-up, of a selection).
 
-No imports beyond the standard library: the engine, the vendor client and the
-add-in backend all import this module.
+Imports only the standard library and ``phonenumbers``' region list: the settings,
+the engine, the vendor client and the add-in backend all import this module.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import datetime as dt
 import re
 from importlib import metadata
 from typing import Final
+
+import phonenumbers
 
 __all__ = [
     "ANSWERS",
@@ -119,3 +123,15 @@ def column_index(letters: str) -> int:
     for char in letters.upper():
         number = number * 26 + ord(char) - ord("A") + 1
     return number - 1
+
+
+def validate_region(code: str) -> str:
+    """Return ``code`` as an upper-case ISO 3166 alpha-2 region phonenumbers knows."""
+    if not isinstance(code, str):
+        raise ValueError(f"region must be text such as 'CH' or 'US', not {code!r}")
+    region = code.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"unknown region {code!r}: use a two-letter country code such as CH, DE or US"
+        )
+    return region

@@ -51,7 +51,7 @@ from phonenumbers import (
     ValidationResult,
 )
 
-from addin.formats import is_e164
+from addin.formats import is_e164, validate_region
 
 __all__ = ["Normalized", "cache_clear", "normalize", "validate_region"]
 
@@ -132,18 +132,6 @@ class Normalized:
 
 
 @lru_cache(maxsize=512)
-def validate_region(code: str) -> str:
-    """Return ``code`` as an upper-case ISO 3166 alpha-2 region phonenumbers knows."""
-    if not isinstance(code, str):
-        raise ValueError(f"region must be text such as 'CH' or 'US', not {code!r}")
-    region = code.strip().upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError(
-            f"unknown region {code!r}: use a two-letter country code such as CH, DE or US"
-        )
-    return region
-
-
 def normalize(raw: object, region: str | None = None) -> Normalized:
     """Return the E.164 form of ``raw``, reading national numbers in ``region``.
 

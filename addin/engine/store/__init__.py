@@ -17,10 +17,9 @@ from addin.engine.store.cache import ResultCache
 from addin.engine.store.database import StoreError
 from addin.engine.store.jobs import JobTable, NewJob
 from addin.engine.store.ledger import Billed, RequestLedger
-from addin.engine.store.records import ANSWERS, Answer, JobRecord, TaskRecord
+from addin.engine.store.records import Answer, JobRecord, TaskRecord
 
 __all__ = [
-    "ANSWERS",
     "Answer",
     "Billed",
     "JobRecord",

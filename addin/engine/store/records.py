@@ -9,9 +9,6 @@ from typing import Any
 
 from addin.engine.states import JobState, TaskState
 
-#: The definitive answers the vendor gives (cached; anything else is an error).
-ANSWERS = ("yes", "no", "ban")
-
 #: The columns of ``tasks`` a TaskRecord holds, in its field order.
 TASK_COLUMNS = (
     "ref, realm, job_id, task_id, state, n_numbers, vendor_status, total, success, failure,"

@@ -21,7 +21,8 @@ from addin.engine.states import (
     sql_list,
 )
 from addin.engine.store.database import Database, chunks
-from addin.engine.store.records import ANSWERS, TASK_COLUMNS, TaskRecord, task_from_row
+from addin.engine.store.records import TASK_COLUMNS, TaskRecord, task_from_row
+from addin.formats import ANSWERS
 
 #: Tasks a runner leases and works on (uncertain ones wait for a person).
 _LEASABLE = (TaskState.QUEUED, TaskState.CREATING, TaskState.RUNNING, TaskState.PAUSED)

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from flask import Blueprint, Response, current_app, jsonify
 
+from addin.formats import package_version
 from addin.web.flask_config import settings_of
 
 bp = Blueprint("health", __name__, url_prefix="/api")
-
-
-def package_version() -> str:
-    """Return the installed fbcheck version, or "unknown" outside an install."""
-    try:
-        return version("fbcheck")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 @bp.get("/health")
