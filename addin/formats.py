@@ -45,6 +45,7 @@ __all__ = [
     "is_task_id",
     "package_version",
     "utc_timestamp",
+    "validate_region",
 ]
 
 #: An E.164 number: "+", then 1 to 15 digits, the first not 0.
@@ -125,7 +126,7 @@ def column_index(letters: str) -> int:
     return number - 1
 
 
-def validate_region(code: str) -> str:
+def validate_region(code: object) -> str:
     """Return ``code`` as an upper-case ISO 3166 alpha-2 region phonenumbers knows."""
     if not isinstance(code, str):
         raise ValueError(f"region must be text such as 'CH' or 'US', not {code!r}")

@@ -131,7 +131,6 @@ class Normalized:
         return self.e164 is not None
 
 
-@lru_cache(maxsize=512)
 def normalize(raw: object, region: str | None = None) -> Normalized:
     """Return the E.164 form of ``raw``, reading national numbers in ``region``.
 
