@@ -186,7 +186,7 @@ def _read_rows(
     path: Path, column: str | None, sheet: str | None, region: str
 ) -> tuple[list[Row], str | None]:
     """Read and normalise every input cell, keeping input order."""
-    table = read_input(path, column=column, sheet=sheet)
+    table = read_input(path, column=column, sheet=sheet, region=region)
     rows: list[Row] = []
     for cell in table:
         value = cell.value

@@ -229,3 +229,18 @@ def test_unwritable_output_exits_5_and_keeps_the_answers(
     assert again.returncode == 0, again.stderr
     assert emulator.ledger()["billed_total"] == billed
     assert {r["source"] for r in read_output(tmp_path / "o.csv")} == {"cache"}
+
+
+def test_headerless_contact_list_checks_every_row(tmp_path: Path) -> None:
+    """'Mobile Shop AG' in row 1 makes it no header: all three numbers are checked."""
+    source = tmp_path / "contacts.csv"
+    source.write_text(
+        "Mobile Shop AG,+41791111111\nMeier GmbH,+41791111112\nMüller,079 111 11 13\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.csv"
+    result = fbcheck(tmp_path, env_for(tmp_path, None), "check", str(source), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = read_output(out)
+    assert [r["e164"] for r in rows] == ["+41791111111", "+41791111112", "+41791111113"]
+    assert {r["facebook"] for r in rows} <= {"yes", "no", "ban"}

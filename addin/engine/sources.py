@@ -8,14 +8,21 @@ each new iteration, so a million-row file is never held as Python objects.
 Formats, chosen by extension:
 
 * ``.txt``: one value per line. The first line is a header only when it reads like one
-  ("phone", "Mobile number", "MSISDN"). A file whose lines are tab-separated (Excel's
+  ("phone", "Mobile number", "MSISDN") and holds no number (``079 111 11 11 mobile`` is
+  data). A file whose lines are tab-separated (Excel's
   "Text (Tab delimited)" and "Unicode Text") is read as a table, like a CSV.
 * ``.csv``: the delimiter is whichever of ``,`` ``;`` tab ``|`` splits the first rows
-  into the same number of fields (or the one an Excel ``sep=;`` first line names); a
-  first row of text above rows of numbers, or one that names a phone column, is the
-  header.
+  into the same number of fields (or the one an Excel ``sep=;`` first line names).
 * ``.xlsx``, ``.xlsm``, ``.xls``: read with python-calamine; the named sheet or the
   first visible one. Number cells arrive as ``float``, as Excel stores them.
+
+Header and column, for tables: a first row that holds a valid number (read in the
+caller's region) or anything phone-like is always data, so a header-less contact list
+whose first name says "Mobile" loses no row. Otherwise it is the header when it names a
+phone column or is text above a column of numbers. The phone column is the one whose
+header names it; when no header does, when several do, or when the named one holds no
+number while another does, it is the column with the most valid numbers in the first
+rows.
 
 Text files are UTF-8 (with or without a byte-order mark), UTF-16 with a byte-order mark
 (Excel's "Unicode Text"), or else Windows-1252, which every byte decodes in.
@@ -34,6 +41,7 @@ from pathlib import Path
 
 import python_calamine
 
+from addin.engine.phones import normalize
 from addin.formats import column_index, column_letters
 
 __all__ = [
@@ -61,7 +69,6 @@ _PHONE_WORDS = re.compile(
     r"phone|msisdn|mobil|\btel\b|telef|\bcell|handy|natel|e\.?164|whatsapp|\bgsm\b", re.I
 )
 _NUMBER_WORDS = re.compile(r"number|nummer|num[eé]ro|número", re.I)
-_DIGIT = re.compile(r"[0-9]")
 _SEPARATOR_LINE = re.compile(r"sep=([,;\t|])\r?\n")
 _LETTER_COLUMN = re.compile(r"[A-Za-z]{1,3}")
 
@@ -143,8 +150,10 @@ class InputTable:
             raise InputError(f"{self.path.name}, row {number + 1}: cannot read: {error}") from error
 
 
-def read_input(path: Path, *, column: str | None = None, sheet: str | None = None) -> InputTable:
-    """Open ``path`` and choose the column to check (see the module docstring)."""
+def read_input(
+    path: Path, *, column: str | None = None, sheet: str | None = None, region: str | None = None
+) -> InputTable:
+    """Open ``path`` and choose the column to check, reading numbers in ``region``."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TEXT_SUFFIXES + WORKBOOK_SUFFIXES:
@@ -166,8 +175,8 @@ def read_input(path: Path, *, column: str | None = None, sheet: str | None = Non
         raise InputError(f"{path.name}: a sheet name only applies to Excel workbooks")
     try:
         if suffix in WORKBOOK_SUFFIXES:
-            return _read_workbook(path, column=column, sheet=sheet)
-        return _read_text(path, column=column, tabular=suffix == ".csv")
+            return _read_workbook(path, column=column, sheet=sheet, region=region)
+        return _read_text(path, column=column, tabular=suffix == ".csv", region=region)
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror or error}") from error
 
@@ -180,7 +189,7 @@ def bundled_sample() -> Path:
 # --- text files ----------------------------------------------------------------------
 
 
-def _read_text(path: Path, *, column: str | None, tabular: bool) -> InputTable:
+def _read_text(path: Path, *, column: str | None, tabular: bool, region: str | None) -> InputTable:
     """Read a .csv (always a table) or a .txt (one value a line, unless tab-separated)."""
     encoding = _text_encoding(path)
     errors = "replace" if encoding == "cp1252" else "strict"
@@ -208,7 +217,14 @@ def _read_text(path: Path, *, column: str | None, tabular: bool) -> InputTable:
 
     sample = _sample_rows(path, open_rows)
     return _choose_column(
-        path, open_rows, sample, column=column, sheet=None, first_column=0, lines=not tabular
+        path,
+        open_rows,
+        sample,
+        column=column,
+        sheet=None,
+        first_column=0,
+        region=region,
+        lines=not tabular,
     )
 
 
@@ -293,7 +309,9 @@ def _sniff_delimiter(text: str, candidates: Iterable[str]) -> str:
 # --- workbooks -----------------------------------------------------------------------
 
 
-def _read_workbook(path: Path, *, column: str | None, sheet: str | None) -> InputTable:
+def _read_workbook(
+    path: Path, *, column: str | None, sheet: str | None, region: str | None
+) -> InputTable:
     """Read one sheet of an Excel workbook with python-calamine."""
     try:
         book = python_calamine.CalamineWorkbook.from_path(path)
@@ -319,7 +337,13 @@ def _read_workbook(path: Path, *, column: str | None, sheet: str | None) -> Inpu
 
     sample = _sample_rows(path, open_rows)
     return _choose_column(
-        path, open_rows, sample, column=column, sheet=name, first_column=first_column
+        path,
+        open_rows,
+        sample,
+        column=column,
+        sheet=name,
+        first_column=first_column,
+        region=region,
     )
 
 
@@ -392,15 +416,16 @@ def _choose_column(
     column: str | None,
     sheet: str | None,
     first_column: int,
+    region: str | None,
     lines: bool = False,
 ) -> InputTable:
     """Detect the header and pick the column, by name, letter, number or by its content."""
     first_number, first = sample[0]
     if lines:
         text = _text(first[0])
-        is_header = bool(_PHONE_WORDS.search(text)) and not _looks_like_phone(text)
+        is_header = bool(_PHONE_WORDS.search(text)) and not _holds_number(text, region)
     else:
-        is_header = _looks_like_header(first, [row for _, row in sample[1:]])
+        is_header = _looks_like_header(first, [row for _, row in sample[1:]], region)
     header_row = first_number if is_header else None
     headers = tuple(_text(cell).strip() for cell in first) if is_header else ()
     data = [row for _, row in (sample[1:] if is_header else sample)]
@@ -410,7 +435,7 @@ def _choose_column(
     where = f"{path.name}" + (f", sheet {sheet!r}" if sheet is not None else "")
 
     if column is None:
-        index = _default_column(headers, data, width)
+        index = _default_column(headers, data, width, region)
     else:
         index = _named_column(where, column, headers, width, first_column)
     return InputTable(
@@ -424,14 +449,15 @@ def _choose_column(
     )
 
 
-def _looks_like_header(first: Row, rest: list[Row]) -> bool:
+def _looks_like_header(first: Row, rest: list[Row], region: str | None) -> bool:
     """Return True when the first row names columns rather than holding data."""
+    # A row holding a number is data, whatever words sit beside it ("Mobile Shop AG").
+    if any(_is_number(cell, region) or _looks_like_phone(cell) for cell in first):
+        return False
     texts = [_text(cell) for cell in first]
-    if any(_PHONE_WORDS.search(text) and not _looks_like_phone(text) for text in texts):
+    if any(_PHONE_WORDS.search(text) for text in texts):
         return True
     if any(not isinstance(cell, str) for cell in first if cell != ""):
-        return False
-    if any(_DIGIT.search(text) and _looks_like_phone(text) for text in texts):
         return False
     # Text over rows that hold phone-like values in the same column: a header.
     has_letters = [any(char.isalpha() for char in text) for text in texts]
@@ -441,18 +467,43 @@ def _looks_like_header(first: Row, rest: list[Row]) -> bool:
     return False
 
 
-def _default_column(headers: tuple[str, ...], data: list[Row], width: int) -> int:
-    """Pick the phone column: by header words, else by the most phone-like values."""
+def _default_column(
+    headers: tuple[str, ...], data: list[Row], width: int, region: str | None
+) -> int:
+    """Pick the phone column: by its header when that is clear, else by its contents."""
+    valid = [
+        sum(1 for row in data if index < len(row) and _is_number(row[index], region))
+        for index in range(width)
+    ]
+    phone_like = [
+        sum(1 for row in data if index < len(row) and _looks_like_phone(row[index]))
+        for index in range(width)
+    ]
+    # Valid numbers first; phone-like values break ties (and decide without a region).
+    score = list(zip(valid, phone_like, strict=True))
+    best = max(range(width), key=lambda index: (score[index], -index))
     for words in (_PHONE_WORDS, _NUMBER_WORDS):
-        for index, header in enumerate(headers):
-            if words.search(header):
-                return index
-    best, best_count = 0, 0
-    for index in range(width):
-        count = sum(1 for row in data if index < len(row) and _looks_like_phone(row[index]))
-        if count > best_count:
-            best, best_count = index, count
+        named = [index for index, header in enumerate(headers) if words.search(header)]
+        if not named:
+            continue
+        chosen = max(named, key=lambda index: (score[index], -index))
+        # A named column that holds no number while another column does is not the answer.
+        if score[chosen] == (0, 0) and score[best] != (0, 0):
+            return best
+        return chosen
     return best
+
+
+def _is_number(value: object, region: str | None) -> bool:
+    """Return True when the cell holds a valid phone number (national ones in ``region``)."""
+    if _is_empty(value) or isinstance(value, bool):
+        return False
+    return normalize(value, region).valid
+
+
+def _holds_number(text: str, region: str | None) -> bool:
+    """Return True when a line holds a number anywhere: a valid one or six digits or more."""
+    return _is_number(text, region) or sum(char.isdigit() for char in text) >= 6
 
 
 def _named_column(

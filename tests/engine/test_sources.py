@@ -126,6 +126,46 @@ def test_number_header_is_used_when_nothing_says_phone(tmp_path: Path) -> None:
     assert read_input(write_text(tmp_path / "in.csv", text)).header == "number"
 
 
+def test_headerless_contact_list_with_mobile_in_a_name_loses_no_row(tmp_path: Path) -> None:
+    """A first row holding a valid number is data, even when a name beside it says "Mobile"."""
+    text = "Mobile Shop AG,+41791111111\nMeier GmbH,+41791111112\nMüller,079 111 11 13\n"
+    table = read_input(write_text(tmp_path / "in.csv", text), region="CH")
+    assert (table.header_row, table.header, table.column_label) == (None, None, "B")
+    assert cells(table) == [(1, "+41791111111"), (2, "+41791111112"), (3, "079 111 11 13")]
+
+
+def test_first_row_with_a_national_number_is_data_in_the_region(tmp_path: Path) -> None:
+    """A national number is valid in the caller's region, so its row is never a header."""
+    text = "Handy-Laden,079 111 11 11\nBob,079 111 11 12\n"
+    table = read_input(write_text(tmp_path / "in.csv", text), region="CH")
+    assert table.header_row is None
+    assert cells(table)[0] == (1, "079 111 11 11")
+
+
+def test_phone_column_by_contents_when_the_named_one_holds_no_number(tmp_path: Path) -> None:
+    """A header "Phone type" names no numbers: the column that holds them is chosen."""
+    text = "name,Phone type,contact\nAlice,mobile,+41 79 828 46 51\nBob,home,0798284652\n"
+    table = read_input(write_text(tmp_path / "in.csv", text), region="CH")
+    assert (table.header_row, table.header, table.column_label) == (1, "contact", "C")
+
+
+def test_phone_column_by_contents_when_several_headers_name_one(tmp_path: Path) -> None:
+    """Of "Phone (office)" and "Mobile", the one with more valid numbers is chosen."""
+    text = (
+        "name,Phone (office),Mobile\n"
+        "Alice,,+41 79 828 46 51\nBob,044 123 45 67,079 828 46 52\nCarol,,079 828 46 53\n"
+    )
+    table = read_input(write_text(tmp_path / "in.csv", text), region="CH")
+    assert (table.header, table.column_label) == ("Mobile", "C")
+
+
+def test_phone_column_by_valid_numbers_over_other_digits(tmp_path: Path) -> None:
+    """Without a clear header, customer numbers lose to the column of valid phone numbers."""
+    text = "Kunde,Kundennr,Kontakt\nA,12345678,+41 79 828 46 51\nB,12345679,079 828 46 52\n"
+    table = read_input(write_text(tmp_path / "in.csv", text), region="CH")
+    assert (table.header, table.column_label) == ("Kontakt", "C")
+
+
 def test_blank_rows_inside_are_kept_and_trailing_ones_dropped(tmp_path: Path) -> None:
     """Blank rows between data keep their place; blank rows at the start and end are not input."""
     text = "\n\nphone\n+41798284651\n\n   \n+41798284652\n\n\n"
@@ -195,6 +235,14 @@ def test_txt_first_line_of_junk_is_data(tmp_path: Path) -> None:
     table = read_input(write_text(tmp_path / "in.txt", "hello\n+41798284651\n"))
     assert table.header is None
     assert cells(table) == [(1, "hello"), (2, "+41798284651")]
+
+
+@pytest.mark.parametrize("first", ["079 111 11 11 mobile", "Mobile +41791111111", "tel 0791111111"])
+def test_txt_first_line_holding_a_number_is_data(tmp_path: Path, first: str) -> None:
+    """A .txt has a header only when its first line holds no number, whatever words it has."""
+    table = read_input(write_text(tmp_path / "in.txt", f"{first}\n+41798284651\n"), region="CH")
+    assert table.header_row is None
+    assert cells(table) == [(1, first), (2, "+41798284651")]
 
 
 def test_txt_tab_separated_is_a_table(tmp_path: Path) -> None:
