@@ -4,7 +4,8 @@ Exit codes:
 
 - 0: every row answered (yes, no, ban or invalid)
 - 1: finished, but some rows are ``error`` (the reason column says why)
-- 2: bad usage or an unreadable input file; nothing was billed
+- 2: bad usage (such as ``-o`` naming the input file) or an unreadable input file;
+  nothing was billed
 - 3: more numbers to upload than ``--max-upload`` and no ``--yes``; nothing was billed
 - 4: the vendor refused the job (API key, balance) or the job failed
 - 5: the output file could not be written (answers are cached: run again)
@@ -106,6 +107,13 @@ def run(
     if output.suffix.lower() not in (".csv", ".xlsx"):
         print(f"error: the output must end in .csv or .xlsx, not {output.name!r}", file=err)
         return EXIT_USAGE
+    if same_file(args.input, output):
+        print(
+            f"error: the output {str(output)!r} is the input file; results never replace "
+            "the input: give another name with -o",
+            file=err,
+        )
+        return EXIT_USAGE
     try:
         rows, header = _read_rows(args.input, args.column, args.sheet, region)
     except InputError as exc:
@@ -180,6 +188,16 @@ def run(
         later_invalid = [row for row in rows[args.preview :] if row[1] is None][:3]
         _print_preview(out, rows[: args.preview] + later_invalid, answers)
     return exit_code(final, counts, written)
+
+
+def same_file(first: Path, second: Path) -> bool:
+    """Return True when two paths name one file: the same after links, or the same inode."""
+    try:
+        if first.resolve() == second.resolve():
+            return True
+        return second.exists() and first.exists() and first.samefile(second)
+    except OSError:
+        return False
 
 
 def _read_rows(

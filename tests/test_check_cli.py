@@ -244,3 +244,43 @@ def test_headerless_contact_list_checks_every_row(tmp_path: Path) -> None:
     rows = read_output(out)
     assert [r["e164"] for r in rows] == ["+41791111111", "+41791111112", "+41791111113"]
     assert {r["facebook"] for r in rows} <= {"yes", "no", "ban"}
+
+
+@pytest.mark.parametrize("link", ["same", "relative", "symlink", "hardlink"])
+def test_output_naming_the_input_is_refused_before_billing(
+    tmp_path: Path, emulator: Emulator, link: str
+) -> None:
+    """-o naming the input (as written, relatively, by a link or by inode) is exit 2."""
+    source = write_input(tmp_path / "in.csv", swiss(3))
+    before = source.read_bytes()
+    target = {"same": source, "relative": Path("sub/../in.csv")}.get(link)
+    (tmp_path / "sub").mkdir()
+    if link == "symlink":
+        target = tmp_path / "link.csv"
+        target.symlink_to(source)
+    elif link == "hardlink":
+        target = tmp_path / "hard.csv"
+        target.hardlink_to(source)
+    assert target is not None
+    result = fbcheck(tmp_path, env_for(tmp_path, emulator), "check", "in.csv", "-o", str(target))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "is the input file" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert source.read_bytes() == before
+    assert emulator.ledger()["billed_total"] == 0
+    assert emulator.ledger()["tasks_created"] == 0
+
+
+def test_output_is_renamed_into_place_and_leaves_no_temporary(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """The result replaces an old one in one rename: no half file, no temporary left over."""
+    source = write_input(tmp_path / "in.csv", swiss(5))
+    out = tmp_path / "out.xlsx"
+    out.write_bytes(b"an older result")
+    inode = out.stat().st_ino
+    result = fbcheck(tmp_path, env_for(tmp_path, emulator), "check", str(source), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_ino != inode
+    assert out.read_bytes().startswith(b"PK")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
