@@ -22,7 +22,6 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import signal
 import sys
 import time
@@ -39,9 +38,16 @@ from pydantic import ValidationError
 from addin.config import Settings
 from addin.engine.checker import Checker, JobProgress, input_fingerprint
 from addin.engine.phones import normalize, validate_region
-from addin.engine.sinks import write_output
-from addin.engine.sources import InputError, read_input
+from addin.engine.sinks import (
+    ANSWER_COLUMNS,
+    OUTPUT_COLUMNS,
+    XLSX_MAX_COLUMNS,
+    XLSX_MAX_ROWS,
+    write_output,
+)
+from addin.engine.sources import InputError, InputTable, read_input
 from addin.engine.store import StoreError
+from addin.formats import utc_timestamp
 from addin.vendor import open_checker
 
 EXIT_OK = 0
@@ -84,6 +90,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--preview", type=int, default=0, metavar="N", help="print the first N result rows"
     )
+    parser.add_argument(
+        "--answers-only",
+        action="store_true",
+        help="write only the checked value and the answer columns, not the input's own columns",
+    )
     parser.set_defaults(func=run)
 
 
@@ -115,9 +126,22 @@ def run(
         )
         return EXIT_USAGE
     try:
-        rows, header = _read_rows(args.input, args.column, args.sheet, region)
+        rows, table, width = _read_rows(args.input, args.column, args.sheet, region)
     except InputError as exc:
         print(f"error: {exc}", file=err)
+        return EXIT_USAGE
+    header = table.header
+    keep_columns = not args.answers_only and args.input.suffix.lower() != ".txt"
+    columns = (*table.column_names(width), *ANSWER_COLUMNS) if keep_columns else OUTPUT_COLUMNS
+    if output.suffix.lower() == ".xlsx" and (
+        len(rows) > XLSX_MAX_ROWS or len(columns) > XLSX_MAX_COLUMNS
+    ):
+        print(
+            f"error: {len(rows):,} rows of {len(columns):,} columns do not fit an .xlsx sheet "
+            f"({XLSX_MAX_ROWS:,} rows below the header, {XLSX_MAX_COLUMNS:,} columns); "
+            "write a .csv instead (or --answers-only)",
+            file=err,
+        )
         return EXIT_USAGE
 
     invalid = sum(1 for _, e164, _ in rows if e164 is None)
@@ -174,8 +198,16 @@ def run(
         return EXIT_STORE
     demo = checker.demo
     try:
-        written, counts = _write(output, rows, answers, demo, final)
-    except OSError as exc:
+        written, counts = _write(
+            output,
+            rows,
+            answers,
+            demo,
+            final,
+            table=table if keep_columns else None,
+            columns=columns,
+        )
+    except (OSError, ValueError, InputError) as exc:
         print(
             f"error: could not write {output}: {exc}. If it is open in Excel, close it. "
             "The answers are saved: run the same command again (answered from the cache).",
@@ -202,17 +234,23 @@ def same_file(first: Path, second: Path) -> bool:
 
 def _read_rows(
     path: Path, column: str | None, sheet: str | None, region: str
-) -> tuple[list[Row], str | None]:
-    """Read and normalise every input cell, keeping input order."""
+) -> tuple[list[Row], InputTable, int]:
+    """Read and normalise every input cell, keeping input order; return the widest row too."""
     table = read_input(path, column=column, sheet=sheet, region=region)
     rows: list[Row] = []
+    width = table.column_index + 1
     for cell in table:
-        value = cell.value
-        if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
-            value = int(value)
+        width = max(width, len(cell.cells))
         result = normalize(cell.value, region)
-        rows.append((value, result.e164, result.reason))
-    return rows, table.header
+        rows.append((_shown(cell.value), result.e164, result.reason))
+    return rows, table, width
+
+
+def _shown(value: object) -> object:
+    """Return a cell as the output shows it: a whole float (an Excel number) as an int."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return int(value)
+    return value
 
 
 def _print_plan(plan: dict[str, Any], header: str | None, out: TextIO) -> None:
@@ -287,23 +325,53 @@ def _duration(seconds: float) -> str:
 
 
 def _write(
-    output: Path, rows: list[Row], answers: dict[str, Any], demo: bool, final: JobProgress
+    output: Path,
+    rows: list[Row],
+    answers: dict[str, Any],
+    demo: bool,
+    final: JobProgress,
+    *,
+    table: InputTable | None = None,
+    columns: tuple[str, ...] = OUTPUT_COLUMNS,
 ) -> tuple[int, Counter[str]]:
-    """Write one output row per input row, in input order; return rows and answer counts."""
+    """Write one output row per input row, in input order; return rows and answer counts.
+
+    With ``table`` each row starts with the input's own ``columns``, read from the file
+    again (so no row is held twice in memory); without it, with the checked value.
+    """
     counts: Counter[str] = Counter()
     waiting = waiting_reason(final)
+    width = len(columns) - len(ANSWER_COLUMNS)
 
-    def lines() -> Iterator[list[object]]:
-        """Yield output rows while counting answers."""
+    def answer_cells(e164: str | None, reason: str | None) -> list[object]:
+        """Return the answer columns of one row and count its answer."""
+        outcome = row_outcome(e164, reason, answers.get(e164) if e164 else None, waiting)
+        counts[outcome.facebook] += 1
+        source = ("demo" if demo else outcome.source) if outcome.source else ""
+        return [e164 or "", outcome.facebook, outcome.reason, source, outcome.checked_at]
+
+    def compact() -> Iterator[list[object]]:
+        """Yield the checked value, then the answer, per row."""
         for value, e164, reason in rows:
-            outcome = row_outcome(e164, reason, answers.get(e164) if e164 else None, waiting)
-            counts[outcome.facebook] += 1
-            source = ("demo" if demo else outcome.source) if outcome.source else ""
-            yield [value, e164 or "", outcome.facebook, outcome.reason, source, outcome.checked_at]
+            yield [value, *answer_cells(e164, reason)]
+
+    def with_user_columns(table: InputTable) -> Iterator[list[object]]:
+        """Yield the input's own row, padded to a common width, then the answer."""
+        cells = iter(table)
+        for number, (value, e164, reason) in enumerate(rows, 1):
+            cell = next(cells, None)
+            if cell is None or _shown(cell.value) != value:
+                raise InputError(
+                    f"{table.path.name} changed while it was checked (row {number} differs)"
+                )
+            own = [_shown(item) for item in cell.cells][:width]
+            own.extend([""] * (width - len(own)))
+            yield [*own, *answer_cells(e164, reason)]
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    written = write_output(output, lines())
-    return written, counts
+    if table is None:
+        return write_output(output, compact()), counts
+    return write_output(output, with_user_columns(table), columns=columns), counts
 
 
 def waiting_reason(final: JobProgress) -> str:
@@ -336,17 +404,8 @@ def row_outcome(
         return RowOutcome("invalid", invalid_reason or "", "", "")
     if answer is None:
         return RowOutcome(PENDING, waiting, "", "")
-    return RowOutcome(answer.answer, answer.reason or "", answer.source, _iso(answer.checked_at))
-
-
-def _iso(stamp: float | None) -> str:
-    """Format a UNIX time as RFC 3339 UTC, or ''."""
-    if stamp is None:
-        return ""
-    return (
-        dt.datetime.fromtimestamp(stamp, dt.UTC)
-        .isoformat(timespec="seconds")
-        .replace("+00:00", "Z")
+    return RowOutcome(
+        answer.answer, answer.reason or "", answer.source, utc_timestamp(answer.checked_at)
     )
 
 
@@ -373,22 +432,22 @@ def _print_summary(
     final: JobProgress,
     demo: bool,
 ) -> None:
-    """Print the answer counts, what this run and the whole job were billed, and what waits."""
+    """Print the answer counts, what was billed while this run followed the job and in all."""
     kinds = ("yes", "no", "ban", "invalid", "error", PENDING)
     parts = ", ".join(f"{counts.get(k, 0):,} {k}" for k in kinds if k != PENDING or counts.get(k))
     print(f"wrote {written:,} rows to {output}: {parts}", file=out)
-    money = "emulator requests, not billed" if demo else "billed requests"
+    # Two runs can follow one job (a second one resumes it): say whose requests these are.
+    money = "emulator requests (not billed)" if demo else "billed requests"
     run_billed = final.billed - before.billed
     run_possibly = final.possibly_billed - before.possibly_billed
-    line = f"this run used {run_billed:,} {money}"
+    line = f"{run_billed:,} {money} were made for job {final.job_id} while this run followed it"
     if run_possibly:
-        line += f" and {run_possibly:,} that may have been billed (no answer came back)"
-    print(f"{line}; job {final.job_id} {final.state}", file=out)
-    if before.billed or before.possibly_billed:
-        print(
-            f"the job in all: {final.billed:,} billed, {final.possibly_billed:,} possibly billed",
-            file=out,
-        )
+        line += f", and {run_possibly:,} that may have been billed (no answer came back)"
+    print(
+        f"{line}; the job in all: {final.billed:,} billed, {final.possibly_billed:,} possibly"
+        f" billed; it is {final.state}",
+        file=out,
+    )
     if final.uncertain_creates:
         print(
             f"note: {final.uncertain_creates} upload(s) of this job had an unknown outcome; the"

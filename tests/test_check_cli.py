@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from tests.conftest import Emulator, Emulators
@@ -80,7 +81,7 @@ def test_demo_run_writes_one_row_per_input_in_order(tmp_path: Path) -> None:
     # The preview shows the first two rows and, further down, invalid rows with reasons.
     assert "contains letters" in result.stdout
     rows = read_output(out)
-    assert [r["input"] for r in rows] == values
+    assert [r["phone"] for r in rows] == values
     assert [r["e164"] for r in rows] == [
         "+41790000001",
         "+41790000002",
@@ -107,7 +108,8 @@ def test_second_run_is_answered_from_the_cache(tmp_path: Path, emulator: Emulato
     second = fbcheck(tmp_path, env, "check", str(source), "-o", str(tmp_path / "b.csv"))
     assert second.returncode == 0, second.stderr
     assert emulator.ledger()["billed_total"] == billed
-    assert "this run used 0 billed requests" in second.stdout
+    assert "0 billed requests were made for job" in second.stdout
+    assert "while this run followed it; the job in all: 0 billed" in second.stdout
     assert {r["source"] for r in read_output(tmp_path / "b.csv")} == {"cache"}
     answers_a = [r["facebook"] for r in read_output(tmp_path / "a.csv")]
     answers_b = [r["facebook"] for r in read_output(tmp_path / "b.csv")]
@@ -284,3 +286,108 @@ def test_output_is_renamed_into_place_and_leaves_no_temporary(
     assert out.stat().st_ino != inode
     assert out.read_bytes().startswith(b"PK")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+CONTACTS = (
+    "Name,Company,Phone,Notes\n"
+    "Alice Muster,Acme AG,+41 79 000 00 01,=HYPERLINK(1)\n"
+    "Bob Beispiel,,079 000 00 02\n"
+    "Carol,Foo,not a number,x\n"
+)
+
+
+def test_output_keeps_every_input_column_then_the_answers(tmp_path: Path) -> None:
+    """A contact list comes back with its names, companies and notes, then the answers."""
+    source = tmp_path / "contacts.csv"
+    source.write_text(CONTACTS, encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = fbcheck(tmp_path, env_for(tmp_path, None), "check", str(source), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    with out.open(encoding="utf-8-sig", newline="") as handle:
+        table = list(csv.reader(handle))
+    assert table[0] == [
+        "Name", "Company", "Phone", "Notes", "e164", "facebook", "reason", "source", "checked_at"
+    ]  # fmt: skip
+    assert [row[:4] for row in table[1:]] == [
+        ["Alice Muster", "Acme AG", "+41 79 000 00 01", "'=HYPERLINK(1)"],
+        ["Bob Beispiel", "", "079 000 00 02", ""],
+        ["Carol", "Foo", "not a number", "x"],
+    ]
+    assert [row[4] for row in table[1:]] == ["+41790000001", "+41790000002", ""]
+    assert table[3][5] == "invalid"
+
+
+def test_answers_only_gives_the_compact_form(tmp_path: Path) -> None:
+    """--answers-only writes the checked value and the answer columns only."""
+    source = tmp_path / "contacts.csv"
+    source.write_text(CONTACTS, encoding="utf-8")
+    out = tmp_path / "out.csv"
+    env = env_for(tmp_path, None)
+    result = fbcheck(tmp_path, env, "check", str(source), "-o", str(out), "--answers-only")
+    assert result.returncode == 0, result.stderr
+    rows = read_output(out)
+    assert list(rows[0]) == ["input", "e164", "facebook", "reason", "source", "checked_at"]
+    assert [r["input"] for r in rows] == ["+41 79 000 00 01", "079 000 00 02", "not a number"]
+
+
+def test_headerless_input_columns_are_named_by_their_letters(tmp_path: Path) -> None:
+    """Without a header row, the kept columns are called A, B, ... as in Excel."""
+    source = tmp_path / "in.csv"
+    source.write_text("Alice,+41790000001\nBob,+41790000002\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = fbcheck(tmp_path, env_for(tmp_path, None), "check", str(source), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = read_output(out)
+    assert [(r["A"], r["B"], r["e164"]) for r in rows] == [
+        ("Alice", "+41790000001", "+41790000001"),
+        ("Bob", "+41790000002", "+41790000002"),
+    ]
+
+
+def test_xlsx_in_xlsx_out_keeps_the_sheet_colours_answers_and_adds_a_summary(
+    tmp_path: Path,
+) -> None:
+    """Every column of the chosen sheet, a frozen filtered header, colours and a bar chart."""
+    source = tmp_path / "contacts.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Name", "Phone", "Since"])
+    sheet.append(["Alice", "+41790000001", 2019])
+    sheet.append(["Bob", 41790000002, 2020])
+    sheet.append(["Carol", "abc", 2021])
+    book.save(source)
+    out = tmp_path / "out.xlsx"
+    result = fbcheck(tmp_path, env_for(tmp_path, None), "check", str(source), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    written = openpyxl.load_workbook(out)
+    assert written.sheetnames == ["Results", "Summary"]
+    results = written["Results"]
+    values = [[cell.value for cell in row] for row in results.iter_rows()]
+    assert values[0] == [
+        "Name", "Phone", "Since", "e164", "facebook", "reason", "source", "checked_at"
+    ]  # fmt: skip
+    assert [row[:4] for row in values[1:]] == [
+        ["Alice", "+41790000001", "2019", "+41790000001"],
+        ["Bob", "41790000002", "2020", "+41790000002"],
+        ["Carol", "abc", "2021", None],
+    ]
+    assert results.freeze_panes == "A2"
+    assert results.auto_filter.ref == "A1:H4"
+    (target, rules), *_ = results.conditional_formatting._cf_rules.items()
+    assert str(target.sqref) == "E2:E4"
+    colours = {rule.formula[0].strip('"'): rule.dxf.fill.bgColor.rgb for rule in rules}
+    assert colours == {
+        "yes": "FFC6EFCE",
+        "no": "FFEDEDED",
+        "ban": "FFFFC7CE",
+        "invalid": "FFFFE0B2",
+        "error": "FFFFE0B2",
+    }
+    summary = written["Summary"]
+    counts = {row[0].value: row[1].value for row in summary.iter_rows(min_row=2)}
+    answers = Counter(row[4] for row in values[1:])
+    assert counts == {
+        **{name: answers.get(name, 0) for name in ("yes", "no", "ban", "invalid", "error")},
+        "total": 3,
+    }
+    assert [type(chart).__name__ for chart in summary._charts] == ["BarChart"]

@@ -239,7 +239,8 @@ def swiss(count: int, start: int = 0) -> list[str]:
 
 
 _RUN_BILLED = re.compile(
-    r"this run used (\d[\d,]*) billed requests(?: and (\d[\d,]*) that may have been billed)?"
+    r"(\d[\d,]*) billed requests were made for job \S+ while this run followed it"
+    r"(?:, and (\d[\d,]*) that may have been billed)?"
 )
 _JOB = re.compile(r"fbcheck jobs resend (\S+)")
 

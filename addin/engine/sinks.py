@@ -1,17 +1,29 @@
 """Writing the result file (.csv or .xlsx), atomically, safe to open in Excel.
 
-Both formats get a header row of ``OUTPUT_COLUMNS`` and are written to a temporary
-file in the destination folder that replaces the destination only when complete, so a
-crash or an error midway never leaves a half-written result (nor clobbers an old one).
+Rows are the caller's columns (by default ``OUTPUT_COLUMNS``: the input value, then the
+answer); every column list ends with ``ANSWER_COLUMNS``, so a contact list keeps its own
+columns in front of the answers. Both formats get a header row and are written to a
+temporary file in the destination folder that replaces the destination only when
+complete, so a crash or an error midway never leaves a half-written result (nor
+clobbers an old one).
 
 * ``.csv``: UTF-8 with a byte-order mark, comma-separated, CRLF line ends (RFC 4180).
   The mark is what makes Excel read UTF-8 instead of the local ANSI code page; other
   tools skip it. Excel still opens a CSV by guessing types, so ``+41798284651`` shows
   as a number and leading zeros disappear: use .xlsx for people, CSV for programs.
-* ``.xlsx``: one sheet, "Results", with a bold frozen header and a filter. Every value
-  is a text cell, so ``input`` keeps its leading zeros and ``+``, and ``checked_at`` is
-  ISO 8601 text (UTC, ``2024-10-19T18:24:56Z``). Characters XML cannot hold become
-  U+FFFD and text beyond Excel's 32,767 characters a cell is cut with an ellipsis.
+* ``.xlsx``: a sheet "Results" with a bold frozen header, a filter and the answers
+  coloured as the task pane colours them (``ANSWER_COLOURS``, one conditional format
+  per answer over the ``facebook`` column, not a style per cell), then a sheet
+  "Summary" with the count of each answer and a native Excel bar chart (an openpyxl
+  ``BarChart``) of yes / no / ban / invalid / error. Every value is a text cell, so
+  phone numbers keep their leading zeros and ``+``, and ``checked_at`` is ISO 8601 text
+  (UTC, ``2024-10-19T18:24:56Z``). Characters XML cannot hold become U+FFFD and text
+  beyond Excel's 32,767 characters a cell is cut with an ellipsis.
+
+  The rows are streamed as SpreadsheetML into the zip, in constant memory and about
+  ten times faster than openpyxl's write-only mode (which supports conditional
+  formats and charts too, but costs about a minute per million rows). Only the small
+  parts that follow the rows (the summary and its chart) are built with openpyxl.
 
 Formula injection: a cell whose text starts with ``=``, ``+``, ``-`` or ``@`` (or a tab
 or carriage return) could run as a formula when Excel opens a CSV. Such CSV values get
@@ -30,57 +42,87 @@ import os
 import re
 import secrets
 import zipfile
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from addin.formats import utc_timestamp
+from openpyxl.chart import BarChart, Reference
+from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
+from openpyxl.xml.functions import tostring
 
-__all__ = ["OUTPUT_COLUMNS", "OUTPUT_SUFFIXES", "cell_text", "write_output"]
+from addin.formats import column_letters, utc_timestamp
 
-OUTPUT_COLUMNS = ("input", "e164", "facebook", "reason", "source", "checked_at")
+__all__ = [
+    "ANSWER_COLOURS",
+    "ANSWER_COLUMNS",
+    "OUTPUT_COLUMNS",
+    "OUTPUT_SUFFIXES",
+    "SUMMARY_ANSWERS",
+    "XLSX_MAX_COLUMNS",
+    "XLSX_MAX_ROWS",
+    "cell_text",
+    "write_output",
+]
+
+#: The columns every result row ends with.
+ANSWER_COLUMNS = ("e164", "facebook", "reason", "source", "checked_at")
+#: The compact form (``--answers-only``, and any .txt input): the checked value, then the answer.
+OUTPUT_COLUMNS = ("input", *ANSWER_COLUMNS)
 OUTPUT_SUFFIXES = (".csv", ".xlsx")
+#: Fill and font colour of each answer, as ``ANSWER_COLOURS`` in addin/static/excel-actions.js.
+ANSWER_COLOURS = {
+    "yes": ("C6EFCE", "006100"),
+    "no": ("EDEDED", "595959"),
+    "ban": ("FFC7CE", "9C0006"),
+    "invalid": ("FFE0B2", "8A4B00"),
+    "error": ("FFE0B2", "8A4B00"),
+}
+#: The answers the Summary sheet counts and charts, in this order.
+SUMMARY_ANSWERS = ("yes", "no", "ban", "invalid", "error")
 
 #: Data rows an .xlsx sheet can hold below the header (Excel's limit is 1,048,576 rows).
 XLSX_MAX_ROWS = 1_048_575
+#: Columns an .xlsx sheet can hold (A to XFD).
+XLSX_MAX_COLUMNS = 16_384
 #: Excel's limit on the characters of one cell.
 XLSX_MAX_CELL = 32_767
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _HARMLESS = re.compile(r"[+-]?[0-9][0-9 ().\-/]*")
-_CHECKED_AT = OUTPUT_COLUMNS.index("checked_at")
 
-# The .xlsx is written directly as SpreadsheetML: one sheet of inline-string cells,
-# streamed into the zip, which is several times faster than a general library and has
-# nothing to clean up when the rows fail midway.
+# The .xlsx is written directly as SpreadsheetML: inline-string cells streamed into the
+# zip, which is several times faster than a general library and has nothing to clean up
+# when the rows fail midway.
 _ZIP_LEVEL = 1
 # Characters XML 1.0 cannot carry (control characters, lone surrogates, U+FFFE/U+FFFF).
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_OFFICE = "application/vnd.openxmlformats-officedocument"
 _XML_DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-_XLSX_STATIC_PARTS = {
-    "[Content_Types].xml": _XML_DECL
-    + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+_CHART_PATH = "xl/charts/chart1.xml"
+_DRAWING_PATH = "xl/drawings/drawing1.xml"
+_CONTENT_TYPES = (
+    _XML_DECL + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
     '<Default Extension="rels" '
     'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
     '<Default Extension="xml" ContentType="application/xml"/>'
-    '<Override PartName="/xl/workbook.xml" ContentType="application/'
-    'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
-    'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-    '<Override PartName="/xl/styles.xml" ContentType="application/'
-    'vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
-    "</Types>",
-    "_rels/.rels": _XML_DECL + f'<Relationships xmlns="{_PKG_RELS}">'
-    f'<Relationship Id="rId1" Type="{_RELS}/officeDocument" Target="xl/workbook.xml"/>'
-    "</Relationships>",
-    "xl/_rels/workbook.xml.rels": _XML_DECL + f'<Relationships xmlns="{_PKG_RELS}">'
-    f'<Relationship Id="rId1" Type="{_RELS}/worksheet" Target="worksheets/sheet1.xml"/>'
-    f'<Relationship Id="rId2" Type="{_RELS}/styles" Target="styles.xml"/>'
-    "</Relationships>",
-    # Style 0 is the default, style 1 the bold header.
-    "xl/styles.xml": _XML_DECL + f'<styleSheet xmlns="{_MAIN}">'
+    f'<Override PartName="/xl/workbook.xml" ContentType="{_OFFICE}.spreadsheetml.sheet.main+xml"/>'
+    + "".join(
+        f'<Override PartName="/xl/worksheets/sheet{number}.xml" '
+        f'ContentType="{_OFFICE}.spreadsheetml.worksheet+xml"/>'
+        for number in (1, 2)
+    )
+    + f'<Override PartName="/xl/styles.xml" ContentType="{_OFFICE}.spreadsheetml.styles+xml"/>'
+    f'<Override PartName="/{_DRAWING_PATH}" ContentType="{_OFFICE}.drawing+xml"/>'
+    f'<Override PartName="/{_CHART_PATH}" ContentType="{_OFFICE}.drawingml.chart+xml"/>'
+    "</Types>"
+)
+# Style 0 is the default, style 1 the bold header; differential style i colours answer i.
+_STYLES = (
+    _XML_DECL + f'<styleSheet xmlns="{_MAIN}">'
     '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
     '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
     '<fills count="2"><fill><patternFill patternType="none"/></fill>'
@@ -91,49 +133,80 @@ _XLSX_STATIC_PARTS = {
     '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
-    "</styleSheet>",
+    f'<dxfs count="{len(ANSWER_COLOURS)}">'
+    + "".join(
+        f'<dxf><font><color rgb="FF{font}"/></font>'
+        f'<fill><patternFill><bgColor rgb="FF{fill}"/></patternFill></fill></dxf>'
+        for fill, font in ANSWER_COLOURS.values()
+    )
+    + "</dxfs></styleSheet>"
+)
+_XLSX_STATIC_PARTS = {
+    "[Content_Types].xml": _CONTENT_TYPES,
+    "_rels/.rels": _XML_DECL + f'<Relationships xmlns="{_PKG_RELS}">'
+    f'<Relationship Id="rId1" Type="{_RELS}/officeDocument" Target="xl/workbook.xml"/>'
+    "</Relationships>",
+    "xl/_rels/workbook.xml.rels": _XML_DECL + f'<Relationships xmlns="{_PKG_RELS}">'
+    f'<Relationship Id="rId1" Type="{_RELS}/worksheet" Target="worksheets/sheet1.xml"/>'
+    f'<Relationship Id="rId2" Type="{_RELS}/worksheet" Target="worksheets/sheet2.xml"/>'
+    f'<Relationship Id="rId3" Type="{_RELS}/styles" Target="styles.xml"/>'
+    "</Relationships>",
+    "xl/worksheets/_rels/sheet2.xml.rels": _XML_DECL + f'<Relationships xmlns="{_PKG_RELS}">'
+    f'<Relationship Id="rId1" Type="{_RELS}/drawing" Target="/{_DRAWING_PATH}"/>'
+    "</Relationships>",
+    "xl/styles.xml": _STYLES,
 }
 _WORKBOOK = (
     _XML_DECL + f'<workbook xmlns="{_MAIN}" xmlns:r="{_RELS}">'
-    '<sheets><sheet name="Results" sheetId="1" r:id="rId1"/></sheets>'
+    '<sheets><sheet name="Results" sheetId="1" r:id="rId1"/>'
+    '<sheet name="Summary" sheetId="2" r:id="rId2"/></sheets>'
     '<definedNames><definedName name="_xlnm._FilterDatabase" localSheetId="0" hidden="1">'
     "Results!$A$1:{last}</definedName></definedNames></workbook>"
 )
-_COLUMN_WIDTHS = (22, 16, 10, 40, 10, 22)
-_SHEET_HEAD = (
-    _XML_DECL + f'<worksheet xmlns="{_MAIN}">'
-    '<sheetViews><sheetView workbookViewId="0">'
-    '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
-    "</sheetView></sheetViews>"
-    '<sheetFormatPr defaultRowHeight="15"/><cols>'
-    + "".join(
-        f'<col min="{index}" max="{index}" width="{width}" customWidth="1"/>'
-        for index, width in enumerate(_COLUMN_WIDTHS, 1)
-    )
-    + "</cols><sheetData>"
-)
+_COLUMN_WIDTHS = {
+    "input": 22,
+    "e164": 16,
+    "facebook": 10,
+    "reason": 40,
+    "source": 10,
+    "checked_at": 22,
+}
+_USER_COLUMN_WIDTH = 18
 
 
 def write_output(
-    path: Path, rows: Iterable[Sequence[object]], *, xlsx_max_rows: int = XLSX_MAX_ROWS
+    path: Path,
+    rows: Iterable[Sequence[object]],
+    *,
+    columns: Sequence[str] = OUTPUT_COLUMNS,
+    xlsx_max_rows: int = XLSX_MAX_ROWS,
 ) -> int:
-    """Write ``rows`` (each in ``OUTPUT_COLUMNS`` order) to ``path``; return how many.
+    """Write ``rows`` (each with one value per name of ``columns``) to ``path``; return how many.
 
-    Raises ``ValueError`` for an unsupported extension, a malformed row or more rows
-    than an .xlsx sheet holds, and passes on ``OSError`` from the file system; in every
-    failure the destination is untouched.
+    ``columns`` must end with ``ANSWER_COLUMNS``. Raises ``ValueError`` for an unsupported
+    extension, a malformed row or more rows or columns than an .xlsx sheet holds, and
+    passes on ``OSError`` from the file system; in every failure the destination is
+    untouched.
     """
     path = Path(path)
+    columns = tuple(columns)
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
         shown = f"'{path.suffix}'" if path.suffix else "no extension"
         raise ValueError(f"{path.name}: cannot write {shown}; the output must be .csv or .xlsx")
+    if columns[-len(ANSWER_COLUMNS) :] != ANSWER_COLUMNS:
+        raise ValueError(f"the output columns must end with {', '.join(ANSWER_COLUMNS)}")
+    if suffix == ".xlsx" and len(columns) > XLSX_MAX_COLUMNS:
+        raise ValueError(
+            f"an .xlsx sheet holds at most {XLSX_MAX_COLUMNS:,} columns, and the results "
+            f"need {len(columns):,}; write a .csv instead"
+        )
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         if suffix == ".csv":
-            written = _write_csv(temporary, rows)
+            written = _write_csv(temporary, columns, rows)
         else:
-            written = _write_xlsx(temporary, rows, xlsx_max_rows)
+            written = _write_xlsx(temporary, columns, rows, xlsx_max_rows)
         _sync(temporary)
         os.replace(temporary, path)
     except BaseException:
@@ -169,15 +242,15 @@ def _timestamp_text(value: object) -> str:
     return cell_text(value)
 
 
-def _texts(number: int, row: Sequence[object]) -> list[str]:
-    """Return one output row as text, checking its width."""
-    if len(row) != len(OUTPUT_COLUMNS):
+def _texts(number: int, row: Sequence[object], columns: Sequence[str]) -> list[str]:
+    """Return one output row as text, checking its width; the check time goes last."""
+    if len(row) != len(columns):
+        shown = ", ".join(columns) if len(columns) <= 12 else "the header's columns"
         raise ValueError(
-            f"output row {number} has {len(row)} values; expected {len(OUTPUT_COLUMNS)} "
-            f"({', '.join(OUTPUT_COLUMNS)})"
+            f"output row {number} has {len(row)} values; expected {len(columns)} ({shown})"
         )
     texts = [cell_text(value) for value in row]
-    texts[_CHECKED_AT] = _timestamp_text(row[_CHECKED_AT])
+    texts[-1] = _timestamp_text(row[-1])
     return texts
 
 
@@ -188,14 +261,14 @@ def _defused(text: str) -> str:
     return text
 
 
-def _write_csv(path: Path, rows: Iterable[Sequence[object]]) -> int:
+def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
     """Stream the rows to a new CSV file; return how many were written."""
     written = 0
     with path.open("x", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(OUTPUT_COLUMNS)
+        writer.writerow([_defused(name) for name in columns])
         for number, row in enumerate(rows, 1):
-            texts = _texts(number, row)
+            texts = _texts(number, row, columns)
             if any(text.startswith(_FORMULA_START) for text in texts):
                 texts = [_defused(text) for text in texts]
             writer.writerow(texts)
@@ -203,15 +276,20 @@ def _write_csv(path: Path, rows: Iterable[Sequence[object]]) -> int:
     return written
 
 
-def _write_xlsx(path: Path, rows: Iterable[Sequence[object]], max_rows: int) -> int:
-    """Stream the rows into a new single-sheet workbook of text cells; return the count."""
+def _write_xlsx(
+    path: Path, columns: Sequence[str], rows: Iterable[Sequence[object]], max_rows: int
+) -> int:
+    """Stream the rows into a new workbook of text cells, then its summary; return the count."""
+    letters = [column_letters(index) for index in range(len(columns))]
+    answer = len(columns) - len(ANSWER_COLUMNS) + ANSWER_COLUMNS.index("facebook")
+    counts: Counter[str] = Counter()
     written = 0
     with zipfile.ZipFile(path, "x", zipfile.ZIP_DEFLATED, compresslevel=_ZIP_LEVEL) as archive:
         for name, content in _XLSX_STATIC_PARTS.items():
             archive.writestr(name, content)
         with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
-            sheet.write(_SHEET_HEAD.encode())
-            sheet.write(_xlsx_row(1, OUTPUT_COLUMNS, style=' s="1"').encode())
+            sheet.write(_sheet_head(columns).encode())
+            sheet.write(_xlsx_row(1, letters, columns, style=' s="1"').encode())
             batch: list[str] = []
             for number, row in enumerate(rows, 1):
                 if number > max_rows:
@@ -219,22 +297,110 @@ def _write_xlsx(path: Path, rows: Iterable[Sequence[object]], max_rows: int) -> 
                         f"an .xlsx sheet holds at most {max_rows:,} rows below its header; "
                         "write a .csv instead"
                     )
-                batch.append(_xlsx_row(number + 1, _texts(number, row)))
+                texts = _texts(number, row, columns)
+                counts[texts[answer]] += 1
+                batch.append(_xlsx_row(number + 1, letters, texts))
                 written += 1
                 if len(batch) >= 1000:
                     sheet.write("".join(batch).encode())
                     batch.clear()
             sheet.write("".join(batch).encode())
-            last = f"F{written + 1}"
-            sheet.write(f'</sheetData><autoFilter ref="A1:{last}"/></worksheet>'.encode())
-        archive.writestr("xl/workbook.xml", _WORKBOOK.format(last=last.replace("F", "$F$")))
+            last = f"{letters[-1]}{written + 1}"
+            sheet.write(_sheet_tail(last, letters[answer], written).encode())
+        archive.writestr("xl/workbook.xml", _WORKBOOK.format(last=f"${letters[-1]}${written + 1}"))
+        archive.writestr("xl/worksheets/sheet2.xml", _summary_sheet(counts, written))
+        drawing, chart = _summary_chart()
+        archive.writestr(_DRAWING_PATH, drawing.drawing)
+        archive.writestr(
+            _DRAWING_PATH.replace("drawings/", "drawings/_rels/") + ".rels", drawing.rels
+        )
+        archive.writestr(_CHART_PATH, chart)
     return written
 
 
-def _xlsx_row(number: int, texts: Sequence[str], style: str = "") -> str:
+def _sheet_head(columns: Sequence[str]) -> str:
+    """Return the Results sheet up to its rows: frozen header and column widths."""
+    widths = [_COLUMN_WIDTHS.get(name, _USER_COLUMN_WIDTH) for name in columns]
+    return (
+        _XML_DECL + f'<worksheet xmlns="{_MAIN}">'
+        '<sheetViews><sheetView workbookViewId="0">'
+        '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
+        "</sheetView></sheetViews>"
+        '<sheetFormatPr defaultRowHeight="15"/><cols>'
+        + "".join(
+            f'<col min="{index}" max="{index}" width="{width}" customWidth="1"/>'
+            for index, width in enumerate(widths, 1)
+        )
+        + "</cols><sheetData>"
+    )
+
+
+def _sheet_tail(last: str, answer: str, written: int) -> str:
+    """Return the end of the Results sheet: the filter and one colour rule per answer."""
+    rules = "".join(
+        f'<cfRule type="cellIs" dxfId="{style}" priority="{style + 1}" operator="equal">'
+        f'<formula>"{name}"</formula></cfRule>'
+        for style, name in enumerate(ANSWER_COLOURS)
+    )
+    target = f"{answer}2:{answer}{max(written + 1, 2)}"
+    return (
+        f'</sheetData><autoFilter ref="A1:{last}"/>'
+        f'<conditionalFormatting sqref="{target}">{rules}</conditionalFormatting></worksheet>'
+    )
+
+
+def _summary_sheet(counts: Counter[str], written: int) -> str:
+    """Return the Summary sheet: each answer's count, pending ones and the total."""
+    lines = [(name, counts.get(name, 0)) for name in SUMMARY_ANSWERS]
+    others = written - sum(count for _, count in lines)
+    if others:
+        lines.append(("pending", others))
+    lines.append(("total", written))
+    rows = [_xlsx_row(1, "AB", ("answer", "count"), style=' s="1"')]
+    for number, (name, count) in enumerate(lines, 2):
+        rows.append(
+            f'<row r="{number}"><c r="A{number}" t="inlineStr"><is><t>{name}</t></is></c>'
+            f'<c r="B{number}"><v>{count}</v></c></row>'
+        )
+    return (
+        _XML_DECL + f'<worksheet xmlns="{_MAIN}" xmlns:r="{_RELS}">'
+        '<cols><col min="1" max="1" width="12" customWidth="1"/></cols>'
+        f'<sheetData>{"".join(rows)}</sheetData><drawing r:id="rId1"/></worksheet>'
+    )
+
+
+@dataclass(frozen=True)
+class _Drawing:
+    """A drawing part and its relationships, as XML."""
+
+    drawing: bytes
+    rels: bytes
+
+
+def _summary_chart() -> tuple[_Drawing, bytes]:
+    """Return the Summary sheet's drawing and its bar chart, serialised by openpyxl."""
+    chart = BarChart()
+    chart.title = "Answers"
+    chart.legend = None
+    chart.y_axis.title = "rows"
+    last = len(SUMMARY_ANSWERS) + 1
+    chart.add_data(Reference(range_string=f"Summary!$B$1:$B${last}"), titles_from_data=True)
+    chart.set_categories(Reference(range_string=f"Summary!$A$2:$A${last}"))
+    chart.anchor = "D2"
+    # openpyxl names parts by these ids when it writes a workbook itself.
+    chart._id = 1
+    drawing = SpreadsheetDrawing()
+    drawing.charts.append(chart)
+    drawing._id = 1
+    return _Drawing(tostring(drawing._write()), tostring(drawing._write_rels())), tostring(
+        chart._write()
+    )
+
+
+def _xlsx_row(number: int, letters: Sequence[str], texts: Sequence[str], style: str = "") -> str:
     """Return one <row> of inline-string cells; empty cells are left out."""
     cells = []
-    for letter, text in zip("ABCDEF", texts, strict=True):
+    for letter, text in zip(letters, texts, strict=True):
         if not text:
             continue
         if _XML_ILLEGAL.search(text):

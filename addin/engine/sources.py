@@ -85,6 +85,8 @@ class InputCell:
 
     row: int
     value: object
+    #: The whole row as read (empty for a blank row), for outputs that keep every column.
+    cells: Row = ()
 
 
 class InputTable:
@@ -100,6 +102,7 @@ class InputTable:
         column_index: int,
         column_label: str,
         sheet: str | None,
+        first_column: int = 0,
     ) -> None:
         """Describe a column; ``rows`` re-opens the file and yields every row in order."""
         self.path = path
@@ -114,6 +117,8 @@ class InputTable:
         self.column_label = column_label
         #: The worksheet read, for workbooks.
         self.sheet = sheet
+        #: 0-based sheet column of the first column read (calamine skips empty ones).
+        self.first_column = first_column
 
     @property
     def header(self) -> str | None:
@@ -121,6 +126,14 @@ class InputTable:
         if self.header_row is None or self.column_index >= len(self.headers):
             return None
         return self.headers[self.column_index] or None
+
+    def column_names(self, width: int) -> tuple[str, ...]:
+        """Return a name for each of ``width`` columns: its header, else its letter."""
+        return tuple(
+            (self.headers[index] if index < len(self.headers) else "")
+            or column_letters(self.first_column + index)
+            for index in range(width)
+        )
 
     def __iter__(self) -> Iterator[InputCell]:
         """Yield the column's cells below the header, blank rows inside the data included."""
@@ -145,7 +158,7 @@ class InputTable:
                     for blank in range(blank_from, blank_from + blank_count):
                         yield InputCell(blank, "")
                     blank_count = 0
-                yield InputCell(number, value)
+                yield InputCell(number, value, row)
         except (OSError, UnicodeError, csv.Error, python_calamine.CalamineError) as error:
             raise InputError(f"{self.path.name}, row {number + 1}: cannot read: {error}") from error
 
@@ -446,6 +459,7 @@ def _choose_column(
         column_index=index,
         column_label=column_letters(first_column + index),
         sheet=sheet,
+        first_column=first_column,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,17 @@ import openpyxl
 import pytest
 import python_calamine
 
-from addin.engine.sinks import OUTPUT_COLUMNS, XLSX_MAX_CELL, cell_text, write_output
+from addin.engine.sinks import (
+    ANSWER_COLOURS,
+    ANSWER_COLUMNS,
+    OUTPUT_COLUMNS,
+    XLSX_MAX_CELL,
+    XLSX_MAX_COLUMNS,
+    cell_text,
+    write_output,
+)
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 CHECKED = dt.datetime(2024, 10, 19, 18, 24, 56, 450567, tzinfo=dt.UTC)
 ROWS: list[list[object]] = [
@@ -285,3 +296,93 @@ def test_xlsx_truncates_cells_over_excels_limit(tmp_path: Path) -> None:
     assert isinstance(value, str)
     assert len(value) == XLSX_MAX_CELL
     assert value.endswith("…")
+
+
+# --- the user's columns, colours and the summary ------------------------------------
+
+CONTACT_COLUMNS = ("Name", "Phone", *ANSWER_COLUMNS)
+CONTACT_ROWS: list[list[object]] = [
+    ["Alice", "+41798284651", "+41798284651", "yes", "", "cache", "2024-10-19T18:24:56Z"],
+    ["Bob", "0798284652", "+41798284652", "no", "", "vendor", "2024-10-19T18:24:57Z"],
+    ["Carol", "abc", "", "invalid", "contains letters", "", ""],
+    ["Dan", "0798284653", "+41798284653", "pending", "no answer yet", "", ""],
+]
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.xlsx"])
+def test_user_columns_come_first(tmp_path: Path, name: str) -> None:
+    """Any columns ending with the answer columns are written in order, header first."""
+    path = tmp_path / name
+    assert write_output(path, CONTACT_ROWS, columns=CONTACT_COLUMNS) == 4
+    rows = read_csv(path) if name.endswith(".csv") else read_xlsx(path)
+    assert rows[0] == list(CONTACT_COLUMNS)
+    assert [row[:2] for row in rows[1:]] == [["Alice", "+41798284651"], ["Bob", "0798284652"],
+                                             ["Carol", "abc"], ["Dan", "0798284653"]]  # fmt: skip
+
+
+def test_columns_must_end_with_the_answers(tmp_path: Path) -> None:
+    """A column list without the answer columns at its end is a programming error."""
+    with pytest.raises(ValueError, match="must end with e164, facebook"):
+        write_output(tmp_path / "out.csv", [], columns=("a", "b"))
+    assert leftovers(tmp_path, keep=set()) == []
+
+
+def test_xlsx_column_limit(tmp_path: Path) -> None:
+    """More columns than a sheet holds fails before writing anything."""
+    columns = tuple(f"c{i}" for i in range(XLSX_MAX_COLUMNS)) + ANSWER_COLUMNS
+    with pytest.raises(ValueError, match=r"at most 16,384 columns.*write a \.csv"):
+        write_output(tmp_path / "out.xlsx", [], columns=columns)
+    assert leftovers(tmp_path, keep=set()) == []
+
+
+def test_xlsx_colours_answers_by_conditional_format(tmp_path: Path) -> None:
+    """One rule per answer over the facebook column, in the task pane's colours, no cell fills."""
+    path = tmp_path / "out.xlsx"
+    write_output(path, CONTACT_ROWS, columns=CONTACT_COLUMNS)
+    sheet = openpyxl.load_workbook(path)["Results"]
+    ((target, rules),) = sheet.conditional_formatting._cf_rules.items()
+    assert str(target.sqref) == "D2:D5"
+    found = {
+        rule.formula[0].strip('"'): (rule.dxf.fill.bgColor.rgb[2:], rule.dxf.font.color.rgb[2:])
+        for rule in rules
+    }
+    assert found == ANSWER_COLOURS
+    assert {cell.fill.fill_type for row in sheet.iter_rows() for cell in row} == {None}
+    assert sheet.auto_filter.ref == "A1:G5"
+    assert sheet.freeze_panes == "A2"
+
+
+def test_answer_colours_are_the_task_panes(tmp_path: Path) -> None:
+    """ANSWER_COLOURS says what addin/static/excel-actions.js colours each answer with."""
+    source = (REPOSITORY / "addin" / "static" / "excel-actions.js").read_text(encoding="utf-8")
+    pane = {
+        text: (fill.upper(), font.upper())
+        for text, fill, font in re.findall(
+            r'\{ text: "(\w+)", fill: "#(\w{6})", font: "#(\w{6})" \}', source
+        )
+    }
+    assert {name: pane[name] for name in ANSWER_COLOURS} == ANSWER_COLOURS
+
+
+def test_xlsx_summary_counts_and_charts_the_answers(tmp_path: Path) -> None:
+    """The Summary sheet counts each answer, pending and the total, under a native bar chart."""
+    path = tmp_path / "out.xlsx"
+    write_output(path, CONTACT_ROWS, columns=CONTACT_COLUMNS)
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["Results", "Summary"]
+    summary = book["Summary"]
+    assert [[cell.value for cell in row] for row in summary.iter_rows()] == [
+        ["answer", "count"],
+        ["yes", 1],
+        ["no", 1],
+        ["ban", 0],
+        ["invalid", 1],
+        ["error", 0],
+        ["pending", 1],
+        ["total", 4],
+    ]
+    (chart,) = summary._charts
+    assert type(chart).__name__ == "BarChart"
+    (series,) = chart.series
+    assert series.val.numRef.f == "'Summary'!$B$2:$B$6"
+    assert series.cat.numRef.f == "'Summary'!$A$2:$A$6"
