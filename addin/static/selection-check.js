@@ -20,6 +20,53 @@ export function pollDelay(polls) {
   return Math.min(3000, 1000 + 250 * polls);
 }
 
+/**
+ * How often a settled job is looked at: nothing moves there without a person
+ * (the pane's buttons, `fbcheck jobs resend/abandon`, a new key), so the pane
+ * does not spin; the buttons wake it at once.
+ */
+export const SETTLED_POLL_MS = 30000;
+
+/** Return "N number(s)" with the right plural. */
+function numbersText(count) {
+  return `${count} ${count === 1 ? "number waits" : "numbers wait"}`;
+}
+
+/**
+ * Return what a settled, unfinished job asks of the user, or null.
+ *
+ * Answer: {kind: "uncertain" | "paused", text, resend: bool, abandon: bool}.
+ * An upload whose outcome is unknown may have been billed; only the user may
+ * send it again (it may bill twice) or give it up (docs/addin-api.md, Jobs).
+ */
+export function waitingChoice(progress) {
+  if (!progress || !progress.settled || FINAL_STATES.has(progress.state)) {
+    return null;
+  }
+  if (progress.uncertain_tasks > 0) {
+    return {
+      kind: "uncertain",
+      text:
+        `${numbersText(progress.uncertain_numbers || 0)} for your word: ` +
+        "the upload's outcome is unknown and the vendor may have billed it.",
+      resend: true,
+      abandon: true,
+    };
+  }
+  if (progress.paused_tasks > 0 || progress.error) {
+    const why = progress.error || "the vendor does not answer for these tasks now";
+    return {
+      kind: "paused",
+      text:
+        `Paused: ${why}. The paid tasks stay open and are not uploaded again; ` +
+        "they resume when the backend can ask the vendor again.",
+      resend: false,
+      abandon: progress.paused_tasks > 0,
+    };
+  }
+  return null;
+}
+
 /** Wait ``ms`` milliseconds. */
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -30,7 +77,10 @@ function sleep(ms) {
  *
  * ``phase`` walks: reading -> submitting -> (confirm ->) running -> writing ->
  * done | cancelled | failed, or to "discarded" or "error" (``error`` holds the
- * message). The session's listeners hear every change.
+ * message). A job that settles unfinished (an upload with an unknown outcome,
+ * paused tasks) goes to "waiting" after writing what is answered; ``choice``
+ * says what it asks (waitingChoice), and resend()/abandon() answer it.
+ * The session's listeners hear every change.
  */
 export class SelectionCheck {
   /** Start empty; CheckSession.startCheck() drives it. */
@@ -47,6 +97,8 @@ export class SelectionCheck {
     this.progress = null;
     this.written = null;
     this.skipped = null;
+    this.choice = null;
+    this.wake = null;
   }
 
   /** Record a change and tell the listeners. */
@@ -131,8 +183,9 @@ export class SelectionCheck {
 
   /** Poll the job until it ends, then write its answers into the sheet. */
   async follow() {
-    this.update({ phase: "running" });
+    this.update({ phase: "running", choice: null });
     let polls = 0;
+    let settledShown = false;
     for (;;) {
       let progress;
       try {
@@ -141,7 +194,7 @@ export class SelectionCheck {
         if (error.status === 0) {
           // The backend restarted or is busy: keep the job, try again.
           this.update({ message: describeError(error) + " Retrying…" });
-          await this.session.sleep(pollDelay(polls));
+          await this.pause(pollDelay(polls));
           polls += 1;
           continue;
         }
@@ -151,14 +204,68 @@ export class SelectionCheck {
       if (FINAL_STATES.has(progress.state)) {
         break;
       }
-      await this.session.sleep(pollDelay(polls));
-      polls += 1;
+      const choice = waitingChoice(progress);
+      if (choice === null) {
+        if (settledShown) {
+          // Moving again (sent again, a new key): back to the normal pace.
+          settledShown = false;
+          polls = 0;
+          this.update({ phase: "running", choice: null });
+        }
+        await this.pause(pollDelay(polls));
+        polls += 1;
+        continue;
+      }
+      if (!settledShown) {
+        settledShown = true;
+        // What is answered goes into the sheet now; the waiting cells keep "pending".
+        await this.writeResults(this.jobId, "waiting", choice.text);
+      }
+      this.update({ phase: "waiting", choice, message: choice.text });
+      await this.pause(SETTLED_POLL_MS);
     }
     await this.writeResults(this.jobId, this.progress.state);
   }
 
-  /** Read the same areas afresh and write the job's answers where the numbers still are. */
-  async writeResults(jobId, finalPhase) {
+  /** Sleep ``ms``, or less when wake() is called (the user answered the question). */
+  pause(ms) {
+    return Promise.race([
+      this.session.sleep(ms),
+      new Promise((resolve) => {
+        this.wake = resolve;
+      }),
+    ]);
+  }
+
+  /** Send the job's uncertain uploads again, on the user's word (the vendor may bill twice). */
+  async resend() {
+    await this.answerChoice("resend", (answer) => `Sending ${answer.resent} upload(s) again, as you asked.`);
+  }
+
+  /** Give up the job's uncertain and paused tasks, on the user's word (their numbers say error). */
+  async abandon() {
+    await this.answerChoice("abandon", (answer) => `Gave up ${answer.abandoned} task(s): their numbers say error.`);
+  }
+
+  /** POST the user's answer, then let the poll loop look at the job at once. */
+  async answerChoice(action, describe) {
+    this.update({ choice: null });
+    try {
+      const answer = await this.session.backend.post(`/api/jobs/${encodeURIComponent(this.jobId)}/${action}`);
+      this.update({ phase: "running", progress: answer.job || this.progress, message: describe(answer) });
+    } catch (error) {
+      this.update({ message: describeError(error) });
+    }
+    if (this.wake) {
+      this.wake();
+    }
+  }
+
+  /**
+   * Read the same areas afresh and write the job's answers where the numbers still are.
+   * ``message`` replaces the backend's sentence (a waiting job's cells say "pending").
+   */
+  async writeResults(jobId, finalPhase, message = null) {
     this.update({ phase: "writing", message: "Writing the answers…" });
     const payload = await this.session.excelRun((context) => readPayload(context, this.selection));
     const answer = await this.session.backend.post(`/xlwings/write-results/${encodeURIComponent(jobId)}`, payload);
@@ -167,8 +274,8 @@ export class SelectionCheck {
       phase: finalPhase,
       demo: answer.demo,
       written: answer.written,
-      skipped: answer.skipped,
-      message: answer.message || `${answer.written} answers written.`,
+      skipped: finalPhase === "waiting" ? null : answer.skipped,
+      message: message || answer.message || `${answer.written} answers written.`,
     });
     this.session.notifyHistory();
   }

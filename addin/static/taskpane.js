@@ -119,6 +119,8 @@ function renderCheck(check) {
       ["pending", counts.pending],
       ["tasks", progress.tasks],
       ["billed", progress.billed],
+      // Requests that got no usable answer: the vendor may have billed them.
+      ["possibly billed", progress.possibly_billed ? progress.possibly_billed : undefined],
       [
         "uploads that may have been billed twice",
         progress.uncertain_creates ? progress.uncertain_creates : undefined,
@@ -130,6 +132,15 @@ function renderCheck(check) {
     ]);
   }
   byId("cancel-button").hidden = check.phase !== "running";
+
+  // A settled job that waits for the user's word (or is paused): say why, offer the choice.
+  const choice = check.choice;
+  byId("wait-box").hidden = !choice;
+  if (choice) {
+    byId("wait-text").textContent = choice.text;
+    byId("resend-button").hidden = !choice.resend;
+    byId("abandon-button").hidden = !choice.abandon;
+  }
 }
 
 session.subscribe(renderCheck);
@@ -147,6 +158,12 @@ byId("discard-button").addEventListener("click", () => {
 });
 byId("cancel-button").addEventListener("click", () => {
   session.current.cancel();
+});
+byId("resend-button").addEventListener("click", () => {
+  session.current.resend();
+});
+byId("abandon-button").addEventListener("click", () => {
+  session.current.abandon();
 });
 
 // ---- history -------------------------------------------------------------
@@ -201,6 +218,8 @@ async function loadHistory() {
 
 byId("history-refresh").addEventListener("click", loadHistory);
 session.onHistoryChange(loadHistory);
+// Each job bills: the account's figures change with it (issue 10, item 14).
+session.onHistoryChange(() => loadAccount());
 
 // ---- settings, account, cache --------------------------------------------
 

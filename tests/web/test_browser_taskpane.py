@@ -95,6 +95,13 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def pane(browser: Browser, backend_url: str) -> Iterator[tuple[Page, list[str]]]:
     """The task pane in a pane-sized window with Office/Excel stubbed; its console lines."""
+    yield from open_pane(browser, backend_url, ROWS)
+
+
+def open_pane(
+    browser: Browser, backend_url: str, rows: list[list[Any]]
+) -> Iterator[tuple[Page, list[str]]]:
+    """Open the pane on a stub sheet holding ``rows`` in column A; yield it and its console."""
     context = browser.new_context(viewport={"width": 380, "height": 1100})
     page = context.new_page()
     console: list[str] = []
@@ -107,7 +114,7 @@ def pane(browser: Browser, backend_url: str) -> Iterator[tuple[Page, list[str]]]
     )
     sheet = {
         "name": "Sheet1",
-        "rows": ROWS,
+        "rows": rows,
         "selection": [{"rowIndex": 0, "columnIndex": 0, "rowCount": 1048576, "columnCount": 1}],
     }
     page.add_init_script(f"window.__FBCHECK_TEST_SHEET__ = {json.dumps(sheet)};")
@@ -121,11 +128,9 @@ def pane(browser: Browser, backend_url: str) -> Iterator[tuple[Page, list[str]]]
     context.close()
 
 
-def column_b(page: Page) -> list[Any]:
-    """Return column B of the stub sheet, rows 1 to len(ROWS)."""
-    values: list[Any] = page.evaluate(
-        "(count) => window.__fbcheckSheet.column(1, 0, count)", len(ROWS)
-    )
+def column_b(page: Page, count: int = len(ROWS)) -> list[Any]:
+    """Return column B of the stub sheet, rows 1 to ``count``."""
+    values: list[Any] = page.evaluate("(count) => window.__fbcheckSheet.column(1, 0, count)", count)
     return values
 
 
@@ -162,6 +167,10 @@ def test_check_confirm_progress_and_answers_written(pane: tuple[Page, list[str]]
     rules = page.evaluate("() => window.__fbcheckSheet.conditionalFormats.length")
     assert rules == 6
 
+    # The account panel follows each job: its billed figure is no longer 0 (issue 10, item 14).
+    page.wait_for_function(
+        "() => /billed\\s+[1-9]/.test(document.getElementById('account-details').innerText)"
+    )
     # History lists the job with its counts.
     page.wait_for_function("() => document.querySelectorAll('#history-rows tr').length >= 1")
     history = page.inner_text("#history-rows")
@@ -275,3 +284,79 @@ def test_a_refused_setting_shows_the_backend_message(pane: tuple[Page, list[str]
         "() => document.getElementById('settings-status').classList.contains('error')"
     )
     assert "ZZ" in page.inner_text("#settings-status")
+
+
+# -- an upload whose outcome is unknown: the pane asks, the user answers -----------------------
+
+UNCERTAIN_ROWS: list[list[Any]] = [["phone"], ["+41798284700"], ["+41798284701"], ["+41798284702"]]
+
+
+@pytest.fixture(scope="module")
+def gateway_backend_url(
+    tmp_path_factory: pytest.TempPathFactory, certificate: ServerCertificate
+) -> Iterator[str]:
+    """A backend whose emulator bills the first upload, then answers it with a gateway 504."""
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=tmp_path_factory.mktemp("gateway"),
+        api_key=None,
+        region="CH",
+        poll_min_interval=0.05,
+        poll_max_interval=0.3,
+    )
+    app = create_app(
+        {
+            SETTINGS_KEY: settings,
+            EMULATOR_CONFIG_KEY: {"MOCK_CREATE_FAULT": "gateway_504", "MOCK_CREATE_FAULT_COUNT": 1},
+        }
+    )
+    try:
+        with bind_backend(app, certificate=certificate) as server:
+            yield f"https://localhost:{server.port}"
+    finally:
+        close_app(app)
+
+
+@pytest.fixture
+def gateway_pane(browser: Browser, gateway_backend_url: str) -> Iterator[tuple[Page, list[str]]]:
+    """The pane on the gateway backend, column A holding a header and three numbers."""
+    yield from open_pane(browser, gateway_backend_url, UNCERTAIN_ROWS)
+
+
+def test_an_uncertain_upload_waits_for_the_users_word(
+    gateway_pane: tuple[Page, list[str]],
+) -> None:
+    """The pane shows the choice, polls slowly meanwhile, and "Send again" finishes the job."""
+    page, console = gateway_pane
+    polls: list[str] = []
+    page.on(
+        "request",
+        lambda request: polls.append(request.url) if "/api/jobs/" in request.url else None,
+    )
+    page.click("#check-button")
+    page.wait_for_selector("#wait-box", state="visible", timeout=30_000)
+    assert page.inner_text("#wait-text") == (
+        "3 numbers wait for your word: the upload's outcome is unknown"
+        " and the vendor may have billed it."
+    )
+    assert page.is_visible("#resend-button")
+    assert page.inner_text("#resend-button") == "Send again (may bill twice)"
+    assert page.inner_text("#abandon-button") == "Give them up"
+    figures = page.inner_text("#progress-figures").replace("\t", "\n")
+    assert "possibly billed\n1" in figures
+    assert column_b(page, 4) == ["facebook (DEMO)", "pending", "pending", "pending"]
+    # Settled: the pane does not spin on the job while it waits.
+    seen = len(polls)
+    page.wait_for_timeout(2_500)
+    assert len(polls) == seen, polls[seen:]
+
+    page.click("#resend-button")
+    page.wait_for_function(
+        "() => /answers written/.test(document.getElementById('check-message').textContent)",
+        timeout=30_000,
+    )
+    assert page.is_hidden("#wait-box")
+    answers = column_b(page, 4)
+    assert set(answers[1:]) <= {"yes", "no", "ban"}
+    assert page.inner_text("#progress-text").startswith("done: 3 of 3 numbers answered")
+    assert not [line for line in console if line.startswith(("error", "pageerror"))], console

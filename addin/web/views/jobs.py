@@ -1,4 +1,9 @@
-"""Jobs for the task pane: history, one job's progress, cancel."""
+"""Jobs for the task pane: history, one job's progress, cancel, and the user's word.
+
+``resend`` and ``abandon`` are the pane's buttons for numbers that wait on an
+upload whose outcome is unknown (the vendor may have billed it): only the user
+may send such an upload again (it may bill twice) or give it up.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +51,35 @@ def cancel(job_id: str) -> Response:
     return reply(
         job_id=report.job_id, tasks_stopped=report.tasks_stopped, billed=report.billed, state=state
     )
+
+
+@bp.post("/<job_id>/resend")
+def resend(job_id: str) -> Response:
+    """The user's word: upload the job's uncertain tasks again (the vendor may bill twice)."""
+    with host_of(current_app).checker() as checker:
+        checker.progress_of(job_id)
+        count = checker.resend(job_id)
+        if not count:
+            raise ApiError(409, "nothing_waits", _NOTHING_WAITS.format(job_id=job_id))
+        progress = checker.progress_of(job_id)
+    return reply(job_id=job_id, resent=count, job=job_json(progress))
+
+
+@bp.post("/<job_id>/abandon")
+def abandon(job_id: str) -> Response:
+    """The user's word: give up the job's uncertain and paused tasks (their numbers say error)."""
+    with host_of(current_app).checker() as checker:
+        checker.progress_of(job_id)
+        count = checker.abandon(job_id)
+        if not count:
+            raise ApiError(409, "nothing_waits", _NOTHING_WAITS.format(job_id=job_id))
+        progress = checker.progress_of(job_id)
+    return reply(job_id=job_id, abandoned=count, job=job_json(progress))
+
+
+_NOTHING_WAITS = (
+    "nothing of job {job_id} waits for your word any more (it was sent again or given up)"
+)
 
 
 def job_json(progress: JobProgress) -> dict[str, Any]:

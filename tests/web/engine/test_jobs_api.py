@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,6 +11,7 @@ from tests.web.conftest import AddinClient
 from tests.web.engine_app import (
     column_of,
     engine_app,
+    ledger,
     number,
     ok,
     payload,
@@ -93,3 +95,76 @@ def test_cancel_a_finished_job_changes_nothing(client: AddinClient) -> None:
     report = ok(post(client, f"/api/jobs/{job_id}/cancel"))
     assert report["tasks_stopped"] == 0
     assert report["state"] == "done"
+
+
+# -- the user's word on an upload whose outcome is unknown -------------------------------------
+
+#: The first create reaches the vendor (billed) but a gateway answers 504: uncertain.
+GATEWAY_504 = {"MOCK_CREATE_FAULT": "gateway_504", "MOCK_CREATE_FAULT_COUNT": 1}
+
+
+def _settled(client: AddinClient, job_id: str) -> dict[str, Any]:
+    """Poll until the job is settled (nothing moves without the user); return it."""
+    return wait_for(lambda: (j := ok(client.get(f"/api/jobs/{job_id}")))["settled"] and j)  # type: ignore[no-any-return]
+
+
+def _uncertain_job(client: AddinClient, cells: list[str]) -> str:
+    """Start a check whose upload ends uncertain; assert what the pane is told; return its id."""
+    job_id: str = ok(post(client, CHECK, payload(("A1:A3", cells))))["job_id"]
+    job = _settled(client, job_id)
+    assert job["state"] == "running"
+    assert job["finished"] is False
+    assert job["uncertain_tasks"] == 1
+    assert job["uncertain_numbers"] == len(cells)
+    assert job["possibly_billed"] == 1
+    assert job["counts"] == {"pending": len(cells)}
+    return job_id
+
+
+def test_resend_uploads_the_uncertain_task_again_on_the_users_word(tmp_path: Path) -> None:
+    with engine_app(tmp_path, emulator=GATEWAY_504) as app:
+        client = AddinClient(app)
+        cells = [number(1), number(2), number(3)]
+        job_id = _uncertain_job(client, cells)
+        # Nothing is sent again by itself.
+        assert ledger(app)["tasks_created"] == 1
+        body = ok(post(client, f"/api/jobs/{job_id}/resend"))
+        assert body["job_id"] == job_id
+        assert body["resent"] == 1
+        assert body["job"]["uncertain_tasks"] == 0
+        done = wait_job(client, job_id)
+        assert done["state"] == "done"
+        assert "pending" not in done["counts"]
+        assert ledger(app)["tasks_created"] == 2
+        # A second click finds nothing waiting and sends nothing.
+        refused(post(client, f"/api/jobs/{job_id}/resend"), 409, "nothing_waits")
+        assert ledger(app)["tasks_created"] == 2
+
+
+def test_abandon_gives_the_numbers_up_and_sends_nothing(tmp_path: Path) -> None:
+    with engine_app(tmp_path, emulator=GATEWAY_504) as app:
+        client = AddinClient(app)
+        cells = [number(1), number(2), number(3)]
+        job_id = _uncertain_job(client, cells)
+        body = ok(post(client, f"/api/jobs/{job_id}/abandon"))
+        assert body["abandoned"] == 1
+        done = wait_job(client, job_id)
+        assert done["counts"] == {"error": 3}
+        assert done["possibly_billed"] == 1
+        assert ledger(app)["tasks_created"] == 1
+        refused(post(client, f"/api/jobs/{job_id}/abandon"), 409, "nothing_waits")
+        refused(post(client, f"/api/jobs/{job_id}/resend"), 409, "nothing_waits")
+        written = ok(post(client, f"/xlwings/write-results/{job_id}", payload(("A1:A3", cells))))
+        assert column_of(written["actions"], "B") == {1: "error", 2: "error", 3: "error"}
+
+
+def test_a_finished_job_has_nothing_waiting(client: AddinClient) -> None:
+    job_id = ok(post(client, CHECK, payload(("A1:A1", [number(1)]))))["job_id"]
+    wait_job(client, job_id)
+    refused(post(client, f"/api/jobs/{job_id}/resend"), 409, "nothing_waits")
+    refused(post(client, f"/api/jobs/{job_id}/abandon"), 409, "nothing_waits")
+
+
+def test_resend_and_abandon_of_an_unknown_job(client: AddinClient) -> None:
+    refused(post(client, "/api/jobs/nope/resend"), 404, "job_not_found")
+    refused(post(client, "/api/jobs/nope/abandon"), 404, "job_not_found")
