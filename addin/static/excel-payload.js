@@ -194,3 +194,41 @@ function fillRows(rows) {
   }
   return dense;
 }
+
+/**
+ * Refuse, before anything is sent (so before anything is billed), answer columns Excel
+ * would not let us write: a protected sheet (Worksheet.protection, ExcelApi 1.2) and
+ * merged cells in the answer column (Range.getMergedAreasOrNullObject, ExcelApi 1.13;
+ * skipped where the host lacks it). Other write failures can only show up when
+ * writing: the check then keeps following the job and offers "Write again".
+ */
+export async function proveWritable(context, { sheetName, areas }) {
+  const sheet = context.workbook.worksheets.getItem(sheetName);
+  const protection = sheet.protection;
+  protection.load("protected");
+  const merged = [];
+  for (const area of areas) {
+    const column = sheet.getRangeByIndexes(area.rowIndex, area.columnIndex + area.columnCount, area.rowCount, 1);
+    if (typeof column.getMergedAreasOrNullObject === "function") {
+      const found = column.getMergedAreasOrNullObject();
+      found.load("address");
+      merged.push({ area, found });
+    }
+  }
+  await context.sync();
+  if (protection.protected) {
+    throw new SelectionError(
+      "sheet_protected",
+      `The sheet ${sheetName} is protected, so the answers cannot be written: unprotect it (Review > Unprotect Sheet) and check again. Nothing was billed.`,
+    );
+  }
+  for (const { area, found } of merged) {
+    if (!found.isNullObject) {
+      const target = { ...area, columnIndex: area.columnIndex + area.columnCount, columnCount: 1 };
+      throw new SelectionError(
+        "answer_column_merged",
+        `The answer column ${a1Address(target)} holds merged cells (${found.address}): unmerge them and check again. Nothing was billed.`,
+      );
+    }
+  }
+}

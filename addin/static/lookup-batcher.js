@@ -28,6 +28,31 @@ export function chunk(items, size) {
   return chunks;
 }
 
+/**
+ * Return the error text (e.g. "#DIV/0!") when Excel passed an error cell, else null.
+ *
+ * With "allowErrorForDataTypeAny": true in functions.json, Excel hands error cells to a
+ * parameter of type "any" instead of failing the whole call (Microsoft docs, "Handle
+ * and return errors from your custom function", errors as custom function inputs);
+ * they arrive as error objects (a CustomFunctions.Error, or an error data type), never
+ * as a string, number or boolean. Only real Excel shows the exact shape, so any object
+ * counts as an error here.
+ */
+export function inputError(value, customFunctions) {
+  if (value === null || value === undefined || typeof value !== "object") {
+    return null;
+  }
+  if (customFunctions && customFunctions.Error && value instanceof customFunctions.Error) {
+    return value.code || "an error";
+  }
+  for (const name of ["code", "basicValue", "errorType"]) {
+    if (typeof value[name] === "string" && value[name]) {
+      return value[name];
+    }
+  }
+  return "an error";
+}
+
 /** Return true for a cell Excel passes as empty. */
 function isEmpty(value) {
   return value === null || value === undefined || (typeof value === "string" && value.trim() === "");
@@ -112,7 +137,14 @@ export class LookupBatcher {
     const chosenRegion = typeof region === "string" && region.trim() ? region.trim() : null;
     matrix.forEach((row, rowIndex) => {
       row.forEach((value, columnIndex) => {
-        if (!isEmpty(value)) {
+        const error = inputError(value, this.customFunctions);
+        if (error !== null) {
+          // That cell alone answers #VALUE!; the rest of the range is checked.
+          call.setCell(rowIndex, columnIndex, {
+            errorCode: this.customFunctions.ErrorCode.invalidValue,
+            reason: `the cell holds ${error}, not a phone number`,
+          });
+        } else if (!isEmpty(value)) {
           call.setCell(rowIndex, columnIndex, { text: PROGRESS_TEXT });
           this.enqueue({ call, row: rowIndex, column: columnIndex }, value, chosenRegion);
         }

@@ -6,7 +6,7 @@
 
 import { describeError } from "./backend-client.js";
 import { applyActions, colourAnswerColumns, replacePlaceholders } from "./excel-actions.js";
-import { readPayload, readSelectedAreas } from "./excel-payload.js";
+import { proveWritable, readPayload, readSelectedAreas } from "./excel-payload.js";
 
 /** Job states after which nothing changes any more. */
 export const FINAL_STATES = new Set(["done", "cancelled", "failed"]);
@@ -67,6 +67,27 @@ export function waitingChoice(progress) {
   return null;
 }
 
+/**
+ * Options of every Excel.run of the add-in: while the user edits a cell, wait until the
+ * edit ends instead of failing the batch with InvalidOperation (Microsoft docs,
+ * Excel.RunOptions.delayForCellEdit; "Delay execution while cell is being edited").
+ * Only real Excel has an edit mode; the Node tests hold the rule with a fake one.
+ */
+export const RUN_OPTIONS = { delayForCellEdit: true };
+
+/** Return ``excelRun(callback)`` over Office's ``Excel`` namespace, with RUN_OPTIONS. */
+export function excelRunner(excel) {
+  return (callback) => excel.run({ ...RUN_OPTIONS }, callback);
+}
+
+/** Pauses before each new try of a failed sheet write (the job is billed: keep trying). */
+export const WRITE_RETRY_DELAYS_MS = [1000, 3000, 10000];
+
+/** Return true for an error Excel raised (OfficeExtension.Error: a PascalCase code). */
+export function isExcelError(error) {
+  return Boolean(error && typeof error.code === "string" && /^[A-Z][A-Za-z]+$/.test(error.code));
+}
+
 /** Wait ``ms`` milliseconds. */
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -99,6 +120,8 @@ export class SelectionCheck {
     this.skipped = null;
     this.choice = null;
     this.wake = null;
+    this.writeError = null;
+    this.finalPhase = null;
   }
 
   /** Record a change and tell the listeners. */
@@ -112,12 +135,22 @@ export class SelectionCheck {
     const { backend, excelRun } = this.session;
     const sent = await excelRun(async (context) => {
       const selection = await readSelectedAreas(context);
+      await proveWritable(context, selection);
       const payload = await readPayload(context, selection);
       return { selection, payload };
     });
     this.update({ phase: "submitting", selection: sent.selection, message: "Planning the check…" });
     const answer = await backend.post("/xlwings/check-selection", sent.payload);
-    await this.writeActions(answer.actions || []);
+    try {
+      await this.writeActions(answer.actions || []);
+    } catch (error) {
+      if (!answer.job_id || !isExcelError(error)) {
+        throw error;
+      }
+      // The job is started (and billed): follow it anyway; the answers are written
+      // when it ends, and "Write again" stays offered if that fails too.
+      this.update({ writeError: describeError(error) });
+    }
     this.update({
       demo: answer.demo,
       plan: answer.plan || null,
@@ -135,13 +168,28 @@ export class SelectionCheck {
     }
   }
 
-  /** Apply actions to the selection's sheet and colour its answer columns. */
+  /**
+   * Apply actions to the selection's sheet and colour its answer columns; a write
+   * Excel refuses is tried again after WRITE_RETRY_DELAYS_MS (the values are the same,
+   * so a second write does no harm), then the last error is thrown.
+   */
   async writeActions(actions) {
     const { sheetName, areas } = this.selection;
-    await this.session.excelRun(async (context) => {
-      await applyActions(context, actions, [sheetName]);
-      await colourAnswerColumns(context, sheetName, areas);
-    });
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await this.session.excelRun(async (context) => {
+          await applyActions(context, actions, [sheetName]);
+          await colourAnswerColumns(context, sheetName, areas);
+        });
+        return;
+      } catch (error) {
+        if (!isExcelError(error) || attempt >= WRITE_RETRY_DELAYS_MS.length) {
+          throw error;
+        }
+        this.update({ message: `${describeError(error)} Writing again…` });
+        await this.session.sleep(WRITE_RETRY_DELAYS_MS[attempt]);
+      }
+    }
   }
 
   /** Confirm a plan above the threshold: the job starts and is billed. */
@@ -264,12 +312,28 @@ export class SelectionCheck {
   /**
    * Read the same areas afresh and write the job's answers where the numbers still are.
    * ``message`` replaces the backend's sentence (a waiting job's cells say "pending").
+   * When Excel refuses the write (after the retries) the check ends "unwritten": the
+   * answers are kept by the backend and rewrite() ("Write again") tries once more.
    */
   async writeResults(jobId, finalPhase, message = null) {
     this.update({ phase: "writing", message: "Writing the answers…" });
     const payload = await this.session.excelRun((context) => readPayload(context, this.selection));
     const answer = await this.session.backend.post(`/xlwings/write-results/${encodeURIComponent(jobId)}`, payload);
-    await this.writeActions(answer.actions || []);
+    try {
+      await this.writeActions(answer.actions || []);
+    } catch (error) {
+      if (!isExcelError(error)) {
+        throw error;
+      }
+      this.update({
+        phase: "unwritten",
+        finalPhase,
+        writeError: describeError(error),
+        message: `The answers could not be written: ${describeError(error)} They are kept: press Write again.`,
+      });
+      return;
+    }
+    this.update({ writeError: null });
     this.update({
       phase: finalPhase,
       demo: answer.demo,
@@ -278,6 +342,15 @@ export class SelectionCheck {
       message: message || answer.message || `${answer.written} answers written.`,
     });
     this.session.notifyHistory();
+  }
+
+  /** "Write again" after a failed write: the job's answers, read and written afresh. */
+  async rewrite() {
+    try {
+      await this.writeResults(this.jobId, this.finalPhase || "done");
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   /** Record an error as the check's final state. */

@@ -4,7 +4,7 @@
 // page's CSP forbids inline script, so every handler is attached here.
 
 import { createBackend, describeError } from "./backend-client.js";
-import { CheckSession } from "./selection-check.js";
+import { CheckSession, excelRunner } from "./selection-check.js";
 import "./functions.js";
 
 const backend = createBackend();
@@ -17,7 +17,7 @@ export const session = new CheckSession({
       // Opened in a plain browser: there is no workbook to read.
       return Promise.reject(new Error("Excel is not available: open this pane from the FB Check tab in Excel."));
     }
-    return Excel.run(callback);
+    return excelRunner(Excel)(callback);
   },
   showPane: async () => {
     if (typeof Office !== "undefined" && Office.addin && Office.addin.showAsTaskpane) {
@@ -82,7 +82,7 @@ function renderCheck(check) {
     return;
   }
   noteDemo(check.demo);
-  setStatus("check-message", check.message || "", check.phase === "error");
+  setStatus("check-message", check.message || "", ["error", "unwritten"].includes(check.phase));
   byId("check-button").disabled = ["reading", "submitting", "writing"].includes(check.phase);
 
   const plan = check.plan;
@@ -129,9 +129,11 @@ function renderCheck(check) {
       ["problem", progress.error || undefined],
       ["written to the sheet", check.written],
       ["skipped (cell changed)", check.skipped],
+      ["could not write", check.writeError || undefined],
     ]);
   }
   byId("cancel-button").hidden = check.phase !== "running";
+  byId("rewrite-button").hidden = check.phase !== "unwritten";
 
   // A settled job that waits for the user's word (or is paused): say why, offer the choice.
   const choice = check.choice;
@@ -158,6 +160,9 @@ byId("discard-button").addEventListener("click", () => {
 });
 byId("cancel-button").addEventListener("click", () => {
   session.current.cancel();
+});
+byId("rewrite-button").addEventListener("click", () => {
+  session.current.rewrite();
 });
 byId("resend-button").addEventListener("click", () => {
   session.current.resend();

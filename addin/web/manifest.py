@@ -8,12 +8,14 @@ rendered default, kept equal to it by a test.
 from __future__ import annotations
 
 import importlib.resources
+import re
 import uuid
 from pathlib import Path
 from string import Template
 from urllib.parse import urlsplit
 from xml.sax.saxutils import quoteattr
 
+from addin.formats import package_version
 from addin.web.flask_config import DEFAULT_PORT, own_base_url
 
 #: The add-in's identity in Office for the default backend URL. Never change
@@ -26,6 +28,20 @@ DISPLAY_NAME = "FB Check"
 TEMPLATE_PATH = Path(
     str(importlib.resources.files("addin.web").joinpath("templates", "manifest.template.xml"))
 )
+
+
+_RELEASE = re.compile(r"[0-9]+(?:\.[0-9]+){0,3}")
+
+
+def manifest_version(package: str) -> str:
+    """Return the manifest ``<Version>`` (four numbers) for a package version such as ``0.1.0``.
+
+    Office refreshes its cached copy of the add-in, the custom functions' metadata
+    included, when this number grows, so it follows the package version.
+    """
+    match = _RELEASE.match(package)
+    numbers = [str(int(part)) for part in match[0].split(".")] if match else []
+    return ".".join([*numbers, "0", "0", "0", "0"][:4])
 
 
 def normalize_base_url(base_url: str) -> str:
@@ -81,4 +97,5 @@ def render_manifest(base_url: str = DEFAULT_BASE_URL, *, template: str | None = 
         addin_id=addin_id_for(url),
         display_name=quoteattr(display_name_for(url))[1:-1],
         base_url=quoteattr(url)[1:-1],
+        version=manifest_version(package_version()),
     )

@@ -25,8 +25,48 @@ export class FakeWorkbook {
     this.log = [];
     this.conditionalFormats = [];
     this.failOn = null;
+    // Cell edit mode (real Excel only): a batch without delayForCellEdit fails meanwhile.
+    this.editing = false;
+    this.editEnded = null;
+    // Syncs that still fail with GeneralException when they carry a write.
+    this.failWrites = 0;
+    // Protected sheets (by name) and merged areas [{sheet, rowIndex, columnIndex, rowCount, columnCount}].
+    this.protectedSheets = new Set();
+    this.merged = [];
     this.context = this.makeContext();
     this.run = async (callback) => callback(this.context);
+    // Office's Excel namespace: Excel.run(callback) or Excel.run(options, callback).
+    this.excel = {
+      run: async (options, callback) => {
+        const batch = typeof options === "function" ? options : callback;
+        const delay = typeof options === "object" && options !== null && options.delayForCellEdit === true;
+        if (this.editing) {
+          if (!delay) {
+            throw Object.assign(new Error("The operation is not allowed while a cell is being edited."), {
+              code: "InvalidOperation",
+            });
+          }
+          await new Promise((resolve) => {
+            this.editEnded = resolve;
+          });
+        }
+        return batch(this.context);
+      },
+    };
+  }
+
+  /** The user enters cell edit mode. */
+  startEditing() {
+    this.editing = true;
+  }
+
+  /** The user leaves cell edit mode: delayed batches run now. */
+  stopEditing() {
+    this.editing = false;
+    if (this.editEnded) {
+      this.editEnded();
+      this.editEnded = null;
+    }
   }
 
   /** Return a cell's value ("" when empty). */
@@ -82,6 +122,11 @@ export class FakeWorkbook {
       }
       // office-addin-mock finishes loads in microtasks; let them run.
       await new Promise((resolve) => setImmediate(resolve));
+      if (this.failWrites > 0 && this.hasPendingWrites()) {
+        this.failWrites -= 1;
+        this.discardWrites();
+        throw Object.assign(new Error("The sheet could not be written."), { code: "GeneralException" });
+      }
       this.applyWrites();
       this.syncs += 1;
     };
@@ -93,6 +138,7 @@ export class FakeWorkbook {
     return this.track(
       new OfficeMockObject({
         name: sheet,
+        protection: { protected: this.protectedSheets.has(sheet) },
         getRangeByIndexes: (rowIndex, columnIndex, rowCount, columnCount) =>
           this.rangeProxy(sheet, { rowIndex, columnIndex, rowCount, columnCount }, true),
         getUsedRangeOrNullObject: () => this.usedRange(sheet),
@@ -155,6 +201,19 @@ export class FakeWorkbook {
         return rule.cellValue ? rule : rule;
       },
     };
+    data.getMergedAreasOrNullObject = () => {
+      const hit = this.merged.find(
+        (m) =>
+          m.sheet === sheet &&
+          m.columnIndex < area.columnIndex + area.columnCount &&
+          area.columnIndex < m.columnIndex + m.columnCount &&
+          m.rowIndex < area.rowIndex + area.rowCount &&
+          area.rowIndex < m.rowIndex + m.rowCount,
+      );
+      const found = this.track(new OfficeMockObject({ address: hit ? `${sheet}!R${hit.rowIndex}C${hit.columnIndex}` : "" }));
+      found.isNullObject = !hit;
+      return found;
+    };
     data.clear = (what) => {
       proxy.pendingClear = what;
     };
@@ -163,6 +222,22 @@ export class FakeWorkbook {
     proxy.sheetName = sheet;
     proxy.area = area;
     return proxy;
+  }
+
+  /** Return true when a range proxy holds values not yet written. */
+  hasPendingWrites() {
+    return this.proxies.some(
+      (proxy) => proxy.area && Array.isArray(proxy.values) && proxy.values !== proxy.pendingSnapshot,
+    );
+  }
+
+  /** Drop the values assigned since the last sync (the failed batch wrote nothing). */
+  discardWrites() {
+    for (const proxy of this.proxies) {
+      if (proxy.area && Array.isArray(proxy.values) && proxy.values !== proxy.pendingSnapshot) {
+        proxy.pendingSnapshot = proxy.values;
+      }
+    }
   }
 
   /** Apply what the code assigned to range proxies since the last sync. */

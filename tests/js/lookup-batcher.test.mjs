@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { createBackend } from "../../addin/static/backend-client.js";
-import { LookupBatcher, MAX_ITEMS, PROGRESS_TEXT } from "../../addin/static/lookup-batcher.js";
+import { LookupBatcher, MAX_ITEMS, PROGRESS_TEXT, inputError } from "../../addin/static/lookup-batcher.js";
 import { startBackend } from "./fake-backend.mjs";
 
 /** Stands in for Office's CustomFunctions namespace. */
@@ -306,4 +306,35 @@ test("over real HTTP: batch, poll and answers with the client header", async () 
   } finally {
     await server.close();
   }
+});
+
+test("an error cell in the range answers #VALUE! alone; the other cells are checked", async () => {
+  const timers = new ManualTimers();
+  const answers = { "+1": { status: "done", answer: "yes" }, "+2": { status: "done", answer: "no" } };
+  const backend = recordingBackend((item) => answers[item.value]);
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const cell = invocation();
+  // As Excel passes error inputs with allowErrorForDataTypeAny: an error object per cell.
+  batcher.call([["+1"], [new ExcelError("#DIV/0!")], [{ type: "Error", basicValue: "#N/A" }], ["+2"]], null, cell);
+  await timers.runAll();
+  assert.deepEqual(
+    backend.posts[0].body.items.map((item) => item.value),
+    ["+1", "+2"],
+  );
+  const [first, divided, missing, last] = cell.last;
+  assert.deepEqual(first, ["yes"]);
+  assert.deepEqual(last, ["no"]);
+  assert.equal(divided[0].code, "#VALUE!");
+  assert.equal(divided[0].message, "the cell holds #DIV/0!, not a phone number");
+  assert.equal(missing[0].code, "#VALUE!");
+  assert.equal(missing[0].message, "the cell holds #N/A, not a phone number");
+});
+
+test("inputError: only objects are errors; text, numbers, booleans and empty cells are not", () => {
+  for (const value of ["+41798284651", 41798284651, true, "", null, undefined, "#N/A"]) {
+    assert.equal(inputError(value, customFunctions), null, String(value));
+  }
+  assert.equal(inputError(new ExcelError("#REF!"), customFunctions), "#REF!");
+  assert.equal(inputError({ errorType: "Div0" }, customFunctions), "Div0");
+  assert.equal(inputError({}, customFunctions), "an error");
 });

@@ -60,6 +60,7 @@
           return rule;
         },
       },
+      getMergedAreasOrNullObject() { return { isNullObject: true, address: "", load() {} }; },
       clear() { pending = Array.from({ length: rowCount }, () => new Array(columnCount).fill("")); toWrite.push(range); },
       snapshot() {
         loaded = Array.from({ length: rowCount }, (_, row) =>
@@ -92,6 +93,7 @@
   const worksheet = {
     name: given.name,
     load() {},
+    protection: { protected: Boolean(given.protected), load() {} },
     getRangeByIndexes: rangeAt,
     getUsedRangeOrNullObject: usedRange,
   };
@@ -124,7 +126,15 @@
     },
   };
 
-  window.Excel = { run: async (callback) => callback(context) };
+  // Excel.run(callback) or Excel.run(options, callback); the options are kept for the test.
+  sheet.runOptions = [];
+  window.Excel = {
+    run: async (options, callback) => {
+      const batch = typeof options === "function" ? options : callback;
+      sheet.runOptions.push(typeof options === "function" ? null : options);
+      return batch(context);
+    },
+  };
   window.Office = {
     onReady(callback) {
       const info = { host: "Excel", platform: "OfficeOnline" };

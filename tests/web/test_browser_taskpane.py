@@ -163,6 +163,10 @@ def test_check_confirm_progress_and_answers_written(pane: tuple[Page, list[str]]
     assert answers[49:] == ["invalid", "invalid"]
     progress = page.inner_text("#progress-text")
     assert progress.startswith("done: 48 of 48 numbers answered")
+    # Every batch waits while the user edits a cell instead of failing (delayForCellEdit).
+    options = page.evaluate("() => window.__fbcheckSheet.runOptions")
+    assert options
+    assert all(o == {"delayForCellEdit": True} for o in options), options
     # Colour rules on the answer column, one per answer kind.
     rules = page.evaluate("() => window.__fbcheckSheet.conditionalFormats.length")
     assert rules == 6

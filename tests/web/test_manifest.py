@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from addin.formats import package_version
 from addin.web import create_app
 from addin.web.flask_config import PORT_KEY, SETTINGS_KEY
 from addin.web.manifest import (
@@ -17,6 +18,7 @@ from addin.web.manifest import (
     TEMPLATE_PATH,
     addin_id_for,
     display_name_for,
+    manifest_version,
     normalize_base_url,
     render_manifest,
 )
@@ -269,3 +271,27 @@ def test_served_manifest_uses_the_servers_own_port(tmp_path) -> None:
     assert response.mimetype == "application/xml"
     assert response.headers["Cache-Control"] == "no-cache"
     assert response.get_data(as_text=True) == render_manifest("https://localhost:9555")
+
+
+def test_version_follows_the_package_version(manifest: etree._Element) -> None:
+    """Office refreshes its cached add-in and function metadata only when <Version> grows."""
+    version = manifest.find("o:Version", NS)
+    assert version is not None
+    assert version.text == manifest_version(package_version())
+
+
+@pytest.mark.parametrize(
+    ("package", "expected"),
+    [
+        ("0.1.0", "0.1.0.0"),
+        ("1.2", "1.2.0.0"),
+        ("2.10.3.4", "2.10.3.4"),
+        ("1.2.3.4.5", "1.2.3.4"),
+        ("1.4.0rc1", "1.4.0.0"),
+        ("0.3.0.dev7", "0.3.0.0"),
+        ("0+unknown", ".".join("0000")),
+        ("unknown", ".".join("0000")),
+    ],
+)
+def test_manifest_version(package: str, expected: str) -> None:
+    assert manifest_version(package) == expected

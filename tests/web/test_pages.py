@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import mimetypes
 from html.parser import HTMLParser
 
 import pytest
 
-from addin.web.views.pages import STATIC_DIR
+from addin.web.views.pages import SERVED_SUFFIXES, STATIC_DIR
 from tests.web.conftest import AddinClient
 
 
@@ -100,6 +101,45 @@ def test_content_types(client: AddinClient, path: str, mimetype: str) -> None:
     assert client.get(path).mimetype == mimetype
 
 
+@pytest.fixture
+def windows_registry_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Poison Python's mimetypes table as a Windows registry often does (pallets/flask#5361)."""
+    poisoned = mimetypes.MimeTypes()
+    for suffix in (".js", ".mjs", ".css", ".json", ".html"):
+        poisoned.add_type("text/plain", suffix)
+    poisoned.add_type("application/octet-stream", ".png")
+    monkeypatch.setattr(mimetypes, "_db", poisoned)
+    assert mimetypes.guess_type("taskpane.js")[0] == "text/plain"
+
+
+@pytest.mark.usefixtures("windows_registry_types")
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/taskpane.html", "text/html; charset=utf-8"),
+        ("/taskpane.js", "text/javascript; charset=utf-8"),
+        ("/functions.js", "text/javascript; charset=utf-8"),
+        ("/taskpane.css", "text/css; charset=utf-8"),
+        ("/functions.json", "application/json"),
+        ("/icons/icon-32.png", "image/png"),
+    ],
+)
+def test_content_types_ignore_a_poisoned_mimetypes_table(
+    client: AddinClient, path: str, content_type: str
+) -> None:
+    """Module scripts need a JavaScript type under nosniff, whatever the registry says."""
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == content_type
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_every_static_file_has_an_explicit_type() -> None:
+    """A file added to the static folder with a new suffix must get its type stated."""
+    suffixes = {path.suffix for path in STATIC_DIR.rglob("*") if path.is_file()}
+    assert suffixes <= SERVED_SUFFIXES, suffixes - SERVED_SUFFIXES
+
+
 @pytest.mark.parametrize("path", ["/taskpane.html", "/taskpane.js", "/functions.json"])
 def test_pages_revalidated_not_stored(client: AddinClient, path: str) -> None:
     response = client.get(path)
@@ -153,6 +193,10 @@ def test_functions_metadata() -> None:
     assert region["optional"] is True
     assert function["result"] == {"type": "string", "dimensionality": "matrix"}
     assert function["options"] == {"stream": True}
+    # Error cells reach the function (each answers #VALUE! alone) instead of failing the
+    # whole range: Microsoft docs, custom functions errors, "errors as inputs".
+    assert metadata["allowErrorForDataTypeAny"] is True
+    assert numbers["type"] == "any"
     # Excel refuses stream together with these.
     assert not {"cancelable", "requiresAddress", "volatile"} & set(function["options"])
 
