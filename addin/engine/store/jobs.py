@@ -26,7 +26,12 @@ from addin.engine.store.records import (
     job_from_row,
     task_from_row,
 )
-from addin.engine.store.tasks import TaskTable, answer_waiting_with_error, finish_jobs
+from addin.engine.store.tasks import (
+    TaskTable,
+    answer_waiting_with_error,
+    finish_jobs,
+    move_jobs,
+)
 
 
 @dataclass(frozen=True)
@@ -200,11 +205,7 @@ class JobTable(TaskTable):
         """
         now = self.clock()
         with self.transaction() as db:
-            db.execute(
-                "UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE job_id = ?"
-                " AND state = 'running'",
-                (now, job_id),
-            )
+            move_jobs(db, JobState.RUNNING, JobState.CANCELLED, now, "job_id = ?", (job_id,))
             refs = [
                 r[0]
                 for r in db.execute(

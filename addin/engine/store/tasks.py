@@ -15,8 +15,10 @@ from typing import Any
 from addin.engine.states import (
     FINISHED_TASK_STATES,
     OPEN_TASK_STATES,
+    JobState,
     StaleStateError,
     TaskState,
+    check_job_move,
     check_task_move,
     sql_list,
 )
@@ -362,11 +364,33 @@ def answer_waiting_with_error(
     )
 
 
+def move_jobs(
+    db: sqlite3.Connection,
+    source: JobState,
+    target: JobState,
+    now: float,
+    where: str,
+    params: tuple[Any, ...] = (),
+) -> int:
+    """Move the jobs in ``source`` matching ``where`` to ``target``; return how many moved.
+
+    The one place a job changes state: the move must be declared, and only rows
+    still in ``source`` change.
+    """
+    check_job_move(source, target)
+    return db.execute(
+        f"UPDATE jobs SET state = ?, updated_at = ? WHERE state = ? AND ({where})",  # noqa: S608
+        (target.value, now, source.value, *params),
+    ).rowcount
+
+
 def finish_jobs(db: sqlite3.Connection, now: float) -> None:
     """Mark running jobs with no unanswered number as done."""
-    db.execute(
-        "UPDATE jobs SET state = 'done', updated_at = ? WHERE state = 'running'"
-        " AND NOT EXISTS (SELECT 1 FROM job_numbers jn WHERE jn.job_id = jobs.job_id"
+    move_jobs(
+        db,
+        JobState.RUNNING,
+        JobState.DONE,
+        now,
+        "NOT EXISTS (SELECT 1 FROM job_numbers jn WHERE jn.job_id = jobs.job_id"
         " AND jn.answer IS NULL)",
-        (now,),
     )
