@@ -7,11 +7,12 @@ may send such an upload again (it may bill twice) or give it up.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from addin.engine.checker import JobProgress
+from addin.engine.checker import Checker, JobProgress
 from addin.web.engine_host import host_of
 from addin.web.json_api import ApiError, reply
 
@@ -56,25 +57,24 @@ def cancel(job_id: str) -> Response:
 @bp.post("/<job_id>/resend")
 def resend(job_id: str) -> Response:
     """The user's word: upload the job's uncertain tasks again (the vendor may bill twice)."""
-    with host_of(current_app).checker() as checker:
-        checker.progress_of(job_id)
-        count = checker.resend(job_id)
-        if not count:
-            raise ApiError(409, "nothing_waits", _NOTHING_WAITS.format(job_id=job_id))
-        progress = checker.progress_of(job_id)
-    return reply(job_id=job_id, resent=count, job=job_json(progress))
+    return _decide(job_id, "resent", Checker.resend)
 
 
 @bp.post("/<job_id>/abandon")
 def abandon(job_id: str) -> Response:
     """The user's word: give up the job's uncertain and paused tasks (their numbers say error)."""
+    return _decide(job_id, "abandoned", Checker.abandon)
+
+
+def _decide(job_id: str, done: str, decision: Callable[[Checker, str], int]) -> Response:
+    """Carry out the user's word on a job's waiting tasks; 409 when nothing waits any more."""
     with host_of(current_app).checker() as checker:
         checker.progress_of(job_id)
-        count = checker.abandon(job_id)
+        count = decision(checker, job_id)
         if not count:
             raise ApiError(409, "nothing_waits", _NOTHING_WAITS.format(job_id=job_id))
         progress = checker.progress_of(job_id)
-    return reply(job_id=job_id, abandoned=count, job=job_json(progress))
+    return reply(job_id=job_id, job=job_json(progress), **{done: count})
 
 
 _NOTHING_WAITS = (
