@@ -42,6 +42,7 @@ from pathlib import Path
 import python_calamine
 
 from addin.engine.phones import normalize
+from addin.engine.workbook_limits import WorkbookTooLarge, check_workbook
 from addin.formats import column_index, column_letters
 
 __all__ = [
@@ -325,7 +326,11 @@ def _sniff_delimiter(text: str, candidates: Iterable[str]) -> str:
 def _read_workbook(
     path: Path, *, column: str | None, sheet: str | None, region: str | None
 ) -> InputTable:
-    """Read one sheet of an Excel workbook with python-calamine."""
+    """Read one sheet of an Excel workbook with python-calamine (after its bounds are checked)."""
+    try:
+        check_workbook(path)
+    except WorkbookTooLarge as error:
+        raise InputError(f"{path.name}: refused before reading: {error}") from error
     try:
         book = python_calamine.CalamineWorkbook.from_path(path)
     except python_calamine.PasswordError as error:

@@ -33,6 +33,7 @@ from python_calamine import CalamineError, CalamineWorkbook
 
 from addin.formats import ANSWERS, ERROR, is_e164
 from addin.upstream.exceptions import ResultFileError
+from addin.zip_limits import MAX_COMPRESSION_RATIO, zip_size_problem
 
 __all__ = [
     "MAX_COMPRESSION_RATIO",
@@ -46,12 +47,6 @@ log = logging.getLogger(__name__)
 #: Limit on the sum of uncompressed members of a zip: about twice a 2,000,000-row
 #: result (about 260 MB of sheet XML) and well below what would exhaust memory.
 MAX_UNCOMPRESSED_BYTES: Final = 512 * 1024 * 1024
-#: Limit on one member's compression ratio. Real sheet XML compresses 10 to 30
-#: times; zip bombs compress hundreds to thousands of times.
-MAX_COMPRESSION_RATIO: Final = 200
-# Members smaller than this are not ratio-checked: tiny files compress oddly
-# and cannot hurt.
-_RATIO_CHECK_FROM: Final = 1024 * 1024
 # How many leading non-empty rows may precede the header (a title, a note).
 _HEADER_SEARCH_ROWS: Final = 10
 _CHUNK: Final = 1024 * 1024
@@ -150,21 +145,9 @@ class _ResultReader:
 
     def check_declared_sizes(self, members: Sequence[zipfile.ZipInfo]) -> None:
         """Refuse a zip whose directory announces too much data or a bomb-like ratio."""
-        declared = sum(m.file_size for m in members)
-        if declared > MAX_UNCOMPRESSED_BYTES:
-            raise self.error(
-                f"the zip would expand to {declared:,} bytes, above the "
-                f"{MAX_UNCOMPRESSED_BYTES:,}-byte limit (zip bomb?)"
-            )
-        for member in members:
-            if member.file_size < _RATIO_CHECK_FROM:
-                continue
-            ratio = member.file_size / max(member.compress_size, 1)
-            if ratio > MAX_COMPRESSION_RATIO:
-                raise self.error(
-                    f"{member.filename!r} compresses {ratio:,.0f} times, above the "
-                    f"{MAX_COMPRESSION_RATIO}x limit (zip bomb?)"
-                )
+        problem = zip_size_problem(members, max_total=MAX_UNCOMPRESSED_BYTES)
+        if problem is not None:
+            raise self.error(f"the zip is refused: {problem} (zip bomb?)")
 
     def stream_member(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[bytes]:
         """Yield a member's bytes in chunks; zipfile stops at the declared size and checks CRC."""
