@@ -17,13 +17,15 @@ Exit codes:
   vendor returned are kept in the create journal and the next run pays nothing for them
 - 130: interrupted (Ctrl-C or SIGTERM); the message says what was created, what was
   never sent and what is uncertain
+
+With ``--json`` standard output carries one JSON document (the README lists its keys,
+also when the command fails) and every message for people goes to standard error.
 """
 
 from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -35,6 +37,7 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
+from addin.cli_output import Column, CommandError, Grid, Output, facts_grid
 from addin.config import Settings
 from addin.engine.checker import Checker, JobProgress, input_fingerprint
 from addin.engine.phones import normalize, validate_region
@@ -61,6 +64,22 @@ EXIT_PAUSED = 7
 EXIT_STORE = 8
 EXIT_INTERRUPTED = 130
 PENDING = "pending"
+#: The answers counted in the summary, in the order it names them.
+ANSWER_KINDS = ("yes", "no", "ban", "invalid", "error", PENDING)
+#: The keys of ``fbcheck check --json`` besides exit_code, error and warnings (README).
+CHECK_DOCUMENT: dict[str, Any] = {
+    "job_id": None,
+    "continued": False,
+    "state": None,
+    "demo": None,
+    "input": None,
+    "output": None,
+    "rows": None,
+    "counts": None,
+    "billed": None,
+    "possibly_billed": None,
+    "estimate": None,
+}
 
 Row = tuple[object, str | None, str | None]
 
@@ -95,107 +114,128 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="write only the checked value and the answer columns, not the input's own columns",
     )
+    add_json_flag(parser)
     parser.set_defaults(func=run)
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--json``: one JSON document on standard output, messages on standard error."""
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print a machine-readable summary on standard output (messages go to stderr)",
+    )
+
+
+def load_settings(given: Settings | None = None) -> Settings:
+    """Return ``given`` or the settings of the environment; a bad setting stops with exit 2."""
+    try:
+        return given or Settings()
+    except ValidationError as exc:
+        raise CommandError(EXIT_USAGE, f"bad FBCHECK_ setting: {exc}") from None
+
+
+def start_checker(settings: Settings) -> Checker:
+    """Open the store and the vendor connection; a store that cannot be used stops with exit 8."""
+    try:
+        return open_checker(settings)
+    except StoreError as exc:
+        raise CommandError(EXIT_STORE, str(exc)) from None
 
 
 def run(
     args: argparse.Namespace, *, out: TextIO | None = None, settings: Settings | None = None
 ) -> int:
     """Run ``fbcheck check`` and return its exit code."""
-    out = out or sys.stdout
-    err = sys.stderr
-    try:
-        settings = settings or Settings()
-    except ValidationError as exc:
-        print(f"error: bad FBCHECK_ setting: {exc}", file=err)
-        return EXIT_USAGE
+    ui = Output(
+        json_mode=args.json, stdout=out, document={**CHECK_DOCUMENT, "input": str(args.input)}
+    )
+    return ui.run(lambda: _check(args, ui, settings))
+
+
+def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
+    """Check the input file, write the results and return the exit code."""
+    settings = load_settings(given)
     try:
         region = validate_region(args.region or settings.region)
     except ValueError as exc:
-        print(f"error: {exc}", file=err)
-        return EXIT_USAGE
+        return ui.error(EXIT_USAGE, str(exc))
     output: Path = args.output or args.input.with_name(args.input.name + ".results.csv")
     if output.suffix.lower() not in (".csv", ".xlsx"):
-        print(f"error: the output must end in .csv or .xlsx, not {output.name!r}", file=err)
-        return EXIT_USAGE
+        return ui.error(EXIT_USAGE, f"the output must end in .csv or .xlsx, not {output.name!r}")
     if same_file(args.input, output):
-        print(
-            f"error: the output {str(output)!r} is the input file; results never replace "
+        return ui.error(
+            EXIT_USAGE,
+            f"the output {str(output)!r} is the input file; results never replace "
             "the input: give another name with -o",
-            file=err,
         )
-        return EXIT_USAGE
     try:
         rows, table, width = _read_rows(args.input, args.column, args.sheet, region)
     except InputError as exc:
-        print(f"error: {exc}", file=err)
-        return EXIT_USAGE
+        return ui.error(EXIT_USAGE, str(exc))
     header = table.header
     keep_columns = not args.answers_only and args.input.suffix.lower() != ".txt"
     columns = (*table.column_names(width), *ANSWER_COLUMNS) if keep_columns else OUTPUT_COLUMNS
     if output.suffix.lower() == ".xlsx" and (
         len(rows) > XLSX_MAX_ROWS or len(columns) > XLSX_MAX_COLUMNS
     ):
-        print(
-            f"error: {len(rows):,} rows of {len(columns):,} columns do not fit an .xlsx sheet "
+        return ui.error(
+            EXIT_USAGE,
+            f"{len(rows):,} rows of {len(columns):,} columns do not fit an .xlsx sheet "
             f"({XLSX_MAX_ROWS:,} rows below the header, {XLSX_MAX_COLUMNS:,} columns); "
             "write a .csv instead (or --answers-only)",
-            file=err,
         )
-        return EXIT_USAGE
 
     invalid = sum(1 for _, e164, _ in rows if e164 is None)
     numbers = [e164 for _, e164, _ in rows if e164 is not None]
     fingerprint = input_fingerprint("cli", numbers)
-    try:
-        checker = open_checker(settings)
-    except StoreError as exc:
-        print(f"error: {exc}", file=err)
-        return EXIT_STORE
+    checker = start_checker(settings)
+    ui.set(demo=checker.demo)
     job_id: str | None = None
     clean_close = True
     try:
         with interruptible():
             if checker.demo:
-                print(
+                ui.say(
                     "DEMO: no FBCHECK_API_KEY is set; answers come from the bundled emulator "
-                    "and are not real.",
-                    file=out,
+                    "and are not real."
                 )
             job_id = None if args.refresh else checker.open_job(fingerprint)
             if job_id is not None:
-                print(
+                ui.set(job_id=job_id, continued=True)
+                ui.say(
                     f"continuing job {job_id}, which an earlier run of this input left unfinished"
-                    " (nothing it uploaded is uploaded again)",
-                    file=out,
+                    " (nothing it uploaded is uploaded again)"
                 )
             else:
                 plan = checker.plan(numbers, refresh=args.refresh, rows=len(rows), invalid=invalid)
-                _print_plan(plan.summary(), header, out)
+                _print_plan(plan.summary(), header, ui)
                 limit = settings.confirm_above if args.max_upload is None else args.max_upload
                 if plan.to_upload > limit and not args.yes:
-                    print(
+                    message = (
                         f"stopped before billing: {plan.to_upload:,} numbers to upload is above "
-                        f"--max-upload {limit:,}; run again with --yes to go ahead",
-                        file=out,
+                        f"--max-upload {limit:,}; run again with --yes to go ahead"
                     )
+                    ui.set(error=message)
+                    ui.say(message)
                     return EXIT_NEEDS_CONFIRMATION
                 job_id = checker.submit(
                     plan, kind="cli", label=args.input.name, fingerprint=fingerprint
                 )
+                ui.set(job_id=job_id)
             before = checker.progress(job_id)
             assert before is not None
-            final = follow(checker, job_id, err)
+            final = follow(checker, job_id, ui)
             answers = checker.answers(job_id)
             fatal = checker.fatal
     except KeyboardInterrupt:
         clean_close = False
-        return interrupted(checker, job_id, settings, err)
+        return interrupted(checker, job_id, settings, ui)
     finally:
         checker.close(wait=clean_close)
+    ui.set(state=final.state)
     if fatal:
-        print(f"error: {fatal}", file=err)
-        return EXIT_STORE
+        return ui.error(EXIT_STORE, fatal)
     demo = checker.demo
     try:
         written, counts = _write(
@@ -208,17 +248,16 @@ def run(
             columns=columns,
         )
     except (OSError, ValueError, InputError) as exc:
-        print(
-            f"error: could not write {output}: {exc}. If it is open in Excel, close it. "
+        return ui.error(
+            EXIT_UNWRITABLE,
+            f"could not write {output}: {exc}. If it is open in Excel, close it. "
             "The answers are saved: run the same command again (answered from the cache).",
-            file=err,
         )
-        return EXIT_UNWRITABLE
-    _print_summary(out, output, written, counts, before, final, demo)
+    _print_summary(ui, output, written, counts, before, final, demo)
     if args.preview > 0:
         # The first rows, plus a few invalid ones further down so their reasons show.
         later_invalid = [row for row in rows[args.preview :] if row[1] is None][:3]
-        _print_preview(out, rows[: args.preview] + later_invalid, answers)
+        _print_preview(ui, rows[: args.preview] + later_invalid, answers)
     return exit_code(final, counts, written)
 
 
@@ -253,75 +292,42 @@ def _shown(value: object) -> object:
     return value
 
 
-def _print_plan(plan: dict[str, Any], header: str | None, out: TextIO) -> None:
-    """Print the cost estimate before anything is billed."""
+def _print_plan(plan: dict[str, Any], header: str | None, ui: Output) -> None:
+    """Print the cost estimate before anything is billed, as a table."""
     column = f" (column {header!r})" if header else ""
-    print(
-        f"{plan['rows']:,} rows{column}: {plan['invalid']:,} invalid, "
-        f"{plan['distinct']:,} distinct numbers, {plan['cache_hits']:,} cached, "
-        f"{plan['in_flight']:,} already in an open task (queued or running), "
-        f"{plan['to_upload']:,} to upload in {plan['tasks']:,} task(s)",
-        file=out,
-    )
     if plan["tasks"]:
-        print(
-            f"estimated cost: at least {plan['billed_minimum']:,} billed requests, "
-            f"typically about {plan['billed_typical']:,}",
-            file=out,
+        cost = (
+            f"at least {plan['billed_minimum']:,} billed requests, "
+            f"typically about {plan['billed_typical']:,}"
         )
     else:
-        print("estimated cost: no new task, nothing to upload", file=out)
+        cost = "no new task, nothing to upload"
+    facts = [
+        ("rows", f"{plan['rows']:,}"),
+        ("invalid", f"{plan['invalid']:,}"),
+        ("distinct numbers", f"{plan['distinct']:,}"),
+        ("cached", f"{plan['cache_hits']:,}"),
+        ("already in an open task", f"{plan['in_flight']:,}"),
+        ("to upload", f"{plan['to_upload']:,}"),
+        ("tasks", f"{plan['tasks']:,}"),
+        ("estimated cost", cost),
+    ]
+    ui.set(estimate=plan)
+    ui.table(facts_grid(f"estimate{column}, before anything is billed", facts))
 
 
-def follow(checker: Checker, job_id: str, err: TextIO) -> JobProgress:
+def follow(checker: Checker, job_id: str, ui: Output) -> JobProgress:
     """Show live progress until the job ends or settles; return its last state."""
-    tty = err.isatty()
-    last_line = ""
-    last_print = 0.0
-    while True:
-        progress = checker.progress(job_id)
-        assert progress is not None
-        done = progress.finished or progress.settled or bool(checker.fatal)
-        line = _progress_line(progress)
-        now = time.monotonic()
-        if tty:
-            err.write("\r" + line.ljust(len(last_line)))
-            err.flush()
-            last_line = line
-        elif line != last_line and (now - last_print >= 5 or done):
-            print(line, file=err)
-            last_line, last_print = line, now
-        if done:
-            if tty:
-                err.write("\n")
-            return progress
-        time.sleep(0.2)
-
-
-def _progress_line(p: JobProgress) -> str:
-    """Return one line: a bar, counts, tasks, ETA and billed requests."""
-    total = max(p.distinct, 1)
-    done = p.answered + p.processed
-    share = min(done / total, 1.0)
-    bar = "#" * int(share * 24)
-    possibly = f" (+{p.possibly_billed} possibly)" if p.possibly_billed else ""
-    eta = ""
-    if p.eta_seconds is not None and not p.finished:
-        eta = f" · ETA {_duration(p.eta_seconds)}"
-    return (
-        f"[{bar:<24}] {share:4.0%} {done:,}/{p.distinct:,} numbers · "
-        f"{p.tasks_open} of {p.tasks} task(s) open · {p.billed} billed{possibly}{eta}"
-    )
-
-
-def _duration(seconds: float) -> str:
-    """Format seconds as 1h02m, 3m05s or 12s."""
-    s = int(seconds)
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s}s"
+    display = ui.progress(demo=checker.demo, interval=checker.settings.progress_interval)
+    with display:
+        while True:
+            progress = checker.progress(job_id)
+            assert progress is not None
+            done = progress.finished or progress.settled or bool(checker.fatal)
+            display.update(progress, final=done)
+            if done:
+                return progress
+            time.sleep(0.2)
 
 
 def _write(
@@ -409,22 +415,20 @@ def row_outcome(
     )
 
 
-def _print_preview(out: TextIO, rows: list[Row], answers: dict[str, Any]) -> None:
-    """Print the first result rows as an aligned table."""
-    table = [("input", "e164", "facebook", "reason")]
+def _print_preview(ui: Output, rows: list[Row], answers: dict[str, Any]) -> None:
+    """Print the first result rows as a table."""
+    grid = Grid(
+        [Column("input"), Column("e164"), Column("facebook", answers=True), Column("reason")]
+    )
     for value, e164, reason in rows:
         outcome = row_outcome(e164, reason, answers.get(e164) if e164 else None, "no answer yet")
-        table.append((str(value), e164 or "", outcome.facebook, outcome.reason))
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    print(file=out)
-    for row in table:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)), file=out
-        )
+        grid.add(str(value), e164 or "", outcome.facebook, outcome.reason)
+    ui.say()
+    ui.table(grid)
 
 
 def _print_summary(
-    out: TextIO,
+    ui: Output,
     output: Path,
     written: int,
     counts: Counter[str],
@@ -433,54 +437,60 @@ def _print_summary(
     demo: bool,
 ) -> None:
     """Print the answer counts, what was billed while this run followed the job and in all."""
-    kinds = ("yes", "no", "ban", "invalid", "error", PENDING)
-    parts = ", ".join(f"{counts.get(k, 0):,} {k}" for k in kinds if k != PENDING or counts.get(k))
-    print(f"wrote {written:,} rows to {output}: {parts}", file=out)
+    parts = ", ".join(
+        f"{counts.get(k, 0):,} {k}" for k in ANSWER_KINDS if k != PENDING or counts.get(k)
+    )
+    ui.say(f"wrote {written:,} rows to {output}: {parts}")
     # Two runs can follow one job (a second one resumes it): say whose requests these are.
     money = "emulator requests (not billed)" if demo else "billed requests"
     run_billed = final.billed - before.billed
     run_possibly = final.possibly_billed - before.possibly_billed
+    ui.set(
+        output=str(output),
+        rows=written,
+        counts={k: counts.get(k, 0) for k in ANSWER_KINDS},
+        billed={"run": run_billed, "job": final.billed},
+        possibly_billed={"run": run_possibly, "job": final.possibly_billed},
+    )
     line = f"{run_billed:,} {money} were made for job {final.job_id} while this run followed it"
     if run_possibly:
         line += f", and {run_possibly:,} that may have been billed (no answer came back)"
-    print(
+    ui.say(
         f"{line}; the job in all: {final.billed:,} billed, {final.possibly_billed:,} possibly"
-        f" billed; it is {final.state}",
-        file=out,
+        f" billed; it is {final.state}"
     )
     if final.uncertain_creates:
-        print(
+        ui.warn(
             f"note: {final.uncertain_creates} upload(s) of this job had an unknown outcome; the"
-            " vendor may have billed a task for each that we never heard of",
-            file=out,
+            " vendor may have billed a task for each that we never heard of"
         )
-    print_waiting(out, final)
+    print_waiting(ui, final)
 
 
-def print_waiting(out: TextIO, final: JobProgress) -> None:
+def print_waiting(ui: Output, final: JobProgress, *, to_stderr: bool = False) -> None:
     """Say what a settled job still waits for and the exact commands that decide it."""
     if final.uncertain_tasks:
-        print(
+        ui.warn(
             f"WAITING FOR YOUR WORD: {final.uncertain_numbers:,} numbers in"
             f" {final.uncertain_tasks} upload(s) whose outcome is unknown (the vendor may have"
             " created and billed them; it offers no way to ask). Nothing is sent again"
             " without you:\n"
             f"  fbcheck jobs resend {final.job_id}    # upload them again (may bill twice)\n"
             f"  fbcheck jobs abandon {final.job_id}   # give them up (their rows say error)",
-            file=out,
+            to_stderr=to_stderr,
         )
     if final.paused_tasks:
-        print(
+        ui.warn(
             f"PAUSED: {final.paused_tasks} paid task(s) stay open at the vendor: {final.error}."
             " Run the same command again to resume them; nothing is uploaded again.",
-            file=out,
+            to_stderr=to_stderr,
         )
     for key_fp, count in final.other_key_tasks.items():
-        print(
+        ui.warn(
             f"OTHER KEY: {count} task(s) of this job were created with another API key"
             f" (fingerprint {key_fp}); set that key again to collect them: nothing is uploaded"
             " again with this one.",
-            file=out,
+            to_stderr=to_stderr,
         )
 
 
@@ -496,15 +506,14 @@ def exit_code(final: JobProgress, counts: Counter[str], written: int) -> int:
     return EXIT_SOME_ERRORS if errors else EXIT_OK
 
 
-def interrupted(checker: Checker, job_id: str | None, settings: Settings, err: TextIO) -> int:
+def interrupted(checker: Checker, job_id: str | None, settings: Settings, ui: Output) -> int:
     """Stop after Ctrl-C or SIGTERM, waiting for an upload in flight, and say what happened."""
     uploading = checker.uploading
     if uploading is not None:
-        print(
+        ui.tell(
             "\ninterrupted during an upload: waiting for its answer (at most"
             f" {settings.upload_timeout:.0f} s) so it is recorded; press Ctrl-C again to stop"
-            " at once (its outcome will then be unknown)",
-            file=err,
+            " at once (its outcome will then be unknown)"
         )
     try:
         with interruptible():
@@ -514,12 +523,20 @@ def interrupted(checker: Checker, job_id: str | None, settings: Settings, err: T
     if not stopped:
         checker.mark_upload_interrupted("interrupted by the user during the upload")
     if job_id is None:
-        print("\ninterrupted before anything was uploaded", file=err)
+        ui.set(error="interrupted before anything was uploaded")
+        ui.tell("\ninterrupted before anything was uploaded")
         return EXIT_INTERRUPTED
     progress = checker.progress(job_id)
     assert progress is not None
-    print(f"\ninterrupted: {interruption_report(progress)}", file=err)
-    print_waiting(err, progress)
+    report = f"interrupted: {interruption_report(progress)}"
+    ui.set(
+        error=report,
+        state=progress.state,
+        billed={"run": None, "job": progress.billed},
+        possibly_billed={"run": None, "job": progress.possibly_billed},
+    )
+    ui.tell(f"\n{report}")
+    print_waiting(ui, progress, to_stderr=True)
     return EXIT_INTERRUPTED
 
 

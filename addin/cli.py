@@ -6,6 +6,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
+
+from addin.cli_output import Output
 
 #: Modules that each define ``register(subparsers)``; the order is the help order.
 COMMAND_MODULES = (
@@ -14,11 +17,32 @@ COMMAND_MODULES = (
     "addin.web.cli",
     "mock_server.cli",
 )
+#: The exit code of bad usage (the same as ``fbcheck check``'s).
+EXIT_USAGE = 2
+
+
+class UsageExit(SystemExit):
+    """Exit 2: the command line could not be parsed (the usage and message are printed)."""
+
+    def __init__(self, message: str) -> None:
+        """Keep the message for a ``--json`` document."""
+        super().__init__(EXIT_USAGE)
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage error keeps its message (so ``--json`` can carry it)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the usage and the message as argparse does, then exit 2."""
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise UsageExit(f"{self.prog}: {message}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser with every sub-command registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fbcheck", description="Bulk Facebook number check (eKYC Pro) for Excel and files."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -30,7 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command named in ``argv`` and return its exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(words)
+    except UsageExit as exc:
+        # "--json" anywhere asks for a document even when the rest cannot be parsed.
+        if "--json" in words:
+            Output(json_mode=True, document={"error": exc.message}).finish(EXIT_USAGE)
+        return EXIT_USAGE
     code: int = args.func(args)
     return code
 

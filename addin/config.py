@@ -95,6 +95,12 @@ class Settings(BaseSettings):
         default=1000, description="Ask before uploading more numbers than this."
     )
     max_result_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    progress_interval: float = Field(
+        default=10.0,
+        ge=0.1,
+        le=3600.0,
+        description="Seconds between progress lines when the output is not a terminal.",
+    )
 
     @property
     def demo(self) -> bool:

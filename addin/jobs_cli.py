@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from typing import Any, TextIO
-
-from pydantic import ValidationError
 
 from addin.check_cli import (
     EXIT_INTERRUPTED,
@@ -27,15 +24,17 @@ from addin.check_cli import (
     EXIT_STORE,
     EXIT_USAGE,
     EXIT_WAITING_FOR_USER,
+    add_json_flag,
     follow,
     interrupted,
     interruptible,
+    load_settings,
     print_waiting,
+    start_checker,
 )
+from addin.cli_output import Column, Grid, Output, facts_grid
 from addin.config import Settings
 from addin.engine.checker import Checker, JobProgress
-from addin.engine.store import StoreError
-from addin.vendor import open_checker
 
 
 def register(subparsers: Any) -> None:
@@ -49,6 +48,7 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="the newest jobs")
     listing.add_argument("--limit", type=int, default=20)
+    add_json_flag(listing)
     for name, text in (
         ("show", "one job in detail"),
         ("resend", "upload the job's uncertain tasks again (may bill twice)"),
@@ -56,6 +56,7 @@ def register(subparsers: Any) -> None:
     ):
         action = actions.add_parser(name, help=text)
         action.add_argument("job_id", help="the job id that fbcheck check printed")
+        add_json_flag(action)
     parser.set_defaults(func=run)
 
 
@@ -63,70 +64,67 @@ def run(
     args: argparse.Namespace, *, out: TextIO | None = None, settings: Settings | None = None
 ) -> int:
     """Run ``fbcheck jobs ACTION`` and return its exit code."""
-    out = out or sys.stdout
-    err = sys.stderr
-    try:
-        settings = settings or Settings()
-        checker = open_checker(settings)
-    except ValidationError as exc:
-        print(f"error: bad FBCHECK_ setting: {exc}", file=err)
-        return EXIT_USAGE
-    except StoreError as exc:
-        print(f"error: {exc}", file=err)
-        return EXIT_STORE
+    document: dict[str, Any] = {"jobs": []} if args.action == "list" else {"job": None}
+    ui = Output(json_mode=args.json, stdout=out, document=document)
+    return ui.run(lambda: _jobs(args, ui, settings))
+
+
+def _jobs(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
+    """Carry out one action and return its exit code."""
+    settings = load_settings(given)
+    checker = start_checker(settings)
     clean = True
     try:
         if args.action == "list":
-            for progress in checker.history(args.limit):
-                print(_line(progress), file=out)
+            jobs = checker.history(args.limit)
+            ui.set(jobs=[progress.as_dict() for progress in jobs])
+            _list(jobs, ui)
             return EXIT_OK
         found = checker.progress(args.job_id)
         if found is None:
-            print(f"error: there is no job {args.job_id!r} (see `fbcheck jobs list`)", file=err)
-            return EXIT_USAGE
+            return ui.error(
+                EXIT_USAGE, f"there is no job {args.job_id!r} (see `fbcheck jobs list`)"
+            )
         progress = found
         if args.action == "resend":
-            return _resend(checker, progress, settings, out, err)
+            return _resend(checker, progress, settings, ui)
         if args.action == "abandon":
             count = checker.abandon(args.job_id)
-            print(f"gave up {count} task(s) of job {args.job_id}", file=out)
+            ui.set(abandoned=count)
+            ui.say(f"gave up {count} task(s) of job {args.job_id}")
             progress = checker.progress(args.job_id) or progress
-        _show(progress, out)
+        _show(progress, ui)
         return _code(progress)
     except KeyboardInterrupt:
         clean = False
-        return EXIT_INTERRUPTED
+        return ui.error(EXIT_INTERRUPTED, "interrupted")
     finally:
         checker.close(wait=clean)
 
 
-def _resend(
-    checker: Checker, progress: JobProgress, settings: Settings, out: TextIO, err: TextIO
-) -> int:
+def _resend(checker: Checker, progress: JobProgress, settings: Settings, ui: Output) -> int:
     """Send the uncertain uploads again on the user's word and follow the job."""
     count = checker.resend(progress.job_id)
+    ui.set(resent=count)
     if not count:
-        print(f"job {progress.job_id} has no upload waiting for your word", file=out)
-        _show(progress, out)
+        ui.say(f"job {progress.job_id} has no upload waiting for your word")
+        _show(progress, ui)
         return _code(progress)
-    print(
+    ui.say(
         f"sending {count} upload(s) of job {progress.job_id} again, as you asked"
-        " (the vendor may bill them twice)",
-        file=out,
+        " (the vendor may bill them twice)"
     )
     try:
         with interruptible():
-            final = follow(checker, progress.job_id, err)
+            final = follow(checker, progress.job_id, ui)
     except KeyboardInterrupt:
-        return interrupted(checker, progress.job_id, settings, err)
+        return interrupted(checker, progress.job_id, settings, ui)
     if checker.fatal:
-        print(f"error: {checker.fatal}", file=err)
-        return EXIT_STORE
-    _show(final, out)
-    print(
+        return ui.error(EXIT_STORE, checker.fatal)
+    _show(final, ui)
+    ui.say(
         "run your `fbcheck check` command again to write the results file"
-        " (answered from the cache, nothing uploaded again)",
-        file=out,
+        " (answered from the cache, nothing uploaded again)"
     )
     return _code(final)
 
@@ -140,29 +138,73 @@ def _code(progress: JobProgress) -> int:
     return EXIT_OK
 
 
-def _line(p: JobProgress) -> str:
-    """Return one line of ``jobs list``."""
-    when = dt.datetime.fromtimestamp(p.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M")
-    waiting = ""
+def _created(p: JobProgress) -> str:
+    """Return when a job was created, in UTC to the minute."""
+    return dt.datetime.fromtimestamp(p.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _waiting(p: JobProgress) -> str:
+    """Return what a job waits for, in a few words ("" when nothing)."""
     if p.uncertain_tasks:
-        waiting = f" · {p.uncertain_numbers:,} waiting for your word"
-    elif p.paused_tasks:
-        waiting = f" · {p.paused_tasks} task(s) paused"
-    return (
-        f"{p.job_id}  {when}  {p.state:<9} {p.kind:<9} {p.answered:,}/{p.distinct:,} answered"
-        f" · {p.billed:,} billed, {p.possibly_billed:,} possibly{waiting}  {p.label}"
+        return f"{p.uncertain_numbers:,} waiting for your word"
+    if p.paused_tasks:
+        return f"{p.paused_tasks} task(s) paused"
+    return ""
+
+
+def _list(jobs: list[JobProgress], ui: Output) -> None:
+    """Print ``jobs list``: one row per job, newest first."""
+    if not jobs:
+        ui.say("no job yet: `fbcheck check FILE` starts one")
+        return
+    grid = Grid(
+        [
+            Column("job"),
+            Column("created (UTC)"),
+            Column("state"),
+            Column("kind"),
+            Column("answered", numeric=True),
+            Column("billed", numeric=True),
+            Column("possibly", numeric=True),
+            Column("waiting"),
+            Column("label"),
+        ]
     )
+    for p in jobs:
+        grid.add(
+            p.job_id,
+            _created(p),
+            p.state,
+            p.kind,
+            f"{p.answered:,}/{p.distinct:,}",
+            f"{p.billed:,}",
+            f"{p.possibly_billed:,}",
+            _waiting(p),
+            p.label,
+        )
+    ui.table(grid)
 
 
-def _show(p: JobProgress, out: TextIO) -> None:
+def _show(p: JobProgress, ui: Output) -> None:
     """Print one job in detail."""
-    print(_line(p), file=out)
+    ui.set(job=p.as_dict())
     counts = ", ".join(f"{n:,} {k}" for k, n in sorted(p.counts.items()))
-    print(f"  numbers: {counts or 'none'}", file=out)
     states = ", ".join(f"{n} {k}" for k, n in sorted(p.task_states.items()))
-    print(f"  tasks it created: {states or 'none'}", file=out)
+    facts = [
+        ("created (UTC)", _created(p)),
+        ("state", p.state),
+        ("kind", p.kind),
+        ("label", p.label),
+        ("answered", f"{p.answered:,} of {p.distinct:,} numbers"),
+        ("numbers", counts or "none"),
+        ("tasks it created", states or "none"),
+        ("billed requests", f"{p.billed:,}"),
+        ("possibly billed", f"{p.possibly_billed:,}"),
+    ]
     if p.uncertain_creates:
-        print(f"  uploads with an unknown outcome so far: {p.uncertain_creates}", file=out)
-    for error in p.task_errors:
-        print(f"  {error}", file=out)
-    print_waiting(out, p)
+        facts.append(("uploads with an unknown outcome so far", f"{p.uncertain_creates}"))
+    if _waiting(p):
+        facts.append(("waiting", _waiting(p)))
+    facts.extend(("task error", error) for error in p.task_errors)
+    ui.table(facts_grid(f"job {p.job_id}", facts))
+    print_waiting(ui, p)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import csv
+import fcntl
+import json
 import os
+import pty
+import re
 import signal
+import struct
 import subprocess
 import sys
+import termios
+import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -391,3 +399,288 @@ def test_xlsx_in_xlsx_out_keeps_the_sheet_colours_answers_and_adds_a_summary(
         "total": 3,
     }
     assert [type(chart).__name__ for chart in summary._charts] == ["BarChart"]
+
+
+# -- presentation: rich on a terminal, plain periodic lines otherwise, --json ----------------
+
+ANSI_ESCAPE = "\x1b"
+_PROGRESS_LINE = re.compile(r"^progress: ([\d,]+)/([\d,]+) numbers \(\d+%\) · .*/s")
+
+
+def progress_lines(stderr: str) -> list[tuple[int, int]]:
+    """Return (done, total) of each plain progress line."""
+    found = []
+    for line in stderr.splitlines():
+        match = _PROGRESS_LINE.match(line)
+        if match:
+            found.append((int(match[1].replace(",", "")), int(match[2].replace(",", ""))))
+    return found
+
+
+def test_piped_output_has_no_ansi_codes_and_one_progress_line_per_interval(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """Not a terminal: aligned plain text, and a progress line every FBCHECK_PROGRESS_INTERVAL."""
+    source = write_input(tmp_path / "in.csv", [*swiss(600), "abc"])
+    env = env_for(tmp_path, emulator, FBCHECK_PROGRESS_INTERVAL="0.2")
+    # The demo profile takes more than 2 s for 600 numbers (1 s queued, 500/s, 1 s export).
+    result = fbcheck(tmp_path, env, "check", str(source), "--yes", "--preview", "2")
+    assert result.returncode == 0, result.stderr
+    assert ANSI_ESCAPE not in result.stdout + result.stderr
+    assert "\r" not in result.stdout + result.stderr
+    lines = progress_lines(result.stderr)
+    assert len(lines) >= 3, result.stderr
+    assert {total for _, total in lines} == {600}
+    assert [done for done, _ in lines] == sorted(done for done, _ in lines)
+    assert lines[-1][0] == 600
+    # The estimate is a table of labelled values; the preview has a header row.
+    out = result.stdout.splitlines()
+    assert "estimate (column 'phone'), before anything is billed:" in out
+    assert re.search(r"^to upload +600$", result.stdout, re.MULTILINE), result.stdout
+    assert re.search(r"^estimated cost +at least 2 billed requests", result.stdout, re.MULTILINE)
+    header = next(line for line in out if line.startswith("input "))
+    assert header.split() == ["input", "e164", "facebook", "reason"]
+    invalid = next(line for line in out if line.startswith("abc "))
+    assert invalid.index("invalid") == header.index("facebook")
+
+    # The same job again with a long interval: only the first and the last line.
+    env["FBCHECK_PROGRESS_INTERVAL"] = "600"
+    again = fbcheck(tmp_path, env, "check", str(source), "--yes", "--refresh")
+    assert again.returncode == 0, again.stderr
+    assert len(progress_lines(again.stderr)) == 2, again.stderr
+
+
+def test_a_bad_progress_interval_is_a_usage_error(tmp_path: Path) -> None:
+    write_input(tmp_path / "in.csv", swiss(2))
+    env = env_for(tmp_path, None, FBCHECK_PROGRESS_INTERVAL="0")
+    result = fbcheck(tmp_path, env, "check", "in.csv")
+    assert result.returncode == 2
+    assert "progress_interval" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+class Terminal:
+    """The CLI on a pseudo-terminal (stdin, stdout and stderr), its output read as it comes."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str], *args: str) -> None:
+        """Start ``fbcheck ARGS`` on a new 50x160 pseudo-terminal."""
+        try:
+            master, slave = pty.openpty()
+        except OSError as exc:
+            pytest.skip(f"no pseudo-terminal on this machine: {exc}")
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+        env = {k: v for k, v in env.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
+        env["TERM"] = "xterm-256color"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "addin.cli", *args],
+            env=env,
+            cwd=tmp_path,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+        )
+        os.close(slave)
+        self.master = master
+        self.received = bytearray()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        """Collect everything the terminal shows until the CLI closes it."""
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # EIO: every writer has closed the terminal
+                return
+            if not data:
+                return
+            self.received += data
+
+    @property
+    def text(self) -> str:
+        """Return what the terminal received so far."""
+        return self.received.decode("utf-8", errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> None:
+        """Wait until ``text`` shows on the terminal."""
+        deadline = time.monotonic() + timeout
+        while text not in self.text:
+            assert self.proc.poll() is None, f"{text!r} never came: {self.text}"
+            assert time.monotonic() < deadline, f"{text!r} never came: {self.text}"
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 120.0) -> int:
+        """Wait for the end (a hang fails the test) and return the exit code."""
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            pytest.fail(f"the CLI hung: {self.text}")
+        finally:
+            self.reader.join(10)
+            os.close(self.master)
+        return code
+
+
+def test_a_terminal_gets_the_rich_bar_and_tables(tmp_path: Path) -> None:
+    """On a terminal: the DEMO label, a bar, done/total, rate, tasks, requests; rich tables."""
+    source = write_input(tmp_path / "in.csv", [*swiss(3), "abc"])
+    env = env_for(tmp_path, None, FBCHECK_PROGRESS_INTERVAL="0.1")
+    terminal = Terminal(tmp_path, env, "check", str(source), "--preview", "4")
+    assert terminal.finish() == 0, terminal.text
+    shown = terminal.text
+    assert ANSI_ESCAPE + "[" in shown
+    assert "━" in shown  # the bar
+    assert " DEMO " in shown
+    assert re.search(r"3/3\S* +\S*100%", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown))
+    assert "/s" in shown
+    assert "tasks open" in shown
+    assert "requests" in shown
+    assert "─" in shown  # the rule under the preview's header
+    assert "progress:" not in shown  # no plain lines on a terminal
+    assert len(read_output(tmp_path / "in.csv.results.csv")) == 4
+
+
+def test_ctrl_c_on_a_terminal_exits_130_and_the_job_resumes(
+    tmp_path: Path, emulators: Emulators[Emulator]
+) -> None:
+    """SIGINT (what Ctrl-C sends) while the bar is drawn: exit 130, the rerun creates nothing."""
+    slow = emulators.start(MOCK_PROFILE="demo", MOCK_RATE=5, MOCK_API_KEYS={KEY: 1_000_000})
+    source = write_input(tmp_path / "in.csv", swiss(300))
+    env = env_for(tmp_path, slow)
+    terminal = Terminal(tmp_path, env, "check", str(source), "--yes")
+    terminal.wait_for("━")
+    deadline = time.monotonic() + 60
+    while slow.ledger()["tasks_created"] < 1:
+        assert time.monotonic() < deadline, terminal.text
+        time.sleep(0.05)
+    time.sleep(0.3)  # the task id is stored right after the answer
+    terminal.proc.send_signal(signal.SIGINT)
+    assert terminal.finish() == 130, terminal.text
+    assert "created at the vendor and stored: run the same command again" in terminal.text
+    assert "Traceback" not in terminal.text
+    slow.advance(3600)  # the task finishes at the vendor meanwhile
+    again = fbcheck(tmp_path, env, "check", str(source), "--yes")
+    assert again.returncode == 0, again.stderr
+    assert "continuing job" in again.stdout
+    assert slow.ledger()["tasks_created"] == 1
+
+
+def json_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """Return the one JSON document of standard output."""
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def test_json_summary_matches_the_output_file(tmp_path: Path, emulator: Emulator) -> None:
+    """--json: one document on stdout whose counts are the file's; people's text on stderr."""
+    values = [*swiss(20), "abc", "", *swiss(20, 20), "12"]
+    source = write_input(tmp_path / "in.csv", values)
+    out = tmp_path / "out.csv"
+    env = env_for(tmp_path, emulator)
+    result = fbcheck(tmp_path, env, "check", str(source), "-o", str(out), "--yes", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json_of(result)
+    rows = read_output(out)
+    answers = Counter(r["facebook"] for r in rows)
+    kinds = ("yes", "no", "ban", "invalid", "error", "pending")
+    assert document["counts"] == {kind: answers.get(kind, 0) for kind in kinds}
+    assert document["counts"]["invalid"] == 3
+    assert document["rows"] == len(rows) == len(values)
+    assert document["exit_code"] == 0
+    assert document["error"] is None
+    assert document["warnings"] == []
+    assert document["demo"] is False
+    assert document["continued"] is False
+    assert document["state"] == "done"
+    assert document["output"] == str(out)
+    assert document["input"] == str(source)
+    billed = emulator.ledger()["billed_total"]
+    assert billed > 0
+    assert document["billed"] == {"run": billed, "job": billed}
+    assert document["possibly_billed"] == {"run": 0, "job": 0}
+    assert document["estimate"]["to_upload"] == 40
+    assert document["estimate"]["invalid"] == 3
+    assert f"wrote {len(values)} rows to {out}" in result.stderr
+    assert "estimated cost" in result.stderr
+
+    # A second run is answered from the cache: this run billed nothing.
+    again = fbcheck(tmp_path, env, "check", str(source), "-o", str(out), "--json")
+    assert again.returncode == 0, again.stderr
+    second = json_of(again)
+    assert second["billed"]["run"] == 0
+    assert second["counts"] == document["counts"]
+    assert second["job_id"] != document["job_id"]
+
+    # jobs list and show --json describe the same jobs.
+    listing = fbcheck(tmp_path, env, "jobs", "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    jobs = json_of(listing)["jobs"]
+    assert [job["job_id"] for job in jobs] == [second["job_id"], document["job_id"]]
+    shown = fbcheck(tmp_path, env, "jobs", "show", document["job_id"], "--json")
+    assert shown.returncode == 0, shown.stderr
+    job = json_of(shown)["job"]
+    assert job["billed"] == billed
+    assert job["counts"] == {k: answers[k] for k in ("yes", "no", "ban") if answers.get(k)}
+    assert job["state"] == "done"
+
+
+def test_jobs_list_and_show_are_aligned_text_when_piped(tmp_path: Path) -> None:
+    source = write_input(tmp_path / "in.csv", swiss(3))
+    env = env_for(tmp_path, None)
+    first = fbcheck(tmp_path, env, "check", str(source), "--json")
+    job_id = json_of(first)["job_id"]
+    listing = fbcheck(tmp_path, env, "jobs", "list")
+    assert listing.returncode == 0, listing.stderr
+    header, row = listing.stdout.splitlines()
+    assert header.split()[:4] == ["job", "created", "(UTC)", "state"]
+    assert row.startswith(job_id)
+    assert row.index("done") == header.index("state")
+    shown = fbcheck(tmp_path, env, "jobs", "show", job_id)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == f"job {job_id}:"
+    assert re.search(r"^answered +3 of 3 numbers$", shown.stdout, re.MULTILINE), shown.stdout
+    assert ANSI_ESCAPE not in listing.stdout + shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["check", "missing.csv", "--json"], 2, "missing.csv"),
+        (["check", "in.csv", "--region", "XX", "--json"], 2, "XX"),
+        (["check", "in.csv", "--json", "--no-such-flag"], 2, "--no-such-flag"),
+        (["check", "in.csv", "--json", "--max-upload", "1"], 3, "stopped before billing"),
+        (["jobs", "show", "nope", "--json"], 2, "there is no job 'nope'"),
+    ],
+)
+def test_json_errors_are_documents_too(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    """With --json a failure still prints one document: its exit code and the message."""
+    write_input(tmp_path / "in.csv", swiss(2))
+    result = fbcheck(tmp_path, env_for(tmp_path, None), *args)
+    assert result.returncode == code, result.stderr
+    document = json_of(result)
+    assert document["exit_code"] == code
+    assert message in document["error"]
+    assert "Traceback" not in result.stderr
+
+
+def test_json_after_ctrl_c_says_130_and_what_was_billed(
+    tmp_path: Path, emulators: Emulators[Emulator]
+) -> None:
+    slow = emulators.start(MOCK_PROFILE="demo", MOCK_RATE=5, MOCK_API_KEYS={KEY: 1_000_000})
+    source = write_input(tmp_path / "in.csv", swiss(300))
+    proc = _start(tmp_path, env_for(tmp_path, slow), "check", str(source), "--yes", "--json")
+    _wait_for_creates(slow, 1, proc)
+    time.sleep(0.3)  # the task id is stored right after the answer
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    document = json.loads(stdout)
+    assert document["exit_code"] == 130
+    assert document["error"].startswith("interrupted: ")
+    assert document["job_id"]
+    assert document["billed"]["job"] == slow.ledger()["billed_total"]
+    assert "interrupted: " in stderr
