@@ -684,3 +684,17 @@ def test_json_after_ctrl_c_says_130_and_what_was_billed(
     assert document["job_id"]
     assert document["billed"]["job"] == slow.ledger()["billed_total"]
     assert "interrupted: " in stderr
+
+
+@pytest.mark.parametrize("args", [["check", "in.csv"], ["jobs", "list"]])
+def test_json_store_error_is_a_document_with_exit_8(tmp_path: Path, args: list[str]) -> None:
+    """A store that is not a database: exit 8, and the document names the file."""
+    write_input(tmp_path / "in.csv", swiss(2))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "fbcheck.sqlite3").write_bytes(b"not a database, " * 400)
+    result = fbcheck(tmp_path, env_for(tmp_path, None), *args, "--json")
+    assert result.returncode == 8, result.stderr
+    document = json_of(result)
+    assert document["exit_code"] == 8
+    assert "fbcheck.sqlite3" in document["error"]
+    assert "Traceback" not in result.stderr
