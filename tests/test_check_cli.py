@@ -698,3 +698,31 @@ def test_json_store_error_is_a_document_with_exit_8(tmp_path: Path, args: list[s
     assert document["exit_code"] == 8
     assert "fbcheck.sqlite3" in document["error"]
     assert "Traceback" not in result.stderr
+
+
+def test_json_of_an_uncertain_upload_warns_with_the_commands(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """Exit 6: pending rows counted, the resend/abandon commands in warnings; abandon --json."""
+    emulator.configure(create_fault="gateway_504", create_fault_count=1)
+    source = write_input(tmp_path / "in.csv", swiss(20))
+    env = env_for(tmp_path, emulator)
+    result = fbcheck(tmp_path, env, "check", str(source), "--yes", "--json")
+    assert result.returncode == 6, result.stderr
+    document = json_of(result)
+    job_id = document["job_id"]
+    assert document["exit_code"] == 6
+    assert document["counts"]["pending"] == 20
+    assert document["possibly_billed"] == {"run": 1, "job": 1}
+    (waiting,) = [w for w in document["warnings"] if w.startswith("WAITING FOR YOUR WORD")]
+    assert f"fbcheck jobs resend {job_id}" in waiting
+    assert f"fbcheck jobs abandon {job_id}" in waiting
+    assert any(w.startswith("note: 1 upload(s)") for w in document["warnings"])
+
+    gave_up = fbcheck(tmp_path, env, "jobs", "abandon", job_id, "--json")
+    assert gave_up.returncode == 0, gave_up.stderr
+    answer = json_of(gave_up)
+    assert answer["abandoned"] == 1
+    assert answer["job"]["counts"] == {"error": 20}
+    assert answer["job"]["uncertain_tasks"] == 0
+    assert "gave up 1 task(s)" in gave_up.stderr
