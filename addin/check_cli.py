@@ -37,7 +37,14 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from addin.cli_output import Column, CommandError, Grid, Output, facts_grid
+from addin.cli_output import (
+    EXIT_INTERRUPTED,
+    Column,
+    CommandError,
+    Grid,
+    Output,
+    facts_grid,
+)
 from addin.config import Settings
 from addin.engine.checker import Checker, JobProgress, input_fingerprint
 from addin.engine.phones import normalize, validate_region
@@ -62,7 +69,6 @@ EXIT_UNWRITABLE = 5
 EXIT_WAITING_FOR_USER = 6
 EXIT_PAUSED = 7
 EXIT_STORE = 8
-EXIT_INTERRUPTED = 130
 PENDING = "pending"
 #: The answers counted in the summary, in the order it names them.
 ANSWER_KINDS = ("yes", "no", "ban", "invalid", "error", PENDING)

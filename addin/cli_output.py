@@ -50,6 +50,10 @@ ANSWER_STYLES = {
 RATE_WINDOW = 30.0
 
 
+#: The exit code of an interrupted command (Ctrl-C or SIGTERM), as a shell reports SIGINT.
+EXIT_INTERRUPTED = 130
+
+
 class CommandError(Exception):
     """Stop a command with a documented exit code and one message for the user."""
 
@@ -204,6 +208,14 @@ class Output:
             code = body()
         except CommandError as exc:
             code = self.error(exc.code, exc.message)
+        except KeyboardInterrupt:
+            # Outside a job's own block (reading a large input, writing the output):
+            # the job block reports what it created itself, so here nothing was sent.
+            code = self.error(
+                EXIT_INTERRUPTED,
+                "interrupted before anything was sent to the vendor for this step; "
+                "answers already received are kept: run the same command again",
+            )
         return self.finish(code)
 
     def finish(self, code: int) -> int:

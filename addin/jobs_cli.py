@@ -18,7 +18,6 @@ import datetime as dt
 from typing import Any, TextIO
 
 from addin.check_cli import (
-    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PAUSED,
     EXIT_STORE,
@@ -32,7 +31,7 @@ from addin.check_cli import (
     print_waiting,
     start_checker,
 )
-from addin.cli_output import Column, Grid, Output, facts_grid
+from addin.cli_output import EXIT_INTERRUPTED, Column, Grid, Output, facts_grid
 from addin.config import Settings
 from addin.engine.checker import Checker, JobProgress
 

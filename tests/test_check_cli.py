@@ -225,6 +225,48 @@ def test_killed_run_resumes_without_new_creates(
     assert {r["facebook"] for r in rows} <= {"yes", "no", "ban"}
 
 
+def test_ctrl_c_while_reading_a_large_input_exits_130_without_a_traceback(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """SIGINT while the input is still being read: before any job, so nothing is billed."""
+    source = tmp_path / "in.csv"
+    with source.open("w", encoding="utf-8") as handle:
+        handle.write("phone\n")
+        for n in range(600_000):
+            handle.write(f"+4179{n:07d}\n")
+    env = env_for(tmp_path, emulator)
+    proc = _start(tmp_path, env, "check", str(source), "-o", str(tmp_path / "o.csv"), "--yes")
+    fds = Path(f"/proc/{proc.pid}/fd")
+    deadline = time.monotonic() + 60
+    while not any(_links_to(fd, source) for fd in _entries(fds)):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the CLI never opened its input"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted" in stderr
+    assert emulator.ledger()["tasks_created"] == 0
+    assert not (tmp_path / "o.csv").exists()
+
+
+def _entries(folder: Path) -> list[Path]:
+    """Return the entries of a /proc folder, or none once the process is gone."""
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
+
+
+def _links_to(link: Path, target: Path) -> bool:
+    """Return whether the /proc fd ``link`` points at ``target``."""
+    try:
+        return Path(os.readlink(link)) == target
+    except OSError:
+        return False
+
+
 def test_unwritable_output_exits_5_and_keeps_the_answers(
     tmp_path: Path, emulator: Emulator
 ) -> None:
