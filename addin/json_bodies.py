@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -96,19 +97,25 @@ def load_json(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
         raise BodyError("the body is empty; send a JSON document")
     depth = nesting_depth(data, stop_after=max_depth)
     if depth > max_depth:
-        raise BodyError(f"the body nests more than {max_depth} levels of arrays and objects")
+        raise BodyError(_too_deep(max_depth))
     try:
         return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except BodyError:
         raise
     except RecursionError:  # not reached after the depth check; kept as a last guard
-        raise BodyError(
-            f"the body nests more than {max_depth} levels of arrays and objects"
-        ) from None
+        raise BodyError(_too_deep(max_depth)) from None
     except json.JSONDecodeError as exc:
         raise BodyError(f"the body is not valid JSON: {exc.msg} at character {exc.pos}") from None
-    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-        raise BodyError(f"the body is not valid JSON: {str(exc)[:120]}") from None
+    except ValueError:  # the only other one: an integer longer than Python converts
+        raise BodyError(
+            f"the body is not valid JSON here: a number of more than"
+            f" {sys.get_int_max_str_digits():,} digits"
+        ) from None
+
+
+def _too_deep(max_depth: int) -> str:
+    """Return the message for a body nested deeper than ``max_depth``."""
+    return f"the body nests too deep: at most {max_depth} levels of arrays and objects are read"
 
 
 def field_path(location: Sequence[int | str]) -> str:

@@ -220,8 +220,16 @@ def _set(path: str, value: Any) -> Any:
         (_set("fbcheck.areas", ["A1:A"]), "bad_address", "A1:A"),
         (_set("fbcheck.areas", ["A0:A2"]), "bad_address", "grid"),
         (_set("fbcheck.areas", ["XFE1:XFE2"]), "bad_address", "grid"),
-        (_set("sheets.0.values.0", [{"v": 1}]), "bad_payload", "sheets[0].values: cell A1 holds an object"),
-        (_set("sheets.0.values.1", [[1, 2]]), "bad_payload", "sheets[0].values: cell A2 holds a list"),
+        (
+            _set("sheets.0.values.0", [{"v": 1}]),
+            "bad_payload",
+            "sheets[0].values: cell A1 holds an object",
+        ),
+        (
+            _set("sheets.0.values.1", [[1, 2]]),
+            "bad_payload",
+            "sheets[0].values: cell A2 holds a list",
+        ),
     ],
 )
 def test_wrong_payload_shape_is_a_clear_400(
