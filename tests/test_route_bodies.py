@@ -428,20 +428,19 @@ def multipart_forms(draw: st.DrawFn) -> tuple[bytes, str]:
 def requests_for(draw: st.DrawFn, route: Route) -> dict[str, Any]:
     """Return the keyword arguments of one request to ``route``."""
     headers: dict[str, str] = {}
+    content_type: str | None
     if route.multipart and draw(st.booleans()):
         data, content_type = draw(multipart_forms())
-        headers["Content-Type"] = content_type
     else:
         data = draw(json_bodies(route))
-        content_type = (
-            "application/json"
-            if route.bodies and draw(st.booleans())
-            else draw(st.sampled_from(CONTENT_TYPES) | _header_texts)
-        )
-        if content_type is not None:
-            headers["Content-Type"] = content_type
+        if bool(route.bodies) and draw(st.booleans()):
+            content_type = "application/json"
+        else:
+            content_type = draw(st.sampled_from(CONTENT_TYPES) | _header_texts)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
     query: dict[str, str] = {}
-    if route.queries and draw(st.booleans()):
+    if bool(route.queries) and draw(st.booleans()):
         query = dict(draw(st.sampled_from(route.queries)))
         name = draw(st.sampled_from([*query, "extra"]))
         query[name] = draw(
