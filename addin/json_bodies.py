@@ -27,6 +27,7 @@ import math
 import re
 import sys
 from collections.abc import Iterable, Sequence
+from itertools import accumulate
 from typing import Any
 
 from pydantic import ValidationError
@@ -40,6 +41,10 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 #: Outside strings, keep only brackets, and make ``{}`` look like ``[]``.
 _BRACKETS_ONLY = bytes.maketrans(b"{}", b"[]")
 _NOT_A_BRACKET = bytes(byte for byte in range(256) if byte not in b"[]{}")
+#: ``[`` as 2 and ``]`` as 0: minus one, the change of depth at each bracket.
+_STEPS = bytes.maketrans(b"[]", b"\x02\x00")
+#: Innermost-pair passes before the remaining brackets are walked one by one.
+_PASSES = 64
 
 
 #: How :func:`describe_errors` words a field the model does not have.
@@ -54,19 +59,25 @@ def nesting_depth(data: bytes, *, stop_after: int | None = None) -> int:
     """Return the deepest nesting of arrays and objects in ``data``, brackets in strings aside.
 
     Works on the bytes without parsing them and without recursion: strings are
-    cut out, everything but brackets is dropped, then each pass removes every
-    innermost ``[]`` pair, so a document of depth ``d`` takes ``d`` passes (each
-    a C-level scan). ``stop_after`` ends the count early once it is exceeded.
-    Brackets that never close count as levels too: ``[[[`` has depth 3.
+    cut out and everything but brackets dropped, then each pass removes every
+    innermost ``[]`` pair (a C-level scan), so the usual shallow document takes a
+    few passes; past :data:`_PASSES` the rest is walked bracket by bracket.
+    ``stop_after`` ends the count early once it is exceeded. Brackets that never
+    close count as levels too: ``[[[`` has depth 3.
     """
     brackets = _STRING.sub(b"", data).translate(_BRACKETS_ONLY, _NOT_A_BRACKET)
     depth = 0
     while b"[]" in brackets:
-        brackets = brackets.replace(b"[]", b"")
-        depth += 1
         if stop_after is not None and depth > stop_after:
             return depth
-    return max(depth, brackets.count(b"["))
+        if depth == _PASSES:
+            # What is left nests as deep as the document did, less the passes made.
+            steps = accumulate(step - 1 for step in brackets.translate(_STEPS))
+            return depth + max(0, *steps)
+        brackets = brackets.replace(b"[]", b"")
+        depth += 1
+    # Only brackets that never match are left (``]]][[[``): count each opener as a level.
+    return depth + brackets.count(b"[")
 
 
 def _refuse_constant(name: str) -> Any:
@@ -138,8 +149,8 @@ def describe_errors(
 ) -> str:
     """Return pydantic's complaints as one sentence naming each field, without the values.
 
-    ``unknown_field`` words an extra field (``{name}`` and ``{accepted}``, the
-    names in ``accepted``); at most ``limit`` complaints are listed, then how
+    ``unknown_field`` words an extra field of the top object (``{name}`` and
+    ``{accepted}``, the names in ``accepted``); at most ``limit`` complaints are listed, then how
     many more there are.
     """
     names = ", ".join(accepted)
@@ -148,7 +159,9 @@ def describe_errors(
     for error in errors[:limit]:
         name = field_path(error["loc"])
         kind = error["type"]
-        if kind == "extra_forbidden":
+        if kind == "extra_forbidden" and len(error["loc"]) > 1:
+            parts.append(f"{name} is not accepted here")
+        elif kind == "extra_forbidden":
             parts.append(unknown_field.format(name=name, accepted=names or _NOTHING))
         elif kind == "missing":
             parts.append(f"{name} is missing")
