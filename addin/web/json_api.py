@@ -55,8 +55,8 @@ class ApiError(Exception):
         self.message = message
 
 
-#: Largest JSON body of a route that says no other limit (the selection routes allow
-#: ``MAX_CONTENT_LENGTH``): 10,000 look-up items of a long text each fit.
+#: Largest JSON body of a route that says no other limit: settings, polls of 10,000
+#: numbers, empty bodies. Selections and look-ups allow ``MAX_CONTENT_LENGTH``.
 MAX_JSON_BYTES = 4 * 1024 * 1024
 #: Deepest JSON body: the selection payload nests four levels, other bodies two or three.
 MAX_JSON_DEPTH = 16

@@ -80,7 +80,8 @@ class PollBody(BaseModel):
 def lookups() -> Response:
     """Answer a batch of ``=FBCHECK`` calls; nothing here waits for the vendor."""
     host = host_of(current_app)
-    body = parse_body(LookupsBody)
+    # Up to the backend's body limit: 10,000 cells may hold long texts.
+    body = parse_body(LookupsBody, max_bytes=current_app.config["MAX_CONTENT_LENGTH"])
     default_region = host.settings.region
     normalized = [_normalize_item(item, default_region) for item in body.items]
     numbers = list(dict.fromkeys(e164 for e164, _ in normalized if e164 is not None))

@@ -213,3 +213,13 @@ def test_a_wrong_query_parameter_is_a_400_naming_it(
 ) -> None:
     response = client.get(f"/api/jobs?{query}")
     assert refused(response, 400, "bad_request")["message"].startswith(message)
+
+
+def test_a_body_over_its_route_limit_is_413_before_it_is_parsed(client: AddinClient) -> None:
+    body = b'{"region": "' + b"C" * (5 * 1024 * 1024) + b'"}'
+    response = client.request("PUT", "/api/settings", data=body, headers=JSON)
+    assert "at most 4,194,304 bytes" in refused(response, 413, "body_too_large")["message"]
+    # Look-ups allow the backend's whole body limit: long cell texts are refused one by one.
+    items = [{"value": "x" * 30_000}] * 200
+    answer = ok(post(client, LOOKUPS, {"items": items}))
+    assert {result["status"] for result in answer["results"]} == {"invalid"}
