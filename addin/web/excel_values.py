@@ -1,8 +1,9 @@
 """The JSON forms of Excel values that request bodies carry, as pydantic types.
 
 A cell value is what Office.js reads from a cell and our JavaScript sends on:
-text (at most Excel's 32,767 characters), a number, true/false, or null for an
-empty cell (https://learn.microsoft.com/office/dev/add-ins/excel/excel-add-ins-ranges-get-values).
+text (at most Excel's 32,767 characters; an error cell reads as its text, such
+as ``#N/A``), a number, true/false, or null for an empty cell: the basic types
+of ``Range.values`` (https://learn.microsoft.com/javascript/api/excel/excel.rangevaluetype).
 Anything else (a list, an object, an integer longer than a double can show) is
 a caller's mistake, refused with a message naming the field.
 """
