@@ -152,7 +152,8 @@ class XlwingsPayload(BaseModel):
     book: BookInfo
     names: _Extras = Field(default_factory=list)
     sheets: Annotated[list[SheetValues], Field(max_length=MAX_SHEETS)]
-    fbcheck: FbcheckExtras = Field(default_factory=FbcheckExtras)
+    #: Null or absent: the backend's default region, the areas of ``book.selection``.
+    fbcheck: FbcheckExtras | None = None
 
     def for_xlwings(self, *, selection: str) -> dict[str, Any]:
         """Return the document ``xw.Book(json=...)`` reads: only checked fields, values uncopied."""
@@ -234,8 +235,9 @@ def read_selection(payload: XlwingsPayload) -> Selection:
     sheet_index = payload.book.active_sheet_index
     if sheet_index >= len(sheets):
         raise _bad(f"book.active_sheet_index is {sheet_index} but only {len(sheets)} sheets came")
-    region = payload.fbcheck.region
-    addresses = _area_addresses(payload.book.selection, payload.fbcheck.areas)
+    extras = payload.fbcheck or FbcheckExtras()
+    region = extras.region
+    addresses = _area_addresses(payload.book.selection, extras.areas)
     values = sheets[sheet_index].values
     areas = [_parse_area(address, used_rows=len(values)) for address in addresses]
     _check_areas(areas)
