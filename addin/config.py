@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import platformdirs
 from pydantic import (
@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from addin.formats import validate_region
+from addin.json_bodies import describe_errors
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,9 @@ VENDOR_URL = "https://api.ekycpro.com"
 MAX_CACHE_TTL_DAYS = 3650
 #: How long an answer is reused, in days.
 CacheTtlDays = Annotated[float, Field(ge=0, le=MAX_CACHE_TTL_DAYS)]
-#: Ask before uploading more numbers than this.
-ConfirmAbove = Annotated[int, Field(ge=0)]
+#: Ask before uploading more numbers than this (a selection holds at most a million).
+MAX_CONFIRM_ABOVE = 1_000_000_000
+ConfirmAbove = Annotated[int, Field(ge=0, le=MAX_CONFIRM_ABOVE)]
 #: A vendor API key: printable ASCII without spaces, this long.
 MIN_KEY_LENGTH = 8
 MAX_KEY_LENGTH = 512
@@ -130,6 +132,9 @@ class RuntimeChanges(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
+    #: How a key that is no run-time setting is refused (see ``describe_errors``).
+    UNKNOWN_FIELD: ClassVar[str] = "cannot change {name} here; settable: {accepted}"
+
     api_key: str | None = None
     region: str | None = None
     cache_ttl_days: CacheTtlDays | None = None
@@ -179,7 +184,10 @@ class RuntimeChanges(BaseModel):
         try:
             return cls.model_validate(dict(changes))
         except ValidationError as exc:
-            raise SettingsError(_validation_message(exc)) from None
+            message = describe_errors(
+                exc, unknown_field=cls.UNKNOWN_FIELD, accepted=cls.model_fields
+            )
+            raise SettingsError(message or "invalid settings") from None
 
     def updates(self) -> dict[str, Any]:
         """Return only the settings that were given, as plain values."""
@@ -188,20 +196,6 @@ class RuntimeChanges(BaseModel):
 
 #: The settings the task pane may change (the fields of :class:`RuntimeChanges`).
 RUNTIME_SETTINGS = tuple(RuntimeChanges.model_fields)
-
-
-def _validation_message(exc: ValidationError) -> str:
-    """Return pydantic's complaints as one sentence, without the rejected values."""
-    parts = []
-    for error in exc.errors():
-        name = ".".join(str(part) for part in error["loc"])
-        if error["type"] == "extra_forbidden":
-            parts.append(f"cannot change {name} here; settable: {', '.join(RUNTIME_SETTINGS)}")
-        elif error["type"] == "value_error":
-            parts.append(str(error["ctx"]["error"]))
-        else:
-            parts.append(f"{name}: {error['msg']}")
-    return "; ".join(parts) or "invalid settings"
 
 
 #: Non-secret task-pane settings, in the data folder.

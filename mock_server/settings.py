@@ -18,6 +18,7 @@ never passes silently.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +27,9 @@ from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any, get_type_hints
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
+
+from addin.json_bodies import describe_errors
 from mock_server.upload import is_e164
 
 #: Answers a fixture may pin a number to; ``fail`` puts it in ``failure``.
@@ -890,17 +894,52 @@ def settings_from_config(config: Mapping[str, Any] | None = None) -> EmulatorSet
     return EmulatorSettings(**values)
 
 
-def updated_settings(settings: EmulatorSettings, changes: Any) -> EmulatorSettings:
-    """Return ``settings`` with run-time ``changes`` (a JSON object) applied; raise ConfigError."""
+class ConfigChanges(BaseModel):
+    """The body of ``PUT /_mock/config``: run-time settings, each checked by its kind.
+
+    The fields are made from the one declaration (``RUNTIME_KEYS``) by
+    :data:`RuntimeConfigChanges`; any other key is refused.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    def changes(self) -> dict[str, Any]:
+        """Return the settings given, parsed (``Shares``, ``CreateFault``...), by name."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+def _runtime_field(name: str) -> Any:
+    """Return the pydantic field of a run-time setting: its kind's ``parse`` does the check."""
+    kind = SETTINGS[name].kind
+    return (Annotated[Any, BeforeValidator(functools.partial(kind.parse, name))], None)
+
+
+#: :class:`ConfigChanges` with one optional field per run-time setting.
+RuntimeConfigChanges: type[ConfigChanges] = create_model(
+    "RuntimeConfigChanges",
+    __base__=ConfigChanges,
+    **{name: _runtime_field(name) for name in RUNTIME_KEYS},
+)
+
+#: How a setting that cannot change at run time is refused.
+FIXED_SETTING = "cannot change {name} at run time; changeable: {accepted}"
+
+
+def parse_config_changes(changes: Any) -> ConfigChanges:
+    """Return run-time ``changes`` (a JSON object) checked, or raise ConfigError naming them."""
     if not isinstance(changes, Mapping):
         raise ConfigError("the body must be a JSON object of setting -> value")
-    fixed = sorted(str(k) for k in changes if k not in RUNTIME_KEYS)
-    if fixed:
-        raise ConfigError(
-            f"cannot change {', '.join(fixed)} at run time; changeable: {', '.join(RUNTIME_KEYS)}"
-        )
-    values = {name: SETTINGS[name].kind.parse(name, value) for name, value in changes.items()}
-    return replace(settings, **values)
+    try:
+        return RuntimeConfigChanges.model_validate(dict(changes))
+    except ValidationError as exc:
+        message = describe_errors(exc, unknown_field=FIXED_SETTING, accepted=RUNTIME_KEYS)
+        raise ConfigError(message) from None
+
+
+def updated_settings(settings: EmulatorSettings, changes: Any) -> EmulatorSettings:
+    """Return ``settings`` with run-time ``changes`` (a JSON object or checked) applied."""
+    checked = changes if isinstance(changes, ConfigChanges) else parse_config_changes(changes)
+    return replace(settings, **checked.changes())
 
 
 def settings_document(settings: EmulatorSettings) -> dict[str, Any]:

@@ -8,30 +8,38 @@ from __future__ import annotations
 
 import errno
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from werkzeug.exceptions import HTTPException
 
 from mock_server import gateway_pages
-from mock_server.admin_json import MAX_BODY_BYTES, parse_admin_body
 from mock_server.clock import format_rfc3339_ns
 from mock_server.exceptions import (
     BadRequest,
     InjectedServerError,
     InternalError,
+    InvalidConfig,
+    InvalidUserId,
     MethodNotAllowed,
     MissingFile,
     MockApiError,
     NotFound,
     RequestTooLarge,
 )
-from mock_server.models import Creation, Emulator, TaskSnapshot, check_user_id
+from mock_server.models import MAX_USER_ID_LENGTH, Creation, Emulator, TaskSnapshot
+from mock_server.request_bodies import NoBody, parse_form, parse_json, parse_query
 from mock_server.results import MEDIA_TYPES, render
-from mock_server.settings import CreateFault, settings_document
+from mock_server.settings import (
+    FIXED_SETTING,
+    RUNTIME_KEYS,
+    CreateFault,
+    RuntimeConfigChanges,
+    settings_document,
+)
 from mock_server.upload import read_numbers
 
 if TYPE_CHECKING:
@@ -101,6 +109,53 @@ def injected_server_error(retry_after: int | None, message: str) -> InjectedServ
     return InjectedServerError(message, headers=headers)
 
 
+# -- what the routes read -------------------------------------------------------
+
+
+def _user_id(value: str) -> str:
+    """Refuse a ``user_id`` that is too long or holds control characters (as the vendor's)."""
+    if len(value) > MAX_USER_ID_LENGTH:
+        raise ValueError(f"user_id is longer than {MAX_USER_ID_LENGTH} characters")
+    if not value.isprintable():
+        raise ValueError("user_id holds control characters")
+    return value
+
+
+class CreateForm(BaseModel):
+    """The text fields of ``POST /fb/api/simple/tasks`` (the numbers come as the ``file``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    user_id: str = ""
+
+    _checked = field_validator("user_id")(_user_id)
+
+
+class StatusQuery(BaseModel):
+    """The query of ``GET /fb/api/simple/tasks/<task_id>``: an optional ``user_id``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    #: Compared with the task's own; any text (a wrong one is "no such task", as the vendor's).
+    user_id: str | None = None
+
+
+class ClockAdvance(BaseModel):
+    """``POST /_mock/clock/advance``: ``{"seconds": N}`` with a finite N >= 0."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    seconds: float = Field(ge=0, allow_inf_nan=False)
+
+
+class TaskListQuery(BaseModel):
+    """``GET /_mock/tasks?numbers=1``: whether to list each task's numbers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    numbers: bool = False
+
+
 # -- vendor routes ---------------------------------------------------------------
 
 
@@ -145,8 +200,7 @@ def create_task() -> Response:
         )
     key = request.headers.get("X-API-Key")
     model.admit_upload(key)
-    user_id = request.form.get("user_id", "")
-    check_user_id(user_id)
+    user_id = parse_form(CreateForm, error=InvalidUserId).user_id
     upload_file = request.files.get("file")
     if upload_file is None:
         if request.mimetype != "multipart/form-data":
@@ -171,22 +225,12 @@ def create_task() -> Response:
 @vendor.get("/tasks/<task_id>")
 def task_status(task_id: str) -> Response:
     """Return a task's status (billed)."""
-    snapshot = emulator().task_status(
-        request.headers.get("X-API-Key"), task_id, request.args.get("user_id")
-    )
+    query = parse_query(StatusQuery, error=InvalidUserId)
+    snapshot = emulator().task_status(request.headers.get("X-API-Key"), task_id, query.user_id)
     return jsonify(task_json(snapshot))
 
 
 # -- admin routes ----------------------------------------------------------------
-
-
-def _json_body() -> Any:
-    """Return the request's JSON body whatever its content type, or raise 400."""
-    # One byte over the limit is enough to refuse a body without reading all of it.
-    data = parse_admin_body(request.stream.read(MAX_BODY_BYTES + 1))
-    if data is None:
-        raise BadRequest("the body must be a JSON object")
-    return data
 
 
 @admin.get("/results/<token>/<filename>")
@@ -213,15 +257,7 @@ def clock_now() -> Response:
 @admin.post("/clock/advance")
 def clock_advance() -> Response:
     """Move the emulator clock forward by ``{"seconds": N}``."""
-    data = _json_body()
-    seconds = data.get("seconds") if isinstance(data, dict) else None
-    if (
-        isinstance(seconds, bool)
-        or not isinstance(seconds, int | float)
-        or not math.isfinite(seconds)
-        or seconds < 0
-    ):
-        raise BadRequest('the body must be {"seconds": N} with a number N >= 0')
+    seconds = parse_json(ClockAdvance).seconds
     model = emulator()
     now = model.advance_clock(seconds)
     return jsonify({"now": format_rfc3339_ns(now), "advanced": seconds})
@@ -236,13 +272,14 @@ def ledger() -> Response:
 @admin.get("/tasks")
 def list_tasks() -> Response:
     """Return every task; ``?numbers=1`` adds the uploaded numbers."""
-    include = request.args.get("numbers", "0").lower() in {"1", "true", "yes"}
+    include = parse_query(TaskListQuery).numbers
     return jsonify({"tasks": emulator().list_tasks(include_numbers=include)})
 
 
 @admin.post("/reset")
 def reset() -> Response:
     """Clear every task and the ledger; restore balances, settings and the clock."""
+    parse_json(NoBody)
     emulator().reset()
     return jsonify({"reset": True})
 
@@ -256,7 +293,13 @@ def get_config() -> Response:
 @admin.put("/config")
 def put_config() -> Response:
     """Change run-time settings (faults, shares, timing of new tasks) from a JSON object."""
-    settings = emulator().update_settings(_json_body())
+    changes = parse_json(
+        RuntimeConfigChanges,
+        error=InvalidConfig,
+        unknown_field=FIXED_SETTING,
+        accepted=RUNTIME_KEYS,
+    )
+    settings = emulator().update_settings(changes)
     return jsonify(settings_document(settings))
 
 

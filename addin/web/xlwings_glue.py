@@ -1,12 +1,16 @@
 """The xlwings side of the add-in: read a selection payload, answer with actions.
 
 Our JavaScript sends the selection in the payload shape of xlwings' Office.js
-client (see ``docs/addin-api.md``); :func:`read_selection` checks its shape
-(every mistake is a :class:`SelectionError` with a code and a clear message,
-never a crash; ``addin.web.json_api`` turns them into HTTP answers),
-reads it with ``xw.Book(json=...)`` and returns the cells of each selected
-area. :func:`column_actions` writes answer columns through the same book and
-returns ``book.json()["actions"]``: ``setValues`` actions with 0-based
+client (see ``docs/addin-api.md``). :class:`XlwingsPayload` types every field
+we read (the sheets' names and cell values, the active sheet, the selected
+addresses, our ``fbcheck`` extras) and refuses any other, so xlwings only ever
+sees a document of the shape it expects; :func:`read_selection` checks what
+the types cannot (the areas, the sheet index, the row count: every mistake is
+a :class:`SelectionError` with a code and a clear message, never a crash;
+``addin.web.json_api`` turns them into HTTP answers), reads it with
+``xw.Book(json=...)`` and returns the cells of each selected area.
+:func:`column_actions` writes answer columns through the same book and returns
+``book.json()["actions"]``: ``setValues`` actions with 0-based
 ``start_row``/``start_column``, at most :data:`MAX_ROWS_PER_ACTION` rows each.
 
 ``xw.Book(json=...)`` is xlwings PRO, free for non-commercial use with the key
@@ -22,11 +26,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints
 
 from addin.config import ensure_xlwings_license
 from addin.engine.phones import validate_region
 from addin.formats import column_index, column_letters
+from addin.web.excel_values import CELL_VALUE_RULE, RegionText, describe_kind, is_cell_value
 
 #: Excel's grid.
 EXCEL_ROWS = 1_048_576
@@ -38,6 +45,17 @@ MAX_AREAS = 64
 #: Rows per ``setValues`` action: one short text per row keeps it far below
 #: Excel on the web's 5 MB per request.
 MAX_ROWS_PER_ACTION = 20_000
+
+#: The most sheets in one payload (ours sends one: the active sheet).
+MAX_SHEETS = 256
+#: The longest range address we read (``'Sheet name'!A1:A1048576`` fits many times).
+MAX_ADDRESS_TEXT = 512
+#: A list of pictures or tables that xlwings reads and we never send.
+MAX_SHEET_EXTRAS = 1_000
+#: Excel's longest sheet name (https://support.microsoft.com/office/excel-specifications-and-limits-1672b34d-7043-467e-8e27-269d656771c3).
+MAX_SHEET_NAME = 31
+#: The longest workbook name or xlwings version text we accept.
+MAX_NAME_TEXT = 1_024
 
 _A1_AREA = re.compile(
     r"\$?(?P<c1>[A-Za-z]{1,3})\$?(?P<r1>[0-9]{1,7})?"
@@ -64,6 +82,100 @@ class SelectionTooLargeError(SelectionError):
 
 class XlwingsLicenseError(RuntimeError):
     """xlwings refuses to read payloads: it found no licence key."""
+
+
+def _grid(value: Any) -> list[list[Any]]:
+    """Return a sheet's ``values`` unchanged when it is a grid of cell values, else refuse it.
+
+    A plain loop rather than pydantic's list types: a million rows are checked
+    in a fraction of a second and not copied.
+    """
+    if not isinstance(value, list) or len(value) > EXCEL_ROWS:
+        raise ValueError(f"must be a list of at most {EXCEL_ROWS:,} rows (lists)")
+    for row_index, row in enumerate(value):
+        if not isinstance(row, list) or len(row) > EXCEL_COLUMNS:
+            raise ValueError(
+                f"must be a list of rows (lists of at most {EXCEL_COLUMNS:,} cells):"
+                f" row {row_index + 1} is {describe_kind(row)}"
+            )
+        for column_index_, cell in enumerate(row):
+            if not is_cell_value(cell):
+                raise ValueError(
+                    f"cell {column_letters(column_index_)}{row_index + 1} holds"
+                    f" {describe_kind(cell)}; each cell {CELL_VALUE_RULE}"
+                )
+    return value
+
+
+_Name = Annotated[str, StringConstraints(strict=True, max_length=MAX_NAME_TEXT)]
+_Address = Annotated[str, StringConstraints(strict=True, max_length=MAX_ADDRESS_TEXT)]
+_Extras = Annotated[list[Any], Field(max_length=MAX_SHEET_EXTRAS)]
+
+
+class BookInfo(BaseModel):
+    """``book``: the workbook's name, the active sheet and the selected range."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: _Name = "Book"
+    active_sheet_index: int = Field(default=0, ge=0, lt=MAX_SHEETS)
+    selection: _Address | None = None
+
+
+class SheetValues(BaseModel):
+    """One of ``sheets``: its name and its values from A1 (rows of cell values)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_SHEET_NAME)]
+    values: Annotated[list[list[Any]], PlainValidator(_grid)]
+    pictures: _Extras = Field(default_factory=list)
+    tables: _Extras = Field(default_factory=list)
+
+
+class FbcheckExtras(BaseModel):
+    """``fbcheck``: our own fields, the region and every area of a multi-area selection."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    region: RegionText = None
+    areas: Annotated[list[_Address], Field(max_length=10 * MAX_AREAS)] | None = None
+
+
+class XlwingsPayload(BaseModel):
+    """The payload our JavaScript sends, in the shape of xlwings' Office.js client."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    client: _Name = "Office.js"
+    version: _Name = ""
+    book: BookInfo
+    names: _Extras = Field(default_factory=list)
+    sheets: Annotated[list[SheetValues], Field(max_length=MAX_SHEETS)]
+    #: Null or absent: the backend's default region, the areas of ``book.selection``.
+    fbcheck: FbcheckExtras | None = None
+
+    def for_xlwings(self, *, selection: str) -> dict[str, Any]:
+        """Return the document ``xw.Book(json=...)`` reads: only checked fields, values uncopied."""
+        return {
+            "client": self.client,
+            "version": self.version,
+            "names": self.names,
+            "book": {
+                "name": self.book.name,
+                "active_sheet_index": self.book.active_sheet_index,
+                "selection": selection,
+            },
+            "sheets": [
+                {
+                    "name": sheet.name,
+                    "values": sheet.values,
+                    "pictures": sheet.pictures,
+                    "tables": sheet.tables,
+                }
+                for sheet in self.sheets
+            ],
+        }
 
 
 @dataclass(frozen=True)
@@ -115,50 +227,24 @@ def xlwings_module() -> ModuleType:
     return xlwings
 
 
-def read_selection(payload: Any) -> Selection:
-    """Return the selected areas of an xlwings payload, or raise ``SelectionError``."""
-    if not isinstance(payload, dict):
-        raise _bad("the body must be a JSON object in the xlwings payload shape")
-    book_info = _field(payload, "book", dict, "an object")
-    sheets = _field(payload, "sheets", list, "a list")
+def read_selection(payload: XlwingsPayload) -> Selection:
+    """Return the selected areas of a checked xlwings payload, or raise ``SelectionError``."""
+    sheets = payload.sheets
     if not sheets:
-        raise _bad("'sheets' is empty: send the sheet that holds the selection")
-    sheet_index = book_info.get("active_sheet_index", 0)
-    if isinstance(sheet_index, bool) or not isinstance(sheet_index, int):
-        raise _bad("'book.active_sheet_index' must be a whole number")
-    if not 0 <= sheet_index < len(sheets):
-        raise _bad(f"'book.active_sheet_index' is {sheet_index} but only {len(sheets)} sheets came")
-    for position, sheet in enumerate(sheets):
-        if not isinstance(sheet, dict) or not isinstance(sheet.get("name"), str):
-            raise _bad(f"sheets[{position}] must be an object with a 'name'")
-        if not isinstance(sheet.get("values"), list) or not all(
-            isinstance(row, list) for row in sheet["values"]
-        ):
-            raise _bad(f"sheets[{position}].values must be a list of rows (lists)")
-        sheet.setdefault("pictures", [])
-        sheet.setdefault("tables", [])
-    extra = payload.get("fbcheck") or {}
-    if not isinstance(extra, dict):
-        raise _bad("'fbcheck' must be an object")
-    region = extra.get("region")
-    if region is not None and not isinstance(region, str):
-        raise _bad("'fbcheck.region' must be a region code such as 'CH', or null")
-    addresses = _area_addresses(book_info, extra)
-    values: list[list[Any]] = sheets[sheet_index]["values"]
+        raise _bad("sheets is empty: send the sheet that holds the selection")
+    sheet_index = payload.book.active_sheet_index
+    if sheet_index >= len(sheets):
+        raise _bad(f"book.active_sheet_index is {sheet_index} but only {len(sheets)} sheets came")
+    extras = payload.fbcheck or FbcheckExtras()
+    region = extras.region
+    addresses = _area_addresses(payload.book.selection, extras.areas)
+    values = sheets[sheet_index].values
     areas = [_parse_area(address, used_rows=len(values)) for address in addresses]
     _check_areas(areas)
-    _check_cells(values, areas)
-
-    payload.setdefault("client", "Office.js")
-    payload.setdefault("version", "")
-    payload.setdefault("names", [])
-    book_info.setdefault("name", "Book")
-    book_info["active_sheet_index"] = sheet_index
-    # xlwings cannot read comma-separated areas; we read each area ourselves.
-    book_info["selection"] = areas[0].address
     xw = xlwings_module()
     try:
-        book = xw.Book(json=payload)
+        # xlwings cannot read comma-separated areas; we read each area ourselves.
+        book = xw.Book(json=payload.for_xlwings(selection=areas[0].address))
         sheet = book.sheets[sheet_index]
         cells = [_read_area(sheet, area, len(values)) for area in areas]
     except SelectionError:
@@ -174,7 +260,7 @@ def read_selection(payload: Any) -> Selection:
     return Selection(
         book=book,
         sheet_index=sheet_index,
-        sheet_name=sheets[sheet_index]["name"],
+        sheet_name=sheets[sheet_index].name,
         areas=areas,
         cells=cells,
         region=region or None,
@@ -231,24 +317,12 @@ def _bad(message: str) -> SelectionError:
     return SelectionError("bad_payload", message)
 
 
-def _field(payload: dict[str, Any], name: str, kind: type, described: str) -> Any:
-    """Return ``payload[name]`` when it is of type ``kind``, else raise ``SelectionError``."""
-    value = payload.get(name)
-    if not isinstance(value, kind):
-        raise _bad(f"'{name}' must be {described} (the xlwings payload shape)")
-    return value
-
-
-def _area_addresses(book_info: dict[str, Any], extra: dict[str, Any]) -> list[str]:
+def _area_addresses(selection: str | None, areas: list[str] | None) -> list[str]:
     """Return the area addresses from ``fbcheck.areas`` or else ``book.selection``."""
-    areas = extra.get("areas")
     if areas is None:
-        selection = book_info.get("selection")
-        if not isinstance(selection, str) or not selection.strip():
-            raise _bad("'book.selection' must name the selected range, such as 'A2:A500'")
+        if selection is None or not selection.strip():
+            raise _bad("book.selection must name the selected range, such as 'A2:A500'")
         areas = selection.split(",")
-    if not isinstance(areas, list) or not all(isinstance(a, str) for a in areas):
-        raise _bad("'fbcheck.areas' must be a list of addresses such as ['A2:A500']")
     if not areas:
         raise _bad("the selection has no area")
     if len(areas) > MAX_AREAS:
@@ -326,18 +400,3 @@ def _read_area(sheet: Any, area: Area, used_rows: int) -> list[Any]:
             value = None
         cells.append(value)
     return cells
-
-
-def _check_cells(values: list[list[Any]], areas: list[Area]) -> None:
-    """Refuse a selected cell that holds no cell value (an object or a list)."""
-    for area in areas:
-        index = area.column - 1
-        for row_number in range(area.first_row, min(area.last_row, len(values)) + 1):
-            row = values[row_number - 1]
-            if len(row) > index:
-                value = row[index]
-                if value is not None and not isinstance(value, str | int | float):
-                    raise _bad(
-                        f"cell {column_letters(area.column - 1)}{row_number} holds"
-                        f" {type(value).__name__}, not a cell value"
-                    )

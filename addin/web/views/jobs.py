@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
+from pydantic import BaseModel, ConfigDict, Field
 
 from addin.engine.checker import Checker, JobProgress
 from addin.web.engine_host import host_of
-from addin.web.json_api import ApiError, reply
+from addin.web.json_api import ApiError, NoBody, parse_body, parse_query, reply
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 
@@ -22,14 +23,20 @@ DEFAULT_HISTORY = 50
 MAX_HISTORY = 200
 
 
+class HistoryQuery(BaseModel):
+    """``GET /api/jobs?limit=N``: how many recent jobs (1 to ``MAX_HISTORY``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    limit: int = Field(default=DEFAULT_HISTORY, ge=1, le=MAX_HISTORY)
+
+
 @bp.get("")
 def history() -> Response:
     """Return recent jobs, newest first (``?limit=`` up to 200)."""
-    raw = request.args.get("limit", str(DEFAULT_HISTORY))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_HISTORY:
-        raise ApiError(400, "bad_request", f"limit must be a whole number from 1 to {MAX_HISTORY}")
+    query = parse_query(HistoryQuery)
     with host_of(current_app).checker() as checker:
-        jobs = checker.history(int(raw))
+        jobs = checker.history(query.limit)
     return reply(jobs=[job_json(progress) for progress in jobs])
 
 
@@ -44,6 +51,7 @@ def job(job_id: str) -> Response:
 @bp.post("/<job_id>/cancel")
 def cancel(job_id: str) -> Response:
     """Stop a job's uploads and polls; say what was already billed."""
+    parse_body(NoBody)
     with host_of(current_app).checker() as checker:
         checker.progress_of(job_id)
         report = checker.cancel(job_id)
@@ -68,6 +76,7 @@ def abandon(job_id: str) -> Response:
 
 def _decide(job_id: str, done: str, decision: Callable[[Checker, str], int]) -> Response:
     """Carry out the user's word on a job's waiting tasks; 409 when nothing waits any more."""
+    parse_body(NoBody)
     with host_of(current_app).checker() as checker:
         checker.progress_of(job_id)
         count = decision(checker, job_id)

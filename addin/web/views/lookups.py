@@ -12,36 +12,78 @@ the vendor.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
 
 from flask import Blueprint, Response, current_app
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationInfo
 
 from addin.engine.checker import Checker, NumberStatus
 from addin.engine.phones import normalize, validate_region
 from addin.web.coalescer import Lookup, LookupCoalescer
 from addin.web.engine_host import host_of
-from addin.web.json_api import ApiError, reply, request_object
+from addin.web.excel_values import CellValue, RegionText
+from addin.web.json_api import ApiError, parse_body, reply
 
 bp = Blueprint("lookups", __name__, url_prefix="/api/lookups")
 
 #: The most items or numbers in one request (the JavaScript sends fewer).
 MAX_ITEMS = 10_000
 QUEUED_TEXT = "queued"
+#: Longer than any E.164 number (16 characters) with room for stray spaces.
+MAX_NUMBER_TEXT = 64
+
+
+def _at_most_max_items(value: Any, info: ValidationInfo) -> Any:
+    """Answer 413 for a list of more than ``MAX_ITEMS`` before checking each element.
+
+    ``ApiError`` is not a ``ValueError``, so pydantic lets it through to the
+    error handler: a too-long list is the client's batching bug, not a bad field.
+    """
+    if isinstance(value, list) and len(value) > MAX_ITEMS:
+        raise ApiError(
+            413,
+            "too_many_items",
+            f"send at most {MAX_ITEMS:,} {info.field_name} per request, not {len(value):,}",
+        )
+    return value
+
+
+class LookupItem(BaseModel):
+    """One ``=FBCHECK`` call: the cell value and the region it names, if any."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: CellValue
+    region: RegionText = None
+
+
+class LookupsBody(BaseModel):
+    """``POST /api/lookups``: ``{"items": [{"value": ..., "region": "CH" | null}, ...]}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    items: Annotated[list[LookupItem], BeforeValidator(_at_most_max_items)]
+
+
+E164Text = Annotated[str, StringConstraints(strict=True, max_length=MAX_NUMBER_TEXT)]
+
+
+class PollBody(BaseModel):
+    """``POST /api/lookups/poll``: ``{"numbers": ["+41...", ...]}`` (E.164 texts)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    numbers: Annotated[list[E164Text], BeforeValidator(_at_most_max_items)]
 
 
 @bp.post("")
 def lookups() -> Response:
     """Answer a batch of ``=FBCHECK`` calls; nothing here waits for the vendor."""
     host = host_of(current_app)
-    items = _list_field(request_object(), "items")
+    # Up to the backend's body limit: 10,000 cells may hold long texts.
+    body = parse_body(LookupsBody, max_bytes=current_app.config["MAX_CONTENT_LENGTH"])
     default_region = host.settings.region
-    normalized: list[tuple[str | None, str | None]] = []
-    for position, item in enumerate(items):
-        if not isinstance(item, dict) or "value" not in item:
-            raise ApiError(
-                400, "bad_request", f"items[{position}] must be an object with a 'value'"
-            )
-        normalized.append(_normalize_item(item, position, default_region))
+    normalized = [_normalize_item(item, default_region) for item in body.items]
     numbers = list(dict.fromkeys(e164 for e164, _ in normalized if e164 is not None))
     with host.checker() as checker:
         cached = checker.cached_answers(numbers)
@@ -68,11 +110,7 @@ def lookups() -> Response:
 def poll() -> Response:
     """Report answers and progress for numbers the page still waits for."""
     host = host_of(current_app)
-    numbers = _list_field(request_object(), "numbers")
-    for position, number in enumerate(numbers):
-        if not isinstance(number, str):
-            raise ApiError(400, "bad_request", f"numbers[{position}] must be an E.164 text")
-    distinct = list(dict.fromkeys(numbers))
+    distinct = list(dict.fromkeys(parse_body(PollBody).numbers))
     answers: dict[str, dict[str, Any]] = {}
     with host.checker() as checker:
         cached = checker.cached_answers(distinct)
@@ -139,38 +177,14 @@ def _poll_answer(number: str, lookup: Lookup, status: NumberStatus | None) -> di
     return _result("pending", number, job_id=lookup.job_id, progress=_waiting_text(status))
 
 
-def _normalize_item(
-    item: dict[str, Any], position: int, default_region: str
-) -> tuple[str | None, str | None]:
-    """Return (E.164, None) or (None, reason) for one item; a non-text region is refused."""
-    region = item.get("region")
-    if region is not None and not isinstance(region, str):
-        raise ApiError(
-            400,
-            "bad_request",
-            f"items[{position}].region must be a region code such as 'CH', or null",
-        )
-    region = region or default_region
+def _normalize_item(item: LookupItem, default_region: str) -> tuple[str | None, str | None]:
+    """Return (E.164, None) or (None, reason) for one item; an unknown region is its reason."""
     try:
-        region = validate_region(region)
+        region = validate_region(item.region or default_region)
     except ValueError as exc:
         return None, str(exc)
-    result = normalize(item["value"], region)
+    result = normalize(item.value, region)
     return result.e164, result.reason
-
-
-def _list_field(body: dict[str, Any], name: str) -> list[Any]:
-    """Return ``body[name]`` as a list of at most ``MAX_ITEMS``, or raise ``ApiError``."""
-    value = body.get(name)
-    if not isinstance(value, list):
-        raise ApiError(400, "bad_request", f"'{name}' must be a list")
-    if len(value) > MAX_ITEMS:
-        raise ApiError(
-            413,
-            "too_many_items",
-            f"send at most {MAX_ITEMS:,} {name} per request, not {len(value):,}",
-        )
-    return value
 
 
 def _result(

@@ -20,8 +20,13 @@ from addin.web.answer_columns import (
     result_column,
 )
 from addin.web.engine_host import host_of
-from addin.web.json_api import ApiError, reply, request_json
-from addin.web.xlwings_glue import answer_ranges, column_actions, read_selection
+from addin.web.json_api import ApiError, NoBody, parse_body, reply
+from addin.web.xlwings_glue import (
+    XlwingsPayload,
+    answer_ranges,
+    column_actions,
+    read_selection,
+)
 
 bp = Blueprint("selection", __name__)
 
@@ -30,7 +35,7 @@ bp = Blueprint("selection", __name__)
 def check_selection() -> Response:
     """Plan the selection, start the check (or ask first) and fill the answer column."""
     host = host_of(current_app)
-    selection = read_selection(request_json())
+    selection = read_selection(_payload())
     region = selection.region_or(host.settings.region)
     areas = [read_area(cells, region) for cells in selection.cells]
     numbers = list(dict.fromkeys(n for area in areas for n in area.numbers))
@@ -68,6 +73,7 @@ def check_selection() -> Response:
 @bp.post("/api/plans/<plan_id>/confirm")
 def confirm_plan(plan_id: str) -> Response:
     """Start the check of a plan the user confirmed."""
+    parse_body(NoBody)
     host = host_of(current_app)
     pending = host.plans.take(plan_id)
     if pending is None:
@@ -88,6 +94,7 @@ def confirm_plan(plan_id: str) -> Response:
 @bp.post("/api/plans/<plan_id>/discard")
 def discard_plan(plan_id: str) -> Response:
     """Forget a plan the user declined; nothing was billed."""
+    parse_body(NoBody)
     if host_of(current_app).plans.take(plan_id) is None:
         raise ApiError(404, "plan_not_found", _PLAN_GONE)
     return reply(plan_id=plan_id, discarded=True)
@@ -99,7 +106,7 @@ def write_results(job_id: str) -> Response:
     host = host_of(current_app)
     with host.checker() as checker:
         progress = checker.progress_of(job_id)
-        selection = read_selection(request_json())
+        selection = read_selection(_payload())
         region = selection.region_or(host.settings.region)
         areas = [read_area(cells, region) for cells in selection.cells]
         answers = checker.answers(job_id)
@@ -123,6 +130,16 @@ def write_results(job_id: str) -> Response:
         areas=[area.address for area in selection.areas],
         format_ranges=answer_ranges(selection, [len(o.column) for o in outcomes]),
         actions=column_actions(selection, [o.column for o in outcomes]),
+    )
+
+
+def _payload() -> XlwingsPayload:
+    """Return the request's xlwings payload, checked; up to the backend's body limit."""
+    return parse_body(
+        XlwingsPayload,
+        code="bad_payload",
+        shape_code="bad_payload",
+        max_bytes=current_app.config["MAX_CONTENT_LENGTH"],
     )
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app
 
-from addin.config import Settings
+from addin.config import RuntimeChanges, Settings
 from addin.web.engine_host import apply_settings, host_of
-from addin.web.json_api import reply, request_object
+from addin.web.json_api import NoBody, parse_body, reply
 
 bp = Blueprint("settings", __name__, url_prefix="/api")
 
@@ -30,7 +30,9 @@ def get_settings() -> Response:
 @bp.put("/settings")
 def put_settings() -> Response:
     """Change any of api_key (empty removes it), region, cache_ttl_days, confirm_above."""
-    changes = request_object()
+    changes = parse_body(
+        RuntimeChanges, code="bad_setting", unknown_field=RuntimeChanges.UNKNOWN_FIELD
+    ).updates()
     settings = apply_settings(current_app, changes)
     current_app.logger.info("settings changed: %s", ", ".join(sorted(changes)) or "nothing")
     return reply(**settings_json(settings))
@@ -46,6 +48,7 @@ def account() -> Response:
 @bp.post("/cache/clear")
 def clear_cache() -> Response:
     """Forget every cached answer of the vendor in use (demo or live)."""
+    parse_body(NoBody)
     with host_of(current_app).checker() as checker:
         return reply(cleared=checker.clear_cache())
 
