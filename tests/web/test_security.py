@@ -8,7 +8,6 @@ from werkzeug.datastructures import Headers
 
 from addin.http_server import BackgroundServer
 from addin.web.certs import ServerCertificate
-
 from addin.web.security import (
     CLIENT_HEADER,
     CONTENT_SECURITY_POLICY,
@@ -287,7 +286,8 @@ def test_csp_allows_what_office_js_itself_loads() -> None:
     for name in ("script-src", "connect-src", "frame-src"):
         for source in directives[name][1:]:
             host = source.removeprefix("https://")
-            assert source.startswith("https://") and "*" not in host, source
+            assert source.startswith("https://"), source
+            assert "*" not in host, source
             assert host.endswith(("microsoft.com", "aspnetcdn.com", "oaspapps.com")), source
 
 
