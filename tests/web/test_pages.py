@@ -58,6 +58,8 @@ def test_taskpane_loads_office_js_then_own_script(client: AddinClient) -> None:
     page = scan(client, "/taskpane.html")
     assert page.scripts == [
         "https://appsforoffice.microsoft.com/lib/1/hosted/office.js",
+        # Classic, right after office.js: delayInitialization before the modules (item 8).
+        "early-registration.js",
         "taskpane.js",
     ]
 
