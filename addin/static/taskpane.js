@@ -7,6 +7,7 @@ import { createBackend, describeError } from "./backend-client.js";
 import { CheckSession, excelRunner } from "./selection-check.js";
 import { provideAction } from "./registration.js";
 import "./functions.js";
+import "./lookup-pane.js";
 
 const backend = createBackend();
 

@@ -183,7 +183,7 @@ def test_functions_metadata() -> None:
     metadata = json.loads((STATIC_DIR / "functions.json").read_text(encoding="utf-8"))
     (function,) = metadata["functions"]
     assert function["id"] == function["name"] == "FBCHECK"
-    numbers, region = function["parameters"]
+    numbers, region, refresh = function["parameters"]
     assert numbers == {
         "name": "numbers",
         "description": numbers["description"],
@@ -193,6 +193,11 @@ def test_functions_metadata() -> None:
     assert region["type"] == "string"
     assert region["dimensionality"] == "scalar"
     assert region["optional"] is True
+    # =FBCHECK(A2, , TRUE) buys stale answers again; left out, they show "yes (stale)".
+    assert refresh["name"] == "refresh"
+    assert refresh["type"] == "boolean"
+    assert refresh["dimensionality"] == "scalar"
+    assert refresh["optional"] is True
     assert function["result"] == {"type": "string", "dimensionality": "matrix"}
     assert function["options"] == {"stream": True}
     # Error cells reach the function (each answers #VALUE! alone) instead of failing the
