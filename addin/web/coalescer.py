@@ -74,14 +74,14 @@ class LookupCoalescer:
         self.jobs_submitted = 0
 
     def add(self, numbers: Iterable[str]) -> None:
-        """Queue E.164 ``numbers`` (already queued ones are not queued twice)."""
+        """Queue E.164 ``numbers`` (queued or held ones are not queued twice)."""
         with self._lock:
             if self._closed:
                 raise QueueClosedError("the look-up queue is closed: the backend is shutting down")
             now = time.monotonic()
             added = False
             for number in numbers:
-                if self._known.get(number) is QUEUED:
+                if self._known.get(number) in (QUEUED, UNCONFIRMED):
                     continue
                 if not self._queue:
                     self._first_at = now

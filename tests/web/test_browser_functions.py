@@ -27,6 +27,7 @@ from addin.web.engine_host import host_of
 from addin.web.flask_config import EMULATOR_CONFIG_KEY, SETTINGS_KEY
 from addin.web.serving import bind_backend
 from addin.web.views.lookups import AWAITING_CONFIRMATION_TEXT
+from tests.js.test_shared_constants import js_constant
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
@@ -44,6 +45,8 @@ SCREENSHOT = ROOT / "docs" / "screenshots" / "lookups-confirmation.png"
 BANNED = "+41798284600"
 #: Below the five numbers the pane test looks up.
 CONFIRM_ABOVE = 3
+#: What a cell shows while the backend does not answer, read from lookup-batcher.js.
+WAITING_FOR_BACKEND = js_constant("lookup-batcher.js", "WAITING_FOR_BACKEND_TEXT")
 
 pytestmark = [
     pytest.mark.browser,
@@ -334,4 +337,42 @@ def test_stale_answers_are_marked_and_checked_again_from_the_pane(
     assert ledger(app)["numbers_uploaded"] == 4
     page.wait_for_selector("#stale-box", state="hidden")
     assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+    page.context.close()
+
+
+# -- item 9: a backend that is not reachable yet ----------------------------------------
+
+
+def test_a_lookup_waits_for_the_backend_and_answers_once_it_is_reachable(
+    browser: Browser, backend: tuple[str, Flask]
+) -> None:
+    """Look-ups refused at the connection (as with no `fbcheck serve`) wait, then answer."""
+    base, _app = backend
+    page, _console = open_pane(browser, base)
+    refused: list[str] = []
+
+    def refuse(route: Route) -> None:
+        """Play a backend that does not listen: the connection is refused."""
+        refused.append(route.request.url)
+        route.abort("connectionrefused")
+
+    page.route("**/api/lookups", refuse)
+    index = page.evaluate(
+        f"() => window.__excel.invoke('FBCHECK', [[[{json.dumps(BANNED)}]], null, null])"
+    )
+    waiting = wait_for_result(
+        page, index, f"(last) => last[0][0] === {json.dumps(WAITING_FOR_BACKEND)}"
+    )
+    assert waiting == [[WAITING_FOR_BACKEND]]
+    deadline = time.monotonic() + 20
+    while len(refused) < 2:
+        assert time.monotonic() < deadline, "the look-up was not sent again"
+        page.wait_for_timeout(50)
+    # Never an error on the way: Excel would not run a failed look-up again.
+    results = page.evaluate("(index) => window.__excel.invocations[index].results", index)
+    assert all(isinstance(result, list) for result in results), results
+
+    page.unroute("**/api/lookups")
+    answer = wait_for_result(page, index, "(last) => last[0][0] === 'ban'")
+    assert answer == [["ban"]]
     page.context.close()

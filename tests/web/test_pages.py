@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -211,3 +212,16 @@ def test_functions_metadata() -> None:
 def test_functions_metadata_served(client: AddinClient) -> None:
     response = client.get("/functions.json", client_header=False)
     assert response.json == json.loads((STATIC_DIR / "functions.json").read_text(encoding="utf-8"))
+
+
+def test_every_ribbon_command_has_an_early_stand_in() -> None:
+    """A press before the modules load is kept only for commands early-registration.js lists."""
+    template = (STATIC_DIR.parent / "web" / "templates" / "manifest.template.xml").read_text(
+        encoding="utf-8"
+    )
+    commands = re.findall(r"<FunctionName>(\w+)</FunctionName>", template)
+    assert commands
+    early = (STATIC_DIR / "early-registration.js").read_text(encoding="utf-8")
+    listed = re.search(r"var ACTIONS = (\[.*?\]);", early)
+    assert listed is not None
+    assert sorted(json.loads(listed[1])) == sorted(commands)
