@@ -126,10 +126,18 @@ ROUTES: dict[tuple[str, str, str], Route] = {
         bodies=(
             {"items": [{"value": number(3), "region": "CH"}, {"value": 41798000004}]},
             {"items": [{"value": None}, {"value": True, "region": None}]},
+            {"items": [{"value": number(4), "refresh": True}]},
         ),
     ),
     (BACKEND, "/api/lookups/poll", "POST"): Route(
         ("/api/lookups/poll",), bodies=({"numbers": [number(3), number(5)]},)
+    ),
+    (BACKEND, "/api/lookups/held", "GET"): Route(("/api/lookups/held",)),
+    (BACKEND, "/api/lookups/held/<batch_id>/confirm", "POST"): Route(
+        ("/api/lookups/held/nope/confirm",), bodies=({"version": 1},)
+    ),
+    (BACKEND, "/api/lookups/held/<batch_id>/cancel", "POST"): Route(
+        ("/api/lookups/held/nope/cancel",), bodies=({},)
     ),
     (BACKEND, "/api/jobs", "GET"): Route(("/api/jobs",), queries=({"limit": "5"},)),
     (BACKEND, "/api/jobs/<job_id>", "GET"): Route(("/api/jobs/{job_id}", "/api/jobs/nope")),

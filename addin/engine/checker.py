@@ -454,6 +454,18 @@ class Checker:
         """Return fresh cached (answer, checked_at) of ``numbers`` from the vendor in use."""
         return self.store.cached(self.cache_realm, list(numbers), max_age=self.max_age)
 
+    def stale_answers(self, numbers: Iterable[str]) -> dict[str, tuple[str, float]]:
+        """Return cached (answer, checked_at) of ``numbers`` older than the cache lifetime.
+
+        Shown marked as stale instead of being bought again, unless the user asks
+        for a refresh; a number with a fresh answer is not among them.
+        """
+        wanted = list(numbers)
+        fresh = self.cached_answers(wanted)
+        # Every age: the checked_at of any answer is after the epoch.
+        every = self.store.cached(self.cache_realm, wanted, max_age=self.store.clock())
+        return {number: found for number, found in every.items() if number not in fresh}
+
     def cached_answers_for_job(
         self, job_id: str, numbers: Iterable[str]
     ) -> dict[str, tuple[str, float]]:

@@ -4,8 +4,17 @@
 // is polled with POST /api/lookups/poll for all waiting cells together, and
 // every answer is streamed into its cell with invocation.setResult. No
 // request is held open while the upstream works (docs/excel-platform.md).
+//
+// A look-up Excel sees fail is final: Calculate Now does not run a custom
+// function again (OfficeDev/office-js#1462). So while the backend does not
+// answer, cells say "waiting for the backend…" (a streamed text, not an error)
+// and the batch is sent again after 1, 2, 4 … at most 30 s, until it answers.
+// Answers older than the cache lifetime come back marked stale ("yes (stale)")
+// and are not bought again unless the user asks (refreshStale, or
+// =FBCHECK(A2, , TRUE)); a batch above the confirmation threshold waits in the
+// backend, its cells saying "awaiting confirmation", until the pane confirms.
 
-import { describeError } from "./backend-client.js";
+import { BackendError, describeError } from "./backend-client.js";
 
 /** Time to collect calls before sending one batch. */
 export const BATCH_DELAY_MS = 100;
@@ -13,6 +22,27 @@ export const BATCH_DELAY_MS = 100;
 export const MAX_ITEMS = 10000;
 /** What a cell shows while its number is being checked. */
 export const PROGRESS_TEXT = "checking…";
+/** What a cell shows while the backend does not answer (the batch is sent again). */
+export const WAITING_FOR_BACKEND_TEXT = "waiting for the backend…";
+/** What the backend reports for a number in a batch that waits for the pane's confirmation. */
+export const AWAITING_CONFIRMATION_TEXT = "awaiting confirmation";
+/** Appended to an answer older than the cache lifetime: "yes (stale)". */
+export const STALE_SUFFIX = " (stale)";
+/** The longest pause between two attempts to reach a backend that does not answer. */
+export const BACKEND_RETRY_MAX_MS = 30000;
+
+/** Return the pause in ms before attempt ``failures`` + 1 to reach the backend: 1, 2, 4 … 30 s. */
+export function backendRetryDelay(failures) {
+  return Math.min(BACKEND_RETRY_MAX_MS, 1000 * 2 ** Math.max(0, failures - 1));
+}
+
+/**
+ * Return true when ``error`` means the backend is not there (yet): no connection, or a
+ * gateway saying the same. Such a look-up waits and is sent again; any other refusal is final.
+ */
+export function isBackendDown(error) {
+  return error instanceof BackendError && [0, 502, 503, 504].includes(error.status);
+}
 
 /** Return the default poll delay in ms after ``polls`` polls: 2 s, growing to 5 s. */
 export function lookupPollDelay(polls) {
@@ -109,6 +139,7 @@ export class LookupBatcher {
     customFunctions,
     batchDelay = BATCH_DELAY_MS,
     pollDelay = lookupPollDelay,
+    retryDelay = backendRetryDelay,
     maxItems = MAX_ITEMS,
     setTimer = (callback, ms) => setTimeout(callback, ms),
   }) {
@@ -116,20 +147,33 @@ export class LookupBatcher {
     this.customFunctions = customFunctions;
     this.batchDelay = batchDelay;
     this.pollDelay = pollDelay;
+    this.retryDelay = retryDelay;
     this.maxItems = maxItems;
     this.setTimer = setTimer;
-    // key -> {value, region, cells: [{call, row, column}]}, waiting for the next batch.
+    // key -> {value, region, refresh, cells: [cell]}, waiting for the next batch.
+    // A cell is {call, row, column, value, region}.
     this.queue = new Map();
     this.flushScheduled = false;
-    // E.164 number -> [{call, row, column}], waiting for the upstream.
+    // E.164 number -> [cell], waiting for the upstream.
     this.pending = new Map();
     this.pollScheduled = false;
     this.polls = 0;
     this.requests = 0;
+    // Failed attempts in a row to reach the backend (0 while it answers).
+    this.backendFailures = 0;
+    // Cells showing a stale answer, and cells whose batch awaits the pane's confirmation.
+    this.stale = new Set();
+    this.awaiting = new Set();
+    this.listeners = [];
   }
 
-  /** The streaming custom function: fbcheck(numbers, region, invocation). */
-  call(numbers, region, invocation) {
+  /**
+   * The streaming custom function: fbcheck(numbers, region, invocation).
+   *
+   * ``refresh``: check again the numbers whose cached answer is older than the
+   * cache lifetime (fresh answers still come from the cache).
+   */
+  call(numbers, region, invocation, { refresh = false } = {}) {
     const matrix = Array.isArray(numbers) ? numbers : [[numbers]];
     const width = matrix.reduce((widest, row) => Math.max(widest, row.length), 1);
     const call = new StreamingCall(invocation, matrix.length, width, this.customFunctions);
@@ -146,7 +190,7 @@ export class LookupBatcher {
           });
         } else if (!isEmpty(value)) {
           call.setCell(rowIndex, columnIndex, { text: PROGRESS_TEXT });
-          this.enqueue({ call, row: rowIndex, column: columnIndex }, value, chosenRegion);
+          this.enqueue({ call, row: rowIndex, column: columnIndex, value, region: chosenRegion }, refresh);
         }
       });
     });
@@ -156,23 +200,86 @@ export class LookupBatcher {
   }
 
   /** Queue one cell's lookup for the next batch. */
-  enqueue(cell, value, region) {
-    const key = JSON.stringify([value, region]);
-    let entry = this.queue.get(key);
-    if (entry === undefined) {
-      entry = { value, region, cells: [] };
-      this.queue.set(key, entry);
+  enqueue(cell, refresh = false) {
+    this.requeue({ value: cell.value, region: cell.region, refresh, cells: [cell] });
+    this.scheduleFlush(this.batchDelay);
+  }
+
+  /** Put an entry (back) into the queue, merging with one for the same value. */
+  requeue(entry) {
+    const key = JSON.stringify([entry.value, entry.region, entry.refresh]);
+    const queued = this.queue.get(key);
+    if (queued === undefined) {
+      this.queue.set(key, { ...entry, cells: [...entry.cells] });
+    } else {
+      queued.cells.push(...entry.cells.filter((cell) => !queued.cells.includes(cell)));
     }
-    entry.cells.push(cell);
+  }
+
+  /** Send the queue after ``delay`` ms unless a send is already scheduled. */
+  scheduleFlush(delay) {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      this.setTimer(() => this.flush(), this.batchDelay);
+      this.setTimer(() => this.flush(), delay);
     }
+  }
+
+  /** Call ``listener(status)`` after every batch and poll; return a function that stops it. */
+  subscribe(listener) {
+    this.listeners.push(listener);
+    return () => {
+      this.listeners = this.listeners.filter((other) => other !== listener);
+    };
+  }
+
+  /** Return what the task pane shows: cells awaiting confirmation, stale, and the backend's state. */
+  status() {
+    return {
+      awaiting: this.awaiting.size,
+      stale: this.stale.size,
+      backendDown: this.backendFailures > 0,
+    };
+  }
+
+  /** Tell the listeners what changed (a listener's failure never stops the cells). */
+  notify() {
+    const status = this.status();
+    for (const listener of this.listeners) {
+      try {
+        listener(status);
+      } catch (error) {
+        console.error("FBCheck: a look-up listener failed", error);
+      }
+    }
+  }
+
+  /** Check again every number shown as stale (the user asked); return how many cells. */
+  refreshStale() {
+    const cells = [...this.stale].filter((cell) => !cell.call.cancelled);
+    this.stale.clear();
+    const touched = new Set();
+    for (const cell of cells) {
+      cell.call.setCell(cell.row, cell.column, { text: PROGRESS_TEXT });
+      touched.add(cell.call);
+      this.enqueue(cell, true);
+    }
+    for (const call of touched) {
+      call.render();
+    }
+    this.notify();
+    return cells.length;
   }
 
   /** Forget a cancelled invocation's cells (the cell was deleted or recalculated). */
   cancel(call) {
     call.cancelled = true;
+    for (const set of [this.stale, this.awaiting]) {
+      for (const cell of [...set]) {
+        if (cell.call === call) {
+          set.delete(cell);
+        }
+      }
+    }
     for (const [key, entry] of this.queue) {
       entry.cells = entry.cells.filter((cell) => cell.call !== call);
       if (entry.cells.length === 0) {
@@ -195,9 +302,16 @@ export class LookupBatcher {
     const entries = [...this.queue.values()];
     this.queue.clear();
     const touched = new Set();
+    let down = false;
     for (const part of chunk(entries, this.maxItems)) {
-      const items = part.map((entry) => ({ value: entry.value, region: entry.region }));
+      const items = part.map((entry) =>
+        entry.refresh ? { value: entry.value, region: entry.region, refresh: true } : { value: entry.value, region: entry.region },
+      );
       try {
+        if (down) {
+          // The backend just failed: keep the rest for the next attempt.
+          throw new BackendError(0, "backend_unreachable", "not sent: the backend did not answer");
+        }
         this.requests += 1;
         const answer = await this.backend.post("/api/lookups", { items });
         part.forEach((entry, index) => {
@@ -208,18 +322,36 @@ export class LookupBatcher {
           }
         });
       } catch (error) {
+        down = down || isBackendDown(error);
         for (const entry of part) {
-          for (const cell of entry.cells) {
+          const cells = entry.cells.filter((cell) => !cell.call.cancelled);
+          if (down) {
+            // Not an answer: wait for the backend and send the same look-ups again.
+            for (const cell of cells) {
+              cell.call.setCell(cell.row, cell.column, { text: WAITING_FOR_BACKEND_TEXT });
+              touched.add(cell.call);
+            }
+            if (cells.length) {
+              this.requeue({ ...entry, cells });
+            }
+            continue;
+          }
+          for (const cell of cells) {
             this.route(cell, { status: "error", reason: describeError(error) });
             touched.add(cell.call);
           }
         }
       }
     }
+    this.backendFailures = down ? this.backendFailures + 1 : 0;
     for (const call of touched) {
       call.render();
     }
+    if (down && this.queue.size) {
+      this.scheduleFlush(this.retryDelay(this.backendFailures));
+    }
     this.schedulePoll();
+    this.notify();
   }
 
   /** Show one result in its cell; a pending number joins the poll list. */
@@ -228,9 +360,13 @@ export class LookupBatcher {
     if (cell.call.cancelled) {
       return;
     }
+    const stale = result.status === "done" && result.stale === true;
+    const awaiting = result.status === "pending" && result.progress === AWAITING_CONFIRMATION_TEXT;
+    this.stale[stale ? "add" : "delete"](cell);
+    this.awaiting[awaiting ? "add" : "delete"](cell);
     switch (result.status) {
       case "done":
-        cell.call.setCell(cell.row, cell.column, { text: result.answer });
+        cell.call.setCell(cell.row, cell.column, { text: stale ? result.answer + STALE_SUFFIX : result.answer });
         break;
       case "invalid":
         cell.call.setCell(cell.row, cell.column, { errorCode: ErrorCode.invalidValue, reason: result.reason });
@@ -251,13 +387,14 @@ export class LookupBatcher {
     }
   }
 
-  /** Poll again later while numbers are pending. */
+  /** Poll again later while numbers are pending (later still while the backend is down). */
   schedulePoll() {
     if (this.pollScheduled || this.pending.size === 0) {
       return;
     }
     this.pollScheduled = true;
-    this.setTimer(() => this.poll(), this.pollDelay(this.polls));
+    const delay = this.backendFailures > 0 ? this.retryDelay(this.backendFailures) : this.pollDelay(this.polls);
+    this.setTimer(() => this.poll(), delay);
   }
 
   /** Ask once for all pending numbers of all cells; stream what changed. */
@@ -265,6 +402,7 @@ export class LookupBatcher {
     this.pollScheduled = false;
     this.polls += 1;
     const touched = new Set();
+    let failed = false;
     for (const numbers of chunk([...this.pending.keys()], this.maxItems)) {
       let answer;
       try {
@@ -272,9 +410,11 @@ export class LookupBatcher {
         answer = await this.backend.post("/api/lookups/poll", { numbers });
       } catch (error) {
         // Keep waiting: the job lives in the backend, not in this request.
+        failed = true;
         for (const number of numbers) {
           for (const cell of this.pending.get(number) || []) {
-            cell.call.setCell(cell.row, cell.column, { text: PROGRESS_TEXT + " (backend not answering, retrying)" });
+            cell.call.setCell(cell.row, cell.column, { text: WAITING_FOR_BACKEND_TEXT });
+            this.awaiting.delete(cell);
             touched.add(cell.call);
           }
         }
@@ -299,9 +439,11 @@ export class LookupBatcher {
     for (const call of touched) {
       call.render();
     }
+    this.backendFailures = failed ? this.backendFailures + 1 : 0;
     if (this.pending.size === 0) {
       this.polls = 0;
     }
     this.schedulePoll();
+    this.notify();
   }
 }

@@ -5,7 +5,9 @@
 
 import { createBackend, describeError } from "./backend-client.js";
 import { CheckSession, excelRunner } from "./selection-check.js";
+import { provideAction } from "./registration.js";
 import "./functions.js";
+import "./lookup-pane.js";
 
 const backend = createBackend();
 
@@ -326,9 +328,8 @@ function start() {
 }
 
 // The ribbon's ExecuteFunction button; the shared runtime keeps this page alive.
-if (typeof Office !== "undefined" && Office.actions && Office.actions.associate) {
-  Office.actions.associate("checkSelection", (event) => session.handleRibbonEvent(event));
-}
+// early-registration.js associated it before the modules loaded and kept any press.
+provideAction("checkSelection", (event) => session.handleRibbonEvent(event));
 
 if (typeof Office !== "undefined" && Office.onReady) {
   Office.onReady(start);

@@ -5,7 +5,10 @@ Excel calls the function once per cell and our JavaScript sends one request per
 request only queues its numbers here and returns at once; a worker thread
 submits everything queued as ONE job after ``quiet`` seconds without a new
 number (or ``max_wait`` seconds after the first, whichever comes first), so the
-vendor sees one upstream task. No Flask and no Excel in here.
+vendor sees one upstream task. ``submit`` may also hold a batch for the user's
+confirmation (it returns None): its numbers stay ``unconfirmed`` until
+:meth:`LookupCoalescer.settle` records what the user decided. No Flask and no
+Excel in here.
 """
 
 from __future__ import annotations
@@ -26,14 +29,16 @@ DEFAULT_MAX_WAIT = 5.0
 
 @dataclass(frozen=True)
 class Lookup:
-    """Where one number stands: queued here, submitted in a job, or failed to submit."""
+    """Where one number stands: queued, held for confirmation, submitted, declined or failed."""
 
-    state: str  # "queued", "submitted" or "failed"
+    state: str  # "queued", "unconfirmed", "submitted", "declined" or "failed"
     job_id: str | None = None
     reason: str | None = None
 
 
 QUEUED = Lookup("queued")
+#: Held until the user confirms the batch (or cancels it).
+UNCONFIRMED = Lookup("unconfirmed")
 
 
 class QueueClosedError(RuntimeError):
@@ -41,11 +46,11 @@ class QueueClosedError(RuntimeError):
 
 
 class LookupCoalescer:
-    """Queue numbers and submit them together through ``submit`` (numbers -> job id)."""
+    """Queue numbers and submit them together through ``submit`` (numbers -> job id or None)."""
 
     def __init__(
         self,
-        submit: Callable[[list[str]], str],
+        submit: Callable[[list[str]], str | None],
         *,
         quiet: float = DEFAULT_QUIET,
         max_wait: float = DEFAULT_MAX_WAIT,
@@ -69,14 +74,14 @@ class LookupCoalescer:
         self.jobs_submitted = 0
 
     def add(self, numbers: Iterable[str]) -> None:
-        """Queue E.164 ``numbers`` (already queued ones are not queued twice)."""
+        """Queue E.164 ``numbers`` (queued or held ones are not queued twice)."""
         with self._lock:
             if self._closed:
                 raise QueueClosedError("the look-up queue is closed: the backend is shutting down")
             now = time.monotonic()
             added = False
             for number in numbers:
-                if self._known.get(number) is QUEUED:
+                if self._known.get(number) in (QUEUED, UNCONFIRMED):
                     continue
                 if not self._queue:
                     self._first_at = now
@@ -92,6 +97,15 @@ class LookupCoalescer:
         """Return where ``number`` stands, or None when it was never queued (or forgotten)."""
         with self._lock:
             return self._known.get(number)
+
+    def settle(self, numbers: Iterable[str], outcome: Lookup) -> None:
+        """Record what became of numbers held for confirmation (submitted, declined, failed)."""
+        with self._lock:
+            for number in numbers:
+                known = self._known.get(number)
+                # Queued too: the batch may be confirmed before the worker records it held.
+                if known is QUEUED or known is UNCONFIRMED:
+                    self._known[number] = outcome
 
     def forget_all(self) -> None:
         """Drop the queue and every record (the vendor realm changed: ask again)."""
@@ -146,11 +160,16 @@ class LookupCoalescer:
             log.exception("submitting %d looked-up numbers failed", len(batch))
             outcome = Lookup("failed", reason=f"could not start the check: {exc}")
         else:
-            outcome = Lookup("submitted", job_id=job_id)
-            self.jobs_submitted += 1
+            if job_id is None:
+                outcome = UNCONFIRMED
+            else:
+                outcome = Lookup("submitted", job_id=job_id)
+                self.jobs_submitted += 1
         with self._lock:
             # A forget_all() meanwhile means this job belongs to another vendor realm.
             if generation != self._generation:
                 return
             for number in batch:
-                self._known[number] = outcome
+                # A settle() meanwhile (the held batch was already confirmed) wins.
+                if self._known.get(number) is QUEUED:
+                    self._known[number] = outcome

@@ -2,11 +2,12 @@
 
 :class:`EngineHost` lives in ``app.extensions`` and holds the run-time
 settings (:class:`~addin.web.runtime_settings.RuntimeSettings`), the current
-:class:`~addin.engine.checker.Checker`, the ``=FBCHECK`` look-up coalescer and
-the plans awaiting confirmation. The Checker starts lazily, so an app that
-only serves pages never starts the demo emulator or the runner. Each request
-borrows it with ``with host.checker() as checker:``; a new API key retires the
-old Checker once no request holds it any more.
+:class:`~addin.engine.checker.Checker`, the ``=FBCHECK`` look-up coalescer, the
+look-up batch held for confirmation and the selection plans awaiting it. The
+Checker starts lazily, so an app that only serves pages never starts the demo
+emulator or the runner. Each request borrows it with ``with host.checker() as
+checker:``; a new API key retires the old Checker once no request holds it any
+more.
 
 Close it with :func:`close_app` (tests do); otherwise it is closed when the
 app is garbage-collected or the interpreter exits.
@@ -24,14 +25,16 @@ from flask import Flask
 
 from addin.config import Settings
 from addin.engine.checker import Checker
+from addin.engine.planning import Plan
 from addin.vendor import open_checker
-from addin.web.coalescer import DEFAULT_MAX_WAIT, DEFAULT_QUIET, LookupCoalescer
+from addin.web.coalescer import DEFAULT_MAX_WAIT, DEFAULT_QUIET, Lookup, LookupCoalescer
 from addin.web.flask_config import (
     EMULATOR_CONFIG_KEY,
     LOOKUP_MAX_WAIT_KEY,
     LOOKUP_QUIET_KEY,
     SETTINGS_KEY,
 )
+from addin.web.held_lookups import HeldBatch, HeldLookups
 from addin.web.pending_plans import PendingPlans
 from addin.web.runtime_settings import RuntimeSettings
 
@@ -40,6 +43,15 @@ EXTENSION_KEY = "fbcheck.engine"
 DRAIN_TIMEOUT = 30.0
 #: Demo tasks die with their emulator; say so instead of leaving them open.
 DEMO_SWITCH_REASON = "the API key changed while this demo check ran; check again"
+#: What a cell of a look-up batch the user cancelled says (#N/A).
+LOOKUPS_CANCELLED_REASON = (
+    "not checked: the look-up was cancelled in the task pane, nothing was billed;"
+    " enter the formula again to ask again"
+)
+
+
+class SettingsChangedError(RuntimeError):
+    """The API key changed since the held batch was planned; it is void."""
 
 
 class EngineClosedError(RuntimeError):
@@ -71,6 +83,7 @@ class EngineHost:
             self._submit_lookups, quiet=lookup_quiet, max_wait=lookup_max_wait
         )
         self.plans = PendingPlans()
+        self.held_lookups = HeldLookups()
 
     @property
     def settings(self) -> Settings:
@@ -121,6 +134,7 @@ class EngineHost:
             if rebuild:
                 self.coalescer.forget_all()
                 self.plans.clear()
+                self.held_lookups.clear()
                 if old is not None:
                     self._retire(old)
             return new
@@ -131,11 +145,51 @@ class EngineHost:
             self._lock.wait_for(lambda: id(old) not in self._leases, timeout=DRAIN_TIMEOUT)
         old.retire(DEMO_SWITCH_REASON)
 
-    def _submit_lookups(self, numbers: list[str]) -> str:
-        """Plan and submit queued ``=FBCHECK`` numbers as one job; return its id."""
+    def _submit_lookups(self, numbers: list[str]) -> str | None:
+        """Submit queued ``=FBCHECK`` numbers as one job and return its id.
+
+        None when they are held for confirmation instead: their plan uploads more
+        than ``confirm_above`` numbers, or a held batch waits already (they join it).
+        """
         with self.checker() as checker:
-            plan = checker.plan(numbers)
-            return checker.submit(plan, kind="lookups", label=f"=FBCHECK: {len(numbers)} numbers")
+            plan = self.held_lookups.hold_or_plan(
+                numbers,
+                checker.plan,
+                threshold=self.settings.confirm_above,
+                generation=self.generation,
+            )
+            if plan is None:
+                return None
+            return _submit_lookup_plan(checker, plan)
+
+    def confirm_lookups(self, batch_id: str, version: int) -> tuple[str, Plan]:
+        """Submit the held batch the user confirmed (planned again); return its job and plan.
+
+        Raises ``HeldBatchGoneError``, ``HeldBatchChangedError`` (nothing submitted)
+        or ``SettingsChangedError``.
+        """
+        batch = self.held_lookups.take(batch_id, version)
+        if batch.generation != self.generation:
+            self.coalescer.settle(batch.numbers, Lookup("declined", reason=DEMO_SWITCH_REASON))
+            raise SettingsChangedError(batch_id)
+        try:
+            with self.checker() as checker:
+                # Planned again: numbers answered or started meanwhile are not uploaded twice.
+                plan = checker.plan(list(batch.numbers))
+                job_id = _submit_lookup_plan(checker, plan)
+        except Exception as exc:
+            self.coalescer.settle(
+                batch.numbers, Lookup("failed", reason=f"could not start the check: {exc}")
+            )
+            raise
+        self.coalescer.settle(batch.numbers, Lookup("submitted", job_id=job_id))
+        return job_id, plan
+
+    def cancel_lookups(self, batch_id: str) -> HeldBatch:
+        """Drop the held batch the user declined (nothing billed); raise ``HeldBatchGoneError``."""
+        batch = self.held_lookups.take(batch_id)
+        self.coalescer.settle(batch.numbers, Lookup("declined", reason=LOOKUPS_CANCELLED_REASON))
+        return batch
 
     def close(self) -> None:
         """Stop the coalescer and the Checker (idempotent)."""
@@ -146,8 +200,14 @@ class EngineHost:
             checker, self._checker = self._checker, None
         self.coalescer.close()
         self.plans.clear()
+        self.held_lookups.clear()
         if checker is not None:
             checker.close()
+
+
+def _submit_lookup_plan(checker: Checker, plan: Plan) -> str:
+    """Submit a plan of ``=FBCHECK`` numbers as a look-up job; return its id."""
+    return checker.submit(plan, kind="lookups", label=f"=FBCHECK: {plan.distinct} numbers")
 
 
 def _key_text(settings: Settings) -> str:

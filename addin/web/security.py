@@ -42,10 +42,22 @@ API_PREFIXES = ("/api/", "/xlwings/")
 #: Names under which the backend is reachable on this machine.
 OWN_HOSTNAMES = ("localhost", "127.0.0.1", "[::1]")
 
-#: Where office.js comes from; it may load MicrosoftAjax.js from the ASP.NET
-#: CDN on some hosts (OfficeDev/office-js issues 686, 4131), so both are allowed.
+#: Where office.js comes from. It may load MicrosoftAjax.js from the ASP.NET CDN
+#: on some hosts (OfficeDev/office-js issues 686, 4131) and its telemetry script
+#: from appsforoffice.microsoft.com/lib/1/hosted/telemetry/ (office-js issue 1925);
+#: appsforoffice.microsoft.com, ajax.aspnetcdn.com and browser.pipe.aria.microsoft.com
+#: are the domains found necessary in office-js issue 1005 ("Document required CSP
+#: values"; Microsoft has no canonical list yet), all three Microsoft 365 endpoints
+#: (https://learn.microsoft.com/microsoft-365/enterprise/urls-and-ip-address-ranges).
 OFFICE_SCRIPT_SOURCES = ("https://appsforoffice.microsoft.com", "https://ajax.aspnetcdn.com")
-#: Host names of Office on the web: the Excel web app (``*.officeapps.live.com``,
+#: Where office.js sends its telemetry: the Aria collector it POSTs to (office-js
+#: issues 61 and 1005).
+OFFICE_CONNECT_SOURCES = ("https://browser.pipe.aria.microsoft.com",)
+#: The telemetry frame office.js opens (telemetryproxy.html, office-js issues 696
+#: and 1627); nothing else may be framed by the pane.
+OFFICE_FRAME_SOURCES = ("https://telemetryservice.firstpartyapps.oaspapps.com",)
+#: Host names of Office on the web that read our static files cross-origin (the
+#: CORS exception for /functions.json): the Excel web app (``*.officeapps.live.com``,
 #: ``excel.cloud.microsoft``) and the pages that embed it (OneDrive, SharePoint,
 #: office.com / microsoft365.com). Desktop Excel shows the task pane as a
 #: top-level WebView and needs none of these.
@@ -57,8 +69,31 @@ OFFICE_WEB_DOMAINS = (
     "cloud.microsoft",
     "sharepoint.com",
 )
-OFFICE_FRAME_ANCESTORS = tuple(f"https://{host}" for host in OFFICE_WEB_HOSTS) + tuple(
-    f"https://*.{domain}" for domain in OFFICE_WEB_DOMAINS
+#: Who may show the pane in a frame (``frame-ancestors``), from Microsoft's
+#: documented host list for apps hosted in Teams, Outlook and the Microsoft 365 app
+#: ("Set Content Security Policy headers to allow Teams and any other host
+#: applications", https://learn.microsoft.com/microsoftteams/platform/tabs/how-to/tab-requirements):
+#: ``*.cloud.microsoft`` for all hosts (Microsoft's web apps are moving there,
+#: ``excel.cloud.microsoft`` included), ``teams.microsoft.com`` and
+#: ``*.teams.microsoft.com``, ``*.microsoft365.com`` and ``*.office.com``, and
+#: ``outlook.office.com``, ``outlook.office365.com``, ``outlook-sdf.office.com``,
+#: ``outlook-sdf.office365.com``. Excel on the web frames the pane from
+#: ``*.officeapps.live.com`` inside OneDrive (``onedrive.live.com``) or SharePoint
+#: (``*.sharepoint.com``): Microsoft's answers in office-js issue 3342 and
+#: office-js-docs-pr issue 4911.
+OFFICE_FRAME_ANCESTORS = (
+    "https://*.cloud.microsoft",
+    "https://teams.microsoft.com",
+    "https://*.teams.microsoft.com",
+    "https://*.microsoft365.com",
+    "https://*.office.com",
+    "https://outlook.office.com",
+    "https://outlook.office365.com",
+    "https://outlook-sdf.office.com",
+    "https://outlook-sdf.office365.com",
+    "https://*.officeapps.live.com",
+    "https://onedrive.live.com",
+    "https://*.sharepoint.com",
 )
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -69,7 +104,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         # issue 1687); inline script stays forbidden.
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data:",
-        "connect-src 'self'",
+        "connect-src 'self' " + " ".join(OFFICE_CONNECT_SOURCES),
+        "frame-src 'self' " + " ".join(OFFICE_FRAME_SOURCES),
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'self'",

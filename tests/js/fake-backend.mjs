@@ -3,8 +3,11 @@
 
 import http from "node:http";
 
-/** Start a backend with ``routes``: {"POST /path": (body, request) => {status, body} | body}. */
-export async function startBackend(routes) {
+/**
+ * Start a backend with ``routes``: {"POST /path": (body, request) => {status, body} | body},
+ * on ``port`` (default: a free one).
+ */
+export async function startBackend(routes, { port: wanted = 0 } = {}) {
   const requests = [];
   const server = http.createServer((request, response) => {
     let text = "";
@@ -33,7 +36,7 @@ export async function startBackend(routes) {
       response.end(JSON.stringify(answer));
     });
   });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise((resolve) => server.listen(wanted, "127.0.0.1", resolve));
   const { port } = server.address();
   return {
     url: `http://127.0.0.1:${port}`,
@@ -48,4 +51,13 @@ export async function startBackend(routes) {
         server.close(resolve);
       }),
   };
+}
+
+/** Return a loopback port nothing listens on (taken, then released). */
+export async function freePort() {
+  const probe = http.createServer();
+  await new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }

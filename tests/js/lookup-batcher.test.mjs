@@ -4,8 +4,18 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { createBackend } from "../../addin/static/backend-client.js";
-import { LookupBatcher, MAX_ITEMS, PROGRESS_TEXT, inputError } from "../../addin/static/lookup-batcher.js";
-import { startBackend } from "./fake-backend.mjs";
+import {
+  AWAITING_CONFIRMATION_TEXT,
+  BACKEND_RETRY_MAX_MS,
+  LookupBatcher,
+  MAX_ITEMS,
+  PROGRESS_TEXT,
+  STALE_SUFFIX,
+  WAITING_FOR_BACKEND_TEXT,
+  backendRetryDelay,
+  inputError,
+} from "../../addin/static/lookup-batcher.js";
+import { freePort, startBackend } from "./fake-backend.mjs";
 
 /** Stands in for Office's CustomFunctions namespace. */
 class ExcelError {
@@ -212,18 +222,142 @@ test("an upstream error gives #N/A with the reason; in a spill only that cell", 
   assert.equal(spill.last[1][0], "no");
 });
 
-test("a failed lookup request gives #N/A naming the backend", async () => {
+test("a backend that is not running: cells wait, retries back off to 30 s, answers once it is up", async () => {
+  const port = await freePort();
   const timers = new ManualTimers();
   const batcher = new LookupBatcher({
-    backend: createBackend({ baseUrl: "http://127.0.0.1:9" }),
+    backend: createBackend({ baseUrl: `http://127.0.0.1:${port}` }),
     customFunctions,
     setTimer: timers.setTimer,
   });
+  const statuses = [];
+  batcher.subscribe((status) => statuses.push(status));
   const cell = invocation();
-  batcher.call([["+1"]], null, cell);
+  batcher.call([["+41798284651"], ["+41798284652"]], "CH", cell);
+  for (let attempt = 0; attempt < 8; attempt += 1) {
+    await timers.runAll();
+    // A streamed text, never an error: Excel would not run a failed look-up again.
+    assert.deepEqual(cell.last, [[WAITING_FOR_BACKEND_TEXT], [WAITING_FOR_BACKEND_TEXT]]);
+  }
+  assert.deepEqual(timers.delays, [100, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+  assert.equal(statuses[statuses.length - 1].backendDown, true);
+  assert.ok(cell.results.every((result) => !(result instanceof ExcelError)));
+
+  // `fbcheck serve` starts: the next attempt is answered.
+  const server = await startBackend(
+    {
+      "POST /api/lookups": (body) => ({
+        demo: true,
+        results: body.items.map((item) => ({ status: "done", e164: "+" + item.value.slice(1), answer: item.value.endsWith("1") ? "yes" : "no" })),
+      }),
+    },
+    { port },
+  );
+  try {
+    await timers.runAll();
+    assert.deepEqual(cell.last, [["yes"], ["no"]]);
+    // Both cells in one request, as first asked, with the client header.
+    const sent = server.to("POST /api/lookups");
+    assert.equal(sent.length, 1);
+    assert.deepEqual(sent[0].body, { items: [{ value: "+41798284651", region: "CH" }, { value: "+41798284652", region: "CH" }] });
+    assert.equal(statuses[statuses.length - 1].backendDown, false);
+    // Nothing left to send or poll.
+    assert.equal(timers.waiting.length, 0);
+  } finally {
+    await server.close();
+  }
+});
+
+test("the retry pause doubles from 1 s and stops growing at 30 s", () => {
+  assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 50].map(backendRetryDelay), [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+  assert.equal(BACKEND_RETRY_MAX_MS, 30000);
+});
+
+test("a backend that refuses the request answers #N/A with its message, without retrying", async () => {
+  const server = await startBackend({
+    "POST /api/lookups": () => ({ status: 413, body: { error: "too_many_items", message: "send at most 10,000 items per request" } }),
+  });
+  try {
+    const timers = new ManualTimers();
+    const batcher = new LookupBatcher({ backend: createBackend({ baseUrl: server.url }), customFunctions, setTimer: timers.setTimer });
+    const cell = invocation();
+    batcher.call([["+1"]], null, cell);
+    await timers.runAll();
+    assert.ok(cell.last instanceof ExcelError);
+    assert.equal(cell.last.code, "#N/A");
+    assert.equal(cell.last.message, "send at most 10,000 items per request");
+    assert.equal(timers.waiting.length, 0);
+  } finally {
+    await server.close();
+  }
+});
+
+test("a stale answer is shown marked, not bought; refreshStale asks again with refresh", async () => {
+  const timers = new ManualTimers();
+  const backend = recordingBackend((item) =>
+    item.refresh ? { status: "done", answer: "no" } : { status: "done", answer: "yes", stale: true },
+  );
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const cell = invocation();
+  batcher.call([["+1"], ["+2"]], null, cell);
   await timers.runAll();
-  assert.equal(cell.last.code, "#N/A");
-  assert.match(cell.last.message, /backend does not answer/);
+  assert.deepEqual(cell.last, [["yes" + STALE_SUFFIX], ["yes (stale)"]]);
+  assert.equal(batcher.status().stale, 2);
+  assert.equal(backend.posts.length, 1);
+
+  assert.equal(batcher.refreshStale(), 2);
+  assert.deepEqual(cell.last, [[PROGRESS_TEXT], [PROGRESS_TEXT]]);
+  await timers.runAll();
+  assert.deepEqual(backend.posts[1].body.items, [
+    { value: "+1", region: null, refresh: true },
+    { value: "+2", region: null, refresh: true },
+  ]);
+  assert.deepEqual(cell.last, [["no"], ["no"]]);
+  assert.equal(batcher.status().stale, 0);
+});
+
+test("=FBCHECK(A2, , TRUE) sends its numbers with refresh", async () => {
+  const timers = new ManualTimers();
+  const backend = recordingBackend(() => ({ status: "done", answer: "ban" }));
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  batcher.call([["+1"]], null, invocation(), { refresh: true });
+  batcher.call([["+1"]], null, invocation());
+  await timers.runAll();
+  // Two entries: the refresh is not lost by merging with the plain call of the same number.
+  assert.deepEqual(backend.posts[0].body.items, [
+    { value: "+1", region: null, refresh: true },
+    { value: "+1", region: null },
+  ]);
+});
+
+test("a batch awaiting confirmation: the cells say so, the pane hears it, then the answer", async () => {
+  const timers = new ManualTimers();
+  let confirmed = false;
+  const backend = recordingBackend(
+    (item) => ({ status: "pending", e164: item.value, progress: "queued" }),
+    (body) => ({
+      results: Object.fromEntries(
+        body.numbers.map((number) => [
+          number,
+          confirmed ? { status: "done", answer: "yes" } : { status: "pending", progress: AWAITING_CONFIRMATION_TEXT },
+        ]),
+      ),
+    }),
+  );
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const heard = [];
+  batcher.subscribe((status) => heard.push(status.awaiting));
+  const cell = invocation();
+  batcher.call([["+1"], ["+2"]], null, cell);
+  await timers.runAll(); // the batch: queued
+  assert.deepEqual(cell.last, [["queued"], ["queued"]]);
+  await timers.runAll(); // a poll: held for confirmation
+  assert.deepEqual(cell.last, [[AWAITING_CONFIRMATION_TEXT], [AWAITING_CONFIRMATION_TEXT]]);
+  assert.equal(batcher.status().awaiting, 2);
+  confirmed = true;
+  await timers.runAll();
+  assert.deepEqual(cell.last, [["yes"], ["yes"]]);
+  assert.deepEqual(heard, [0, 2, 0]);
 });
 
 test("a failed poll keeps the cell waiting and polls again", async () => {
@@ -240,7 +374,7 @@ test("a failed poll keeps the cell waiting and polls again", async () => {
   batcher.call([["+1"]], null, cell);
   await timers.runAll();
   await timers.runAll();
-  assert.match(cell.last[0][0], /retrying/);
+  assert.equal(cell.last[0][0], WAITING_FOR_BACKEND_TEXT);
   fail = false;
   await timers.runAll();
   assert.deepEqual(cell.last, [["yes"]]);

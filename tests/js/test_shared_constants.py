@@ -138,6 +138,7 @@ def test_every_script_constant_is_readable() -> None:
     ("script", "constant", "python"),
     [
         ("lookup-batcher.js", "MAX_ITEMS", lookups.MAX_ITEMS),
+        ("lookup-batcher.js", "AWAITING_CONFIRMATION_TEXT", lookups.AWAITING_CONFIRMATION_TEXT),
         ("selection-check.js", "PENDING", answer_columns.PENDING),
         ("selection-check.js", "UNCONFIRMED", answer_columns.UNCONFIRMED),
         ("backend-client.js", "CLIENT_HEADER", security.CLIENT_HEADER),

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from addin.engine.planning import Plan
-from addin.web.coalescer import LookupCoalescer
+from addin.web.coalescer import UNCONFIRMED, Lookup, LookupCoalescer
 from addin.web.pending_plans import PendingPlans
 from tests.web.engine_app import wait_for
 
@@ -139,3 +139,38 @@ def test_plans_expire() -> None:
     assert taken is not None
     assert taken.label == "S!A1"
     assert plans.take(second) is None
+
+
+def test_a_held_batch_is_unconfirmed_until_settled() -> None:
+    """submit returning None holds the batch; settle records what the user decided."""
+    release = threading.Event()
+    held: list[list[str]] = []
+
+    def hold(numbers: list[str]) -> str | None:
+        """Hold every batch (as above the confirmation threshold)."""
+        held.append(numbers)
+        release.wait(10)
+        return None
+
+    queue = LookupCoalescer(hold, quiet=0.05, max_wait=1.0)
+    try:
+        queue.add(["+41798000001", "+41798000002"])
+        wait_for(lambda: held)
+        # Confirmed before the worker recorded the batch as held: the confirmation wins.
+        queue.settle(["+41798000001"], Lookup("submitted", job_id="job-9"))
+        release.set()
+        wait_for(lambda: queue.lookup("+41798000002") == UNCONFIRMED)
+        assert queue.lookup("+41798000001") == Lookup("submitted", job_id="job-9")
+        assert queue.jobs_submitted == 0
+        # Held numbers are not queued again by a recalculation.
+        queue.add(["+41798000002"])
+        assert queue.lookup("+41798000002") == UNCONFIRMED
+        queue.settle(["+41798000002"], Lookup("declined", reason="cancelled"))
+        assert queue.lookup("+41798000002") == Lookup("declined", reason="cancelled")
+        # settle touches only numbers still waiting for the user's word.
+        queue.settle(["+41798000001", "+41798000003"], Lookup("declined", reason="late"))
+        assert queue.lookup("+41798000001") == Lookup("submitted", job_id="job-9")
+        assert queue.lookup("+41798000003") is None
+    finally:
+        release.set()
+        queue.close()

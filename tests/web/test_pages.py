@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -58,6 +59,8 @@ def test_taskpane_loads_office_js_then_own_script(client: AddinClient) -> None:
     page = scan(client, "/taskpane.html")
     assert page.scripts == [
         "https://appsforoffice.microsoft.com/lib/1/hosted/office.js",
+        # Classic, right after office.js: delayInitialization before the modules (item 8).
+        "early-registration.js",
         "taskpane.js",
     ]
 
@@ -181,7 +184,7 @@ def test_functions_metadata() -> None:
     metadata = json.loads((STATIC_DIR / "functions.json").read_text(encoding="utf-8"))
     (function,) = metadata["functions"]
     assert function["id"] == function["name"] == "FBCHECK"
-    numbers, region = function["parameters"]
+    numbers, region, refresh = function["parameters"]
     assert numbers == {
         "name": "numbers",
         "description": numbers["description"],
@@ -191,6 +194,11 @@ def test_functions_metadata() -> None:
     assert region["type"] == "string"
     assert region["dimensionality"] == "scalar"
     assert region["optional"] is True
+    # =FBCHECK(A2, , TRUE) buys stale answers again; left out, they show "yes (stale)".
+    assert refresh["name"] == "refresh"
+    assert refresh["type"] == "boolean"
+    assert refresh["dimensionality"] == "scalar"
+    assert refresh["optional"] is True
     assert function["result"] == {"type": "string", "dimensionality": "matrix"}
     assert function["options"] == {"stream": True}
     # Error cells reach the function (each answers #VALUE! alone) instead of failing the
@@ -204,3 +212,16 @@ def test_functions_metadata() -> None:
 def test_functions_metadata_served(client: AddinClient) -> None:
     response = client.get("/functions.json", client_header=False)
     assert response.json == json.loads((STATIC_DIR / "functions.json").read_text(encoding="utf-8"))
+
+
+def test_every_ribbon_command_has_an_early_stand_in() -> None:
+    """A press before the modules load is kept only for commands early-registration.js lists."""
+    template = (STATIC_DIR.parent / "web" / "templates" / "manifest.template.xml").read_text(
+        encoding="utf-8"
+    )
+    commands = re.findall(r"<FunctionName>(\w+)</FunctionName>", template)
+    assert commands
+    early = (STATIC_DIR / "early-registration.js").read_text(encoding="utf-8")
+    listed = re.search(r"var ACTIONS = (\[.*?\]);", early)
+    assert listed is not None
+    assert sorted(json.loads(listed[1])) == sorted(commands)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import requests
 from werkzeug.datastructures import Headers
 
+from addin.http_server import BackgroundServer
+from addin.web.certs import ServerCertificate
 from addin.web.security import (
     CLIENT_HEADER,
     CONTENT_SECURITY_POLICY,
@@ -246,20 +249,85 @@ def test_security_headers_on_refusals(client: AddinClient) -> None:
     assert response.headers["Cache-Control"] == "no-store"
 
 
+def csp_directives(policy: str = CONTENT_SECURITY_POLICY) -> dict[str, list[str]]:
+    """Return the policy's directives, each with its list of sources."""
+    directives: dict[str, list[str]] = {}
+    for directive in policy.split("; "):
+        name, *sources = directive.split()
+        assert name not in directives, f"{name} given twice"
+        directives[name] = sources
+    return directives
+
+
 def test_csp_allows_office_and_nothing_inline() -> None:
-    directives = dict(d.split(" ", 1) for d in CONTENT_SECURITY_POLICY.split("; "))
-    assert directives["default-src"] == "'self'"
-    assert "https://appsforoffice.microsoft.com" in directives["script-src"].split()
+    directives = csp_directives()
+    assert directives["default-src"] == ["'self'"]
+    assert "https://appsforoffice.microsoft.com" in directives["script-src"]
     assert "'unsafe-inline'" not in directives["script-src"]
     assert "'unsafe-eval'" not in directives["script-src"]
-    assert directives["connect-src"] == "'self'"
-    assert directives["object-src"] == "'none'"
-    ancestors = directives["frame-ancestors"].split()
-    assert "'self'" in ancestors
-    assert "https://*.officeapps.live.com" in ancestors
-    assert "https://*.cloud.microsoft" in ancestors
-    assert "https://onedrive.live.com" in ancestors
+    assert directives["object-src"] == ["'none'"]
+    assert directives["base-uri"] == ["'none'"]
+
+
+def test_csp_allows_what_office_js_itself_loads() -> None:
+    """office.js: its CDN, MicrosoftAjax, its telemetry collector and telemetry frame."""
+    directives = csp_directives()
+    assert directives["script-src"] == [
+        "'self'",
+        "https://appsforoffice.microsoft.com",
+        "https://ajax.aspnetcdn.com",
+    ]
+    assert directives["connect-src"] == ["'self'", "https://browser.pipe.aria.microsoft.com"]
+    assert directives["frame-src"] == [
+        "'self'",
+        "https://telemetryservice.firstpartyapps.oaspapps.com",
+    ]
+    # Only Microsoft's own https origins, never a wildcard scheme or host.
+    for name in ("script-src", "connect-src", "frame-src"):
+        for source in directives[name][1:]:
+            host = source.removeprefix("https://")
+            assert source.startswith("https://"), source
+            assert "*" not in host, source
+            assert host.endswith(("microsoft.com", "aspnetcdn.com", "oaspapps.com")), source
+
+
+def test_frame_ancestors_follow_microsofts_host_list() -> None:
+    """Excel on the web, Teams, Outlook and the Microsoft 365 app may frame the pane."""
+    ancestors = csp_directives()["frame-ancestors"]
+    assert ancestors[0] == "'self'"
+    # Microsoft's list for Teams, Outlook and the Microsoft 365 app (tab requirements).
+    documented = {
+        "https://*.cloud.microsoft",
+        "https://teams.microsoft.com",
+        "https://*.teams.microsoft.com",
+        "https://*.microsoft365.com",
+        "https://*.office.com",
+        "https://outlook.office.com",
+        "https://outlook.office365.com",
+        "https://outlook-sdf.office.com",
+        "https://outlook-sdf.office365.com",
+    }
+    # Excel on the web inside OneDrive and SharePoint.
+    excel_web = {
+        "https://*.officeapps.live.com",
+        "https://onedrive.live.com",
+        "https://*.sharepoint.com",
+    }
+    assert set(ancestors[1:]) == documented | excel_web
+    assert len(ancestors) == len(set(ancestors))
     assert "*" not in ancestors
+    assert all(source.startswith("https://") for source in ancestors[1:])
+
+
+def test_csp_header_over_real_https(
+    https_server: BackgroundServer, certificate: ServerCertificate
+) -> None:
+    """The header the real server sends on the pane: the same policy, parsed the same way."""
+    url = f"https://localhost:{https_server.port}/taskpane.html"
+    response = requests.get(url, verify=str(certificate.ca_file), timeout=10)
+    assert response.status_code == 200
+    assert csp_directives(response.headers["Content-Security-Policy"]) == csp_directives()
+    assert "X-Frame-Options" not in response.headers
 
 
 @pytest.mark.parametrize("path", API_ROUTES)

@@ -4,25 +4,43 @@
 calls for ~100 ms) and answers every item at once: ``done`` from the cache,
 ``invalid`` with a reason, or ``pending`` after queueing the number in the
 coalescer, which submits one job for all numbers queued close together.
+An answer older than the cache lifetime is ``done`` with ``stale: true``, not
+bought again, unless the item asks for ``refresh``.
 ``POST /api/lookups/poll`` reports, for the numbers a page still waits for,
 their answers or the progress of the job checking them. No request waits for
 the vendor.
+
+A batch that would upload more than ``confirm_above`` numbers is held (its
+numbers report ``awaiting confirmation``) until the task pane confirms it:
+``GET /api/lookups/held`` shows it with its estimate, ``POST
+/api/lookups/held/<batch_id>/confirm`` (naming the ``version`` shown) starts it,
+``POST /api/lookups/held/<batch_id>/cancel`` drops it, nothing billed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from flask import Blueprint, Response, current_app
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationInfo
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationInfo,
+)
 
 from addin.engine.checker import Checker, NumberStatus
 from addin.engine.phones import normalize, validate_region
 from addin.web.coalescer import Lookup, LookupCoalescer
-from addin.web.engine_host import host_of
+from addin.web.engine_host import SettingsChangedError, host_of
 from addin.web.excel_values import CellValue, RegionText
-from addin.web.json_api import ApiError, parse_body, reply
+from addin.web.held_lookups import HeldBatchChangedError, HeldBatchGoneError
+from addin.web.json_api import ApiError, NoBody, parse_body, reply
 
 bp = Blueprint("lookups", __name__, url_prefix="/api/lookups")
 
@@ -55,6 +73,8 @@ class LookupItem(BaseModel):
 
     value: CellValue
     region: RegionText = None
+    #: Buy the answer again although one past the cache lifetime is known.
+    refresh: StrictBool = False
 
 
 class LookupsBody(BaseModel):
@@ -76,6 +96,22 @@ class PollBody(BaseModel):
     numbers: Annotated[list[E164Text], BeforeValidator(_at_most_max_items)]
 
 
+class ConfirmBody(BaseModel):
+    """``POST /api/lookups/held/<batch_id>/confirm``: ``{"version": n}`` (the version shown)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: StrictInt
+
+
+#: What a number of a batch held for the user's confirmation reports (the cells show it).
+AWAITING_CONFIRMATION_TEXT = "awaiting confirmation"
+_HELD_GONE = (
+    "this look-up batch is gone (confirmed or cancelled already, or the backend restarted);"
+    " the cells ask again by themselves"
+)
+
+
 @bp.post("")
 def lookups() -> Response:
     """Answer a batch of ``=FBCHECK`` calls; nothing here waits for the vendor."""
@@ -84,10 +120,18 @@ def lookups() -> Response:
     body = parse_body(LookupsBody, max_bytes=current_app.config["MAX_CONTENT_LENGTH"])
     default_region = host.settings.region
     normalized = [_normalize_item(item, default_region) for item in body.items]
+    refresh = {
+        e164
+        for item, (e164, _) in zip(body.items, normalized, strict=True)
+        if e164 is not None and item.refresh
+    }
     numbers = list(dict.fromkeys(e164 for e164, _ in normalized if e164 is not None))
     with host.checker() as checker:
         cached = checker.cached_answers(numbers)
-        waiting = [n for n in numbers if n not in cached]
+        # Past the cache lifetime: shown as stale, bought again only on request.
+        old = checker.stale_answers(n for n in numbers if n not in cached)
+        stale = {number: found for number, found in old.items() if number not in refresh}
+        waiting = [n for n in numbers if n not in cached and n not in stale]
         statuses = _job_statuses(checker, host.coalescer, waiting)
         host.coalescer.add(
             n for n in waiting if not _still_checking(host.coalescer.lookup(n), statuses.get(n))
@@ -98,12 +142,62 @@ def lookups() -> Response:
             results.append(_result("invalid", None, reason=reason))
         elif e164 in cached:
             results.append(_result("done", e164, answer=cached[e164][0]))
+        elif e164 in stale:
+            answer, checked_at = stale[e164]
+            results.append(
+                _result("done", e164, answer=answer, stale=True, checked_at=_iso(checked_at))
+            )
         else:
             lookup = host.coalescer.lookup(e164)
             job_id = lookup.job_id if lookup is not None else None
             status = statuses.get(e164) if job_id else None
-            results.append(_result("pending", e164, job_id=job_id, progress=_waiting_text(status)))
+            results.append(
+                _result("pending", e164, job_id=job_id, progress=_waiting_text(lookup, status))
+            )
     return reply(results=results)
+
+
+@bp.get("/held")
+def held() -> Response:
+    """Show the look-up batch waiting for the user's confirmation, or null."""
+    batch = host_of(current_app).held_lookups.current()
+    return reply(held=None if batch is None else batch.as_dict())
+
+
+@bp.post("/held/<batch_id>/confirm")
+def confirm_held(batch_id: str) -> Response:
+    """Start the held batch the user confirmed, if it is still the one shown."""
+    version = parse_body(ConfirmBody).version
+    host = host_of(current_app)
+    try:
+        job_id, plan = host.confirm_lookups(batch_id, version)
+    except HeldBatchGoneError:
+        raise ApiError(404, "batch_not_found", _HELD_GONE) from None
+    except HeldBatchChangedError as exc:
+        raise ApiError(
+            409,
+            "batch_changed",
+            f"more look-ups joined this batch: it now uploads {exc.batch.plan['to_upload']:,}"
+            " numbers; check the new estimate and confirm again",
+        ) from None
+    except SettingsChangedError:
+        raise ApiError(
+            409,
+            "settings_changed",
+            "the API key changed since this batch was held; the cells ask again by themselves",
+        ) from None
+    return reply(batch_id=batch_id, job_id=job_id, plan=plan.summary())
+
+
+@bp.post("/held/<batch_id>/cancel")
+def cancel_held(batch_id: str) -> Response:
+    """Drop the held batch the user declined; nothing was billed."""
+    parse_body(NoBody)
+    try:
+        batch = host_of(current_app).cancel_lookups(batch_id)
+    except HeldBatchGoneError:
+        raise ApiError(404, "batch_not_found", _HELD_GONE) from None
+    return reply(batch_id=batch_id, cancelled=len(batch.numbers))
 
 
 @bp.post("/poll")
@@ -149,16 +243,18 @@ def _job_statuses(
 
 
 def _still_checking(lookup: Lookup | None, status: NumberStatus | None) -> bool:
-    """Return True when a number is queued here or waits in a job that still runs."""
-    if lookup is None or lookup.state == "failed":
+    """Return True when a number is queued or held here, or waits in a job that still runs."""
+    if lookup is None or lookup.state in ("failed", "declined"):
         return False
-    if lookup.state == "queued" or lookup.job_id is None:
+    if lookup.state in ("queued", "unconfirmed") or lookup.job_id is None:
         return True
     return status is not None and status.still_checking
 
 
-def _waiting_text(status: NumberStatus | None) -> str:
-    """Return what a waiting cell shows: "queued" or its job's "checking… 40%"."""
+def _waiting_text(lookup: Lookup | None, status: NumberStatus | None) -> str:
+    """Return what a waiting cell shows: "queued", "awaiting confirmation" or "checking… 40%"."""
+    if lookup is not None and lookup.state == "unconfirmed":
+        return AWAITING_CONFIRMATION_TEXT
     if status is None or status.progress is None:
         return QUEUED_TEXT
     return status.progress.checking_text
@@ -166,15 +262,17 @@ def _waiting_text(status: NumberStatus | None) -> str:
 
 def _poll_answer(number: str, lookup: Lookup, status: NumberStatus | None) -> dict[str, Any]:
     """Return the poll answer for a number the coalescer knows."""
-    if lookup.state == "failed":
+    if lookup.state in ("failed", "declined"):
         return _result("error", number, reason=lookup.reason)
+    if lookup.state == "unconfirmed":
+        return _result("pending", number, progress=AWAITING_CONFIRMATION_TEXT)
     if lookup.state == "queued" or lookup.job_id is None or status is None:
         return _result("pending", number, progress=QUEUED_TEXT)
     if status.state == "answered":
         return _result("done", number, answer=status.answer, job_id=lookup.job_id)
     if status.state == "error":
         return _result("error", number, reason=status.reason, job_id=lookup.job_id)
-    return _result("pending", number, job_id=lookup.job_id, progress=_waiting_text(status))
+    return _result("pending", number, job_id=lookup.job_id, progress=_waiting_text(lookup, status))
 
 
 def _normalize_item(item: LookupItem, default_region: str) -> tuple[str | None, str | None]:
@@ -195,6 +293,8 @@ def _result(
     reason: str | None = None,
     job_id: str | None = None,
     progress: str | None = None,
+    stale: bool = False,
+    checked_at: str | None = None,
 ) -> dict[str, Any]:
     """Return one item's answer in the contract's shape."""
     return {
@@ -204,4 +304,11 @@ def _result(
         "reason": reason,
         "job_id": job_id,
         "progress": progress,
+        "stale": stale,
+        "checked_at": checked_at,
     }
+
+
+def _iso(timestamp: float) -> str:
+    """Return a Unix time as an ISO 8601 UTC text."""
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")

@@ -95,8 +95,9 @@ def test_region_per_item(client: AddinClient) -> None:
 
 
 def test_ten_thousand_cells_make_one_upstream_task(tmp_path: Path) -> None:
-    # A longer quiet window, as in production: 100 batches in about a second.
-    with engine_app(tmp_path, quiet=1.0, max_wait=5.0) as app:
+    # A longer quiet window, as in production: 100 batches in about a second. The
+    # threshold above the 5,000 numbers: this is about coalescing, not confirming.
+    with engine_app(tmp_path, quiet=1.0, max_wait=5.0, confirm_above=5000) as app:
         client = AddinClient(app)
         cells = [float(FIRST + i % 5000) for i in range(10_000)]
         for start in range(0, 10_000, 100):
@@ -174,6 +175,9 @@ def test_poll_of_text_that_is_not_e164(client: AddinClient) -> None:
         (LOOKUPS, {"items": [1]}, 400, "bad_request"),
         (LOOKUPS, {"items": [{"region": "CH"}]}, 400, "bad_request"),
         (LOOKUPS, {"items": [{"value": 1}] * 10_001}, 413, "too_many_items"),
+        (LOOKUPS, {"items": [{"value": 1, "refresh": "yes"}]}, 400, "bad_request"),
+        (LOOKUPS, {"items": [{"value": 1, "refresh": 1}]}, 400, "bad_request"),
+        (LOOKUPS, {"items": [{"value": 1, "refresh": None}]}, 400, "bad_request"),
         (POLL, {"numbers": "+41798284651"}, 400, "bad_request"),
         (POLL, {"numbers": [41798284651]}, 400, "bad_request"),
         (POLL, {"numbers": ["+41798284651"] * 10_001}, 413, "too_many_items"),

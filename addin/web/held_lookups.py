@@ -1,0 +1,124 @@
+"""The ``=FBCHECK`` look-up batch that waits for the user's go-ahead before anything is billed.
+
+The coalescer hands each batch of queued look-ups to the engine host, which plans
+it. A batch that would upload more numbers than ``confirm_above`` is not submitted:
+it is held here, under an unguessable id, until the task pane confirms or cancels
+it. While one batch is held, later batches join it (a workbook opening recalculates
+its cells in several waves: the user is asked once). Each join bumps the batch's
+``version``; a confirmation must name the version the user saw, so nothing more is
+billed than the estimate shown. Memory only: a restarted backend forgets the batch
+and the cells, still polling, queue their numbers again.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from addin.engine.planning import Plan
+
+
+@dataclass(frozen=True)
+class HeldBatch:
+    """A look-up batch held for confirmation: its numbers and the estimate last shown."""
+
+    batch_id: str
+    numbers: tuple[str, ...]
+    plan: dict[str, Any]
+    #: 1 when held, +1 each time another batch joins it.
+    version: int
+    #: The engine generation it was planned with; a changed API key voids it.
+    generation: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return what the task pane shows (the numbers themselves stay here)."""
+        return {
+            "batch_id": self.batch_id,
+            "version": self.version,
+            "numbers": len(self.numbers),
+            "plan": self.plan,
+        }
+
+
+class HeldBatchGoneError(LookupError):
+    """No held batch has that id (confirmed or cancelled already, or the backend restarted)."""
+
+
+class HeldBatchChangedError(RuntimeError):
+    """More look-ups joined the batch since the user saw it: show the new estimate first."""
+
+    def __init__(self, batch: HeldBatch) -> None:
+        """Keep the batch as it is now."""
+        super().__init__(f"the batch grew to version {batch.version}")
+        self.batch = batch
+
+
+class HeldLookups:
+    """At most one held batch, thread-safe (the coalescer's worker and requests share it)."""
+
+    def __init__(self) -> None:
+        """Hold nothing yet."""
+        self._lock = threading.Lock()
+        self._batch: HeldBatch | None = None
+
+    def current(self) -> HeldBatch | None:
+        """Return the held batch, or None."""
+        with self._lock:
+            return self._batch
+
+    def hold_or_plan(
+        self,
+        numbers: list[str],
+        plan: Callable[[list[str]], Plan],
+        *,
+        threshold: int,
+        generation: int,
+    ) -> Plan | None:
+        """Return the plan to submit ``numbers`` now, or None when they are held.
+
+        They are held when a batch is held already (they join it) or when their
+        plan uploads more than ``threshold`` numbers.
+        """
+        with self._lock:
+            held = self._batch
+            if held is not None and held.generation == generation:
+                merged = list(dict.fromkeys([*held.numbers, *numbers]))
+                self._batch = HeldBatch(
+                    held.batch_id,
+                    tuple(merged),
+                    plan(merged).summary(),
+                    held.version + 1,
+                    generation,
+                )
+                return None
+            planned = plan(numbers)
+            if not planned.needs_confirmation(threshold):
+                return planned
+            self._batch = HeldBatch(
+                secrets.token_urlsafe(12), tuple(numbers), planned.summary(), 1, generation
+            )
+            return None
+
+    def take(self, batch_id: str, version: int | None = None) -> HeldBatch:
+        """Remove and return the batch; ``version`` must be the one the user saw.
+
+        Raises ``HeldBatchGoneError`` for an unknown id and ``HeldBatchChangedError``
+        (the batch stays held) when it has grown since.
+        """
+        with self._lock:
+            held = self._batch
+            if held is None or not secrets.compare_digest(held.batch_id, batch_id):
+                raise HeldBatchGoneError(batch_id)
+            if version is not None and version != held.version:
+                raise HeldBatchChangedError(held)
+            self._batch = None
+            return held
+
+    def clear(self) -> HeldBatch | None:
+        """Drop the held batch (the vendor realm changed) and return it."""
+        with self._lock:
+            held, self._batch = self._batch, None
+            return held
