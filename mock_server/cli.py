@@ -103,13 +103,15 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def describe(url: str, app_settings: EmulatorSettings) -> str:
     """Return the start-up banner: URL, keys, profile and timing."""
     rate = "all at once" if app_settings.rate is None else f"{app_settings.rate:g} numbers/s"
+    timing = f"queue {app_settings.queue_delay:g} s, {rate}, export {app_settings.export_delay:g} s"
+    if app_settings.pace == "variable":
+        timing = f"variable pace drawn per task (seed {app_settings.seed})"
     keys = ", ".join(f"{key} (balance {balance})" for key, balance in app_settings.api_keys.items())
     return "\n".join(
         [
             f"eKYC Pro emulator listening on {url}",
             f"  API key(s): {keys}",
-            f"  profile {app_settings.profile}: queue {app_settings.queue_delay:g} s, {rate},"
-            f" export {app_settings.export_delay:g} s; time scale {app_settings.time_scale:g}",
+            f"  profile {app_settings.profile}: {timing}; time scale {app_settings.time_scale:g}",
             f"  results: {app_settings.result_format}, links live {app_settings.result_ttl:g} s",
             f"  vendor routes: {url}/fb/api/simple/tasks   admin: {url}/_mock/ledger",
             "  Ctrl-C stops it",

@@ -35,6 +35,7 @@ from mock_server.exceptions import (
     TaskNotFound,
     TooManyActiveTasks,
 )
+from mock_server.pace import Progress, TaskTiming, draw_variable_timing
 from mock_server.settings import (
     EVERY_CREATE,
     ConfigError,
@@ -177,6 +178,7 @@ class Task:
     exported_ns: int | None
     rate: float | None  # numbers per second; None: all at once
     stuck: bool
+    progress: Progress | None = None  # a variable pace (wins over ``rate``)
     create_fault: CreateFault = CreateFault.NONE  # how the create was answered
     state: TaskState = TaskState.PENDING
     changed_ns: int = 0
@@ -216,16 +218,24 @@ class Task:
         if self.state is not TaskState.PROCESSING:
             return self.total
         ceiling = self.total // 2 if self.stuck else self.total
-        if self.rate is None:
+        elapsed_ns = now_ns - self.processing_ns
+        if self.progress is not None:
+            done = math.floor(self.progress.done_at(elapsed_ns / NANOS_PER_SECOND))
+        elif self.rate is None:
             return ceiling
-        done = math.floor((now_ns - self.processing_ns) * self.rate / NANOS_PER_SECOND)
+        else:
+            done = math.floor(elapsed_ns * self.rate / NANOS_PER_SECOND)
         return max(0, min(done, ceiling))
 
     def updated_ns(self, now_ns: int) -> int:
         """Return when the status or a counter last changed."""
-        if self.state is not TaskState.PROCESSING or self.rate is None:
+        if self.state is not TaskState.PROCESSING:
             return self.changed_ns
         done = self.processed(now_ns)
+        if self.progress is not None:
+            return self.processing_ns + math.ceil(self.progress.time_of(done) * NANOS_PER_SECOND)
+        if self.rate is None:
+            return self.changed_ns
         return self.processing_ns + math.ceil(done * NANOS_PER_SECOND / self.rate)
 
     def counters(self, now_ns: int) -> tuple[int, int, int]:
@@ -332,6 +342,7 @@ class Emulator:
         self._links: dict[str, ResultLink] = {}
         self._accounts: dict[str, Account] = {}
         self._fault_rng = random.Random()
+        self._pace_rng = random.Random()
         self._restart()
 
     def _restart(self) -> None:
@@ -343,6 +354,8 @@ class Emulator:
             key: Account(balance=balance) for key, balance in self._settings.api_keys.items()
         }
         self._fault_rng = random.Random(f"faults|{self._settings.seed}")
+        # Its own generator, so the faults drawn do not change the paces drawn (and back).
+        self._pace_rng = random.Random(f"pace|{self._settings.seed}")
         self._clock.reset()
 
     @property
@@ -422,18 +435,23 @@ class Emulator:
             )
             numbers = upload.distinct
             outcomes = tuple(oracle.outcome(number) for number in numbers)
-            processing_ns = now + round(settings.queue_delay * NANOS_PER_SECOND)
+            timing = self._timing(len(numbers))
+            processing_ns = now + round(timing.queue_delay * NANOS_PER_SECOND)
             completed_ns: int | None = processing_ns
-            if settings.rate is not None:
+            if timing.progress is not None:
                 completed_ns = processing_ns + math.ceil(
-                    len(numbers) * NANOS_PER_SECOND / settings.rate
+                    timing.progress.duration * NANOS_PER_SECOND
+                )
+            elif timing.rate is not None:
+                completed_ns = processing_ns + math.ceil(
+                    len(numbers) * NANOS_PER_SECOND / timing.rate
                 )
             exported_ns: int | None = None
             if settings.stuck:
                 completed_ns = None
             else:
                 assert completed_ns is not None
-                exported_ns = completed_ns + round(settings.export_delay * NANOS_PER_SECOND)
+                exported_ns = completed_ns + round(timing.export_delay * NANOS_PER_SECOND)
             fault = CreateFault.NONE
             if settings.create_fault.creates_task:
                 fault = self._take_create_fault()
@@ -451,8 +469,9 @@ class Emulator:
                 processing_ns=processing_ns,
                 completed_ns=completed_ns,
                 exported_ns=exported_ns,
-                rate=settings.rate,
+                rate=timing.rate,
                 stuck=settings.stuck,
+                progress=timing.progress,
                 create_fault=fault,
                 changed_ns=now,
             )
@@ -473,6 +492,15 @@ class Emulator:
                 link=None,
             )
             return Creation(snapshot=snapshot, fault=fault)
+
+    def _timing(self, total: int) -> TaskTiming:
+        """Return a new task's timing: the settings', or drawn on the variable pace."""
+        settings = self._settings
+        if settings.pace == "variable":
+            return draw_variable_timing(self._pace_rng, total)
+        return TaskTiming(
+            queue_delay=settings.queue_delay, export_delay=settings.export_delay, rate=settings.rate
+        )
 
     def _refuse_over_active_limit(self, key: str, now_ns: int) -> None:
         """Raise 429 when the key already has the allowed number of unexported tasks."""

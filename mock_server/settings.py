@@ -11,7 +11,7 @@ new field.
 
 ``create_app(config)`` starts from the defaults, applies the profile's timing
 (``PROFILES``), then the caller's mapping; an explicit ``MOCK_QUEUE_DELAY``,
-``MOCK_RATE`` or ``MOCK_EXPORT_DELAY`` wins over the profile. Keys not starting
+``MOCK_RATE``, ``MOCK_EXPORT_DELAY`` or ``MOCK_PACE`` wins over the profile. Keys not starting
 with ``MOCK_`` are left to Flask; an unknown ``MOCK_`` key is an error, so a typo
 never passes silently.
 """
@@ -35,6 +35,9 @@ from mock_server.upload import is_e164
 #: Answers a fixture may pin a number to; ``fail`` puts it in ``failure``.
 FIXTURE_ANSWERS = ("yes", "no", "ban", "fail")
 RESULT_FORMATS = ("xlsx", "zip")
+#: ``constant``: every task moves by ``queue_delay``, ``rate`` and ``export_delay``;
+#: ``variable``: each task draws its own (``mock_server.pace``).
+PACES = ("constant", "variable")
 
 
 class ConfigError(ValueError):
@@ -103,11 +106,16 @@ class Shares:
 
 @dataclass(frozen=True)
 class Profile:
-    """How fast tasks move: queue wait, processing rate, export delay (emulator seconds)."""
+    """How fast tasks move: queue wait, processing rate, export delay (emulator seconds).
+
+    With ``pace="variable"`` each task draws its own timing (``mock_server.pace``);
+    the three constants then apply only if ``pace`` is changed to ``constant``.
+    """
 
     queue_delay: float
     rate: float | None  # numbers per second; None processes every number at once
     export_delay: float
+    pace: str = "constant"
 
 
 PROFILES: Mapping[str, Profile] = {
@@ -117,6 +125,9 @@ PROFILES: Mapping[str, Profile] = {
     "realistic": Profile(queue_delay=20.0, rate=11.5, export_delay=10.0),
     # Engine tests and benchmarks: exported by the first poll.
     "instant": Profile(queue_delay=0.0, rate=None, export_delay=0.0),
+    # A busy shared service: per task, queue waits from seconds to 45 minutes, a rate
+    # changing every few minutes between stalls and 35 numbers/s, 5-120 s to export.
+    "variable": Profile(queue_delay=20.0, rate=11.5, export_delay=10.0, pace="variable"),
 }
 
 
@@ -549,7 +560,8 @@ class EmulatorSettings:
             group=TIMING,
             always_on_command_line=True,
             help="demo: 1,000 numbers exported in ~4 s; realistic: the vendor's ~11.5 numbers/s"
-            " after a queue wait; instant: exported by the first poll",
+            " after a queue wait; instant: exported by the first poll; variable: a busy shared"
+            " service (seeded queue waits, stalls and rate changes per task)",
         ),
     ]
     time_scale: Annotated[
@@ -593,6 +605,17 @@ class EmulatorSettings:
             runtime=True,
             metavar="SECONDS",
             help="from completed to exported, in emulator seconds",
+        ),
+    ]
+    pace: Annotated[
+        str,
+        Setting(
+            Choice(PACES),
+            default=FROM_PROFILE,
+            group=TIMING,
+            runtime=True,
+            help="constant: queue_delay, rate and export_delay for every task; variable: each"
+            " task draws its own from the seed (queue wait, stalls, rate changes, export delay)",
         ),
     ]
     seed: Annotated[
