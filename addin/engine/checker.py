@@ -188,6 +188,7 @@ class Checker:
                 poll_min_interval=connection.poll_min_interval,
                 poll_max_interval=connection.poll_max_interval,
                 max_wait=settings.max_wait,
+                poll_target_delay=settings.target_export_delay,
                 max_concurrent_tasks=settings.max_concurrent_tasks,
                 ambiguous_retry_delay=settings.ambiguous_retry_delay,
                 uncertain_creates=settings.uncertain_creates,

@@ -15,7 +15,9 @@ schedule, downloads and stores results. The money rules it keeps:
 - **A task found in ``creating``** (its uploader died during the upload) becomes
   ``running`` when the journal holds its id, else ``uncertain``: never re-sent.
 - **A paid task is never given up by us.** 401 and 402 while polling, a download
-  that keeps failing and a task older than ``max_wait`` pause the task (state
+  that keeps failing and a task older than ``max_wait`` (by default from its size
+  and observed pace, ``polling.wait_limit``; time nobody watched, such as a sleeping
+  machine, does not count) pause the task (state
   ``paused``, the reason kept); it is tried again later and by the next run. Only
   the vendor's 404 for the task, asked with the key that created it, marks it lost.
 - **Every request attempt is recorded** with its billing (``Store.record_request``).
@@ -48,12 +50,15 @@ from addin.upstream.exceptions import (
     UpstreamError,
 )
 from addin.upstream.models import TaskStatus
-from addin.upstream.polling import PollSchedule
+from addin.upstream.polling import PollSchedule, wait_limit
 
 log = logging.getLogger(__name__)
 
 MAX_UNSENT_ATTEMPTS = 8
 MAX_DOWNLOAD_ATTEMPTS = 3
+#: A poll this much later than planned (or twice the longest poll interval) means nobody
+#: watched the task meanwhile: a machine that slept, a process stopped in a debugger.
+UNWATCHED_GAP = 600.0
 MISSING_REASON = "missing from the vendor's result file (the vendor could not process it)"
 CRASHED_UPLOAD = (
     "the process that uploaded this task stopped during the upload; the vendor may have"
@@ -71,8 +76,9 @@ class RunnerSettings:
     source: str  # written on every answer: "upstream", or "demo" on the emulator
     poll_min_interval: float
     poll_max_interval: float
-    max_wait: float
+    max_wait: float | None  # None: from the task's size and observed pace (polling.wait_limit)
     max_concurrent_tasks: int
+    poll_target_delay: float = 60.0
     ambiguous_retry_delay: float = 30.0
     uncertain_creates: str = "ask"  # "ask": wait for the user's word; "resend": bounded re-sends
     max_uncertain_resends: int = 2
@@ -92,6 +98,9 @@ class TrackedTask:
     #: Wall time this runner started (or resumed) waiting for the task: ``max_wait`` counts
     #: from here, so a task paused for its age is polled again when a rerun resumes it.
     waiting_since: float | None = None
+    #: Wall time the next poll was planned for; a poll far later than that means nobody
+    #: watched meanwhile (the machine slept), and that time does not count as waiting.
+    planned_wall: float | None = None
 
 
 class _StoreFailed(Exception):
@@ -358,7 +367,7 @@ class Runner:
                 self._end(ref, TaskState.CREATING, TaskState.REFUSED, reason)
             else:
                 self._write(partial(self.store.record_not_created, ref, self.owner, str(exc)))
-                tracked.due = self.clock() + self._backoff(tracked.transient_failures, exc)
+                self._plan_poll(tracked, self._backoff(tracked.transient_failures, exc))
                 self._refresh(tracked)
             return False
         except Exception as exc:  # anything unforeseen after the body may have left
@@ -375,7 +384,7 @@ class Runner:
         now = self.clock()
         tracked.schedule = self._schedule(tracked.record.n_numbers)
         tracked.schedule.observe(now, status)
-        tracked.due = now + tracked.schedule.next_delay(now)
+        self._plan_poll(tracked, tracked.schedule.next_delay(now))
         self._refresh(tracked)
         return True
 
@@ -442,10 +451,18 @@ class Runner:
         if tracked.schedule is None:  # resumed: poll now, then adapt
             tracked.schedule = self._schedule(record.n_numbers)
         since = max(record.created_at or 0.0, tracked.waiting_since or 0.0)
-        if since and self.wall() - since > self.settings.max_wait:
+        overdue = self.wall() - (tracked.planned_wall or self.wall())
+        if since and overdue > self._unwatched_gap():
+            # Nobody watched for that long (a sleeping machine): it does not count as waiting.
+            since += overdue
+            tracked.waiting_since = since
+        limit = self.settings.max_wait or wait_limit(
+            record.n_numbers, tracked.schedule.observed_rate()
+        )
+        if since and self.wall() - since > limit:
             self._pause(
                 tracked,
-                f"task {record.task_id} is not finished after {self.settings.max_wait:.0f} s;"
+                f"task {record.task_id} is not finished after {limit:.0f} s;"
                 " it stays open: run again to keep waiting",
             )
             return
@@ -470,7 +487,7 @@ class Runner:
             self._store_outcomes(pending)
             tracked.transient_failures += 1
             self._write(partial(self.store.note_error, ref, str(exc)))
-            tracked.due = self.clock() + self._backoff(tracked.transient_failures, exc)
+            self._plan_poll(tracked, self._backoff(tracked.transient_failures, exc))
             return
         self._store_outcomes(pending)
         tracked.transient_failures = 0
@@ -489,8 +506,17 @@ class Runner:
             self._download(tracked, status)
             return
         tracked.schedule.observe(now, status)
-        tracked.due = now + tracked.schedule.next_delay(now)
+        self._plan_poll(tracked, tracked.schedule.next_delay(now))
         self._refresh(tracked)
+
+    def _plan_poll(self, tracked: TrackedTask, delay: float) -> None:
+        """Set a task's next poll ``delay`` seconds from now (on both clocks)."""
+        tracked.due = self.clock() + delay
+        tracked.planned_wall = self.wall() + delay
+
+    def _unwatched_gap(self) -> float:
+        """Return how much later than planned a poll may come before the gap is not waiting."""
+        return max(UNWATCHED_GAP, 2 * self.settings.poll_max_interval)
 
     def _download(self, tracked: TrackedTask, status: TaskStatus) -> None:
         """Fetch and store the result file; on failure ask the task again for a fresh link."""
@@ -507,7 +533,7 @@ class Runner:
                 return
             self._write(partial(self.store.note_error, record.ref, str(exc)))
             # The link may have expired: the next (billed) poll returns a fresh one.
-            tracked.due = self.clock() + self._backoff(tracked.download_failures)
+            self._plan_poll(tracked, self._backoff(tracked.download_failures))
             return
         answers = {number: (row.answer, row.reason) for number, row in results.items()}
         self._write(
@@ -527,7 +553,7 @@ class Runner:
     def _pause(self, tracked: TrackedTask, reason: str) -> None:
         """Keep a paid task open but stop polling it until a later retry (or the next run)."""
         self._write(lambda: self.store.pause_task(tracked.record.ref, self.owner, reason))
-        tracked.due = self.clock() + self.settings.poll_max_interval
+        self._plan_poll(tracked, self.settings.poll_max_interval)
         self._refresh(tracked)
 
     def _end(self, ref: int, source: TaskState, target: TaskState, reason: str) -> None:
@@ -573,6 +599,7 @@ class Runner:
             expected_numbers=expected,
             min_interval=self.settings.poll_min_interval,
             max_interval=self.settings.poll_max_interval,
+            target_delay=self.settings.poll_target_delay,
         )
 
     def _backoff(self, failures: int, error: UpstreamError | None = None) -> float:

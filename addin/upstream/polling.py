@@ -1,42 +1,87 @@
 """When to poll a task next, knowing that every poll is billed (pure logic, no I/O).
 
-The rule: poll at the earliest moment the task could plausibly have finished,
-plus the grace we allow for noticing the export. Since the export cannot happen
-before the finish, a poll at ``earliest_finish + grace`` notices an export at
-most ``grace`` seconds late, however the task went, as long as the vendor was not
-faster than the rate we called plausible. Polls before that moment would only
-pay to hear "still processing".
+The promise: the export is noticed about ``target_delay`` seconds after it
+happens (at most twice that), for a few billed polls, however the vendor's pace
+varies. The rule: poll at the earliest moment the task could plausibly have been
+exported, plus a grace of ``2 * target_delay``. The export cannot come before the
+last number is done, so a poll at ``last answer + remaining / top_rate + grace``
+notices it at most ``grace`` late as long as the vendor ran no faster than
+``top_rate``; polls before that moment would only pay to hear "still processing".
+After ``completed`` the export may come at any moment: polls are ``target_delay``
+apart.
 
-The plausible top speed is, in order of knowledge:
+Everything about the pace is learned from what the polls show:
 
-- nothing processed seen yet (pending, or the first processing answer): the
-  prior rate times ``PRIOR_SPEEDUP`` (3), or the speed already proven by the
-  first processing answer if that is higher;
-- two or more processing answers: the fastest rate measured between answers,
-  or since the first one, times ``MEASURED_SPEEDUP`` (1.25).
+- **rates between polls**: each pair of processing answers gives the rate of
+  that stretch (``done`` grew by so much in so many seconds);
+- **how long pending lasted**: the first processing answer proves at least
+  ``done / (its time - the last pending answer)``, since processing began after
+  that pending answer;
+- **how steady the pace is**: the spread (standard deviation) of those rates.
+
+The plausible top rate is the fastest measured rate times ``MEASURED_SPEEDUP``
+plus ``SPREAD_FACTOR`` times the spread: a vendor whose rate swings is expected
+to swing again. Until the task has shown a steady pace (at least
+``STEADY_AFTER`` rates within ``STEADY_VARIATION`` of their mean), the top rate
+is never below ``PRIOR_SPEEDUP`` times the prior rate (the vendor's documented
+pace): a rate measured over a few minutes of a shared service says nothing of a
+burst to come. A steady vendor, slow or fast, is then polled by its own pace.
 
 While ``pending`` the vendor reports ``total`` 0, so the uploaded count
-(``expected_numbers``) stands in. After ``completed`` the export may come at any
-moment, so polls are ``export_grace`` apart. Every delay is clamped to
+(``expected_numbers``) stands in. Every delay is clamped to
 [min_interval, max_interval]: the ceiling bounds the lateness when the vendor is
-faster than plausible, and bounds how long a stalled or queued task goes unseen.
+faster than plausible, and how long a stalled or queued task goes unseen.
+
+Measured on the emulator's ``variable`` profile (``bench/polling_cost.py``): a
+20,000-number task costs a median of 5 billed requests, its export noticed a
+median of about 40 s late; a larger ``target_delay`` costs fewer polls and is
+noticed later.
+
+:func:`wait_limit` gives the default give-up time of a task from its size and the
+pace it showed (``FBCHECK_MAX_WAIT`` unset).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Final
 
 from addin.upstream.models import TaskStatus
 
-__all__ = ["MEASURED_SPEEDUP", "PRIOR_SPEEDUP", "PollSchedule"]
+__all__ = [
+    "DOCUMENTED_RATE",
+    "MEASURED_SPEEDUP",
+    "PRIOR_SPEEDUP",
+    "SPREAD_FACTOR",
+    "STEADY_AFTER",
+    "STEADY_VARIATION",
+    "PollSchedule",
+    "wait_limit",
+]
 
-#: How much faster than the prior rate an unmeasured vendor may plausibly run.
+#: The vendor's documented pace (numbers/s): 20,000 numbers in about 29 minutes.
+DOCUMENTED_RATE: Final = 11.5
+#: How much faster than the prior rate a task not yet known to be steady may run.
 PRIOR_SPEEDUP: Final = 3.0
-#: How much faster than its measured rate a running task may plausibly become.
+#: How much faster than its fastest measured rate a running task may become.
 MEASURED_SPEEDUP: Final = 1.25
+#: How many spreads (standard deviations of the measured rates) above that.
+SPREAD_FACTOR: Final = 3.0
+#: A pace is steady after this many measured rates ...
+STEADY_AFTER: Final = 3
+#: ... whose standard deviation is at most this share of their mean.
+STEADY_VARIATION: Final = 0.1
+
+#: The default give-up time: a queue allowance, plus this many times the task's
+#: expected processing time at the slower of the documented and the observed pace.
+QUEUE_ALLOWANCE: Final = 6 * 3600.0
+WAIT_FACTOR: Final = 3.0
+#: A task that showed a pace slower than this share of the documented one is judged
+#: at this share (a stalled task must still be given up some day).
+SLOWEST_PACE_SHARE: Final = 0.1
 
 
 @dataclass(frozen=True)
@@ -58,22 +103,27 @@ class PollSchedule:
         expected_numbers: int,
         min_interval: float,
         max_interval: float,
-        prior_rate: float = 11.5,
-        export_grace: float = 60.0,
+        target_delay: float = 60.0,
+        prior_rate: float = DOCUMENTED_RATE,
     ) -> None:
-        """Set the task size, the delay bounds (seconds) and the prior rate (numbers/s)."""
+        """Set the task size, the delay bounds and target (seconds), the prior rate (numbers/s)."""
         if expected_numbers < 0:
             raise ValueError("expected_numbers must not be negative")
         if not 0 < min_interval <= max_interval:
             raise ValueError("need 0 < min_interval <= max_interval")
-        if prior_rate <= 0 or export_grace <= 0:
-            raise ValueError("prior_rate and export_grace must be positive")
+        if prior_rate <= 0 or target_delay <= 0:
+            raise ValueError("prior_rate and target_delay must be positive")
         self.expected_numbers = expected_numbers
         self.min_interval = min_interval
         self.max_interval = max_interval
         self.prior_rate = prior_rate
-        self.export_grace = export_grace
+        self.target_delay = target_delay
         self._observations: list[_Observation] = []
+
+    @property
+    def grace(self) -> float:
+        """Return the seconds allowed after the earliest plausible export: twice the target."""
+        return 2 * self.target_delay
 
     @property
     def finished(self) -> bool:
@@ -98,56 +148,78 @@ class PollSchedule:
     def next_poll_at(self, now: float) -> float:
         """Return the unclamped moment of the next poll (see the module docstring)."""
         if not self._observations:
-            return now + self._remaining_time(self.expected_numbers, self._prior_top_rate())
+            return now + self.expected_numbers / self.top_rate() + self.grace
         last = self._observations[-1]
         if last.status in ("completed", *_TERMINAL):
-            return last.at + self.export_grace
+            return last.at + self.target_delay
         total = last.total or self.expected_numbers
         remaining = max(total - last.done, 0)
-        return last.at + self._remaining_time(remaining, self.top_rate()) + self.export_grace
+        return last.at + remaining / self.top_rate() + self.grace
 
-    def top_rate(self) -> float:
-        """Return the fastest processing rate (numbers/s) we consider plausible now."""
+    def measured_rates(self) -> list[float]:
+        """Return the rates (numbers/s) the answers prove: the start bound, then between polls."""
         processing = [o for o in self._observations if o.status == "processing"]
-        if len(processing) < 2:
-            return max(self._prior_top_rate(), self._proven_rate(processing))
-        rates = [
+        rates: list[float] = []
+        if processing:
+            first = processing[0]
+            before = [o.at for o in self._observations if o.at < first.at]
+            if before and first.at > max(before):
+                # Processing began after the last earlier answer: at least this fast.
+                rates.append(first.done / (first.at - max(before)))
+        rates.extend(
             (later.done - earlier.done) / (later.at - earlier.at)
             for earlier, later in itertools.pairwise(processing)
             if later.at > earlier.at
-        ]
-        first, last = processing[0], processing[-1]
-        if last.at > first.at:
-            rates.append((last.done - first.done) / (last.at - first.at))
-        measured = max(rates, default=0.0)
-        if measured <= 0:
-            # Stalled so far: it may resume at any plausible speed.
-            return max(self._prior_top_rate(), self._proven_rate(processing))
-        return measured * MEASURED_SPEEDUP
+        )
+        return rates
 
-    def _prior_top_rate(self) -> float:
-        """Return the plausible top rate before anything was measured."""
-        return self.prior_rate * PRIOR_SPEEDUP
+    def steady(self) -> bool:
+        """Return True once the measured pace is known to be steady (see the module docstring)."""
+        rates = self.measured_rates()
+        if len(rates) < STEADY_AFTER:
+            return False
+        mean = statistics.fmean(rates)
+        return mean > 0 and statistics.pstdev(rates) <= STEADY_VARIATION * mean
 
-    def _proven_rate(self, processing: list[_Observation]) -> float:
-        """Return the rate the first processing answer proves at least, times the margin.
+    def top_rate(self) -> float:
+        """Return the fastest processing rate (numbers/s) we consider plausible now."""
+        rates = self.measured_rates()
+        learned = 0.0
+        if rates:
+            spread = statistics.pstdev(rates) if len(rates) > 1 else 0.0
+            learned = max(rates) * MEASURED_SPEEDUP + SPREAD_FACTOR * spread
+        if learned > 0 and self.steady():
+            return learned
+        return max(learned, self.prior_rate * PRIOR_SPEEDUP)
 
-        Processing began after the last ``pending`` answer (or the first answer),
-        so ``done`` numbers took at most that long.
-        """
+    def observed_rate(self) -> float | None:
+        """Return the task's mean pace since its processing began (numbers/s), if measured."""
+        processing = [o for o in self._observations if o.status == "processing"]
         if not processing:
-            return 0.0
-        first = processing[0]
-        before = [o.at for o in self._observations if o.at < first.at]
-        started_by = max(before) if before else first.at
-        if first.at <= started_by:
-            return 0.0
-        return first.done / (first.at - started_by) * MEASURED_SPEEDUP
+            return None
+        before = [o.at for o in self._observations if o.at < processing[0].at]
+        # Processing began after the last earlier answer, or with the first one we saw.
+        began = max(before) if before else processing[0].at
+        last = processing[-1]
+        if last.at <= began:
+            return None
+        return last.done / (last.at - began)
 
-    @staticmethod
-    def _remaining_time(remaining: int, rate: float) -> float:
-        """Return the seconds ``remaining`` numbers take at ``rate``."""
-        return remaining / rate if rate > 0 else math.inf
+
+def wait_limit(
+    numbers: int, observed_rate: float | None, prior_rate: float = DOCUMENTED_RATE
+) -> float:
+    """Return the default give-up time (seconds) of a task of ``numbers`` at the pace it showed.
+
+    A queue allowance plus ``WAIT_FACTOR`` times the processing time at the slower of
+    the documented pace and the observed one (never slower than ``SLOWEST_PACE_SHARE``
+    of the documented pace): 1,000,000 numbers at the documented 11.5 numbers/s take
+    about a day, so they are given up after 6 h + 3 days; 20,000 after about 7.5 h.
+    """
+    pace = prior_rate
+    if observed_rate is not None and math.isfinite(observed_rate):
+        pace = min(prior_rate, max(observed_rate, prior_rate * SLOWEST_PACE_SHARE))
+    return QUEUE_ALLOWANCE + WAIT_FACTOR * numbers / pace
 
 
 _TERMINAL: Final = ("exported", "failed")

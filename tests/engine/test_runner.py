@@ -55,6 +55,7 @@ class FakeTime:
     def __init__(self) -> None:
         """Start at zero (monotonic) and at a fixed wall time."""
         self.elapsed = 0.0
+        self.asleep = 0.0
 
     def monotonic(self) -> float:
         """Return the runner's monotonic seconds."""
@@ -62,11 +63,15 @@ class FakeTime:
 
     def wall(self) -> float:
         """Return epoch seconds (the store's clock too)."""
-        return 1_700_000_000.0 + self.elapsed
+        return 1_700_000_000.0 + self.elapsed + self.asleep
 
     def advance(self, seconds: float) -> None:
         """Move both clocks forward."""
         self.elapsed += seconds
+
+    def sleep_machine(self, seconds: float) -> None:
+        """Suspend the machine: the wall clock moves on, the monotonic one does not (Linux)."""
+        self.asleep += seconds
 
 
 def status(
@@ -664,6 +669,59 @@ def test_max_wait_pauses_without_a_poll(rig: Rig) -> None:
     assert "not finished after 100 s" in task.error
     assert rig.vendor.polled == []
     assert rig.store.job_counts(job) == {"pending": 1}
+
+
+HOUR = 3600.0
+
+
+def test_the_default_give_up_time_follows_the_tasks_size_and_pace(rig: Rig) -> None:
+    rig.runner = rig.new_runner(max_wait=None, poll_max_interval=HOUR)
+    numbers = [f"+4179{n:07d}" for n in range(2_000)]
+    job = rig.submit(*numbers, chunk_size=2_000)
+    rig.vendor.creates.append(status("t1"))
+    rig.step()
+    # The vendor crawls at 0.05 numbers/s: judged at a tenth of the documented pace,
+    # 2,000 numbers may take 6 h + 3 x 2,000 / 1.15 s (about 7.45 h) before a pause.
+    for hour in range(1, 8):
+        rig.vendor.polls.append(status("t1", "processing", total=2_000, success=180 * hour))
+        rig.later(HOUR)
+        assert rig.task(job).state == S.RUNNING, f"paused after {hour} h"
+    rig.later(HOUR)  # 8 h
+    task = rig.task(job)
+    assert task.state == S.PAUSED
+    assert "not finished after 26817 s" in (task.error or "")
+    assert len(rig.vendor.polled) == 7
+
+
+def test_a_machine_that_slept_for_hours_resumes_without_new_billing(rig: Rig) -> None:
+    rig.runner = rig.new_runner(max_wait=None)
+    job = created(rig, N1)
+    rig.vendor.polls.append(status("t1", "processing", total=1))
+    rig.later(30.0)
+    rig.time.sleep_machine(20 * HOUR)  # far beyond the default give-up time of one number
+    rig.vendor.polls.append(status("t1", "exported", total=1, success=1, result_url=URL))
+    rig.vendor.downloads.append(results(N1="yes"))
+    rig.later(30.0)
+    assert rig.answers(job) == {N1: ("yes", None)}
+    assert len(rig.vendor.created) == 1
+    assert rig.ledger() == [("create", "billed", 200)] + [("poll", "billed", 200)] * 2
+
+
+def test_a_backend_restarted_hours_later_resumes_its_task_without_new_billing(
+    rig: Rig,
+) -> None:
+    rig.runner = rig.new_runner(max_wait=None)
+    job = created(rig, N1)
+    # The backend stops (its lock goes with the process) and starts again 20 h later.
+    rig.runner.owner_lock.release()
+    rig.time.advance(20 * HOUR)
+    nxt = rig.new_runner(max_wait=None)
+    rig.vendor.polls.append(status("t1", "exported", total=1, success=1, result_url=URL))
+    rig.vendor.downloads.append(results(N1="no"))
+    rig.step(nxt)
+    assert rig.answers(job) == {N1: ("no", None)}
+    assert (len(rig.vendor.created), rig.vendor.polled) == (1, ["t1"])
+    assert rig.ledger() == [("create", "billed", 200), ("poll", "billed", 200)]
 
 
 def test_a_rerun_polls_a_task_paused_for_its_age(rig: Rig) -> None:

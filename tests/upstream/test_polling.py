@@ -1,8 +1,13 @@
-"""Tests of the cost-aware poll schedule on synthetic task progressions (no I/O, no sleeping)."""
+"""Tests of the cost-aware poll schedule on synthetic task progressions (no I/O, no sleeping).
+
+Time is the simulation's own number: nothing here reads a clock or sleeps.
+"""
 
 from __future__ import annotations
 
 import math
+import random
+import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -11,11 +16,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from addin.upstream.models import TaskStatus
-from addin.upstream.polling import MEASURED_SPEEDUP, PRIOR_SPEEDUP, PollSchedule
+from addin.upstream.polling import (
+    MEASURED_SPEEDUP,
+    PRIOR_SPEEDUP,
+    QUEUE_ALLOWANCE,
+    SPREAD_FACTOR,
+    PollSchedule,
+    wait_limit,
+)
+from mock_server.pace import TaskTiming, draw_variable_timing
 
 EPOCH = datetime(2024, 10, 19, 18, 24, 56, tzinfo=UTC)
 PRIOR = 11.5
-GRACE = 60.0
+TARGET = 60.0
+GRACE = 2 * TARGET
 #: The bounds recommended for the real service (see the README).
 MIN_INTERVAL, MAX_INTERVAL = 30.0, 900.0
 
@@ -27,29 +41,49 @@ def status(state: str, total: int = 0, done: int = 0, result_url: str | None = N
 
 @dataclass(frozen=True)
 class Vendor:
-    """A synthetic task: a queue wait, a constant rate, then an export delay (seconds)."""
+    """A synthetic task: a queue wait, a rate (constant or a drawn curve), an export delay."""
 
     numbers: int
     rate: float
     queue: float = 20.0
     export_delay: float = 10.0
+    timing: TaskTiming | None = None  # a variable pace (mock_server.pace) wins over the rest
+
+    @classmethod
+    def variable(cls, numbers: int, seed: int) -> Vendor:
+        """Return a task on the emulator's variable pace, drawn as the emulator draws it."""
+        timing = draw_variable_timing(random.Random(f"pace|{seed}"), numbers)
+        return cls(numbers, 0.0, timing.queue_delay, timing.export_delay, timing)
+
+    @property
+    def processing_time(self) -> float:
+        """Return the seconds from the start of processing to the last number."""
+        if self.timing is not None and self.timing.progress is not None:
+            return self.timing.progress.duration
+        return self.numbers / self.rate
 
     @property
     def completed_at(self) -> float:
         """Return when the last number is processed."""
-        return self.queue + self.numbers / self.rate
+        return self.queue + self.processing_time
 
     @property
     def exported_at(self) -> float:
         """Return when the result file appears."""
         return self.completed_at + self.export_delay
 
+    def done_at(self, t: float) -> int:
+        """Return how many numbers are done at time ``t`` (while processing)."""
+        if self.timing is not None and self.timing.progress is not None:
+            return math.floor(self.timing.progress.done_at(t - self.queue))
+        return math.floor((t - self.queue) * self.rate)
+
     def at(self, t: float) -> TaskStatus:
         """Return what a poll at time ``t`` answers."""
         if t < self.queue:
             return status("pending")
         if t < self.completed_at:
-            return status("processing", self.numbers, math.floor((t - self.queue) * self.rate))
+            return status("processing", self.numbers, self.done_at(t))
         if t < self.exported_at:
             return status("completed", self.numbers, self.numbers)
         return status("exported", self.numbers, self.numbers, "https://files.example/r.xlsx")
@@ -63,9 +97,18 @@ class Outcome:
     lateness: float
     delays: tuple[float, ...]
 
+    @property
+    def billed(self) -> int:
+        """Return the billed requests: the create and every poll."""
+        return 1 + self.polls
+
 
 def simulate(
-    vendor: Vendor, *, min_interval: float = MIN_INTERVAL, max_interval: float = MAX_INTERVAL
+    vendor: Vendor,
+    *,
+    min_interval: float = MIN_INTERVAL,
+    max_interval: float = MAX_INTERVAL,
+    target_delay: float = TARGET,
 ) -> Outcome:
     """Drive a PollSchedule against ``vendor`` from the create answer to the export."""
     schedule = PollSchedule(
@@ -73,7 +116,7 @@ def simulate(
         min_interval=min_interval,
         max_interval=max_interval,
         prior_rate=PRIOR,
-        export_grace=GRACE,
+        target_delay=target_delay,
     )
     now = 0.0
     schedule.observe(now, vendor.at(now))
@@ -97,34 +140,66 @@ EXPORT_DELAYS = (10.0, 60.0, 300.0)
 @pytest.mark.parametrize("rate", RATES, ids=["3x-slower", "prior", "3x-faster"])
 @pytest.mark.parametrize("queue", QUEUES)
 @pytest.mark.parametrize("export_delay", EXPORT_DELAYS)
-def test_export_noticed_within_grace_for_any_rate_within_3x_of_the_prior(
+def test_a_steady_vendor_within_3x_of_the_prior_is_noticed_within_the_grace(
     numbers, rate, queue, export_delay
 ):
     vendor = Vendor(numbers, rate, queue, export_delay)
     outcome = simulate(vendor)
-    assert 0 <= outcome.lateness <= max(MIN_INTERVAL, GRACE)
+    assert 0 <= outcome.lateness <= GRACE
     assert all(MIN_INTERVAL <= d <= MAX_INTERVAL for d in outcome.delays)
-    # Every delay is at least the grace, so it never pays more than a poller
-    # at the grace interval would (and ~20x less than a fixed 3-second poller).
-    assert outcome.polls <= math.ceil(vendor.exported_at / GRACE) + 1
+    # Never more polls than a poller every target delay (and far fewer than every 3 s).
+    assert outcome.polls <= math.ceil(vendor.exported_at / TARGET) + 1
 
 
 @pytest.mark.parametrize(
-    ("numbers", "rate", "most_polls"),
+    ("numbers", "rate", "most_billed"),
     [
-        (100, PRIOR, 1),
-        (1_000, PRIOR, 2),
-        (20_000, PRIOR, 5),
-        (20_000, PRIOR / 3, 9),
-        (20_000, PRIOR * 3, 2),
+        (100, PRIOR, 2),
+        (1_000, PRIOR, 3),
+        (20_000, PRIOR, 6),
+        (20_000, PRIOR / 3, 10),
+        (20_000, PRIOR * 3, 3),
         (100_000, PRIOR, 12),
     ],
 )
-def test_polls_on_the_emulators_realistic_profile(numbers, rate, most_polls):
+def test_billed_requests_on_the_emulators_constant_profile(numbers, rate, most_billed):
     # The emulator's realistic profile: 20 s queue, 11.5 numbers/s, 10 s to export.
     outcome = simulate(Vendor(numbers, rate, queue=20.0, export_delay=10.0))
-    assert outcome.polls <= most_polls
+    assert outcome.billed <= most_billed
     assert outcome.lateness <= GRACE
+
+
+def test_the_variable_pace_over_40_seeds_keeps_the_promise():
+    # The emulator's variable profile, drawn as the emulator draws it (mock_server.pace).
+    outcomes = [simulate(Vendor.variable(20_000, seed)) for seed in range(40)]
+    assert max(o.billed for o in outcomes) <= 10
+    assert statistics.median(o.lateness for o in outcomes) <= TARGET
+    assert max(o.lateness for o in outcomes) <= GRACE
+    assert min(o.lateness for o in outcomes) >= 0
+
+
+def test_a_larger_target_delay_costs_fewer_polls_and_notices_later():
+    vendors = [Vendor.variable(20_000, seed) for seed in range(40)]
+    quick = [simulate(v, target_delay=30.0) for v in vendors]
+    patient = [simulate(v, target_delay=120.0) for v in vendors]
+    assert sum(o.polls for o in patient) < sum(o.polls for o in quick)
+    assert statistics.median(o.lateness for o in patient) > statistics.median(
+        o.lateness for o in quick
+    )
+
+
+def test_a_steady_slow_vendor_is_polled_by_its_own_pace():
+    # Without learning, a 3x slower vendor would be polled as if it could be 9x faster.
+    slow = Vendor(20_000, PRIOR / 3)
+    outcome = simulate(slow)
+    schedule = PollSchedule(expected_numbers=20_000, min_interval=1, max_interval=10_000)
+    for t in (0.0, 1_000.0, 2_000.0, 3_000.0, 4_000.0):
+        schedule.observe(t, slow.at(t))
+    assert schedule.steady()
+    # About 1.25 times its own pace, far below the floor a swinging vendor keeps.
+    assert schedule.top_rate() == pytest.approx(PRIOR / 3 * MEASURED_SPEEDUP, rel=0.05)
+    assert schedule.top_rate() < PRIOR * PRIOR_SPEEDUP / 5
+    assert outcome.billed <= 10
 
 
 def test_a_fixed_3_second_poller_would_pay_about_580_for_20k():
@@ -147,36 +222,66 @@ def test_first_poll_after_create_assumes_the_prior_rate_times_the_speedup():
     assert schedule.next_delay(0.0) == pytest.approx(expected)
 
 
-def test_two_processing_answers_measure_the_rate():
+def test_how_long_pending_lasted_bounds_the_first_rate():
     schedule = PollSchedule(expected_numbers=20_000, min_interval=1, max_interval=10_000)
     schedule.observe(0.0, status("pending"))
-    schedule.observe(600.0, status("processing", 20_000, 6_000))
+    schedule.observe(600.0, status("pending"))
+    schedule.observe(1_000.0, status("processing", 20_000, 4_000))
+    # Processing began after 600 s: 4,000 numbers in at most 400 s.
+    assert schedule.measured_rates() == [pytest.approx(10.0)]
+    assert schedule.observed_rate() == pytest.approx(10.0)
+
+
+def test_rates_between_polls_are_measured():
+    schedule = PollSchedule(expected_numbers=20_000, min_interval=1, max_interval=10_000)
+    schedule.observe(0.0, status("pending"))
+    schedule.observe(500.0, status("processing", 20_000, 2_500))
     schedule.observe(1_000.0, status("processing", 20_000, 10_000))
-    assert schedule.top_rate() == pytest.approx(10.0 * MEASURED_SPEEDUP)
-    expected = 10_000 / (10.0 * MEASURED_SPEEDUP) + GRACE
+    schedule.observe(1_500.0, status("processing", 20_000, 10_000))  # a stall
+    assert schedule.measured_rates() == [
+        pytest.approx(5.0),
+        pytest.approx(15.0),
+        pytest.approx(0.0),
+    ]
+
+
+def test_a_swinging_pace_keeps_the_prior_floor_and_adds_its_spread():
+    schedule = PollSchedule(expected_numbers=20_000, min_interval=1, max_interval=10_000)
+    schedule.observe(0.0, status("pending"))
+    schedule.observe(500.0, status("processing", 20_000, 2_500))
+    schedule.observe(1_000.0, status("processing", 20_000, 12_500))
+    rates = [5.0, 20.0]
+    learned = max(rates) * MEASURED_SPEEDUP + SPREAD_FACTOR * statistics.pstdev(rates)
+    assert not schedule.steady()
+    assert schedule.top_rate() == pytest.approx(max(learned, PRIOR * PRIOR_SPEEDUP))
+    expected = 7_500 / schedule.top_rate() + GRACE
     assert schedule.next_delay(1_000.0) == pytest.approx(expected)
 
 
-def test_one_processing_answer_faster_than_the_prior_is_believed():
+def test_a_steady_pace_faster_than_the_floor_is_believed():
     schedule = PollSchedule(expected_numbers=100_000, min_interval=1, max_interval=10_000)
     schedule.observe(0.0, status("pending"))
-    schedule.observe(100.0, status("processing", 100_000, 10_000))
+    for t in (100.0, 200.0, 300.0, 400.0):
+        schedule.observe(t, status("processing", 100_000, round(100 * t)))
+    assert schedule.steady()
     assert schedule.top_rate() == pytest.approx(100.0 * MEASURED_SPEEDUP)
 
 
-def test_a_stalled_task_falls_back_to_the_prior_rate():
+def test_a_stalled_task_keeps_the_prior_floor():
     schedule = PollSchedule(expected_numbers=1_000, min_interval=1, max_interval=10_000)
     schedule.observe(0.0, status("processing", 1_000, 500))
     schedule.observe(100.0, status("processing", 1_000, 500))
+    schedule.observe(200.0, status("processing", 1_000, 500))
+    assert not schedule.steady()
     assert schedule.top_rate() == pytest.approx(PRIOR * PRIOR_SPEEDUP)
-    assert math.isfinite(schedule.next_delay(100.0))
+    assert math.isfinite(schedule.next_delay(200.0))
 
 
-def test_completed_polls_for_the_export_every_grace():
+def test_completed_polls_for_the_export_every_target_delay():
     schedule = PollSchedule(expected_numbers=1_000, min_interval=5, max_interval=900)
     schedule.observe(0.0, status("completed", 1_000, 1_000))
-    assert schedule.next_delay(0.0) == GRACE
-    assert schedule.next_delay(20.0) == GRACE - 20.0
+    assert schedule.next_delay(0.0) == TARGET
+    assert schedule.next_delay(20.0) == TARGET - 20.0
     assert schedule.next_delay(59.0) == 5
 
 
@@ -190,7 +295,7 @@ def test_delays_are_clamped_to_the_bounds():
 
 def test_next_delay_before_any_answer_uses_the_prior():
     schedule = PollSchedule(expected_numbers=345, min_interval=1, max_interval=900)
-    assert schedule.next_delay(0.0) == pytest.approx(345 / (PRIOR * PRIOR_SPEEDUP))
+    assert schedule.next_delay(0.0) == pytest.approx(345 / (PRIOR * PRIOR_SPEEDUP) + GRACE)
 
 
 @pytest.mark.parametrize("state", ["exported", "failed", "cancelled"])
@@ -217,13 +322,32 @@ def test_unknown_status_keeps_polling():
         {"min_interval": 0},
         {"min_interval": 100, "max_interval": 10},
         {"prior_rate": 0},
-        {"export_grace": -1},
+        {"target_delay": -1},
+        {"target_delay": 0},
     ],
 )
 def test_constructor_refuses_nonsense(kwargs):
     settings = {"expected_numbers": 10, "min_interval": 5.0, "max_interval": 60.0, **kwargs}
     with pytest.raises(ValueError, match=r"must|need"):
         PollSchedule(**settings)
+
+
+def test_the_default_give_up_time_outlives_a_day_long_task():
+    # 1,000,000 numbers at the documented pace take about a day.
+    day_long = 1_000_000 / PRIOR
+    assert 23 * 3600 <= day_long <= 25 * 3600
+    assert wait_limit(1_000_000, None) >= QUEUE_ALLOWANCE + 3 * day_long
+    assert wait_limit(20_000, None) == pytest.approx(QUEUE_ALLOWANCE + 3 * 20_000 / PRIOR)
+
+
+def test_the_give_up_time_follows_the_observed_pace():
+    documented = wait_limit(20_000, None)
+    # A slow task gets longer; a fast one no less than at the documented pace.
+    assert wait_limit(20_000, PRIOR / 4) == pytest.approx(QUEUE_ALLOWANCE + 3 * 20_000 * 4 / PRIOR)
+    assert wait_limit(20_000, PRIOR * 10) == documented
+    # A stalled task is judged at a tenth of the documented pace: some day it is paused.
+    assert wait_limit(20_000, 0.0) == pytest.approx(QUEUE_ALLOWANCE + 3 * 20_000 * 10 / PRIOR)
+    assert math.isfinite(wait_limit(20_000, math.inf))
 
 
 answers = st.lists(
