@@ -1,14 +1,26 @@
 """Coalesce ``=FBCHECK`` look-ups from many requests into one job.
 
 Excel calls the function once per cell and our JavaScript sends one request per
-~100 ms batch, so recalculating 10,000 cells sends dozens of requests. Each
-request only queues its numbers here and returns at once; a worker thread
-submits everything queued as ONE job after ``quiet`` seconds without a new
-number (or ``max_wait`` seconds after the first, whichever comes first), so the
-vendor sees one upstream task. ``submit`` may also hold a batch for the user's
-confirmation (it returns None): its numbers stay ``unconfirmed`` until
-:meth:`LookupCoalescer.settle` records what the user decided. No Flask and no
-Excel in here.
+short batch, so recalculating 10,000 cells sends dozens of requests, and a slow
+recalculation or a user filling down in steps spreads them over many seconds.
+Each request only queues its numbers here and returns at once; a worker thread
+submits everything queued as ONE job, so the vendor sees one upstream task
+(every task costs a billed create and its polls).
+
+When a batch is submitted follows the sheet (:class:`BatchWindow`): it keeps
+collecting while numbers keep arriving, and ends after a quiet moment that
+adapts to how they arrive: ``quiet`` seconds (1 s) for a cell typed alone; more
+for a batch that is large (``max_quiet``, 5 s, from ``BUSY_SIZE`` numbers, in
+proportion below) or whose numbers came in steps (twice the longest gap between
+its arrivals), never more than ``max_quiet``. ``max_wait`` (30 s) caps how long
+any number waits for company, and a batch that holds ``max_batch`` numbers (a
+full upstream task) goes at once. So 10,000 cells arriving over 30 s, in a steady
+trickle or in steps a few seconds apart, make at most two tasks, and a single
+cell is submitted a second after it arrives.
+
+``submit`` may also hold a batch for the user's confirmation (it returns None):
+its numbers stay ``unconfirmed`` until :meth:`LookupCoalescer.settle` records
+what the user decided. No Flask and no Excel in here.
 """
 
 from __future__ import annotations
@@ -17,14 +29,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
 
-#: Seconds without a new number before the queue is submitted.
+#: Seconds without a new number before a batch of one arrival is submitted.
 DEFAULT_QUIET = 1.0
-#: Seconds after the first queued number when the queue is submitted regardless.
-DEFAULT_MAX_WAIT = 5.0
+#: The longest quiet a batch waits for, however slowly its numbers arrived.
+DEFAULT_MAX_QUIET = 5.0
+#: Seconds after the first queued number when the batch is submitted regardless.
+DEFAULT_MAX_WAIT = 30.0
+#: The quiet that ends a batch: this many times the longest gap between its arrivals.
+GAP_FACTOR = 2.0
+#: A batch this large waits the longest quiet (a sheet recalculating, not a cell typed).
+BUSY_SIZE = 250
+#: The longest the worker sleeps before it looks at the clock again (real seconds).
+WORKER_NAP = 0.25
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,48 @@ class QueueClosedError(RuntimeError):
     """The look-up queue was closed (the backend is shutting down)."""
 
 
+@dataclass
+class BatchWindow:
+    """The numbers being collected into one job, and when they are due (pure logic)."""
+
+    quiet: float
+    max_quiet: float
+    max_wait: float
+    numbers: dict[str, None] = field(default_factory=dict)
+    first_at: float = 0.0
+    last_at: float = 0.0
+    longest_gap: float = 0.0
+
+    def arrive(self, now: float, numbers: Iterable[str]) -> bool:
+        """Add one arrival's new ``numbers`` at ``now``; return True if any was new."""
+        new = [n for n in numbers if n not in self.numbers]
+        if not new:
+            return False
+        if not self.numbers:
+            self.first_at = self.last_at = now
+        else:
+            self.longest_gap = max(self.longest_gap, now - self.last_at)
+            self.last_at = now
+        self.numbers.update(dict.fromkeys(new))
+        return True
+
+    def quiet_needed(self) -> float:
+        """Return the quiet that ends this batch: longer when it is large or came in steps."""
+        busy = self.max_quiet * len(self.numbers) / BUSY_SIZE
+        return min(self.max_quiet, max(self.quiet, GAP_FACTOR * self.longest_gap, busy))
+
+    def due_at(self) -> float:
+        """Return when the batch is submitted if nothing more arrives."""
+        return min(self.last_at + self.quiet_needed(), self.first_at + self.max_wait)
+
+    def take(self) -> list[str]:
+        """Return the collected numbers in arrival order and start an empty batch."""
+        batch = list(self.numbers)
+        self.numbers.clear()
+        self.longest_gap = 0.0
+        return batch
+
+
 class LookupCoalescer:
     """Queue numbers and submit them together through ``submit`` (numbers -> job id or None)."""
 
@@ -54,17 +116,32 @@ class LookupCoalescer:
         *,
         quiet: float = DEFAULT_QUIET,
         max_wait: float = DEFAULT_MAX_WAIT,
+        max_quiet: float | None = None,
+        max_batch: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Prepare the queue; the worker thread starts with the first number."""
-        if quiet < 0 or max_wait < quiet:
-            raise ValueError("need 0 <= quiet <= max_wait")
+        """Prepare the queue; the worker thread starts with the first number.
+
+        ``quiet`` is the shortest quiet that ends a batch, ``max_quiet`` the longest
+        (default 5 s, or ``max_wait`` if shorter), ``max_wait`` the longest any number
+        waits, ``max_batch`` the size that goes at once (None: no limit); ``clock``
+        (monotonic seconds) is injectable for tests.
+        """
+        if max_quiet is None:
+            max_quiet = max(quiet, min(DEFAULT_MAX_QUIET, max_wait))
+        if not 0 <= quiet <= max_quiet <= max_wait:
+            raise ValueError("need 0 <= quiet <= max_quiet <= max_wait")
+        if max_batch is not None and max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
         self._submit = submit
         self.quiet = quiet
         self.max_wait = max_wait
+        self.max_batch = max_batch
+        self._clock = clock
         self._lock = threading.Condition()
-        self._queue: dict[str, None] = {}
-        self._first_at = 0.0
-        self._last_at = 0.0
+        self._window = BatchWindow(quiet=quiet, max_quiet=max_quiet, max_wait=max_wait)
+        # Batches cut and waiting for the worker, with the generation they were cut in.
+        self._ready: list[tuple[list[str], int]] = []
         self._known: dict[str, Lookup] = {}
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -78,18 +155,17 @@ class LookupCoalescer:
         with self._lock:
             if self._closed:
                 raise QueueClosedError("the look-up queue is closed: the backend is shutting down")
-            now = time.monotonic()
-            added = False
-            for number in numbers:
-                if self._known.get(number) in (QUEUED, UNCONFIRMED):
-                    continue
-                if not self._queue:
-                    self._first_at = now
-                self._queue[number] = None
-                self._known[number] = QUEUED
-                added = True
-            if added:
-                self._last_at = now
+            now = self._clock()
+            if self._window.numbers and self._window.due_at() <= now:
+                # The batch was due before these arrived: they start the next one.
+                self._cut()
+            fresh = [n for n in numbers if self._known.get(n) not in (QUEUED, UNCONFIRMED)]
+            if self._window.arrive(now, fresh):
+                for number in fresh:
+                    self._known[number] = QUEUED
+                if self.max_batch is not None and len(self._window.numbers) >= self.max_batch:
+                    self._cut()  # a full task gains nothing from waiting
+            if self._window.numbers or self._ready:
                 self._start_worker()
                 self._lock.notify_all()
 
@@ -110,7 +186,8 @@ class LookupCoalescer:
     def forget_all(self) -> None:
         """Drop the queue and every record (the vendor realm changed: ask again)."""
         with self._lock:
-            self._queue.clear()
+            self._window.take()
+            self._ready.clear()
             self._known.clear()
             self._generation += 1
 
@@ -118,7 +195,8 @@ class LookupCoalescer:
         """Stop the worker; numbers still queued are dropped (their cells ask again)."""
         with self._lock:
             self._closed = True
-            self._queue.clear()
+            self._window.take()
+            self._ready.clear()
             self._lock.notify_all()
             thread = self._thread
         if thread is not None:
@@ -132,24 +210,29 @@ class LookupCoalescer:
             )
             self._thread.start()
 
+    def _cut(self) -> None:
+        """End the batch being collected and hand it to the worker (lock held)."""
+        batch = self._window.take()
+        if batch:
+            self._ready.append((batch, self._generation))
+
     def _run(self) -> None:
-        """Wait for a quiet moment, then submit the whole queue as one job."""
+        """Submit each batch once it is due (see :class:`BatchWindow`), one job per batch."""
         while True:
             with self._lock:
-                while not self._closed:
-                    if self._queue:
-                        due = min(self._last_at + self.quiet, self._first_at + self.max_wait)
-                        left = due - time.monotonic()
+                while not self._closed and not self._ready:
+                    if self._window.numbers:
+                        left = self._window.due_at() - self._clock()
                         if left <= 0:
+                            self._cut()
                             break
-                        self._lock.wait(left)
+                        # Look at the clock again soon: it may be a test's hand-moved one.
+                        self._lock.wait(min(left, WORKER_NAP))
                     else:
                         self._lock.wait()
                 if self._closed:
                     return
-                batch = list(self._queue)
-                self._queue.clear()
-                generation = self._generation
+                batch, generation = self._ready.pop(0)
             self._submit_batch(batch, generation)
 
     def _submit_batch(self, batch: list[str], generation: int) -> None:

@@ -16,8 +16,9 @@ app is garbage-collected or the interpreter exits.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,6 +31,7 @@ from addin.vendor import open_checker
 from addin.web.coalescer import DEFAULT_MAX_WAIT, DEFAULT_QUIET, Lookup, LookupCoalescer
 from addin.web.flask_config import (
     EMULATOR_CONFIG_KEY,
+    LOOKUP_CLOCK_KEY,
     LOOKUP_MAX_WAIT_KEY,
     LOOKUP_QUIET_KEY,
     SETTINGS_KEY,
@@ -68,6 +70,7 @@ class EngineHost:
         emulator_config: Mapping[str, Any] | None = None,
         lookup_quiet: float = DEFAULT_QUIET,
         lookup_max_wait: float = DEFAULT_MAX_WAIT,
+        lookup_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Apply the saved task-pane settings to ``base``; start nothing yet."""
         self.runtime = RuntimeSettings(base)
@@ -80,7 +83,12 @@ class EngineHost:
         self._leases: dict[int, int] = {}
         self._closed = False
         self.coalescer = LookupCoalescer(
-            self._submit_lookups, quiet=lookup_quiet, max_wait=lookup_max_wait
+            self._submit_lookups,
+            quiet=lookup_quiet,
+            max_wait=lookup_max_wait,
+            # A batch of a full task's size goes at once: waiting cannot merge more into it.
+            max_batch=self.settings.max_numbers_per_task,
+            clock=lookup_clock,
         )
         self.plans = PendingPlans()
         self.held_lookups = HeldLookups()
@@ -222,6 +230,7 @@ def install(app: Flask) -> EngineHost:
         emulator_config=app.config.get(EMULATOR_CONFIG_KEY),
         lookup_quiet=float(app.config.get(LOOKUP_QUIET_KEY, DEFAULT_QUIET)),
         lookup_max_wait=float(app.config.get(LOOKUP_MAX_WAIT_KEY, DEFAULT_MAX_WAIT)),
+        lookup_clock=app.config.get(LOOKUP_CLOCK_KEY, time.monotonic),
     )
     app.config[SETTINGS_KEY] = host.settings
     app.extensions[EXTENSION_KEY] = host

@@ -26,6 +26,9 @@ EMULATOR_CONFIG_KEY = "FBCHECK_EMULATOR_CONFIG"
 #: Seconds of quiet, and the longest wait, before queued ``=FBCHECK`` look-ups are submitted.
 LOOKUP_QUIET_KEY = "FBCHECK_LOOKUP_QUIET"
 LOOKUP_MAX_WAIT_KEY = "FBCHECK_LOOKUP_MAX_WAIT"
+#: The monotonic clock (a callable returning seconds) of the look-up coalescer; tests
+#: pass a hand-moved one so a 30 s trickle of cells takes no 30 s.
+LOOKUP_CLOCK_KEY = "FBCHECK_LOOKUP_CLOCK"
 
 DEFAULT_PORT = 8443
 

@@ -9,7 +9,16 @@ from collections.abc import Iterator
 import pytest
 
 from addin.engine.planning import Plan
-from addin.web.coalescer import UNCONFIRMED, Lookup, LookupCoalescer
+from addin.web.coalescer import (
+    BUSY_SIZE,
+    DEFAULT_MAX_QUIET,
+    DEFAULT_MAX_WAIT,
+    DEFAULT_QUIET,
+    UNCONFIRMED,
+    BatchWindow,
+    Lookup,
+    LookupCoalescer,
+)
 from addin.web.pending_plans import PendingPlans
 from tests.web.engine_app import wait_for
 
@@ -107,9 +116,142 @@ def test_closed_coalescer_refuses_numbers(submissions: Submissions) -> None:
         queue.add(["+41798000001"])
 
 
-def test_bad_timing_refused(submissions: Submissions) -> None:
-    with pytest.raises(ValueError, match="quiet"):
-        LookupCoalescer(submissions, quiet=2.0, max_wait=1.0)
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"quiet": 2.0, "max_wait": 1.0},
+        {"quiet": -1.0},
+        {"quiet": 2.0, "max_quiet": 1.0},
+        {"max_quiet": 40.0, "max_wait": 30.0},
+        {"max_batch": 0},
+    ],
+)
+def test_bad_timing_refused(submissions: Submissions, kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=r"quiet|max_batch"):
+        LookupCoalescer(submissions, **kwargs)  # type: ignore[arg-type]
+
+
+# -- the batching rule, on a hand-moved clock ---------------------------------------
+
+
+class HandClock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        """Start at zero."""
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        """Return the time."""
+        return self.now
+
+
+def window() -> BatchWindow:
+    """Return a batch window with the production timing."""
+    return BatchWindow(quiet=DEFAULT_QUIET, max_quiet=DEFAULT_MAX_QUIET, max_wait=DEFAULT_MAX_WAIT)
+
+
+def test_a_cell_alone_is_due_after_the_shortest_quiet() -> None:
+    batch = window()
+    assert batch.arrive(10.0, ["+41798000001"])
+    assert batch.due_at() == 10.0 + DEFAULT_QUIET
+
+
+def test_arrivals_in_steps_stretch_the_quiet_up_to_its_cap() -> None:
+    batch = window()
+    batch.arrive(0.0, ["+41798000001"])
+    batch.arrive(2.0, ["+41798000002"])  # a step of 2 s: wait 4 s of quiet for the next
+    assert batch.due_at() == 2.0 + 4.0
+    batch.arrive(6.0, ["+41798000003"])  # 4 s: the quiet is capped
+    assert batch.due_at() == 6.0 + DEFAULT_MAX_QUIET
+    # Numbers already in the batch are no arrival.
+    assert not batch.arrive(9.0, ["+41798000003"])
+    assert batch.due_at() == 6.0 + DEFAULT_MAX_QUIET
+
+
+def test_a_large_batch_waits_longer_for_more() -> None:
+    batch = window()
+    batch.arrive(0.0, [f"+417980{n:05d}" for n in range(BUSY_SIZE // 2)])
+    assert batch.due_at() == pytest.approx(DEFAULT_MAX_QUIET / 2)
+    batch.arrive(0.1, [f"+417981{n:05d}" for n in range(BUSY_SIZE)])
+    assert batch.due_at() == pytest.approx(0.1 + DEFAULT_MAX_QUIET)
+
+
+def test_a_steady_stream_is_due_at_the_longest_hold() -> None:
+    batch = window()
+    for step in range(400):
+        batch.arrive(step * 0.1, [f"+417980{step:05d}"])
+    assert batch.due_at() == DEFAULT_MAX_WAIT
+    assert len(batch.take()) == 400
+    assert batch.numbers == {}
+
+
+def trickle(queue: LookupCoalescer, clock: HandClock, cells: int, seconds: float, every: float):
+    """Queue ``cells`` numbers in requests ``every`` seconds apart over ``seconds``."""
+    requests_sent = round(seconds / every)
+    per_request = -(-cells // requests_sent)
+    for index in range(requests_sent):
+        clock.now = index * every
+        first = index * per_request
+        queue.add(f"+417980{n:05d}" for n in range(first, min(cells, first + per_request)))
+
+
+def submitted(submissions: Submissions) -> int:
+    """Return how many numbers were submitted so far."""
+    with submissions.lock:
+        return sum(len(batch) for batch in submissions.batches)
+
+
+@pytest.mark.parametrize("every", [0.1, 1.0, 3.0], ids=["recalculation", "js-batches", "steps"])
+def test_ten_thousand_cells_over_30_seconds_make_at_most_two_jobs(
+    submissions: Submissions, every: float
+) -> None:
+    clock = HandClock()
+    queue = LookupCoalescer(submissions, clock=clock)
+    try:
+        trickle(queue, clock, 10_000, 30.0, every)
+        clock.now += 60.0
+        wait_for(lambda: submitted(submissions) == 10_000)
+        assert 1 <= len(submissions.batches) <= 2
+    finally:
+        queue.close()
+
+
+def test_a_cell_typed_alone_goes_after_a_second_of_quiet(submissions: Submissions) -> None:
+    clock = HandClock()
+    queue = LookupCoalescer(submissions, clock=clock)
+    try:
+        queue.add(["+41798000001"])
+        clock.now = DEFAULT_QUIET - 0.01
+        queue.add([])  # a request of cached cells only: no arrival
+        assert submissions.batches == []
+        clock.now = DEFAULT_QUIET
+        wait_for(lambda: submissions.batches)
+        assert submissions.batches == [["+41798000001"]]
+        # The next cell, typed a while later, is not held for the first one's company.
+        clock.now = 10.0
+        queue.add(["+41798000002"])
+        clock.now = 10.0 + DEFAULT_QUIET
+        wait_for(lambda: len(submissions.batches) == 2)
+        assert submissions.batches[1] == ["+41798000002"]
+    finally:
+        queue.close()
+
+
+def test_a_full_batch_goes_at_once(submissions: Submissions) -> None:
+    clock = HandClock()
+    queue = LookupCoalescer(submissions, clock=clock, max_batch=100)
+    try:
+        queue.add(f"+417980{n:05d}" for n in range(150))
+        wait_for(lambda: submissions.batches)
+        assert len(submissions.batches[0]) == 150  # one arrival is never split
+        queue.add(f"+417981{n:05d}" for n in range(60))
+        queue.add(f"+417981{n:05d}" for n in range(60, 120))
+        wait_for(lambda: len(submissions.batches) == 2)
+        assert len(submissions.batches[1]) == 120
+        assert clock.now == 0.0  # nobody waited
+    finally:
+        queue.close()
 
 
 def small_plan() -> Plan:
