@@ -1,6 +1,8 @@
 // =FBCHECK: Microsoft's batching pattern for custom functions, with streaming.
-// Calls are queued for ~100 ms and sent as one POST /api/lookups (at most
-// MAX_ITEMS items per request); cached answers come back at once, the rest
+// Calls are queued until Excel pauses for BATCH_DELAY_MS (at most MAX_HOLD_MS
+// after the first) and sent as one POST /api/lookups (at most MAX_ITEMS items
+// per request): a cell typed alone goes after 100 ms, a long recalculation in
+// one request every half second. Cached answers come back at once, the rest
 // is polled with POST /api/lookups/poll for all waiting cells together, and
 // every answer is streamed into its cell with invocation.setResult. No
 // request is held open while the upstream works (docs/excel-platform.md).
@@ -16,8 +18,10 @@
 
 import { BackendError, describeError } from "./backend-client.js";
 
-/** Time to collect calls before sending one batch. */
+/** Time without a new call before the queued calls are sent. */
 export const BATCH_DELAY_MS = 100;
+/** The longest a call waits for company while Excel keeps calling. */
+export const MAX_HOLD_MS = 500;
 /** The backend accepts at most this many items per lookup or poll request. */
 export const MAX_ITEMS = 10000;
 /** What a cell shows while its number is being checked. */
@@ -138,14 +142,21 @@ export class LookupBatcher {
     backend,
     customFunctions,
     batchDelay = BATCH_DELAY_MS,
+    maxHold = MAX_HOLD_MS,
     pollDelay = lookupPollDelay,
     retryDelay = backendRetryDelay,
     maxItems = MAX_ITEMS,
     setTimer = (callback, ms) => setTimeout(callback, ms),
+    now = () => Date.now(),
   }) {
     this.backend = backend;
     this.customFunctions = customFunctions;
     this.batchDelay = batchDelay;
+    this.maxHold = maxHold;
+    this.now = now;
+    // When the batch being collected got its first and its latest call (ms).
+    this.firstAt = 0;
+    this.lastAt = 0;
     this.pollDelay = pollDelay;
     this.retryDelay = retryDelay;
     this.maxItems = maxItems;
@@ -202,7 +213,13 @@ export class LookupBatcher {
   /** Queue one cell's lookup for the next batch. */
   enqueue(cell, refresh = false) {
     this.requeue({ value: cell.value, region: cell.region, refresh, cells: [cell] });
-    this.scheduleFlush(this.batchDelay);
+    const at = this.now();
+    if (!this.flushScheduled) {
+      this.firstAt = at;
+    }
+    this.lastAt = at;
+    // A retry already scheduled (the backend is down) takes these cells along.
+    this.scheduleFlush(this.batchDelay, () => this.flushWhenQuiet());
   }
 
   /** Put an entry (back) into the queue, merging with one for the same value. */
@@ -216,12 +233,23 @@ export class LookupBatcher {
     }
   }
 
-  /** Send the queue after ``delay`` ms unless a send is already scheduled. */
-  scheduleFlush(delay) {
+  /** Send the queue after ``delay`` ms (through ``send``) unless a send is already scheduled. */
+  scheduleFlush(delay, send = () => this.flush()) {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      this.setTimer(() => this.flush(), delay);
+      this.setTimer(send, delay);
     }
+  }
+
+  /** Send the batch once Excel paused for batchDelay or it waited maxHold; else wait on. */
+  flushWhenQuiet() {
+    const due = Math.min(this.lastAt + this.batchDelay, this.firstAt + this.maxHold);
+    const left = due - this.now();
+    if (left > 0) {
+      this.setTimer(() => this.flushWhenQuiet(), left);
+      return Promise.resolve();
+    }
+    return this.flush();
   }
 
   /** Call ``listener(status)`` after every batch and poll; return a function that stops it. */

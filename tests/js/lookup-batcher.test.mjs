@@ -3,11 +3,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { createBackend } from "../../addin/static/backend-client.js";
+import { BackendError, createBackend } from "../../addin/static/backend-client.js";
 import {
   AWAITING_CONFIRMATION_TEXT,
   BACKEND_RETRY_MAX_MS,
+  BATCH_DELAY_MS,
   LookupBatcher,
+  MAX_HOLD_MS,
   MAX_ITEMS,
   PROGRESS_TEXT,
   STALE_SUFFIX,
@@ -27,26 +29,48 @@ class ExcelError {
 }
 const customFunctions = { Error: ExcelError, ErrorCode: { invalidValue: "#VALUE!", notAvailable: "#N/A" } };
 
-/** Timers the test runs by hand: deterministic, no waiting on the clock. */
+/** Timers and a clock the test runs by hand: deterministic, no waiting on the real clock. */
 class ManualTimers {
-  /** Nothing scheduled yet. */
+  /** Nothing scheduled yet; the clock at 0 ms. */
   constructor() {
     this.waiting = [];
     this.delays = [];
+    this.time = 0;
   }
 
   /** The setTimer injected into the batcher. */
   get setTimer() {
     return (callback, ms) => {
-      this.waiting.push(callback);
+      this.waiting.push({ callback, at: this.time + ms });
       this.delays.push(ms);
     };
   }
 
-  /** Run everything scheduled so far and wait for it. */
+  /** The clock injected into the batcher (ms). */
+  get now() {
+    return () => this.time;
+  }
+
+  /** Move the clock to the latest timer scheduled so far, run them all and wait for them. */
   async runAll() {
     const due = this.waiting.splice(0);
-    await Promise.all(due.map((callback) => callback()));
+    this.time = Math.max(this.time, ...due.map((timer) => timer.at));
+    await Promise.all(due.map((timer) => timer.callback()));
+  }
+
+  /** Move the clock by ``ms``, running (in order) every timer that falls due meanwhile. */
+  async advance(ms) {
+    const end = this.time + ms;
+    for (;;) {
+      const next = this.waiting.filter((timer) => timer.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (next === undefined) {
+        break;
+      }
+      this.waiting.splice(this.waiting.indexOf(next), 1);
+      this.time = Math.max(this.time, next.at);
+      await next.callback();
+    }
+    this.time = end;
   }
 }
 
@@ -83,7 +107,7 @@ const pending = (item) => ({ status: "pending", e164: "+" + String(item.value).r
 test("200 calls within 100 ms go out as one request", async () => {
   const timers = new ManualTimers();
   const backend = recordingBackend(() => ({ status: "done", answer: "yes" }));
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   const calls = Array.from({ length: 200 }, (_, index) => {
     const cell = invocation();
     batcher.call([[`+4179000${String(index).padStart(4, "0")}`]], null, cell);
@@ -99,10 +123,46 @@ test("200 calls within 100 ms go out as one request", async () => {
   }
 });
 
+test("a cell typed alone is sent after 100 ms without waiting for company", async () => {
+  const timers = new ManualTimers();
+  const backend = recordingBackend(() => ({ status: "done", answer: "yes" }));
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
+  const cell = invocation();
+  batcher.call([["+41798284651"]], null, cell);
+  await timers.advance(BATCH_DELAY_MS - 1);
+  assert.equal(backend.posts.length, 0);
+  await timers.advance(1);
+  assert.equal(backend.posts.length, 1);
+  assert.deepEqual(cell.last, [["yes"]]);
+});
+
+test("calls that keep coming are collected until Excel pauses, at most 500 ms", async () => {
+  const timers = new ManualTimers();
+  const backend = recordingBackend(() => ({ status: "done", answer: "no" }));
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
+  // A slow recalculation: a call every 10 ms for 3 s (300 cells).
+  for (let index = 0; index < 300; index += 1) {
+    batcher.call([[`+4179000${String(index).padStart(4, "0")}`]], null, invocation());
+    await timers.advance(10);
+  }
+  await timers.advance(BATCH_DELAY_MS);
+  const sizes = backend.posts.map((post) => post.body.items.length);
+  assert.equal(sizes.reduce((sum, size) => sum + size, 0), 300);
+  // One request per 500 ms of calls, not one per 100 ms.
+  assert.equal(sizes.length, (300 * 10) / MAX_HOLD_MS);
+  // A pause of 100 ms ends a batch early.
+  batcher.call([["+41798284651"]], null, invocation());
+  await timers.advance(50);
+  batcher.call([["+41798284652"]], null, invocation());
+  await timers.advance(BATCH_DELAY_MS);
+  assert.equal(backend.posts.length, sizes.length + 1);
+  assert.equal(backend.posts.at(-1).body.items.length, 2);
+});
+
 test("the same number in many cells is sent once and answers every cell", async () => {
   const timers = new ManualTimers();
   const backend = recordingBackend(() => ({ status: "done", answer: "ban" }));
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   const first = invocation();
   const second = invocation();
   batcher.call([["+41798284651"]], null, first);
@@ -120,7 +180,7 @@ test("the same number in many cells is sent once and answers every cell", async 
 test("more than 10,000 items are split into requests of at most 10,000", async () => {
   const timers = new ManualTimers();
   const backend = recordingBackend((item) => ({ status: "done", answer: item.value % 2 ? "yes" : "no" }));
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   const numbers = Array.from({ length: 25000 }, (_, index) => [41790000000 + index]);
   const cell = invocation();
   batcher.call(numbers, null, cell);
@@ -138,7 +198,7 @@ test("a range spills: answers in place, empty cells stay empty and are not sent"
   const timers = new ManualTimers();
   const answers = { "+1": { status: "done", answer: "yes" }, "+2": { status: "done", answer: "no" } };
   const backend = recordingBackend((item) => answers[item.value]);
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   const cell = invocation();
   batcher.call([["+1"], [""], [null], ["+2"]], null, cell);
   assert.deepEqual(cell.results[0], [[PROGRESS_TEXT], [""], [""], [PROGRESS_TEXT]]);
@@ -155,7 +215,7 @@ test("streaming: pending shows progress, then the polled answer", async () => {
       body.numbers.map((number) => [number, answered ? { status: "done", answer: "yes" } : { status: "pending", progress: "checking 40%" }]),
     ),
   }));
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   const cell = invocation();
   batcher.call([["+41 79 828 46 51"]], null, cell);
   await timers.runAll(); // the batch
@@ -177,7 +237,7 @@ test("one poll asks for the pending numbers of all cells together", async () => 
   const backend = recordingBackend(pending, (body) => ({
     results: Object.fromEntries(body.numbers.map((number) => [number, { status: "done", answer: number === "+1" ? "yes" : "ban" }])),
   }));
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   const one = invocation();
   const two = invocation();
   batcher.call([["+1"]], null, one);
@@ -194,7 +254,7 @@ test("one poll asks for the pending numbers of all cells together", async () => 
 test("invalid input gives #VALUE! with the reason", async () => {
   const timers = new ManualTimers();
   const backend = recordingBackend(() => ({ status: "invalid", reason: "too short for a phone number" }));
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   const cell = invocation();
   batcher.call([["12"]], null, cell);
   await timers.runAll();
@@ -208,7 +268,7 @@ test("an upstream error gives #N/A with the reason; in a spill only that cell", 
   const backend = recordingBackend(pending, () => ({
     results: { "+1": { status: "error", reason: "upstream task failed" }, "+2": { status: "done", answer: "no" } },
   }));
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   const single = invocation();
   const spill = invocation();
   batcher.call([["+1"]], null, single);
@@ -229,6 +289,7 @@ test("a backend that is not running: cells wait, retries back off to 30 s, answe
     backend: createBackend({ baseUrl: `http://127.0.0.1:${port}` }),
     customFunctions,
     setTimer: timers.setTimer,
+    now: timers.now,
   });
   const statuses = [];
   batcher.subscribe((status) => statuses.push(status));
@@ -268,6 +329,49 @@ test("a backend that is not running: cells wait, retries back off to 30 s, answe
   }
 });
 
+test("calls made while the backend is down go with the next retry; once it answers, batching waits for a pause again", async () => {
+  const timers = new ManualTimers();
+  let up = false;
+  const posts = [];
+  const backend = {
+    async post(path, body) {
+      posts.push({ at: timers.time, values: body.items.map((item) => item.value) });
+      if (!up) {
+        throw new BackendError(0, "backend_unreachable", "the backend does not answer");
+      }
+      return { demo: true, results: body.items.map(() => ({ status: "done", answer: "yes" })) };
+    },
+  };
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
+  const first = invocation();
+  batcher.call([["+1"]], null, first);
+  await timers.advance(BATCH_DELAY_MS);
+  assert.deepEqual(first.last, [[WAITING_FOR_BACKEND_TEXT]]);
+  // Excel keeps calling while the retry waits: the calls join it, no quiet-time timer of their own.
+  const second = invocation();
+  await timers.advance(400);
+  batcher.call([["+2"]], null, second);
+  up = true;
+  await timers.advance(backendRetryDelay(1) - 400);
+  assert.deepEqual(
+    posts.map((post) => [post.at, post.values]),
+    [
+      [BATCH_DELAY_MS, ["+1"]],
+      [BATCH_DELAY_MS + backendRetryDelay(1), ["+1", "+2"]],
+    ],
+  );
+  assert.deepEqual(first.last, [["yes"]]);
+  assert.deepEqual(second.last, [["yes"]]);
+  // The backend is up: a new call waits for Excel's pause, as before the outage.
+  const third = invocation();
+  batcher.call([["+3"]], null, third);
+  await timers.advance(BATCH_DELAY_MS - 1);
+  assert.equal(posts.length, 2);
+  await timers.advance(1);
+  assert.equal(posts.length, 3);
+  assert.deepEqual(third.last, [["yes"]]);
+});
+
 test("the retry pause doubles from 1 s and stops growing at 30 s", () => {
   assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 50].map(backendRetryDelay), [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
   assert.equal(BACKEND_RETRY_MAX_MS, 30000);
@@ -279,7 +383,7 @@ test("a backend that refuses the request answers #N/A with its message, without 
   });
   try {
     const timers = new ManualTimers();
-    const batcher = new LookupBatcher({ backend: createBackend({ baseUrl: server.url }), customFunctions, setTimer: timers.setTimer });
+    const batcher = new LookupBatcher({ backend: createBackend({ baseUrl: server.url }), customFunctions, setTimer: timers.setTimer, now: timers.now });
     const cell = invocation();
     batcher.call([["+1"]], null, cell);
     await timers.runAll();
@@ -297,7 +401,7 @@ test("a stale answer is shown marked, not bought; refreshStale asks again with r
   const backend = recordingBackend((item) =>
     item.refresh ? { status: "done", answer: "no" } : { status: "done", answer: "yes", stale: true },
   );
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   const cell = invocation();
   batcher.call([["+1"], ["+2"]], null, cell);
   await timers.runAll();
@@ -319,7 +423,7 @@ test("a stale answer is shown marked, not bought; refreshStale asks again with r
 test("=FBCHECK(A2, , TRUE) sends its numbers with refresh", async () => {
   const timers = new ManualTimers();
   const backend = recordingBackend(() => ({ status: "done", answer: "ban" }));
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   batcher.call([["+1"]], null, invocation(), { refresh: true });
   batcher.call([["+1"]], null, invocation());
   await timers.runAll();
@@ -344,7 +448,7 @@ test("a batch awaiting confirmation: the cells say so, the pane hears it, then t
       ),
     }),
   );
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   const heard = [];
   batcher.subscribe((status) => heard.push(status.awaiting));
   const cell = invocation();
@@ -369,7 +473,7 @@ test("a failed poll keeps the cell waiting and polls again", async () => {
     }
     return { results: { "+1": { status: "done", answer: "yes" } } };
   });
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   const cell = invocation();
   batcher.call([["+1"]], null, cell);
   await timers.runAll();
@@ -383,7 +487,7 @@ test("a failed poll keeps the cell waiting and polls again", async () => {
 test("a cancelled cell is no longer polled nor updated", async () => {
   const timers = new ManualTimers();
   const backend = recordingBackend(pending, () => ({ results: { "+1": { status: "done", answer: "yes" } } }));
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   const cell = invocation();
   batcher.call([["+1"]], null, cell);
   await timers.runAll();
@@ -396,7 +500,7 @@ test("a cancelled cell is no longer polled nor updated", async () => {
 test("a cell cancelled before its batch is sent is left out of the batch", async () => {
   const timers = new ManualTimers();
   const backend = recordingBackend(() => ({ status: "done", answer: "yes" }));
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   const gone = invocation();
   batcher.call([["+1"]], null, gone);
   batcher.call([["+2"]], null, invocation());
@@ -426,7 +530,7 @@ test("over real HTTP: batch, poll and answers with the client header", async () 
   });
   try {
     const timers = new ManualTimers();
-    const batcher = new LookupBatcher({ backend: createBackend({ baseUrl: server.url }), customFunctions, setTimer: timers.setTimer });
+    const batcher = new LookupBatcher({ backend: createBackend({ baseUrl: server.url }), customFunctions, setTimer: timers.setTimer, now: timers.now });
     const cell = invocation();
     batcher.call([["+41798284651"], [41798284652]], "CH", cell);
     await timers.runAll();
@@ -446,7 +550,7 @@ test("an error cell in the range answers #VALUE! alone; the other cells are chec
   const timers = new ManualTimers();
   const answers = { "+1": { status: "done", answer: "yes" }, "+2": { status: "done", answer: "no" } };
   const backend = recordingBackend((item) => answers[item.value]);
-  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer });
+  const batcher = new LookupBatcher({ backend, customFunctions, setTimer: timers.setTimer, now: timers.now });
   const cell = invocation();
   // As Excel passes error inputs with allowErrorForDataTypeAny: an error object per cell.
   batcher.call([["+1"], [new ExcelError("#DIV/0!")], [{ type: "Error", basicValue: "#N/A" }], ["+2"]], null, cell);

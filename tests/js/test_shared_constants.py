@@ -20,7 +20,7 @@ import pytest
 
 from addin.engine.states import JobState
 from addin.formats import OUTCOMES, column_letters
-from addin.web import answer_columns, security, xlwings_glue
+from addin.web import answer_columns, coalescer, security, xlwings_glue
 from addin.web.views import lookups
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,6 +149,17 @@ def test_every_script_constant_is_readable() -> None:
 )
 def test_javascript_mirrors_python(script: str, constant: str, python: object) -> None:
     assert js_constant(script, constant) == python, f"{script} {constant} != the backend's"
+
+
+def test_the_page_hands_a_trickle_over_before_the_backend_ends_its_batch() -> None:
+    # The page sends a batch at least every MAX_HOLD_MS while Excel keeps calling; the
+    # backend ends a batch after DEFAULT_QUIET seconds without a new number, so the
+    # page's batches of one slow recalculation must come closer than that.
+    hold_ms = js_constant("lookup-batcher.js", "MAX_HOLD_MS")
+    delay_ms = js_constant("lookup-batcher.js", "BATCH_DELAY_MS")
+    assert isinstance(hold_ms, int)
+    assert isinstance(delay_ms, int)
+    assert delay_ms <= hold_ms < coalescer.DEFAULT_QUIET * 1000
 
 
 def test_answer_colours_cover_every_outcome_once() -> None:
