@@ -1,7 +1,8 @@
 """The vendor API client: no Flask, no Excel.
 
 Everything a caller needs is re-exported here: the client and its retry
-policy, the task model, the result parser, the poll schedule and the error tree.
+policy, the task model, the result parser, the poll schedule (and the give-up time it
+implies) and the error tree.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from addin.upstream.exceptions import (
     UpstreamTimeout,
 )
 from addin.upstream.models import TaskStatus, parse_task, parse_timestamp
-from addin.upstream.polling import PollSchedule
+from addin.upstream.polling import PollSchedule, wait_limit
 from addin.upstream.results import ResultRow, parse_result_file
 
 __all__ = [
@@ -53,4 +54,5 @@ __all__ = [
     "parse_result_file",
     "parse_task",
     "parse_timestamp",
+    "wait_limit",
 ]

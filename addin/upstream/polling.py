@@ -51,16 +51,7 @@ from typing import Final
 
 from addin.upstream.models import TaskStatus
 
-__all__ = [
-    "DOCUMENTED_RATE",
-    "MEASURED_SPEEDUP",
-    "PRIOR_SPEEDUP",
-    "SPREAD_FACTOR",
-    "STEADY_AFTER",
-    "STEADY_VARIATION",
-    "PollSchedule",
-    "wait_limit",
-]
+__all__ = ["MEASURED_SPEEDUP", "PRIOR_SPEEDUP", "PollSchedule", "wait_limit"]
 
 #: The vendor's documented pace (numbers/s): 20,000 numbers in about 29 minutes.
 DOCUMENTED_RATE: Final = 11.5
