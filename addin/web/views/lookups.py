@@ -1,9 +1,10 @@
 """``=FBCHECK`` look-ups: answer from the cache at once, queue the rest, report progress.
 
-``POST /api/lookups`` takes a batch of cell values (the JavaScript batches
-calls for ~100 ms) and answers every item at once: ``done`` from the cache,
-``invalid`` with a reason, or ``pending`` after queueing the number in the
-coalescer, which submits one job for all numbers queued close together.
+``POST /api/lookups`` takes a batch of cell values (the JavaScript sends what
+Excel called until it paused for 100 ms, at most every 500 ms) and answers every
+item at once: ``done`` from the cache, ``invalid`` with a reason, or ``pending``
+after queueing the number in the coalescer, which submits one job for the numbers
+that keep arriving (``addin.web.coalescer``).
 An answer older than the cache lifetime is ``done`` with ``stale: true``, not
 bought again, unless the item asks for ``refresh``.
 ``POST /api/lookups/poll`` reports, for the numbers a page still waits for,
