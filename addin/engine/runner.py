@@ -354,6 +354,9 @@ class Runner:
                 numbers, user_id=f"fbcheck-{ref}", observe=pending.outcomes.append
             )
         except AmbiguousCreateError as exc:
+            # The request records first: progress never shows an uncertain upload
+            # without the possibly billed request behind it.
+            self._store_outcomes(pending)
             self._settle_uncertain(ref, f"the upload's outcome is unknown: {exc}")
             return False
         except (AuthError, BalanceError, BadRequestError) as exc:
@@ -371,6 +374,7 @@ class Runner:
                 self._refresh(tracked)
             return False
         except Exception as exc:  # anything unforeseen after the body may have left
+            self._store_outcomes(pending)
             self._settle_uncertain(ref, f"the upload ended unexpectedly: {exc!r}")
             raise
         else:
