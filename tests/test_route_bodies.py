@@ -111,6 +111,15 @@ ROUTES: dict[tuple[str, str, str], Route] = {
     (BACKEND, "/xlwings/check-selection", "POST"): Route(
         ("/xlwings/check-selection",), bodies=(_selection(),)
     ),
+    (BACKEND, "/xlwings/uploads", "POST"): Route(
+        ("/xlwings/uploads",),
+        bodies=({"sheet": "Sheet1", "region": None, "areas": [{"address": "Z1:Z3"}], "chunks": 2},),
+    ),
+    (BACKEND, "/xlwings/uploads/<upload_id>/chunks/<index>", "PUT"): Route(
+        ("/xlwings/uploads/nope/chunks/0", "/xlwings/uploads/nope/chunks/x"),
+        bodies=({"area": 0, "offset": 0, "values": [number(1)], "target": [""]},),
+    ),
+    (BACKEND, "/xlwings/uploads/<upload_id>", "DELETE"): Route(("/xlwings/uploads/nope",)),
     (BACKEND, "/api/plans/<plan_id>/confirm", "POST"): Route(
         ("/api/plans/nope/confirm",), bodies=({},)
     ),

@@ -6,16 +6,23 @@ numbers answered from the cache, ``invalid`` for cells that are not a phone
 number, ``pending`` for numbers being checked (``unconfirmed`` while the plan
 waits for the user's go-ahead) and nothing for empty cells. The write-back
 puts each answer only next to a cell that still holds that number.
+
+Nothing of the user's is overwritten: an answer cell is written only when it is
+empty or holds a text the add-in writes (:func:`is_free`, the one rule, also sent to
+the task pane as ``free_texts``). A check whose answer column holds anything else
+(names, notes, numbers, formulas, a spill range) is not started until the user
+chooses another column or to overwrite (:func:`foreign_cells`, :func:`keep_foreign`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from addin.engine.phones import Normalized, normalize
 from addin.engine.store import Answer
-from addin.formats import INVALID
+from addin.formats import INVALID, OUTCOMES, column_letters
 
 HEADER = "facebook"
 DEMO_HEADER = "facebook (DEMO)"
@@ -23,6 +30,13 @@ PENDING = "pending"
 UNCONFIRMED = "unconfirmed"
 CANCELLED = "cancelled"
 EMPTY = ""
+#: Every text the add-in writes into an answer column, in any mode (the DEMO header
+#: included): a cell holding one of them is ours to write again.
+OUR_TEXTS: Final = frozenset({HEADER, DEMO_HEADER, PENDING, UNCONFIRMED, CANCELLED, *OUTCOMES})
+#: How the client sends an answer cell that lies in a spill range (its value is not its own).
+SPILL: Final = {"spill": True}
+#: Cells named in a conflict's description, per area.
+_EXAMPLES = 3
 #: A header may hold a digit or two ("Phone 2") but never a whole number.
 _MAX_HEADER_DIGITS = 2
 _MAX_HEADER_LENGTH = 60
@@ -147,3 +161,63 @@ def result_column(
     if area.header:
         column[0] = None
     return WriteBack(column=column, written=written, skipped=skipped)
+
+
+def is_free(cell: object) -> bool:
+    """Return True when an answer cell may be written: empty, or holding a text of ours.
+
+    The client sends formulas as their text (``=SUM(A1)``) and spilled cells as
+    :data:`SPILL`, so neither ever reads as ours; numbers and other texts are the user's.
+    """
+    return cell is None or (isinstance(cell, str) and (cell == EMPTY or cell in OUR_TEXTS))
+
+
+def foreign_cells(target: Sequence[object]) -> list[int]:
+    """Return the offsets of the answer cells that hold something not ours."""
+    return [offset for offset, cell in enumerate(target) if not is_free(cell)]
+
+
+def describe_cell(cell: object) -> str:
+    """Return a short description of a foreign answer cell for the task pane."""
+    if isinstance(cell, dict):
+        return "part of a spill range"
+    if isinstance(cell, str) and cell.startswith("="):
+        return f"the formula {_clip(cell)}"
+    if isinstance(cell, bool):
+        return str(cell).upper()
+    if isinstance(cell, int | float):
+        return f"the number {cell:g}"
+    return repr(_clip(str(cell)))
+
+
+def conflict_examples(
+    first_row: int, column: int, offsets: Sequence[int], target: Sequence[object]
+) -> list[str]:
+    """Return up to three ``B2: 'Alice'`` descriptions of foreign cells (1-based row and column)."""
+    letters = column_letters(column - 1)
+    return [f"{letters}{first_row + o}: {describe_cell(target[o])}" for o in offsets[:_EXAMPLES]]
+
+
+def keep_foreign(
+    column: Sequence[str | None], target: Sequence[object], *, overwrite: bool
+) -> tuple[list[str | None], int]:
+    """Return ``column`` with None (keep) where the answer cell is not ours; and how many that kept.
+
+    With ``overwrite`` (the user's word) a foreign cell is written where there is
+    something to say (an answer, a placeholder, ``invalid``, the header); beside an
+    empty cell it is kept either way.
+    """
+    planned: list[str | None] = []
+    kept = 0
+    for value, cell in zip(column, target, strict=True):
+        if value is None or is_free(cell) or (overwrite and value != EMPTY):
+            planned.append(value)
+        else:
+            planned.append(None)
+            kept += value != EMPTY
+    return planned, kept
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    """Return ``text`` cut to ``limit`` characters with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

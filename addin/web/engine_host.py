@@ -39,6 +39,7 @@ from addin.web.flask_config import (
 from addin.web.held_lookups import HeldBatch, HeldLookups
 from addin.web.pending_plans import PendingPlans
 from addin.web.runtime_settings import RuntimeSettings
+from addin.web.uploads import UploadSessions
 
 EXTENSION_KEY = "fbcheck.engine"
 #: Seconds a settings change waits for requests still using the old engine.
@@ -92,6 +93,8 @@ class EngineHost:
         )
         self.plans = PendingPlans()
         self.held_lookups = HeldLookups()
+        #: Selections that arrive in chunks (Excel on the web's 5 MB per request).
+        self.uploads = UploadSessions()
 
     @property
     def settings(self) -> Settings:
@@ -209,6 +212,7 @@ class EngineHost:
         self.coalescer.close()
         self.plans.clear()
         self.held_lookups.clear()
+        self.uploads.clear()
         if checker is not None:
             checker.close()
 

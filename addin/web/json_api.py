@@ -28,6 +28,13 @@ from addin.json_bodies import UNKNOWN_FIELD, BodyError, describe_errors, load_js
 from addin.web.coalescer import QueueClosedError
 from addin.web.engine_host import EngineClosedError
 from addin.web.flask_config import SETTINGS_KEY
+from addin.web.uploads import (
+    ChunkConflictError,
+    TooManyUploadsError,
+    UnknownUploadError,
+    UploadIncompleteError,
+    UploadTooLargeError,
+)
 from addin.web.xlwings_glue import SelectionError, SelectionTooLargeError, XlwingsLicenseError
 
 #: Known conditions of the layers below: exception class, HTTP status, error code.
@@ -41,6 +48,11 @@ DOMAIN_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (SettingsError, 400, "bad_setting"),
     (EngineClosedError, 503, "shutting_down"),
     (QueueClosedError, 503, "shutting_down"),
+    (UnknownUploadError, 404, "upload_not_found"),
+    (UploadIncompleteError, 409, "upload_incomplete"),
+    (ChunkConflictError, 409, "chunk_conflict"),
+    (UploadTooLargeError, 413, "upload_too_large"),
+    (TooManyUploadsError, 429, "too_many_uploads"),
 )
 
 

@@ -1,15 +1,20 @@
-"""The xlwings side of the add-in: read a selection payload, answer with actions.
+"""The xlwings side of the add-in: read a selection, answer with xlwings actions.
 
-Our JavaScript sends the selection in the payload shape of xlwings' Office.js
-client (see ``docs/addin-api.md``). :class:`XlwingsPayload` types every field
-we read (the sheets' names and cell values, the active sheet, the selected
-addresses, our ``fbcheck`` extras) and refuses any other, so xlwings only ever
-sees a document of the shape it expects; :func:`read_selection` checks what
-the types cannot (the areas, the sheet index, the row count: every mistake is
-a :class:`SelectionError` with a code and a clear message, never a crash;
-``addin.web.json_api`` turns them into HTTP answers), reads it with
-``xw.Book(json=...)`` and returns the cells of each selected area.
-:func:`column_actions` writes answer columns through the same book and returns
+Our JavaScript sends each selected area as its own column of values, with the
+current values of its answer column (``target``), and nothing left of or
+between them: xlwings' own payload shape starts every row at column A, which
+made a selection in column Z carry 25 nulls per row (issue 10). The shape is
+described in ``docs/addin-api.md``; :func:`read_selection` reads it in one
+request, :func:`read_header` and :func:`read_chunk` read it in pieces (the
+upload sessions of ``addin.web.uploads``), :func:`assemble` joins them. The
+bodies are typed (:class:`SelectionBody`, :class:`UploadHeader`, :class:`ChunkBody`:
+the views read them with ``parse_body``); what the types cannot say (addresses,
+row counts, answer columns that collide) is a :class:`SelectionError` with a code
+and a clear message, never a crash; ``addin.web.json_api`` turns them into HTTP
+answers.
+
+:func:`column_actions` writes answer columns through an xlwings book
+(``xw.Book(json=...)`` on an empty sheet of the selection's name) and returns
 ``book.json()["actions"]``: ``setValues`` actions with 0-based
 ``start_row``/``start_column``, at most :data:`MAX_ROWS_PER_ACTION` rows each.
 
@@ -21,7 +26,6 @@ a :class:`SelectionError` with a code and a clear message, never a crash;
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstra
 from addin.config import ensure_xlwings_license
 from addin.engine.phones import validate_region
 from addin.formats import column_index, column_letters
+from addin.web.answer_columns import SPILL
 from addin.web.excel_values import CELL_VALUE_RULE, RegionText, describe_kind, is_cell_value
 
 #: Excel's grid.
@@ -45,26 +50,26 @@ MAX_AREAS = 64
 #: Rows per ``setValues`` action: one short text per row keeps it far below
 #: Excel on the web's 5 MB per request.
 MAX_ROWS_PER_ACTION = 20_000
-
-#: The most sheets in one payload (ours sends one: the active sheet).
-MAX_SHEETS = 256
+#: The xlwings payload version of the book the actions are written through.
+XLWINGS_PAYLOAD_VERSION = "0.37.8"
 #: The longest range address we read (``'Sheet name'!A1:A1048576`` fits many times).
 MAX_ADDRESS_TEXT = 512
-#: A list of pictures or tables that xlwings reads and we never send.
-MAX_SHEET_EXTRAS = 1_000
 #: Excel's longest sheet name (https://support.microsoft.com/office/excel-specifications-and-limits-1672b34d-7043-467e-8e27-269d656771c3).
 MAX_SHEET_NAME = 31
-#: The longest workbook name or xlwings version text we accept.
-MAX_NAME_TEXT = 1_024
+#: At most this many chunks per upload session.
+MAX_CHUNKS = 10_000
+#: The longest upload id we read (ours are 16 characters).
+MAX_UPLOAD_ID = 64
 
 _A1_AREA = re.compile(
     r"\$?(?P<c1>[A-Za-z]{1,3})\$?(?P<r1>[0-9]{1,7})?"
     r"(?::\$?(?P<c2>[A-Za-z]{1,3})\$?(?P<r2>[0-9]{1,7})?)?"
 )
+_COLUMN = re.compile(r"\$?([A-Za-z]{1,3})")
 
 
 class SelectionError(ValueError):
-    """A selection payload that cannot be checked; ``code`` names the rule it breaks."""
+    """A selection that cannot be checked; ``code`` names the rule it breaks."""
 
     def __init__(self, code: str, message: str) -> None:
         """Keep the machine-readable code (``bad_payload``, ``bad_address``...) and the message."""
@@ -81,128 +86,37 @@ class SelectionTooLargeError(SelectionError):
 
 
 class XlwingsLicenseError(RuntimeError):
-    """xlwings refuses to read payloads: it found no licence key."""
-
-
-def _grid(value: Any) -> list[list[Any]]:
-    """Return a sheet's ``values`` unchanged when it is a grid of cell values, else refuse it.
-
-    A plain loop rather than pydantic's list types: a million rows are checked
-    in a fraction of a second and not copied.
-    """
-    if not isinstance(value, list) or len(value) > EXCEL_ROWS:
-        raise ValueError(f"must be a list of at most {EXCEL_ROWS:,} rows (lists)")
-    for row_index, row in enumerate(value):
-        if not isinstance(row, list) or len(row) > EXCEL_COLUMNS:
-            raise ValueError(
-                f"must be a list of rows (lists of at most {EXCEL_COLUMNS:,} cells):"
-                f" row {row_index + 1} is {describe_kind(row)}"
-            )
-        for column_index_, cell in enumerate(row):
-            if not is_cell_value(cell):
-                raise ValueError(
-                    f"cell {column_letters(column_index_)}{row_index + 1} holds"
-                    f" {describe_kind(cell)}; each cell {CELL_VALUE_RULE}"
-                )
-    return value
-
-
-_Name = Annotated[str, StringConstraints(strict=True, max_length=MAX_NAME_TEXT)]
-_Address = Annotated[str, StringConstraints(strict=True, max_length=MAX_ADDRESS_TEXT)]
-_Extras = Annotated[list[Any], Field(max_length=MAX_SHEET_EXTRAS)]
-
-
-class BookInfo(BaseModel):
-    """``book``: the workbook's name, the active sheet and the selected range."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    name: _Name = "Book"
-    active_sheet_index: int = Field(default=0, ge=0, lt=MAX_SHEETS)
-    selection: _Address | None = None
-
-
-class SheetValues(BaseModel):
-    """One of ``sheets``: its name and its values from A1 (rows of cell values)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    name: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_SHEET_NAME)]
-    values: Annotated[list[list[Any]], PlainValidator(_grid)]
-    pictures: _Extras = Field(default_factory=list)
-    tables: _Extras = Field(default_factory=list)
-
-
-class FbcheckExtras(BaseModel):
-    """``fbcheck``: our own fields, the region and every area of a multi-area selection."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    region: RegionText = None
-    areas: Annotated[list[_Address], Field(max_length=10 * MAX_AREAS)] | None = None
-
-
-class XlwingsPayload(BaseModel):
-    """The payload our JavaScript sends, in the shape of xlwings' Office.js client."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    client: _Name = "Office.js"
-    version: _Name = ""
-    book: BookInfo
-    names: _Extras = Field(default_factory=list)
-    sheets: Annotated[list[SheetValues], Field(max_length=MAX_SHEETS)]
-    #: Null or absent: the backend's default region, the areas of ``book.selection``.
-    fbcheck: FbcheckExtras | None = None
-
-    def for_xlwings(self, *, selection: str) -> dict[str, Any]:
-        """Return the document ``xw.Book(json=...)`` reads: only checked fields, values uncopied."""
-        return {
-            "client": self.client,
-            "version": self.version,
-            "names": self.names,
-            "book": {
-                "name": self.book.name,
-                "active_sheet_index": self.book.active_sheet_index,
-                "selection": selection,
-            },
-            "sheets": [
-                {
-                    "name": sheet.name,
-                    "values": sheet.values,
-                    "pictures": sheet.pictures,
-                    "tables": sheet.tables,
-                }
-                for sheet in self.sheets
-            ],
-        }
+    """xlwings refuses to write actions: it found no licence key."""
 
 
 @dataclass(frozen=True)
 class Area:
-    """One selected single-column area, in 1-based sheet rows and columns."""
+    """One selected single-column area and its answer column, in 1-based rows and columns."""
 
     address: str
     first_row: int
     last_row: int
     column: int
+    #: Where the answers go: the next column unless the user chose another.
+    target_column: int
 
     @property
     def rows(self) -> int:
         """Return how many rows the area spans."""
         return self.last_row - self.first_row + 1
 
+    @property
+    def target_letters(self) -> str:
+        """Return the answer column's letters (``B``)."""
+        return column_letters(self.target_column - 1)
+
 
 @dataclass(frozen=True)
-class Selection:
-    """A parsed selection payload: the xlwings book, its sheet, the areas and their cells."""
+class SelectionHeader:
+    """What a selection is before its cells arrive: sheet, region and areas."""
 
-    book: Any
-    sheet_index: int
     sheet_name: str
     areas: list[Area]
-    #: One list per area: the cell values top to bottom (None for an empty cell).
-    cells: list[list[Any]]
     region: str | None
 
     @property
@@ -210,12 +124,127 @@ class Selection:
         """Return ``Sheet!A1:A9,C1:C3``: shown in the job history and parsed back by the pane."""
         return f"{self.sheet_name}!{','.join(area.address for area in self.areas)}"
 
+    @property
+    def rows(self) -> int:
+        """Return the rows of all areas together."""
+        return sum(area.rows for area in self.areas)
+
     def region_or(self, default: str) -> str:
-        """Return the payload's region, else ``default``; refuse an unknown code."""
+        """Return the selection's region, else ``default``; refuse an unknown code."""
         try:
             return validate_region(self.region or default)
         except ValueError as exc:
             raise SelectionError("bad_region", str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Selection(SelectionHeader):
+    """A selection with its cells: per area the values and the answer column's current cells."""
+
+    #: One list per area: the cell values top to bottom (None for an empty cell).
+    cells: list[list[Any]]
+    #: One list per area: the answer column beside it, as the client read it.
+    targets: list[list[Any]]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A block of consecutive rows of one area, as one upload request carries it."""
+
+    area: int
+    offset: int
+    values: list[Any]
+    target: list[Any]
+
+
+def _cells(value: Any) -> list[Any]:
+    """Return an area's ``values`` unchanged when it is a list of cell values, else refuse it.
+
+    A plain loop rather than pydantic's list types: a million cells are checked in a
+    fraction of a second and not copied.
+    """
+    if not isinstance(value, list) or len(value) > EXCEL_ROWS:
+        raise ValueError(f"must be a list of at most {EXCEL_ROWS:,} cells, top to bottom")
+    for row, cell in enumerate(value):
+        if not is_cell_value(cell):
+            raise ValueError(
+                f"row {row + 1} holds {describe_kind(cell)}; each cell {CELL_VALUE_RULE}"
+            )
+    return value
+
+
+def _answer_cells(value: Any) -> list[Any]:
+    """Return an area's ``target`` unchanged: cell values, or the spill marker."""
+    if not isinstance(value, list) or len(value) > EXCEL_ROWS:
+        raise ValueError(f"must be a list of at most {EXCEL_ROWS:,} cells, top to bottom")
+    for row, cell in enumerate(value):
+        if not is_cell_value(cell) and cell != SPILL:
+            raise ValueError(
+                f"row {row + 1} holds {describe_kind(cell)}; each answer cell {CELL_VALUE_RULE}"
+                ' (a cell in a spill range: {"spill": true})'
+            )
+    return value
+
+
+_Address = Annotated[str, StringConstraints(strict=True, max_length=MAX_ADDRESS_TEXT)]
+_Letters = Annotated[str, StringConstraints(strict=True, max_length=8)]
+_SheetName = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_SHEET_NAME)]
+_UploadId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_UPLOAD_ID)]
+_Cells = Annotated[list[Any], PlainValidator(_cells)]
+_AnswerCells = Annotated[list[Any], PlainValidator(_answer_cells)]
+
+
+class AreaColumn(BaseModel):
+    """One area of a selection: its address and, when the user chose it, its answer column."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    address: _Address
+    target_column: _Letters | None = None
+
+
+class AreaCells(AreaColumn):
+    """One area with its cells and the current cells of its answer column."""
+
+    values: _Cells
+    target: _AnswerCells
+
+
+class SelectionBody(BaseModel):
+    """``check-selection`` / ``write-results``: the selection itself, or the upload holding it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sheet: _SheetName | None = None
+    region: RegionText = None
+    areas: Annotated[list[AreaCells], Field(max_length=10 * MAX_AREAS)] | None = None
+    upload_id: _UploadId | None = None
+    #: The user's word to write over their data in the answer column.
+    overwrite: bool = False
+    #: False: plan only; the plan waits until ``/api/plans/<id>/confirm``.
+    start: bool = True
+
+
+class UploadHeader(BaseModel):
+    """``POST /xlwings/uploads``: the selection without its cells, and how many chunks follow."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sheet: _SheetName
+    region: RegionText = None
+    areas: Annotated[list[AreaColumn], Field(max_length=10 * MAX_AREAS)]
+    chunks: int = Field(ge=1, le=MAX_CHUNKS)
+
+
+class ChunkBody(BaseModel):
+    """One chunk: rows from ``offset`` (0-based) of area ``area``, values and answer cells."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    area: int = Field(ge=0, lt=10 * MAX_AREAS)
+    offset: int = Field(ge=0, lt=EXCEL_ROWS)
+    values: _Cells
+    target: _AnswerCells
 
 
 @functools.cache
@@ -227,57 +256,118 @@ def xlwings_module() -> ModuleType:
     return xlwings
 
 
-def read_selection(payload: XlwingsPayload) -> Selection:
-    """Return the selected areas of a checked xlwings payload, or raise ``SelectionError``."""
-    sheets = payload.sheets
-    if not sheets:
-        raise _bad("sheets is empty: send the sheet that holds the selection")
-    sheet_index = payload.book.active_sheet_index
-    if sheet_index >= len(sheets):
-        raise _bad(f"book.active_sheet_index is {sheet_index} but only {len(sheets)} sheets came")
-    extras = payload.fbcheck or FbcheckExtras()
-    region = extras.region
-    addresses = _area_addresses(payload.book.selection, extras.areas)
-    values = sheets[sheet_index].values
-    areas = [_parse_area(address, used_rows=len(values)) for address in addresses]
-    _check_areas(areas)
+def read_selection(body: SelectionBody) -> Selection:
+    """Return the selection a single request carries, or raise ``SelectionError``."""
+    if body.sheet is None or body.areas is None:
+        raise _bad("send 'sheet' and 'areas' (each with its values and target), or an 'upload_id'")
+    header = read_header(body.sheet, body.region, body.areas)
+    chunks = [
+        read_chunk(header, ChunkBody(area=i, offset=0, values=a.values, target=a.target))
+        for i, a in enumerate(body.areas)
+    ]
+    return assemble(header, chunks)
+
+
+def read_header(sheet: str, region: str | None, areas: Sequence[AreaColumn]) -> SelectionHeader:
+    """Return the sheet, region and areas of a selection, or raise ``SelectionError``."""
+    if not sheet.strip():
+        raise _bad("sheet must name the worksheet that holds the selection")
+    if not areas:
+        raise _bad("the selection has no area")
+    if len(areas) > MAX_AREAS:
+        raise SelectionError(
+            "too_many_areas", f"the selection has {len(areas)} areas; select at most {MAX_AREAS}"
+        )
+    parsed = [_parse_area(area, position) for position, area in enumerate(areas)]
+    _check_areas(parsed)
+    return SelectionHeader(sheet_name=sheet, areas=parsed, region=region or None)
+
+
+def read_chunk(header: SelectionHeader, body: ChunkBody) -> Chunk:
+    """Return one block of rows of one area, checked against ``header``."""
+    if body.area >= len(header.areas):
+        raise _bad(f"area must be the index of an area (0 to {len(header.areas) - 1})")
+    area = header.areas[body.area]
+    values, target, offset = body.values, body.target, body.offset
+    if len(values) != len(target):
+        raise _bad(
+            f"{area.address}: {len(values)} values but {len(target)} answer cells;"
+            " send one answer cell per row"
+        )
+    if offset + len(values) > area.rows:
+        raise _bad(
+            f"{area.address} has {area.rows:,} rows, but a chunk holds rows"
+            f" {offset + 1:,} to {offset + len(values):,}"
+        )
+    cells = [None if value == "" else value for value in values]
+    return Chunk(area=body.area, offset=offset, values=cells, target=target)
+
+
+def assemble(header: SelectionHeader, chunks: Sequence[Chunk]) -> Selection:
+    """Join chunks into the selection; every row of every area must come exactly once."""
+    cells: list[list[Any]] = []
+    targets: list[list[Any]] = []
+    for position, area in enumerate(header.areas):
+        pieces = sorted((c for c in chunks if c.area == position), key=lambda c: c.offset)
+        values: list[Any] = []
+        target: list[Any] = []
+        for piece in pieces:
+            if piece.offset != len(values):
+                what = "came in no chunk" if piece.offset > len(values) else "came twice"
+                rows = (min(piece.offset, len(values)) + 1, max(piece.offset, len(values)))
+                raise SelectionError(
+                    "bad_upload", f"{area.address}: rows {rows[0]:,} to {rows[1]:,} {what}"
+                )
+            values.extend(piece.values)
+            target.extend(piece.target)
+        if len(values) != area.rows:
+            raise SelectionError(
+                "bad_upload",
+                f"{area.address} has {area.rows:,} rows but {len(values):,} arrived",
+            )
+        cells.append(values)
+        targets.append(target)
+    return Selection(
+        sheet_name=header.sheet_name,
+        areas=header.areas,
+        region=header.region,
+        cells=cells,
+        targets=targets,
+    )
+
+
+def _book(sheet_name: str) -> Any:
+    """Return an xlwings book with one empty sheet named ``sheet_name``, to write actions into."""
     xw = xlwings_module()
+    payload = {
+        "client": "Office.js",
+        "version": XLWINGS_PAYLOAD_VERSION,
+        "book": {"name": "Book", "active_sheet_index": 0, "selection": "A1"},
+        "names": [],
+        "sheets": [{"name": sheet_name, "values": [[]], "pictures": [], "tables": []}],
+    }
     try:
-        # xlwings cannot read comma-separated areas; we read each area ourselves.
-        book = xw.Book(json=payload.for_xlwings(selection=areas[0].address))
-        sheet = book.sheets[sheet_index]
-        cells = [_read_area(sheet, area, len(values)) for area in areas]
-    except SelectionError:
-        raise
+        return xw.Book(json=payload)
     except xw.LicenseError:
         # xlwings was imported before the key was set (elsewhere in this process).
         raise XlwingsLicenseError(
             "xlwings found no licence key: set XLWINGS_LICENSE_KEY (noncommercial, or a paid"
             " key for commercial use) and restart the backend",
         ) from None
-    except Exception as exc:  # xlwings' own complaint about a malformed payload
-        raise _bad(f"xlwings cannot read the payload: {exc}") from None
-    return Selection(
-        book=book,
-        sheet_index=sheet_index,
-        sheet_name=sheets[sheet_index].name,
-        areas=areas,
-        cells=cells,
-        region=region or None,
-    )
 
 
 def column_actions(
     selection: Selection, columns: Sequence[Sequence[str | None]]
 ) -> list[dict[str, Any]]:
-    """Write ``columns[i]`` right of area ``i`` (None keeps a cell) and return the actions.
+    """Write ``columns[i]`` into area ``i``'s answer column (None keeps a cell); return the actions.
 
     Each column is aligned with its area's rows; runs of written cells become
     ``setValues`` actions of at most :data:`MAX_ROWS_PER_ACTION` rows.
     """
-    sheet = selection.book.sheets[selection.sheet_index]
+    book = _book(selection.sheet_name)
+    sheet = book.sheets[0]
     for area, column in zip(selection.areas, columns, strict=True):
-        target = area.column + 1
+        target = area.target_column
         offset = 0
         while offset < len(column):
             if column[offset] is None:
@@ -293,17 +383,17 @@ def column_actions(
             # raw_value skips xlwings' converters: 100,000 texts need none of them.
             sheet.range((first, target), (first + len(block) - 1, target)).raw_value = block
             offset = end
-    actions: list[dict[str, Any]] = selection.book.json()["actions"]
+    actions: list[dict[str, Any]] = book.json()["actions"]
     return actions
 
 
-def answer_ranges(selection: Selection, lengths: Sequence[int]) -> list[dict[str, int]]:
+def answer_ranges(selection: SelectionHeader, lengths: Sequence[int]) -> list[dict[str, int]]:
     """Return the answer column of each area (first ``lengths[i]`` rows) in action coordinates."""
     return [
         {
-            "sheet_position": selection.sheet_index,
+            "sheet_position": 0,
             "start_row": area.first_row - 1,
-            "start_column": area.column,
+            "start_column": area.target_column - 1,
             "row_count": length,
             "column_count": 1,
         }
@@ -313,42 +403,24 @@ def answer_ranges(selection: Selection, lengths: Sequence[int]) -> list[dict[str
 
 
 def _bad(message: str) -> SelectionError:
-    """Return the error for a payload of the wrong shape."""
+    """Return the error for a body of the wrong shape."""
     return SelectionError("bad_payload", message)
 
 
-def _area_addresses(selection: str | None, areas: list[str] | None) -> list[str]:
-    """Return the area addresses from ``fbcheck.areas`` or else ``book.selection``."""
-    if areas is None:
-        if selection is None or not selection.strip():
-            raise _bad("book.selection must name the selected range, such as 'A2:A500'")
-        areas = selection.split(",")
-    if not areas:
-        raise _bad("the selection has no area")
-    if len(areas) > MAX_AREAS:
-        raise SelectionError(
-            "too_many_areas",
-            f"the selection has {len(areas)} areas; select at most {MAX_AREAS}",
-        )
-    return [a.strip() for a in areas]
-
-
-def _parse_area(address: str, *, used_rows: int) -> Area:
-    """Parse ``A2:A9``, ``$A$2``, ``A:A`` or ``Sheet1!A2:A9`` into an area."""
+def _parse_area(area: AreaColumn, position: int) -> Area:
+    """Parse ``{"address": "A2:A9", "target_column": "B"}`` (``Sheet1!$A$2:$A$9`` too)."""
+    address = area.address
     text = address.rsplit("!", 1)[-1].strip()
     match = _A1_AREA.fullmatch(text)
-    if match is None:
-        raise SelectionError("bad_address", f"{address!r} is not a range address such as 'A2:A500'")
+    if match is None or match["r1"] is None or (match["c2"] is not None and match["r2"] is None):
+        raise SelectionError(
+            "bad_address",
+            f"{address!r} is not a range address with rows, such as 'A2:A500'",
+        )
     first_column = column_index(match["c1"]) + 1
     last_column = column_index(match["c2"] or match["c1"]) + 1
-    if match["r1"] is None and match["r2"] is None and match["c2"] is not None:
-        # A whole column: intersected with the rows the payload holds (the used range).
-        first_row, last_row = 1, max(used_rows, 1)
-    elif match["r1"] is not None and (match["c2"] is None or match["r2"] is not None):
-        first_row = int(match["r1"])
-        last_row = int(match["r2"] or match["r1"])
-    else:
-        raise SelectionError("bad_address", f"{address!r} is not a range address such as 'A2:A500'")
+    first_row = int(match["r1"])
+    last_row = int(match["r2"] or match["r1"])
     first_row, last_row = min(first_row, last_row), max(first_row, last_row)
     first_column, last_column = min(first_column, last_column), max(first_column, last_column)
     if not (first_row >= 1 and last_row <= EXCEL_ROWS and last_column <= EXCEL_COLUMNS):
@@ -358,45 +430,48 @@ def _parse_area(address: str, *, used_rows: int) -> Area:
             "selection_too_wide",
             f"select one column per area: {address} spans {last_column - first_column + 1} columns",
         )
-    canonical = f"{column_letters(first_column - 1)}{first_row}"
+    target_column = first_column + 1
+    chosen = area.target_column
+    if chosen is not None:
+        found = _COLUMN.fullmatch(chosen)
+        if found is None:
+            raise SelectionError(
+                "bad_address", f"areas[{position}].target_column must be column letters such as 'C'"
+            )
+        target_column = column_index(found[1]) + 1
+        if not first_column < target_column <= EXCEL_COLUMNS:
+            raise SelectionError(
+                "bad_address",
+                f"the answers for {address} go right of it, not into column {chosen}",
+            )
+    letters = column_letters(first_column - 1)
+    canonical = f"{letters}{first_row}"
     if last_row != first_row:
-        canonical += f":{column_letters(first_column - 1)}{last_row}"
-    return Area(canonical, first_row, last_row, first_column)
+        canonical += f":{letters}{last_row}"
+    return Area(canonical, first_row, last_row, first_column, target_column)
 
 
 def _check_areas(areas: list[Area]) -> None:
-    """Refuse too many rows, and an area that sits in another area's answer column."""
+    """Refuse too many rows, and answer columns that meet another area or its answers."""
     total = sum(area.rows for area in areas)
     if total > MAX_SELECTION_ROWS:
         raise SelectionTooLargeError(
             f"the selection has {total:,} rows;"
             f" at most {MAX_SELECTION_ROWS:,} can be checked at once",
         )
-    for area in areas:
-        for other in areas:
-            if (
-                other.column == area.column + 1
-                and other.first_row <= area.last_row
-                and area.first_row <= other.last_row
-            ):
+    for index, area in enumerate(areas):
+        for other in areas[index + 1 :] + areas[:index]:
+            if other.first_row > area.last_row or area.first_row > other.last_row:
+                continue
+            if other.column == area.target_column:
                 raise SelectionError(
                     "answers_overwrite_selection",
                     f"the answers for {area.address} would overwrite {other.address}:"
                     " leave the column right of each area free",
                 )
-
-
-def _read_area(sheet: Any, area: Area, used_rows: int) -> list[Any]:
-    """Return the area's cell values, top to bottom, up to the last row the payload holds."""
-    last = min(area.last_row, used_rows)
-    if last < area.first_row:
-        return []
-    rows = sheet.range((area.first_row, area.column), (last, area.column)).raw_value
-    cells: list[Any] = []
-    for row in rows:
-        # Rows the client left out ([]) come back empty: those cells are empty.
-        value = row[0] if row else None
-        if isinstance(value, float) and not math.isfinite(value):
-            value = None
-        cells.append(value)
-    return cells
+            if other.target_column == area.target_column:
+                raise SelectionError(
+                    "answers_overwrite_selection",
+                    f"the answers for {area.address} and {other.address} would share column"
+                    f" {area.target_letters}: give each area its own answer column",
+                )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -90,41 +89,27 @@ def refused(response: Any, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-_AREA = re.compile(r"([A-Z]+)([0-9]+)")
-
-
 def payload(
-    *areas: tuple[str, list[Any]], region: str | None = None, sheet: str = "Sheet1"
+    *areas: tuple[str, list[Any]] | tuple[str, list[Any], list[Any]],
+    region: str | None = None,
+    sheet: str = "Sheet1",
 ) -> dict[str, Any]:
-    """Build the payload our JavaScript sends for ``areas`` (address, cells top to bottom).
+    """Build the body our JavaScript sends for ``areas``: (address, cells[, answer column]).
 
-    As the client does: values start at A1, rows above the selection are [],
-    cells left of it are null, empty cells are "".
+    As the client does: each area's cells top to bottom ("" when empty) and the
+    current cells of its answer column (empty unless given), nothing else.
     """
-    grid: dict[int, dict[int, Any]] = {}
-    addresses = []
-    for address, cells in areas:
-        match = _AREA.match(address)
-        assert match is not None
-        column, first = column_index(match[1]) + 1, int(match[2])
-        for offset, value in enumerate(cells):
-            grid.setdefault(first + offset, {})[column] = value
-        addresses.append(address)
-    last_row = max(grid) if grid else 0
-    values: list[list[Any]] = []
-    for row in range(1, last_row + 1):
-        cells_of_row = grid.get(row)
-        if not cells_of_row:
-            values.append([])
-        else:
-            values.append([cells_of_row.get(c) for c in range(1, max(cells_of_row) + 1)])
     return {
-        "client": "Office.js",
-        "version": "0.37.8",
-        "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": ",".join(addresses)},
-        "names": [],
-        "sheets": [{"name": sheet, "values": values, "pictures": [], "tables": []}],
-        "fbcheck": {"region": region, "areas": addresses},
+        "sheet": sheet,
+        "region": region,
+        "areas": [
+            {
+                "address": area[0],
+                "values": list(area[1]),
+                "target": list(area[2]) if len(area) > 2 else [""] * len(area[1]),
+            }
+            for area in areas
+        ],
     }
 
 

@@ -14,6 +14,13 @@ from addin.web.coalescer import QueueClosedError
 from addin.web.engine_host import EngineClosedError
 from addin.web.flask_config import PORT_KEY, SETTINGS_KEY
 from addin.web.json_api import DOMAIN_ERRORS, ApiError
+from addin.web.uploads import (
+    ChunkConflictError,
+    TooManyUploadsError,
+    UnknownUploadError,
+    UploadIncompleteError,
+    UploadTooLargeError,
+)
 from addin.web.xlwings_glue import SelectionError, SelectionTooLargeError, XlwingsLicenseError
 from tests.web.conftest import PORT, AddinClient, json_body, make_settings
 
@@ -28,6 +35,11 @@ CASES: list[tuple[Exception, int, str]] = [
     (EngineClosedError("the backend is shutting down"), 503, "shutting_down"),
     (QueueClosedError("the look-up queue is closed"), 503, "shutting_down"),
     (ApiError(409, "settings_changed", "the API key changed"), 409, "settings_changed"),
+    (UnknownUploadError("upload 'u' is unknown"), 404, "upload_not_found"),
+    (UploadIncompleteError("1 of 3 chunks have not arrived"), 409, "upload_incomplete"),
+    (ChunkConflictError("chunk 0 arrived already"), 409, "chunk_conflict"),
+    (UploadTooLargeError("the upload exceeds 128 MiB"), 413, "upload_too_large"),
+    (TooManyUploadsError("4 uploads are open already"), 429, "too_many_uploads"),
 ]
 
 

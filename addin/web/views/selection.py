@@ -1,41 +1,115 @@
 """The ribbon's "Check selection": plan and start a check, confirm it, write the results back.
 
-``POST /xlwings/check-selection`` reads the selection payload, plans its
-numbers and answers with xlwings actions that fill the answer column at once;
-``POST /api/plans/<plan_id>/confirm`` or ``/discard`` settles a plan above the
-confirmation threshold; ``POST /xlwings/write-results/<job_id>`` writes a job's
-answers next to the cells that still hold their numbers.
+``POST /xlwings/check-selection`` reads the selection (in the body, or from an
+upload session filled in chunks by ``/xlwings/uploads``), plans its numbers and
+answers with xlwings actions that fill the answer column at once, or, when the
+answer column holds the user's data, with the question where the answers should
+go (nothing planned, nothing billed); ``POST /api/plans/<plan_id>/confirm`` or
+``/discard`` settles a plan that waits (above the confirmation threshold, or
+held until the pane has written its placeholders); ``POST
+/xlwings/write-results/<job_id>`` writes a job's answers next to the cells that
+still hold their numbers, never over the user's data.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
 
 from addin.engine.planning import Plan
 from addin.web.answer_columns import (
+    OUR_TEXTS,
     PENDING,
     UNCONFIRMED,
     check_column,
+    conflict_examples,
+    foreign_cells,
+    keep_foreign,
     read_area,
     result_column,
 )
-from addin.web.engine_host import host_of
+from addin.web.engine_host import EngineHost, host_of
 from addin.web.json_api import ApiError, NoBody, parse_body, reply
 from addin.web.xlwings_glue import (
-    XlwingsPayload,
+    ChunkBody,
+    Selection,
+    SelectionBody,
+    SelectionError,
+    UploadHeader,
     answer_ranges,
     column_actions,
+    read_chunk,
+    read_header,
     read_selection,
 )
 
 bp = Blueprint("selection", __name__)
 
 
+@bp.post("/xlwings/uploads")
+def open_upload() -> Response:
+    """Open an upload session for a selection sent in chunks."""
+    body = parse_body(UploadHeader, code="bad_payload", shape_code="bad_payload")
+    host = host_of(current_app)
+    header = read_header(body.sheet, body.region, body.areas)
+    upload_id = host.uploads.open(header, body.chunks)
+    return reply(upload_id=upload_id, chunks=body.chunks, rows=header.rows, label=header.label)
+
+
+@bp.put("/xlwings/uploads/<upload_id>/chunks/<index>")
+def put_chunk(upload_id: str, index: str) -> Response:
+    """Keep one chunk of an upload; the same chunk sent again is taken once."""
+    body = parse_body(
+        ChunkBody,
+        code="bad_payload",
+        shape_code="bad_payload",
+        max_bytes=current_app.config["MAX_CONTENT_LENGTH"],
+    )
+    host = host_of(current_app)
+    header, expected = host.uploads.header(upload_id)
+    if not index.isdigit() or not index.isascii():
+        raise SelectionError(
+            "bad_upload", f"the chunk index must be 0 to {expected - 1}, not {index[:20]!r}"
+        )
+    chunk = read_chunk(header, body)
+    received = host.uploads.put(upload_id, int(index), chunk, request.content_length or 0)
+    return reply(upload_id=upload_id, index=int(index), received=received, chunks=expected)
+
+
+@bp.delete("/xlwings/uploads/<upload_id>")
+def drop_upload(upload_id: str) -> Response:
+    """Forget an upload the user cancelled."""
+    parse_body(NoBody)
+    if not host_of(current_app).uploads.drop(upload_id):
+        raise ApiError(404, "upload_not_found", f"upload {upload_id!r} is unknown or expired")
+    return reply(upload_id=upload_id, dropped=True)
+
+
 @bp.post("/xlwings/check-selection")
 def check_selection() -> Response:
     """Plan the selection, start the check (or ask first) and fill the answer column."""
+    body = _body()
     host = host_of(current_app)
-    selection = read_selection(_payload())
+    overwrite, start = body.overwrite, body.start
+    selection = _selection(host, body)
+    conflict = None if overwrite else _conflict(selection)
+    if conflict is not None:
+        # The user's data is in the way: ask before anything is planned or billed.
+        return reply(
+            job_id=None,
+            plan_id=None,
+            needs_confirmation=False,
+            needs_choice=True,
+            conflict=conflict,
+            plan=None,
+            message=conflict["message"],
+            sheet=selection.sheet_name,
+            areas=[area.address for area in selection.areas],
+            label=selection.label,
+            format_ranges=[],
+            actions=[],
+        )
     region = selection.region_or(host.settings.region)
     areas = [read_area(cells, region) for cells in selection.cells]
     numbers = list(dict.fromkeys(n for area in areas for n in area.numbers))
@@ -46,7 +120,7 @@ def check_selection() -> Response:
         demo = checker.demo
         plan = checker.plan(numbers, rows=rows, invalid=invalid)
         needs_confirmation = plan.needs_confirmation(host.settings.confirm_above)
-        if needs_confirmation:
+        if needs_confirmation or (numbers and not start):
             plan_id = host.plans.add(
                 plan, numbers=numbers, label=selection.label, generation=host.generation
             )
@@ -54,12 +128,19 @@ def check_selection() -> Response:
             job_id = checker.submit(plan, kind="selection", label=selection.label)
     placeholder = UNCONFIRMED if needs_confirmation else PENDING
     columns = [
-        check_column(area, hits=plan.hits, placeholder=placeholder, demo=demo) for area in areas
+        keep_foreign(
+            check_column(area, hits=plan.hits, placeholder=placeholder, demo=demo),
+            target,
+            overwrite=overwrite,
+        )[0]
+        for area, target in zip(areas, selection.targets, strict=True)
     ]
     return reply(
         job_id=job_id,
         plan_id=plan_id,
         needs_confirmation=needs_confirmation,
+        needs_choice=False,
+        conflict=None,
         plan=plan.summary(),
         message=_plan_message(plan, numbers_found=bool(numbers), confirm=needs_confirmation),
         sheet=selection.sheet_name,
@@ -106,41 +187,93 @@ def write_results(job_id: str) -> Response:
     host = host_of(current_app)
     with host.checker() as checker:
         progress = checker.progress_of(job_id)
-        selection = read_selection(_payload())
+        selection = _selection(host, _body())
         region = selection.region_or(host.settings.region)
         areas = [read_area(cells, region) for cells in selection.cells]
         answers = checker.answers(job_id)
         others = {n for area in areas for n in area.numbers if n not in answers}
         cached = checker.cached_answers_for_job(job_id, others)
     outcomes = [result_column(area, answers=answers, cached=cached) for area in areas]
-    written = sum(o.written for o in outcomes)
+    # Cells the user filled meanwhile (a note typed over "pending") keep what they hold.
+    planned = [
+        keep_foreign(o.column, target, overwrite=False)
+        for o, target in zip(outcomes, selection.targets, strict=True)
+    ]
+    kept = sum(k for _, k in planned)
+    written = sum(o.written for o in outcomes) - kept
     skipped = sum(o.skipped for o in outcomes)
     message = f"{written:,} answers written"
     if skipped:
         rows = "row" if skipped == 1 else "rows"
         message += f"; {skipped:,} {rows} skipped: the number changed and has no answer yet"
+    if kept:
+        cells = "cell holds" if kept == 1 else "cells hold"
+        message += f"; {kept:,} not written: the answer {cells} other data now"
     return reply(
         job_id=job_id,
         state=progress.state,
         finished=progress.finished,
         written=written,
         skipped=skipped,
+        kept=kept,
         message=message,
         sheet=selection.sheet_name,
         areas=[area.address for area in selection.areas],
         format_ranges=answer_ranges(selection, [len(o.column) for o in outcomes]),
-        actions=column_actions(selection, [o.column for o in outcomes]),
+        actions=column_actions(selection, [column for column, _ in planned]),
     )
 
 
-def _payload() -> XlwingsPayload:
-    """Return the request's xlwings payload, checked; up to the backend's body limit."""
+def _body() -> SelectionBody:
+    """Return the request's selection body, checked; up to the backend's body limit."""
     return parse_body(
-        XlwingsPayload,
+        SelectionBody,
         code="bad_payload",
         shape_code="bad_payload",
         max_bytes=current_app.config["MAX_CONTENT_LENGTH"],
     )
+
+
+def _selection(host: EngineHost, body: SelectionBody) -> Selection:
+    """Return the selection in ``body``, or the one its ``upload_id`` names (used once)."""
+    if body.upload_id is not None:
+        if body.sheet is not None or body.areas is not None:
+            raise SelectionError(
+                "bad_payload", "send either the selection or an upload_id, not both"
+            )
+        return host.uploads.take(body.upload_id)
+    return read_selection(body)
+
+
+def _conflict(selection: Selection) -> dict[str, Any] | None:
+    """Return what stands in the answer columns when any cell there holds the user's data."""
+    areas: list[dict[str, Any]] = []
+    for area, target in zip(selection.areas, selection.targets, strict=True):
+        offsets = foreign_cells(target)
+        if offsets:
+            areas.append(
+                {
+                    "address": area.address,
+                    "target_column": area.target_letters,
+                    "cells": len(offsets),
+                    "examples": conflict_examples(
+                        area.first_row, area.target_column, offsets, target
+                    ),
+                }
+            )
+    if not areas:
+        return None
+    cells = sum(a["cells"] for a in areas)
+    columns = ", ".join(dict.fromkeys(a["target_column"] for a in areas))
+    examples = "; ".join(e for a in areas for e in a["examples"][:2])
+    noun = "column" if len(areas) == 1 else "columns"
+    held = "cell" if cells == 1 else "cells"
+    message = (
+        f"the answer {noun} {columns} {'holds' if len(areas) == 1 else 'hold'} other data in"
+        f" {cells:,} {held} ({examples}): write into the first free column to the right,"
+        " overwrite, or cancel; nothing was billed"
+    )
+    return {"cells": cells, "areas": areas, "free_texts": sorted(OUR_TEXTS), "message": message}
 
 
 _PLAN_GONE = "this plan is unknown or expired (plans wait 15 minutes); check the selection again"

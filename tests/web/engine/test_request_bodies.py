@@ -103,32 +103,29 @@ def test_a_wrong_setting_is_a_400_naming_it(
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (_selection(sheets__0__name=5), "sheets[0].name: input should be a valid string"),
-        (_selection(sheets__0__name="x" * 32), "sheets[0].name: string should have at most 31"),
+        (_selection(sheet=5), "sheet: input should be a valid string"),
+        (_selection(sheet="x" * 32), "sheet: string should have at most 31"),
         (
-            _selection(sheets__0__values=[["+41798284651"], [{"v": 1}]]),
-            "sheets[0].values: cell A2 holds an object; each cell must be a cell value",
-        ),
-        (_selection(book__selection=["A1"]), "book.selection: input should be a valid string"),
-        (
-            _selection(book__active_sheet_index=1e308),
-            "book.active_sheet_index: input should be a valid integer",
+            _selection(areas__0__values=[{"v": 1}]),
+            "areas[0].values: row 1 holds an object; each cell must be a cell value",
         ),
         (
-            _selection(book__active_sheet_index=-1),
-            "book.active_sheet_index: input should be greater than or equal to 0",
+            _selection(areas__0__target=[["x"]]),
+            "areas[0].target: row 1 holds a list; each answer cell must be a cell value",
         ),
-        (_selection(fbcheck__areas=[1]), "fbcheck.areas[0]: input should be a valid string"),
+        (_selection(areas__0__address=["A1"]), "areas[0].address: input should be a valid string"),
         (
-            _selection(fbcheck__region=["CH"]),
-            "fbcheck.region must be a region code such as 'CH', or null",
+            _selection(areas__0__target_column="C" * 9),
+            "areas[0].target_column: string should have at most 8",
         ),
-        (_selection(fbcheck__colour="red"), "fbcheck.colour is not accepted here"),
+        (_selection(region=["CH"]), "region must be a region code such as 'CH', or null"),
+        (_selection(areas__0__colour="red"), "areas[0].colour is not accepted here"),
+        (_selection(overwrite=1), "overwrite: input should be a valid boolean"),
         (
-            _selection(sheets=[{"name": "S", "values": []}] * 300),
-            "sheets: list should have at most",
+            _selection(areas=[{"address": "A1", "values": [], "target": []}] * 700),
+            "areas: list should have at most",
         ),
-        (_selection(macro="run"), "macro is not accepted here; accepted: client, version, book"),
+        (_selection(macro="run"), "macro is not accepted here; accepted: sheet, region, areas"),
     ],
 )
 def test_a_wrong_payload_field_is_a_400_naming_it(

@@ -88,18 +88,18 @@ def test_several_areas_are_answered_beside_each(client: AddinClient) -> None:
     assert body["label"] == "Sheet1!A2:A3,D5:D6"
 
 
-def test_whole_column_is_intersected_with_the_rows_sent(client: AddinClient) -> None:
+def test_a_whole_column_address_is_refused(client: AddinClient) -> None:
+    # The client cuts A:A to the used rows; the backend needs rows to count them.
     sent = payload(("A1:A3", ["phone", number(1), number(2)]))
-    sent["fbcheck"]["areas"] = ["A:A"]
-    body = ok(post(client, CHECK, sent))
-    assert body["areas"] == ["A1:A3"]
-    assert column_of(body["actions"], "B") == {1: "facebook (DEMO)", 2: "pending", 3: "pending"}
+    sent["areas"][0]["address"] = "A:A"
+    assert "with rows" in refused(post(client, CHECK, sent), 400, "bad_address")["message"]
 
 
-def test_selection_from_book_selection_when_no_areas_listed(client: AddinClient) -> None:
+def test_sheet_prefix_and_dollars_are_read(client: AddinClient) -> None:
     sent = payload(("A1:A2", [number(1), number(2)]))
-    del sent["fbcheck"]
+    sent["areas"][0]["address"] = "Sheet1!$A$1:$A$2"
     body = ok(post(client, CHECK, sent))
+    assert body["areas"] == ["A1:A2"]
     assert column_of(body["actions"], "B") == {1: "pending", 2: "pending"}
 
 
@@ -147,15 +147,19 @@ def test_100000_rows_in_blocks(tmp_path: Path) -> None:
 
 def test_several_columns_refused(client: AddinClient) -> None:
     sent = payload(("A1:A2", [number(1), number(2)]))
-    sent["fbcheck"]["areas"] = ["A1:B2"]
+    sent["areas"][0]["address"] = "A1:B2"
     body = refused(post(client, CHECK, sent), 400, "selection_too_wide")
     assert "one column" in body["message"]
 
 
 def test_more_than_a_million_rows_refused(client: AddinClient) -> None:
-    sent = payload(("A1:A2", [number(1), number(2)]))
-    sent["fbcheck"]["areas"] = ["A1:A600000", "C1:C400001"]
-    body = refused(post(client, CHECK, sent), 413, "selection_too_large")
+    # Counted from the addresses, before any cell arrives (here: an upload's header).
+    sent = {
+        "sheet": "Sheet1",
+        "areas": [{"address": "A1:A600000"}, {"address": "C1:C400001"}],
+        "chunks": 1,
+    }
+    body = refused(post(client, "/xlwings/uploads", sent), 413, "selection_too_large")
     assert "1,000,001 rows" in body["message"]
 
 
@@ -188,7 +192,7 @@ def _set(path: str, value: Any) -> Any:
     for part in parents:
         target = target[int(part)] if isinstance(target, list) else target[part]
     if value is None and isinstance(target, dict):
-        del target[last]
+        target.pop(last, None)
     elif isinstance(target, list):
         target[int(last)] = value
     else:
@@ -202,34 +206,45 @@ def _set(path: str, value: Any) -> Any:
         ([1, 2], "bad_payload", "JSON object"),
         ("text", "bad_payload", "JSON object"),
         (None, "bad_payload", "JSON object"),
-        (_set("book", None), "bad_payload", "book"),
-        (_set("book", "Book1"), "bad_payload", "book"),
-        (_set("sheets", None), "bad_payload", "sheets"),
-        (_set("sheets", []), "bad_payload", "sheets is empty"),
-        (_set("sheets.0", "Sheet1"), "bad_payload", "sheets[0]"),
-        (_set("sheets.0.values", "A1"), "bad_payload", "values"),
-        (_set("sheets.0.values", [["x"], "row"]), "bad_payload", "values"),
-        (_set("book.active_sheet_index", 3), "bad_payload", "active_sheet_index"),
-        (_set("book.active_sheet_index", "0"), "bad_payload", "active_sheet_index"),
-        (_set("fbcheck", "A1"), "bad_payload", "fbcheck"),
-        (_set("fbcheck.region", 41), "bad_payload", "region"),
-        (_set("fbcheck.areas", "A1:A2"), "bad_payload", "areas"),
-        (_set("fbcheck.areas", []), "bad_payload", "no area"),
-        (_set("fbcheck.areas", ["A1:A2"] * 65), "too_many_areas", "at most 64"),
-        (_set("fbcheck.areas", ["hello"]), "bad_address", "'hello'"),
-        (_set("fbcheck.areas", ["A1:A"]), "bad_address", "A1:A"),
-        (_set("fbcheck.areas", ["A0:A2"]), "bad_address", "grid"),
-        (_set("fbcheck.areas", ["XFE1:XFE2"]), "bad_address", "grid"),
+        (_set("sheet", None), "bad_payload", "send 'sheet' and 'areas'"),
+        (_set("sheet", 3), "bad_payload", "sheet: input should be a valid string"),
+        (_set("sheet", " "), "bad_payload", "sheet must name the worksheet"),
+        (_set("region", 41), "bad_payload", "region"),
+        (_set("areas", None), "bad_payload", "send 'sheet' and 'areas'"),
+        (_set("areas", "A1:A2"), "bad_payload", "areas: input should be a valid list"),
+        (_set("areas", ["A1:A2"]), "bad_payload", "areas[0]: input should be a valid dictionary"),
+        (_set("areas", []), "bad_payload", "no area"),
+        (_set("areas.0.address", None), "bad_payload", "areas[0].address is missing"),
+        (_set("areas.0.address", "hello"), "bad_address", "'hello'"),
+        (_set("areas.0.address", "A1:A"), "bad_address", "A1:A"),
+        (_set("areas.0.address", "A0:A2"), "bad_address", "grid"),
+        (_set("areas.0.address", "XFE1:XFE2"), "bad_address", "grid"),
+        (_set("areas.0.target_column", "A"), "bad_address", "right of it"),
+        (_set("areas.0.target_column", "12"), "bad_address", "column letters"),
+        (_set("areas.0.target_column", 3), "bad_payload", "target_column: input should be a valid"),
+        (_set("areas.0.values", None), "bad_payload", "areas[0].values is missing"),
+        (_set("areas.0.target", None), "bad_payload", "areas[0].target is missing"),
+        (_set("areas.0.values", "x"), "bad_payload", "areas[0].values must be a list of at most"),
+        (_set("areas.0.target", [""]), "bad_payload", "1 answer cells"),
+        (_set("areas.0.values", [number(1)]), "bad_payload", "1 values"),
         (
-            _set("sheets.0.values.0", [{"v": 1}]),
+            _set("areas.0", {"address": "A1:A2", "values": [1, 2, 3], "target": ["", "", ""]}),
             "bad_payload",
-            "sheets[0].values: cell A1 holds an object",
+            "rows 1 to 3",
         ),
         (
-            _set("sheets.0.values.1", [[1, 2]]),
+            _set("areas.0.values.0", {"v": 1}),
             "bad_payload",
-            "sheets[0].values: cell A2 holds a list",
+            "areas[0].values: row 1 holds an object",
         ),
+        (_set("areas.0.values.1", [1, 2]), "bad_payload", "areas[0].values: row 2 holds a list"),
+        (_set("areas.0.target.1", [1]), "bad_payload", "areas[0].target: row 2 holds a list"),
+        (_set("areas.0.target.1", {"spill": False}), "bad_payload", "row 2 holds an object"),
+        (_set("overwrite", "yes"), "bad_payload", "overwrite: input should be a valid boolean"),
+        (_set("start", 1), "bad_payload", "start: input should be a valid boolean"),
+        (_set("colour", "red"), "bad_payload", "colour is not accepted here"),
+        ({**valid_payload(), "upload_id": "u-1"}, "bad_payload", "not both"),
+        ({"upload_id": 7}, "bad_payload", "upload_id: input should be a valid string"),
     ],
 )
 def test_wrong_payload_shape_is_a_clear_400(
