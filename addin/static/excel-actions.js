@@ -2,9 +2,16 @@
 // and colour the answer columns. Large writes go in blocks under 5 MB, values
 // before formats, with one context.sync() per block (docs/excel-platform.md).
 
+import { answerColumnOf } from "./excel-payload.js";
+
 /** At most this many rows per range.values write. */
 export const WRITE_BLOCK_ROWS = 20000;
-/** Excel on the web caps one request at 5 MB; keep each block well below. */
+/**
+ * Excel on the web caps one request at 5 MB (Microsoft, "Resource limits and performance
+ * optimization for Office Add-ins", Excel add-ins,
+ * https://learn.microsoft.com/office/dev/add-ins/concepts/resource-limits-and-performance-optimization#excel-add-ins);
+ * keep each block well below.
+ */
 export const WRITE_BLOCK_BYTES = 4 * 1024 * 1024;
 
 /** The actions we apply; anything else is refused with a clear message. */
@@ -142,14 +149,14 @@ export async function applyActions(context, actions, sheetNames) {
 }
 
 /**
- * Colour the answer column right of each area: yes green, no grey, ban red,
+ * Colour the answer column of each area: yes green, no grey, ban red,
  * invalid and error orange, cancelled light grey. Conditional formats follow later writes by
  * themselves, so pending cells turn colour when their answer arrives.
  */
 export async function colourAnswerColumns(context, sheetName, areas) {
   const sheet = context.workbook.worksheets.getItem(sheetName);
   for (const area of areas) {
-    const column = sheet.getRangeByIndexes(area.rowIndex, area.columnIndex + area.columnCount, area.rowCount, 1);
+    const column = sheet.getRangeByIndexes(area.rowIndex, answerColumnOf(area), area.rowCount, 1);
     // Replace, not pile up, the rules of an earlier check of the same rows.
     column.conditionalFormats.clearAll();
     for (const colour of ANSWER_COLOURS) {
@@ -164,7 +171,7 @@ export async function colourAnswerColumns(context, sheetName, areas) {
 
 /**
  * Replace placeholder answers (e.g. "pending", "unconfirmed") in the answer
- * column right of each area, block by block; other cells keep their value.
+ * column of each area, block by block; other cells keep their value.
  * Answer: how many cells changed.
  */
 export async function replacePlaceholders(context, sheetName, areas, placeholders, replacement) {
@@ -173,7 +180,7 @@ export async function replacePlaceholders(context, sheetName, areas, placeholder
   for (const area of areas) {
     for (let offset = 0; offset < area.rowCount; offset += WRITE_BLOCK_ROWS) {
       const count = Math.min(WRITE_BLOCK_ROWS, area.rowCount - offset);
-      const column = sheet.getRangeByIndexes(area.rowIndex + offset, area.columnIndex + area.columnCount, count, 1);
+      const column = sheet.getRangeByIndexes(area.rowIndex + offset, answerColumnOf(area), count, 1);
       column.load("values");
       await context.sync();
       let changed = false;

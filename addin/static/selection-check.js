@@ -1,12 +1,22 @@
 // The selection check, from the ribbon button or the task pane: read the
-// selection, send it to POST /xlwings/check-selection, write the plan's
-// actions, follow the job, and write the answers back when it ends.
+// selection and its answer column, send them to POST /xlwings/check-selection
+// (in chunks under 5 MB when large), ask the user when the answer column holds
+// their data, write the placeholders, and only then start the job; follow it,
+// and write the answers back when it ends.
 // The ribbon command and the task pane share one JavaScript runtime (the
 // manifest's shared runtime), so they share one CheckSession object.
 
 import { describeError } from "./backend-client.js";
 import { applyActions, colourAnswerColumns, replacePlaceholders } from "./excel-actions.js";
-import { proveWritable, readPayload, readSelectedAreas } from "./excel-payload.js";
+import {
+  SelectionError,
+  columnLetters,
+  findFreeColumns,
+  proveWritable,
+  readPayload,
+  readSelectedAreas,
+} from "./excel-payload.js";
+import { sendSelection } from "./selection-upload.js";
 
 /** Job states after which nothing changes any more. */
 export const FINAL_STATES = new Set(["done", "cancelled", "failed"]);
@@ -96,9 +106,11 @@ function sleep(ms) {
 /**
  * One check of one selection, from click to answers written.
  *
- * ``phase`` walks: reading -> submitting -> (confirm ->) running -> writing ->
- * done | cancelled | failed, or to "discarded" or "error" (``error`` holds the
- * message). A job that settles unfinished (an upload with an unknown outcome,
+ * ``phase`` walks: reading -> submitting -> (choose ->) (confirm ->) running ->
+ * writing -> done | cancelled | failed, or to "discarded", "declined" or "error"
+ * (``error`` holds the message). "choose" asks where the answers go when the answer
+ * column holds the user's data (``conflict``, ``freeColumns``): chooseFreeColumn(),
+ * chooseOverwrite() or chooseCancel(); nothing is planned or billed before that. A job that settles unfinished (an upload with an unknown outcome,
  * paused tasks) goes to "waiting" after writing what is answered; ``choice``
  * says what it asks (waitingChoice), and resend()/abandon() answer it.
  * The session's listeners hear every change.
@@ -122,6 +134,9 @@ export class SelectionCheck {
     this.wake = null;
     this.writeError = null;
     this.finalPhase = null;
+    this.conflict = null;
+    this.freeColumns = null;
+    this.kept = null;
   }
 
   /** Record a change and tell the listeners. */
@@ -130,41 +145,158 @@ export class SelectionCheck {
     this.session.notify(this);
   }
 
-  /** Read the selection, submit it and write the plan's actions. */
+  /** Read the selection, then plan it (the answer column next to each area). */
   async submit() {
+    const selection = await this.session.excelRun((context) => readSelectedAreas(context));
+    this.update({ selection });
+    await this.plan({ overwrite: false });
+  }
+
+  /**
+   * Read the areas and their answer columns afresh, send them, and act on the answer:
+   * ask where the answers go when the user's data is in the way; else write the
+   * placeholders, which proves the cells can be written, and only then start the job
+   * (or ask for confirmation above the threshold). Nothing is billed before that.
+   */
+  async plan({ overwrite }) {
     const { backend, excelRun } = this.session;
-    const sent = await excelRun(async (context) => {
-      const selection = await readSelectedAreas(context);
-      await proveWritable(context, selection);
-      const payload = await readPayload(context, selection);
-      return { selection, payload };
+    this.update({ phase: "reading", conflict: null, message: "Reading the selection…" });
+    const body = await excelRun(async (context) => {
+      await proveWritable(context, this.selection);
+      return readPayload(context, this.selection);
     });
-    this.update({ phase: "submitting", selection: sent.selection, message: "Planning the check…" });
-    const answer = await backend.post("/xlwings/check-selection", sent.payload);
+    this.update({ phase: "submitting", message: "Planning the check…" });
+    const answer = await sendSelection(
+      backend,
+      "/xlwings/check-selection",
+      body,
+      { overwrite, start: false },
+      {
+        onProgress: (sent, total) => this.update({ message: `Sending the selection: part ${sent} of ${total}…` }),
+        sleep: this.session.sleep,
+      },
+    );
+    if (answer.needs_choice) {
+      await this.ask(answer);
+      return;
+    }
     try {
       await this.writeActions(answer.actions || []);
     } catch (error) {
-      if (!answer.job_id || !isExcelError(error)) {
+      if (!isExcelError(error)) {
         throw error;
       }
-      // The job is started (and billed): follow it anyway; the answers are written
-      // when it ends, and "Write again" stays offered if that fails too.
-      this.update({ writeError: describeError(error) });
+      // Nothing was started: forget the plan so nothing is ever billed for it.
+      if (answer.plan_id) {
+        await backend.post(`/api/plans/${encodeURIComponent(answer.plan_id)}/discard`).catch(() => {});
+      }
+      throw new SelectionError(
+        "answer_column_unwritable",
+        `The answer column could not be written, so the check was not started and nothing was billed: ${describeError(error)}`,
+      );
     }
     this.update({
       demo: answer.demo,
       plan: answer.plan || null,
       planId: answer.plan_id || null,
-      jobId: answer.job_id || null,
       message: answer.message || "",
     });
     if (answer.needs_confirmation) {
       this.update({ phase: "confirm" });
+    } else if (answer.plan_id) {
+      await this.start();
     } else if (answer.job_id) {
+      // A backend that started the job itself (the "start" flag is its choice to honour).
+      this.update({ jobId: answer.job_id });
       await this.follow();
     } else {
       // Everything came from the cache or was invalid: already written.
       this.update({ phase: "done" });
+    }
+  }
+
+  /** Start the plan whose placeholders are written (below the confirmation threshold). */
+  async start() {
+    let answer;
+    try {
+      answer = await this.session.backend.post(`/api/plans/${encodeURIComponent(this.planId)}/confirm`);
+    } catch (error) {
+      if (error.status === 0) {
+        throw new Error(
+          `${describeError(error)} The check may or may not have started: if it did, History lists it and Write again writes its answers.`,
+        );
+      }
+      throw error;
+    }
+    this.update({ jobId: answer.job_id, plan: answer.plan || this.plan });
+    await this.follow();
+  }
+
+  /** Show the choice for answer columns that hold the user's data, with the free columns found. */
+  async ask(answer) {
+    const conflict = answer.conflict;
+    const addresses = new Set(conflict.areas.map((area) => area.address));
+    const which = [];
+    this.selection.areas.forEach((area, index) => {
+      if (addresses.has(answer.areas ? answer.areas[index] : null)) {
+        which.push(index);
+      }
+    });
+    this.update({ message: "Looking for a free column to the right…" });
+    const freeColumns = await this.session.excelRun((context) =>
+      findFreeColumns(context, this.selection, conflict.free_texts, which),
+    );
+    this.update({
+      phase: "choose",
+      demo: answer.demo,
+      conflict,
+      freeColumns,
+      message: answer.message.charAt(0).toUpperCase() + answer.message.slice(1) + ".",
+    });
+  }
+
+  /** Return the free columns found as letters ("D", "D, G"), or null when an area has none. */
+  freeColumnLetters() {
+    const chosen = (this.freeColumns || []).filter((column) => column !== undefined);
+    if (!chosen.length || chosen.includes(null)) {
+      return null;
+    }
+    return [...new Set(chosen.map(columnLetters))].join(", ");
+  }
+
+  /** The user's choice: write the answers into the first free column to the right. */
+  async chooseFreeColumn() {
+    await this.choose(async () => {
+      if (this.freeColumnLetters() === null) {
+        throw new SelectionError("no_free_column", "There is no free column to the right of the selection.");
+      }
+      const areas = this.selection.areas.map((area, index) =>
+        this.freeColumns[index] === undefined ? area : { ...area, targetColumnIndex: this.freeColumns[index] },
+      );
+      this.update({ selection: { ...this.selection, areas } });
+      await this.plan({ overwrite: false });
+    });
+  }
+
+  /** The user's choice: overwrite the answer column's cells where there is an answer. */
+  async chooseOverwrite() {
+    await this.choose(() => this.plan({ overwrite: true }));
+  }
+
+  /** The user's choice: do nothing. Nothing was written and nothing was billed. */
+  async chooseCancel() {
+    this.update({ phase: "declined", conflict: null, message: "Cancelled: nothing was written and nothing was billed." });
+  }
+
+  /** Run the user's choice; a failure ends the check with its message. */
+  async choose(action) {
+    if (this.phase !== "choose") {
+      return;
+    }
+    try {
+      await action();
+    } catch (error) {
+      this.fail(error);
     }
   }
 
@@ -177,17 +309,23 @@ export class SelectionCheck {
     const { sheetName, areas } = this.selection;
     for (let attempt = 0; ; attempt += 1) {
       try {
-        await this.session.excelRun(async (context) => {
-          await applyActions(context, actions, [sheetName]);
-          await colourAnswerColumns(context, sheetName, areas);
-        });
-        return;
+        await this.session.excelRun((context) => applyActions(context, actions, [sheetName]));
+        break;
       } catch (error) {
         if (!isExcelError(error) || attempt >= WRITE_RETRY_DELAYS_MS.length) {
           throw error;
         }
         this.update({ message: `${describeError(error)} Writing again…` });
         await this.session.sleep(WRITE_RETRY_DELAYS_MS[attempt]);
+      }
+    }
+    try {
+      await this.session.excelRun((context) => colourAnswerColumns(context, sheetName, areas));
+    } catch (error) {
+      // Colours are a help, not the answer: a sheet that allows values but not formats
+      // (unlocked cells on a protected sheet) keeps its answers uncoloured.
+      if (!isExcelError(error)) {
+        throw error;
       }
     }
   }
@@ -317,8 +455,10 @@ export class SelectionCheck {
    */
   async writeResults(jobId, finalPhase, message = null) {
     this.update({ phase: "writing", message: "Writing the answers…" });
-    const payload = await this.session.excelRun((context) => readPayload(context, this.selection));
-    const answer = await this.session.backend.post(`/xlwings/write-results/${encodeURIComponent(jobId)}`, payload);
+    const body = await this.session.excelRun((context) => readPayload(context, this.selection));
+    const answer = await sendSelection(this.session.backend, `/xlwings/write-results/${encodeURIComponent(jobId)}`, body, {}, {
+      sleep: this.session.sleep,
+    });
     try {
       await this.writeActions(answer.actions || []);
     } catch (error) {
@@ -339,6 +479,7 @@ export class SelectionCheck {
       demo: answer.demo,
       written: answer.written,
       skipped: finalPhase === "waiting" ? null : answer.skipped,
+      kept: answer.kept || null,
       message: message || answer.message || `${answer.written} answers written.`,
     });
     this.session.notifyHistory();

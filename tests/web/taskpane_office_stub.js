@@ -39,16 +39,30 @@
     const range = {
       rowIndex, columnIndex, rowCount, columnCount,
       load(properties) {
-        // Only values cost anything; index properties are always readable here.
-        if (String(properties).includes("values")) toLoad.push(range);
+        // Only cells cost anything; index properties are always readable here.
+        if (/values|formulas/.test(String(properties))) toLoad.push(range);
         return range;
       },
       get values() {
         if (loaded === null) throw new Error("PropertyNotLoaded: call load('values') and sync() first");
         return loaded;
       },
+      // The stub holds no formulas: Range.formulas gives each cell's value.
+      get formulas() {
+        if (loaded === null) throw new Error("PropertyNotLoaded: call load('formulas') and sync() first");
+        return loaded;
+      },
       set values(values) { pending = values; toWrite.push(range); },
-      format: { fill: { clear() {} }, autofitColumns() {}, autofitRows() {} },
+      format: { fill: { clear() {} }, autofitColumns() {}, autofitRows() {}, protection: { locked: true, load() {} } },
+      getUsedRangeOrNullObject() {
+        for (const position of cells.keys()) {
+          const [row, column] = position.split(",").map(Number);
+          if (column >= columnIndex && column < columnIndex + columnCount && row >= rowIndex && row < rowIndex + rowCount && cells.get(position) !== "") {
+            return { isNullObject: false, load() {} };
+          }
+        }
+        return { isNullObject: true, load() {} };
+      },
       conditionalFormats: {
         clearAll() {
           sheet.conditionalFormats = sheet.conditionalFormats.filter(
