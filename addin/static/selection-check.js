@@ -149,7 +149,7 @@ export class SelectionCheck {
   async submit() {
     const selection = await this.session.excelRun((context) => readSelectedAreas(context));
     this.update({ selection });
-    await this.plan({ overwrite: false });
+    await this.planSelection({ overwrite: false });
   }
 
   /**
@@ -158,7 +158,7 @@ export class SelectionCheck {
    * placeholders, which proves the cells can be written, and only then start the job
    * (or ask for confirmation above the threshold). Nothing is billed before that.
    */
-  async plan({ overwrite }) {
+  async planSelection({ overwrite }) {
     const { backend, excelRun } = this.session;
     this.update({ phase: "reading", conflict: null, message: "Reading the selection…" });
     const body = await excelRun(async (context) => {
@@ -186,6 +186,12 @@ export class SelectionCheck {
       if (!isExcelError(error)) {
         throw error;
       }
+      if (answer.job_id) {
+        // A backend that started the job at once (billed): follow it anyway; the answers are
+        // written when it ends, and "Write again" stays offered if that fails too.
+        this.update({ writeError: describeError(error) });
+        return this.started(answer);
+      }
       // Nothing was started: forget the plan so nothing is ever billed for it.
       if (answer.plan_id) {
         await backend.post(`/api/plans/${encodeURIComponent(answer.plan_id)}/discard`).catch(() => {});
@@ -195,6 +201,11 @@ export class SelectionCheck {
         `The answer column could not be written, so the check was not started and nothing was billed: ${describeError(error)}`,
       );
     }
+    return this.started(answer);
+  }
+
+  /** Go on from a plan whose placeholders are written: confirm, start, follow or done. */
+  async started(answer) {
     this.update({
       demo: answer.demo,
       plan: answer.plan || null,
@@ -274,13 +285,13 @@ export class SelectionCheck {
         this.freeColumns[index] === undefined ? area : { ...area, targetColumnIndex: this.freeColumns[index] },
       );
       this.update({ selection: { ...this.selection, areas } });
-      await this.plan({ overwrite: false });
+      await this.planSelection({ overwrite: false });
     });
   }
 
   /** The user's choice: overwrite the answer column's cells where there is an answer. */
   async chooseOverwrite() {
-    await this.choose(() => this.plan({ overwrite: true }));
+    await this.choose(() => this.planSelection({ overwrite: true }));
   }
 
   /** The user's choice: do nothing. Nothing was written and nothing was billed. */

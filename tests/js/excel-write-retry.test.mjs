@@ -33,17 +33,28 @@ function columnB(values) {
 }
 
 let backend;
+// The workbook whose writes start failing once the job runs (set by a test).
+let failOnceStarted = null;
 
 before(async () => {
   backend = await startBackend({
+    // The backend plans and holds the job until the pane has written its placeholders.
     "POST /xlwings/check-selection": () => ({
       demo: true,
-      job_id: "job-e",
+      job_id: null,
+      plan_id: "plan-e",
       needs_confirmation: false,
       plan: { to_upload: 2 },
       actions: [columnB(["pending", "pending"])],
       message: "2 numbers to check in 1 task",
     }),
+    "POST /api/plans/plan-e/confirm": () => {
+      if (failOnceStarted) {
+        failOnceStarted.failWrites = 100;
+      }
+      return { demo: true, job_id: "job-e", plan: { to_upload: 2 } };
+    },
+    "POST /api/plans/plan-e/discard": () => ({ demo: true, plan_id: "plan-e", discarded: true }),
     "GET /api/jobs/job-e": () => ({ demo: true, job_id: "job-e", state: "done", settled: true, distinct: 2, answered: 2, counts: { yes: 1, no: 1 } }),
     "POST /xlwings/write-results/job-e": () => ({
       demo: true,
@@ -119,7 +130,22 @@ test("a write Excel refuses is tried again after a pause, and the answers land",
   assert.equal(workbook.failWrites, 0);
 });
 
-test("a write that keeps failing: the billed job is still followed, then 'Write again' writes it", async () => {
+test("placeholders Excel refuses: the plan is discarded, nothing is started or billed", async () => {
+  const workbook = workbookWithNumbers();
+  const session = new CheckSession({ excelRun: excelRunner(workbook.excel), backend: createBackend({ baseUrl: backend.url }), sleep: async () => {} });
+  const confirms = backend.to("POST /api/plans/plan-e/confirm").length;
+  const discards = backend.to("POST /api/plans/plan-e/discard").length;
+  workbook.failWrites = 100;
+  const check = session.startCheck();
+  await check.finished;
+  assert.equal(check.phase, "error");
+  assert.match(check.message, /^The answer column could not be written, so the check was not started and nothing was billed: Excel refused/);
+  assert.equal(backend.to("POST /api/plans/plan-e/confirm").length, confirms);
+  assert.equal(backend.to("POST /api/plans/plan-e/discard").length, discards + 1);
+  assert.equal(check.jobId, null);
+});
+
+test("a write that fails after the job started: the job is still followed, then 'Write again' writes it", async () => {
   const workbook = workbookWithNumbers();
   const delays = [];
   const session = new CheckSession({
@@ -129,24 +155,45 @@ test("a write that keeps failing: the billed job is still followed, then 'Write 
       delays.push(ms);
     },
   });
-  workbook.failWrites = 100;
+  // The placeholders land; once the job is started every write fails (say, the user
+  // protected the sheet meanwhile).
+  failOnceStarted = workbook;
   const check = session.startCheck();
   await check.finished;
-  // The placeholders failed, yet the job was followed to its end and its answers fetched.
+  failOnceStarted = null;
+  assert.deepEqual(workbook.column("Sheet1", 1, 0, 2), ["pending", "pending"]);
   assert.ok(backend.to("GET /api/jobs/job-e").length >= 1);
   assert.ok(backend.to("POST /xlwings/write-results/job-e").length >= 1);
   assert.equal(check.phase, "unwritten");
   assert.match(check.message, /could not be written: Excel refused: The sheet could not be written\. \(GeneralException\)/);
   assert.match(check.message, /press Write again/);
-  // Each write gave up after the last pause only.
-  assert.deepEqual(delays.filter((ms) => WRITE_RETRY_DELAYS_MS.includes(ms)), [...WRITE_RETRY_DELAYS_MS, ...WRITE_RETRY_DELAYS_MS]);
-  assert.deepEqual(workbook.column("Sheet1", 1, 0, 2), ["", ""]);
+  // The write gave up after the last pause only.
+  assert.deepEqual(delays.filter((ms) => WRITE_RETRY_DELAYS_MS.includes(ms)), WRITE_RETRY_DELAYS_MS);
 
   workbook.failWrites = 0;
   await check.rewrite();
   assert.equal(check.phase, "done", check.error);
   assert.equal(check.writeError, null);
   assert.deepEqual(workbook.column("Sheet1", 1, 0, 2), ["yes", "no"]);
+});
+
+test("a backend that started the job at once: failed placeholders still follow the billed job", async () => {
+  const started = await startBackend({
+    "POST /xlwings/check-selection": () => ({ demo: true, job_id: "job-s", actions: [columnB(["pending", "pending"])] }),
+    "GET /api/jobs/job-s": () => ({ demo: true, job_id: "job-s", state: "done", settled: true, distinct: 2, answered: 2 }),
+    "POST /xlwings/write-results/job-s": () => ({ demo: true, job_id: "job-s", actions: [columnB(["yes", "no"])], written: 2 }),
+  });
+  try {
+    const workbook = workbookWithNumbers();
+    workbook.failWrites = 4;
+    const session = new CheckSession({ excelRun: excelRunner(workbook.excel), backend: createBackend({ baseUrl: started.url }), sleep: async () => {} });
+    const check = session.startCheck();
+    await check.finished;
+    assert.equal(check.phase, "done", check.error);
+    assert.deepEqual(workbook.column("Sheet1", 1, 0, 2), ["yes", "no"]);
+  } finally {
+    await started.close();
+  }
 });
 
 test("a protected sheet is refused before anything is sent (nothing billed)", async () => {
@@ -157,8 +204,31 @@ test("a protected sheet is refused before anything is sent (nothing billed)", as
   const check = session.startCheck();
   await check.finished;
   assert.equal(check.phase, "error");
-  assert.match(check.message, /^The sheet Sheet1 is protected/);
+  assert.match(check.message, /^The sheet Sheet1 is protected and the answer column B1:B2 is locked/);
   assert.match(check.message, /Nothing was billed\.$/);
+  assert.equal(backend.requests.length, before);
+});
+
+test("a protected sheet whose answer cells are unlocked is checked (only locked cells refuse writes)", async () => {
+  const workbook = workbookWithNumbers();
+  workbook.protectedSheets.add("Sheet1");
+  workbook.unlocked.push({ sheet: "Sheet1", rowIndex: 0, columnIndex: 1, rowCount: 2, columnCount: 1 });
+  const session = new CheckSession({ excelRun: excelRunner(workbook.excel), backend: createBackend({ baseUrl: backend.url }), sleep: async () => {} });
+  const check = session.startCheck();
+  await check.finished;
+  assert.equal(check.phase, "done", check.error);
+  assert.deepEqual(workbook.column("Sheet1", 1, 0, 2), ["yes", "no"]);
+});
+
+test("a protected sheet with only some answer cells unlocked is refused", async () => {
+  const workbook = workbookWithNumbers();
+  workbook.protectedSheets.add("Sheet1");
+  workbook.unlocked.push({ sheet: "Sheet1", rowIndex: 0, columnIndex: 1, rowCount: 1, columnCount: 1 });
+  const before = backend.requests.length;
+  const session = new CheckSession({ excelRun: excelRunner(workbook.excel), backend: createBackend({ baseUrl: backend.url }), sleep: async () => {} });
+  const check = session.startCheck();
+  await check.finished;
+  assert.match(check.message, /is locked/);
   assert.equal(backend.requests.length, before);
 });
 

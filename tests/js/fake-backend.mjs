@@ -5,26 +5,39 @@ import http from "node:http";
 
 /**
  * Start a backend with ``routes``: {"POST /path": (body, request) => {status, body} | body},
- * on ``port`` (default: a free one).
+ * on ``port`` (default: a free one). A route key may end in "*" to match every path with
+ * that prefix. Each request is kept with its body's size in bytes as sent.
  */
 export async function startBackend(routes, { port: wanted = 0 } = {}) {
   const requests = [];
   const server = http.createServer((request, response) => {
-    let text = "";
+    const parts = [];
     request.on("data", (chunk) => {
-      text += chunk;
+      parts.push(chunk);
     });
     request.on("end", async () => {
-      const body = text ? JSON.parse(text) : null;
-      requests.push({ method: request.method, path: request.url, headers: request.headers, body });
-      const handler = routes[`${request.method} ${request.url}`];
+      const raw = Buffer.concat(parts);
+      const body = raw.length ? JSON.parse(raw.toString("utf8")) : null;
+      requests.push({ method: request.method, path: request.url, headers: request.headers, body, bytes: raw.length });
+      const key = `${request.method} ${request.url}`;
+      let handler = routes[key];
+      if (handler === undefined) {
+        const prefix = Object.keys(routes).find((route) => route.endsWith("*") && key.startsWith(route.slice(0, -1)));
+        handler = prefix === undefined ? undefined : routes[prefix];
+      }
       let status = 200;
       let answer;
       if (handler === undefined) {
         status = 404;
         answer = { error: "not_found", message: `No route ${request.method} ${request.url}.` };
       } else {
-        const result = await handler(body, request);
+        let result;
+        try {
+          result = await handler(body, request);
+        } catch (error) {
+          // A failed assertion in a handler answers 500 with its message instead of hanging.
+          result = { status: 500, body: { error: "test_handler_failed", message: String(error && error.message) } };
+        }
         if (result && result.status && result.body) {
           status = result.status;
           answer = result.body;

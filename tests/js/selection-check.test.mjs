@@ -142,12 +142,27 @@ test("ribbon: completes the event at once, writes the plan, follows the job, wri
   const [sent] = backend.to("POST /xlwings/check-selection");
   assert.equal(sent.headers["x-fbcheck-client"], "fbcheck-taskpane/1");
   assert.equal(sent.headers["content-type"], "application/json");
-  assert.equal(sent.body.book.selection, "A1:A4");
-  assert.deepEqual(sent.body.sheets[0].values, [["phone"], ["+41798284651"], [41798284652], ["not a number"]]);
+  assert.deepEqual(sent.body, {
+    sheet: "Sheet1",
+    region: null,
+    areas: [
+      {
+        address: "A1:A4",
+        target_column: "B",
+        values: ["phone", "+41798284651", 41798284652, "not a number"],
+        target: ["", "", "", ""],
+      },
+    ],
+    overwrite: false,
+    // The pane starts the job itself once the placeholders are written.
+    start: false,
+  });
 
   // The write-back read the same area afresh.
   const [written] = backend.to("POST /xlwings/write-results/job-1");
-  assert.deepEqual(written.body.fbcheck.areas, ["A1:A4"]);
+  assert.deepEqual(written.body.areas.map((area) => area.address), ["A1:A4"]);
+  // It sent the answer column as it is now: the placeholders of this check.
+  assert.deepEqual(written.body.areas[0].target, ["facebook (DEMO)", "pending", "pending", "invalid"]);
   assert.deepEqual(workbook.column("Sheet1", 1, 0, 4), ["facebook (DEMO)", "yes", "no", "invalid"]);
   assert.equal(check.written, 2);
   assert.equal(check.progress.state, "done");
