@@ -104,6 +104,15 @@ function renderCheck(check) {
   }
   byId("confirm-box").hidden = check.phase !== "confirm";
 
+  // The answer column holds the user's data: nothing is planned until they choose.
+  byId("choice-box").hidden = check.phase !== "choose";
+  if (check.phase === "choose") {
+    const letters = check.freeColumnLetters();
+    const free = byId("free-column-button");
+    free.disabled = letters === null;
+    free.textContent = letters === null ? "No free column to the right" : `Write into column ${letters} (the first free one to the right)`;
+  }
+
   const progress = check.progress;
   byId("progress").hidden = !progress;
   if (progress) {
@@ -131,6 +140,7 @@ function renderCheck(check) {
       ["problem", progress.error || undefined],
       ["written to the sheet", check.written],
       ["skipped (cell changed)", check.skipped],
+      ["not written (your data there)", check.kept || undefined],
       ["could not write", check.writeError || undefined],
     ]);
   }
@@ -159,6 +169,18 @@ byId("confirm-button").addEventListener("click", () => {
 byId("discard-button").addEventListener("click", () => {
   byId("confirm-box").hidden = true;
   session.current.discard();
+});
+byId("free-column-button").addEventListener("click", () => {
+  byId("choice-box").hidden = true;
+  session.current.chooseFreeColumn();
+});
+byId("overwrite-button").addEventListener("click", () => {
+  byId("choice-box").hidden = true;
+  session.current.chooseOverwrite();
+});
+byId("choice-cancel-button").addEventListener("click", () => {
+  byId("choice-box").hidden = true;
+  session.current.chooseCancel();
 });
 byId("cancel-button").addEventListener("click", () => {
   session.current.cancel();

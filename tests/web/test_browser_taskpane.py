@@ -364,3 +364,117 @@ def test_an_uncertain_upload_waits_for_the_users_word(
     assert set(answers[1:]) <= {"yes", "no", "ban"}
     assert page.inner_text("#progress-text").startswith("done: 3 of 3 numbers answered")
     assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+# -- the answer column holds the user's data: the pane asks first (issue 10, item 2) ----------
+
+#: Column A: a header and numbers (A3 empty); column B: the user's notes; C and on: free.
+CONFLICT_ROWS: list[list[Any]] = [
+    ["phone", "Notes"],
+    ["+41798284810", "Alice"],
+    ["", "keep me"],
+    ["+41798284811", ""],
+    ["+41798284812", "call back"],
+]
+NOTES = [row[1] for row in CONFLICT_ROWS]
+
+
+@pytest.fixture
+def conflict_pane(browser: Browser, backend_url: str) -> Iterator[tuple[Page, list[str]]]:
+    """The pane on a sheet whose answer column B holds the user's notes."""
+    yield from open_pane(browser, backend_url, CONFLICT_ROWS)
+
+
+def column(page: Page, index: int, count: int = len(CONFLICT_ROWS)) -> list[Any]:
+    """Return column ``index`` (0-based) of the stub sheet, rows 1 to ``count``."""
+    values: list[Any] = page.evaluate(
+        "([index, count]) => window.__fbcheckSheet.column(index, 0, count)", [index, count]
+    )
+    return values
+
+
+def job_count(page: Page) -> int:
+    """Return how many jobs the backend knows, asked from the page as the pane asks."""
+    count: int = page.evaluate(
+        """async () => {
+            const response = await fetch('/api/jobs?limit=200',
+                {headers: {'X-FBCheck-Client': 'fbcheck-taskpane/1'}});
+            return (await response.json()).jobs.length;
+        }"""
+    )
+    return count
+
+
+def ask_where(page: Page) -> int:
+    """Press Check, wait for the question; assert nothing was written or started; return jobs."""
+    jobs = job_count(page)
+    page.click("#check-button")
+    page.wait_for_selector("#choice-box", state="visible", timeout=30_000)
+    assert page.inner_text("#check-message").startswith(
+        "The answer column B holds other data in 4 cells (B1: 'Notes'; B2: 'Alice')"
+    )
+    assert column(page, 1) == NOTES
+    assert column(page, 2) == [""] * len(CONFLICT_ROWS)
+    assert job_count(page) == jobs
+    return jobs
+
+
+def wait_written(page: Page) -> None:
+    """Wait until the pane says the answers are written."""
+    page.wait_for_function(
+        "() => /answers written/.test(document.getElementById('check-message').textContent)",
+        timeout=30_000,
+    )
+
+
+def test_choice_first_free_column(conflict_pane: tuple[Page, list[str]]) -> None:
+    """ "Write into column C": the answers go there; the notes in B stay as they are."""
+    page, console = conflict_pane
+    jobs = ask_where(page)
+    assert page.inner_text("#free-column-button") == (
+        "Write into column C (the first free one to the right)"
+    )
+    page.screenshot(path=str(SCREENSHOT.with_name("taskpane-choice.png")), full_page=True)
+    page.click("#free-column-button")
+    wait_written(page)
+    answers = column(page, 2)
+    assert answers[0] == "facebook (DEMO)"
+    assert answers[2] == ""
+    assert {answers[1], answers[3], answers[4]} <= {"yes", "no", "ban"}
+    assert column(page, 1) == NOTES
+    assert job_count(page) == jobs + 1
+    assert page.is_hidden("#choice-box")
+    assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+def test_choice_overwrite(conflict_pane: tuple[Page, list[str]]) -> None:
+    """ "Overwrite": answers replace the notes beside numbers; the note beside A3 stays."""
+    page, console = conflict_pane
+    jobs = ask_where(page)
+    page.click("#overwrite-button")
+    wait_written(page)
+    answers = column(page, 1)
+    assert answers[0] == "facebook (DEMO)"
+    assert answers[2] == "keep me"
+    assert {answers[1], answers[3], answers[4]} <= {"yes", "no", "ban"}
+    assert column(page, 2) == [""] * len(CONFLICT_ROWS)
+    assert job_count(page) == jobs + 1
+    assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+def test_choice_cancel(conflict_pane: tuple[Page, list[str]]) -> None:
+    """ "Cancel": nothing written anywhere, no job, nothing billed."""
+    page, console = conflict_pane
+    jobs = ask_where(page)
+    page.click("#choice-cancel-button")
+    page.wait_for_function(
+        "() => document.getElementById('check-message').textContent.startsWith('Cancelled')"
+    )
+    assert page.inner_text("#check-message") == (
+        "Cancelled: nothing was written and nothing was billed."
+    )
+    assert page.is_hidden("#choice-box")
+    assert column(page, 1) == NOTES
+    assert column(page, 2) == [""] * len(CONFLICT_ROWS)
+    assert job_count(page) == jobs
+    assert not [line for line in console if line.startswith(("error", "pageerror"))], console
