@@ -234,17 +234,31 @@ def fbcheck_cells(root: Path) -> None:
 
 
 def selection_payload(rows: int, region: str) -> dict[str, Any]:
-    """Return the payload of A1:A<rows+1>: a header and ``rows`` distinct number cells."""
-    values: list[list[Any]] = [["phone"], *([float(FIRST + i)] for i in range(rows))]
-    address = f"A1:A{rows + 1}"
+    """Return the body of A1:A<rows+1>: a header and ``rows`` distinct number cells."""
+    values: list[Any] = ["phone", *(float(FIRST + i) for i in range(rows))]
     return {
-        "client": "Office.js",
-        "version": "0.37.8",
-        "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": address},
-        "names": [],
-        "sheets": [{"name": "Sheet1", "values": values, "pictures": [], "tables": []}],
-        "fbcheck": {"region": region, "areas": [address]},
+        "sheet": "Sheet1",
+        "region": region,
+        "areas": [{"address": f"A1:A{rows + 1}", "values": values, "target": [""] * len(values)}],
     }
+
+
+def body_sizes(rows: int = 1_000_000) -> None:
+    """Print what a selection of ``rows`` numbers in column A, J or Z takes on the wire.
+
+    Beside it, in the same run, the xlwings payload shape the pane used to send (every
+    row from column A, a null per column left of the selection).
+    """
+    print(f"Selection body: {rows:,} numbers and their (empty) answer column")
+    cells = [f"+{FIRST + i}" for i in range(rows)]
+    compact = sum(len(json.dumps(c)) + len('"",') + 1 for c in cells)
+    for letters, left in (("A", 0), ("J", 9), ("Z", 25)):
+        padded = sum(len(json.dumps([None] * left + [c], separators=(",", ":"))) + 1 for c in cells)
+        print(
+            f"  column {letters}: {compact / 2**20:5.1f} MiB now, sent in"
+            f" {-(-compact // 4_000_000)} chunks of at most 5 MB;"
+            f" padded from column A as before: {padded / 2**20:5.1f} MiB in one request"
+        )
 
 
 def selection_check(root: Path, region: str, rows: int = 100_000) -> None:
@@ -291,6 +305,8 @@ def main() -> None:
         fbcheck_cells(root)
         if not args.skip_selection:
             selection_check(root, args.region)
+    if not args.skip_selection:
+        body_sizes()
 
 
 if __name__ == "__main__":

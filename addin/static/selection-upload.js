@@ -71,13 +71,13 @@ export function splitIntoChunks(selection, { maxBytes = CHUNK_BYTES } = {}) {
   return chunks;
 }
 
-/** Return the size in bytes the selection's cells take in JSON. */
-function cellsBytes(selection) {
+/** Return the size in bytes the selection's cells take in JSON (counted up to ``limit``). */
+function cellsBytes(selection, limit) {
   let bytes = 0;
   for (const area of selection.areas) {
     for (let index = 0; index < area.values.length; index += 1) {
       bytes += cellBytes(area.values[index]) + cellBytes(area.target[index]);
-      if (bytes > CHUNK_BYTES) {
+      if (bytes > limit) {
         return bytes;
       }
     }
@@ -88,13 +88,20 @@ function cellsBytes(selection) {
 /**
  * POST ``selection`` with ``fields`` (overwrite, start) to ``path`` and return the answer:
  * in the body when it fits in one request, else by an upload session whose chunks are
- * sent one by one and named by ``upload_id``. ``onProgress(sent, total)`` hears each chunk.
+ * sent one by one and named by ``upload_id``. ``onProgress(sent, total)`` hears each chunk;
+ * ``chunkBytes`` (tests) packs smaller chunks.
  */
-export async function sendSelection(backend, path, selection, fields = {}, { onProgress = () => {}, sleep = null } = {}) {
-  if (cellsBytes(selection) + ENVELOPE_BYTES <= CHUNK_BYTES) {
+export async function sendSelection(
+  backend,
+  path,
+  selection,
+  fields = {},
+  { onProgress = () => {}, sleep = null, chunkBytes = CHUNK_BYTES } = {},
+) {
+  if (cellsBytes(selection, chunkBytes) + ENVELOPE_BYTES <= chunkBytes) {
     return backend.post(path, { ...selection, ...fields });
   }
-  const chunks = splitIntoChunks(selection);
+  const chunks = splitIntoChunks(selection, { maxBytes: chunkBytes });
   const opened = await backend.post("/xlwings/uploads", {
     sheet: selection.sheet,
     region: selection.region,

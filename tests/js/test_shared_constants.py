@@ -180,10 +180,24 @@ def test_the_page_stops_following_a_job_the_engine_has_finished() -> None:
 
 
 def test_xlwings_payload_version_is_the_pinned_minimum() -> None:
-    """The payload claims the xlwings version whose shape it follows: the one pyproject pins."""
+    """The book the actions are written through claims the version pyproject pins."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     pins = [dep for dep in project["project"]["dependencies"] if dep.startswith("xlwings")]
-    assert pins == [f"xlwings>={js_constant('excel-payload.js', 'XLWINGS_VERSION')}"]
+    assert pins == [f"xlwings>={xlwings_glue.XLWINGS_PAYLOAD_VERSION}"]
+
+
+def test_the_spill_marker_is_the_backends() -> None:
+    """A spilled answer cell is sent as the marker the backend's rule knows is not ours."""
+    assert js_constant("excel-payload.js", "SPILL_CELL") == answer_columns.SPILL
+    assert not answer_columns.is_free(answer_columns.SPILL)
+
+
+def test_requests_stay_under_excel_on_the_webs_five_megabytes() -> None:
+    chunk = js_constant("selection-upload.js", "CHUNK_BYTES")
+    limit = js_constant("selection-upload.js", "MAX_REQUEST_BYTES")
+    assert isinstance(chunk, int)
+    assert isinstance(limit, int)
+    assert chunk < limit <= 5 * 1000 * 1000
 
 
 def test_javascript_column_letters_match_python() -> None:
