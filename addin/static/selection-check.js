@@ -10,6 +10,8 @@ import { describeError } from "./backend-client.js";
 import { applyActions, colourAnswerColumns, replacePlaceholders } from "./excel-actions.js";
 import {
   SelectionError,
+  a1Address,
+  answerColumnOf,
   columnLetters,
   findFreeColumns,
   proveWritable,
@@ -110,8 +112,10 @@ function sleep(ms) {
  * writing -> done | cancelled | failed, or to "discarded", "declined" or "error"
  * (``error`` holds the message). "choose" asks where the answers go when the answer
  * column holds the user's data (``conflict``, ``freeColumns``): chooseFreeColumn(),
- * chooseOverwrite() or chooseCancel(); nothing is planned or billed before that. A job that settles unfinished (an upload with an unknown outcome,
- * paused tasks) goes to "waiting" after writing what is answered; ``choice``
+ * chooseOverwrite() or chooseCancel(); nothing is planned or billed before that.
+ * The job starts only once its placeholders are written. A job that settles
+ * unfinished (an upload with an unknown outcome, paused tasks) goes to "waiting"
+ * after writing what is answered; ``choice``
  * says what it asks (waitingChoice), and resend()/abandon() answer it.
  * The session's listeners hear every change.
  */
@@ -296,7 +300,9 @@ export class SelectionCheck {
 
   /** The user's choice: do nothing. Nothing was written and nothing was billed. */
   async chooseCancel() {
-    this.update({ phase: "declined", conflict: null, message: "Cancelled: nothing was written and nothing was billed." });
+    await this.choose(async () => {
+      this.update({ phase: "declined", conflict: null, message: "Cancelled: nothing was written and nothing was billed." });
+    });
   }
 
   /** Run the user's choice; a failure ends the check with its message. */
@@ -579,7 +585,10 @@ export class CheckSession {
     return check;
   }
 
-  /** Write a past job's answers into the current selection. */
+  /**
+   * Write a past job's answers into the current selection: beside it, or into the answer
+   * columns the user chose for that job when it was checked here on the same areas.
+   */
   async writeAgain(jobId) {
     const check = new SelectionCheck(this);
     this.current = check;
@@ -587,7 +596,10 @@ export class CheckSession {
     check.jobId = jobId;
     this.notify(check);
     try {
-      const selection = await this.excelRun((context) => readSelectedAreas(context));
+      const selection = sameTargets(
+        await this.excelRun((context) => readSelectedAreas(context)),
+        this.checks.find((earlier) => earlier !== check && earlier.jobId === jobId && earlier.selection),
+      );
       check.update({ selection });
       await check.writeResults(jobId, "done");
     } catch (error) {
@@ -595,4 +607,19 @@ export class CheckSession {
     }
     return check;
   }
+}
+
+/** Return ``selection`` with the answer columns of ``earlier``'s check when it had the same areas. */
+function sameTargets(selection, earlier) {
+  if (!earlier || earlier.selection.sheetName !== selection.sheetName) {
+    return selection;
+  }
+  const before = earlier.selection.areas;
+  const same =
+    before.length === selection.areas.length &&
+    before.every((area, index) => a1Address(area) === a1Address(selection.areas[index]) && area.columnIndex === selection.areas[index].columnIndex);
+  if (!same) {
+    return selection;
+  }
+  return { ...selection, areas: selection.areas.map((area, index) => ({ ...area, targetColumnIndex: answerColumnOf(before[index]) })) };
 }

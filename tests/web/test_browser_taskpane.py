@@ -444,6 +444,20 @@ def test_choice_first_free_column(conflict_pane: tuple[Page, list[str]]) -> None
     assert column(page, 1) == NOTES
     assert job_count(page) == jobs + 1
     assert page.is_hidden("#choice-box")
+
+    # History's "Write again" for that job writes into the column chosen for it, not into B.
+    page.evaluate(
+        "() => { for (let row = 0; row < 5; row += 1) window.__fbcheckSheet.set(row, 2, ''); }"
+    )
+    page.wait_for_function(
+        "() => /Sheet1!A1:A5/.test(document.getElementById('history-rows').textContent)"
+    )
+    page.click("#history-rows tr:first-child button")
+    page.wait_for_function(
+        "() => ['yes', 'no', 'ban'].includes(window.__fbcheckSheet.cell(1, 2))", timeout=30_000
+    )
+    assert column(page, 2)[1:] == answers[1:]
+    assert column(page, 1) == NOTES
     assert not [line for line in console if line.startswith(("error", "pageerror"))], console
 
 

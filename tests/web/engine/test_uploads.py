@@ -220,6 +220,11 @@ def test_a_chunk_index_outside_the_upload_is_refused(client: AddinClient) -> Non
     upload_id = open_upload(client, header(2, "A1:A2"))
     body = refused(put(client, upload_id, 2, chunk(0, 0, [number(1)])), 400, "bad_upload")
     assert "outside this upload's 2 chunks" in body["message"]
+    for index in ("-1", "x", "１"):
+        response = client.request(
+            "PUT", f"{UPLOADS}/{upload_id}/chunks/{index}", json=chunk(0, 0, [number(1)])
+        )
+        assert "the chunk index must be 0 to 1" in refused(response, 400, "bad_upload")["message"]
 
 
 @pytest.mark.parametrize(
