@@ -23,7 +23,7 @@ Accepted input, in the order it is cleaned:
   Excel number cells drop it, and MSISDN columns never had it. Shorter digit strings are
   never reinterpreted this way, because a 10-digit national number of one country is
   often a valid number of another (US ``2015550123`` would become Egypt ``+20 15550123``).
-* Every result passes ``phonenumbers.is_valid_number`` and has at most 15 digits: a
+* Every result passes ``phone_validity.is_valid_number`` and has at most 15 digits: a
   number in an unassigned range would be billed for an answer that can only be "no".
 
 Speed (about 10 µs a distinct number here): results are cached per ``(raw, region)``, so
@@ -51,9 +51,13 @@ from phonenumbers import (
     ValidationResult,
 )
 
+from addin.engine import pattern_cache, phone_validity
 from addin.formats import is_e164, validate_region
 
 __all__ = ["Normalized", "cache_clear", "normalize", "validate_region"]
+
+# phonenumbers compiles its metadata patterns on use; keep them all (see pattern_cache).
+pattern_cache.install()
 
 #: Distinct inputs remembered. About 280 bytes each, so a full cache holds about 300 MB;
 #: smaller and a million-row file with scattered duplicates re-parses most of them.
@@ -305,7 +309,7 @@ def _own_country_code(digits: str, region: str) -> Normalized | None:
     ):
         return None
     whole = _build(country_code, digits)
-    if phonenumbers.is_valid_number_for_region(whole, region):
+    if phone_validity.is_valid_number_for_region(whole, region):
         return _accepted(f"+{country_code}{digits}")
     international = _normalize_international(digits, region)
     return international if international.valid else None
@@ -329,7 +333,7 @@ def _national_number(digits: str, region: str) -> tuple[PhoneNumber | str, bool]
                 return _build(country_code, digits), False
             if len(digits) > len(prefix):
                 stripped = _build(country_code, digits[len(prefix) :])
-                if phonenumbers.is_valid_number_for_region(stripped, region):
+                if phone_validity.is_valid_number_for_region(stripped, region):
                     return stripped, True
     return _parse(digits, region), False
 
@@ -390,20 +394,19 @@ def _parse(text: str, region: str | None) -> PhoneNumber | str:
 
 
 def _is_valid(number: PhoneNumber, region: str | None) -> bool:
-    """Return ``phonenumbers.is_valid_number(number)``, asking the likely region first."""
+    """Return ``phone_validity.is_valid_number(number)``, asking the likely region first."""
     # A country code shared by several regions (+1 has 25) makes is_valid_number try them
     # in turn; valid in the caller's region implies valid, at half the cost.
     country_code = number.country_code or 0
     if country_code in _SHARED_COUNTRY_CODES:
-        if region is not None and phonenumbers.is_valid_number_for_region(number, region):
+        if region is not None and phone_validity.is_valid_number_for_region(number, region):
             return True
         # Trying all 25 regions of +1 is the slow part; a length none of them allows
         # (an 11-digit "national" number) cannot be valid in any.
         lengths = _possible_lengths(country_code)
         if lengths and len(phonenumbers.national_significant_number(number)) not in lengths:
             return False
-    valid: bool = phonenumbers.is_valid_number(number)
-    return valid
+    return phone_validity.is_valid_number(number)
 
 
 @lru_cache(maxsize=64)
