@@ -47,7 +47,8 @@ from addin.cli_output import (
 )
 from addin.config import Settings
 from addin.engine.checker import Checker, JobProgress, input_fingerprint
-from addin.engine.phones import normalize, validate_region
+from addin.engine.distinct_cells import POOL_FROM, DistinctCells
+from addin.engine.phones import validate_region
 from addin.engine.sinks import (
     ANSWER_COLUMNS,
     OUTPUT_COLUMNS,
@@ -176,24 +177,32 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
             "the input: give another name with -o",
         )
     try:
-        rows, table, width = _read_rows(args.input, args.column, args.sheet, region)
+        cells, table, width = _read_rows(
+            args.input,
+            args.column,
+            args.sheet,
+            region,
+            workers=settings.normalize_workers,
+            parallel_from=settings.normalize_parallel_from,
+        )
     except InputError as exc:
         return ui.error(EXIT_USAGE, str(exc))
+    rows = len(cells.rows)
     header = table.header
     keep_columns = not args.answers_only and args.input.suffix.lower() != ".txt"
     columns = (*table.column_names(width), *ANSWER_COLUMNS) if keep_columns else OUTPUT_COLUMNS
     if output.suffix.lower() == ".xlsx" and (
-        len(rows) > XLSX_MAX_ROWS or len(columns) > XLSX_MAX_COLUMNS
+        rows > XLSX_MAX_ROWS or len(columns) > XLSX_MAX_COLUMNS
     ):
         return ui.error(
             EXIT_USAGE,
-            f"{len(rows):,} rows of {len(columns):,} columns do not fit an .xlsx sheet "
+            f"{rows:,} rows of {len(columns):,} columns do not fit an .xlsx sheet "
             f"({XLSX_MAX_ROWS:,} rows below the header, {XLSX_MAX_COLUMNS:,} columns); "
             "write a .csv instead (or --answers-only)",
         )
 
-    invalid = sum(1 for _, e164, _ in rows if e164 is None)
-    numbers = [e164 for _, e164, _ in rows if e164 is not None]
+    invalid = cells.invalid_rows()
+    numbers = cells.numbers()
     fingerprint = input_fingerprint("cli", numbers)
     checker = start_checker(settings)
     ui.set(demo=checker.demo)
@@ -214,7 +223,7 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
                     " (nothing it uploaded is uploaded again)"
                 )
             else:
-                plan = checker.plan(numbers, refresh=args.refresh, rows=len(rows), invalid=invalid)
+                plan = checker.plan(numbers, refresh=args.refresh, rows=rows, invalid=invalid)
                 _print_plan(plan.summary(), header, ui)
                 limit = settings.confirm_above if args.max_upload is None else args.max_upload
                 if plan.to_upload > limit and not args.yes:
@@ -244,14 +253,16 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
         return ui.error(EXIT_STORE, fatal)
     demo = checker.demo
     try:
-        written, counts = _write(
+        written, counts, preview = _write(
             output,
-            rows,
+            cells,
+            table,
             answers,
             demo,
             final,
-            table=table if keep_columns else None,
+            keep_columns=keep_columns,
             columns=columns,
+            preview=args.preview,
         )
     except (OSError, ValueError, InputError) as exc:
         return ui.error(
@@ -261,9 +272,7 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
         )
     _print_summary(ui, output, written, counts, before, final, demo)
     if args.preview > 0:
-        # The first rows, plus a few invalid ones further down so their reasons show.
-        later_invalid = [row for row in rows[args.preview :] if row[1] is None][:3]
-        _print_preview(ui, rows[: args.preview] + later_invalid, answers)
+        _print_preview(ui, preview, answers)
     return exit_code(final, counts, written)
 
 
@@ -278,17 +287,28 @@ def same_file(first: Path, second: Path) -> bool:
 
 
 def _read_rows(
-    path: Path, column: str | None, sheet: str | None, region: str
-) -> tuple[list[Row], InputTable, int]:
-    """Read and normalise every input cell, keeping input order; return the widest row too."""
+    path: Path,
+    column: str | None,
+    sheet: str | None,
+    region: str,
+    *,
+    workers: int | None = None,
+    parallel_from: int = POOL_FROM,
+) -> tuple[DistinctCells, InputTable, int]:
+    """Read the input once, normalising each distinct cell once; return the widest row too.
+
+    Rows are not held: the result knows which distinct cell each row held, and the
+    output is written from a second reading of the input.
+    """
     table = read_input(path, column=column, sheet=sheet, region=region)
-    rows: list[Row] = []
     width = table.column_index + 1
-    for cell in table:
-        width = max(width, len(cell.cells))
-        result = normalize(cell.value, region)
-        rows.append((_shown(cell.value), result.e164, result.reason))
-    return rows, table, width
+    with DistinctCells(region, workers=workers, pool_from=parallel_from) as cells:
+        for cell in table:
+            if len(cell.cells) > width:
+                width = len(cell.cells)
+            cells.add(cell.value)
+        cells.finish()
+    return cells, table, width
 
 
 def _shown(value: object) -> object:
@@ -338,52 +358,80 @@ def follow(checker: Checker, job_id: str, ui: Output) -> JobProgress:
 
 def _write(
     output: Path,
-    rows: list[Row],
+    cells: DistinctCells,
+    table: InputTable,
     answers: dict[str, Any],
     demo: bool,
     final: JobProgress,
     *,
-    table: InputTable | None = None,
+    keep_columns: bool,
     columns: tuple[str, ...] = OUTPUT_COLUMNS,
-) -> tuple[int, Counter[str]]:
-    """Write one output row per input row, in input order; return rows and answer counts.
+    preview: int = 0,
+) -> tuple[int, Counter[str], list[Row]]:
+    """Write one output row per input row, in input order; return rows, counts and a preview.
 
-    With ``table`` each row starts with the input's own ``columns``, read from the file
-    again (so no row is held twice in memory); without it, with the checked value.
+    The input is read again: with ``keep_columns`` each row starts with its own
+    ``columns``, else with the checked value. A row that no longer holds the cell the
+    first reading found (the file changed meanwhile) stops the writing with
+    ``InputError`` and leaves no output. The preview is the first ``preview`` rows plus
+    up to three invalid ones further down, so their reasons show.
     """
     counts: Counter[str] = Counter()
     waiting = waiting_reason(final)
     width = len(columns) - len(ANSWER_COLUMNS)
+    shown: list[Row] = []
+    later_invalid = 0
+    # A task's answers share one check time: format each once.
+    times: dict[float, str] = {}
 
     def answer_cells(e164: str | None, reason: str | None) -> list[object]:
         """Return the answer columns of one row and count its answer."""
-        outcome = row_outcome(e164, reason, answers.get(e164) if e164 else None, waiting)
+        answer = answers.get(e164) if e164 else None
+        if answer is not None and answer.source and answer.answer:
+            checked_at = times.get(answer.checked_at)
+            if checked_at is None:
+                checked_at = times[answer.checked_at] = utc_timestamp(answer.checked_at)
+            counts[answer.answer] += 1
+            source = "demo" if demo else answer.source
+            return [e164, answer.answer, answer.reason or "", source, checked_at]
+        outcome = row_outcome(e164, reason, answer, waiting)
         counts[outcome.facebook] += 1
         source = ("demo" if demo else outcome.source) if outcome.source else ""
         return [e164 or "", outcome.facebook, outcome.reason, source, outcome.checked_at]
 
-    def compact() -> Iterator[list[object]]:
-        """Yield the checked value, then the answer, per row."""
-        for value, e164, reason in rows:
-            yield [value, *answer_cells(e164, reason)]
-
-    def with_user_columns(table: InputTable) -> Iterator[list[object]]:
-        """Yield the input's own row, padded to a common width, then the answer."""
-        cells = iter(table)
-        for number, (value, e164, reason) in enumerate(rows, 1):
-            cell = next(cells, None)
-            if cell is None or _shown(cell.value) != value:
+    def rows() -> Iterator[list[object]]:
+        """Yield the output rows, checking each input row against the first reading."""
+        nonlocal later_invalid
+        expected = cells.rows
+        number = 0
+        for number, cell in enumerate(table, 1):
+            if number > len(expected):
+                break  # rows added at the end meanwhile were not checked: not written
+            index = cells.index_of(cell.value)
+            if index != expected[number - 1]:
                 raise InputError(
                     f"{table.path.name} changed while it was checked (row {number} differs)"
                 )
-            own = [_shown(item) for item in cell.cells][:width]
-            own.extend([""] * (width - len(own)))
-            yield [*own, *answer_cells(e164, reason)]
+            e164, reason = cells.outcome(index)
+            value = _shown(cell.value)
+            if number <= preview:
+                shown.append((value, e164, reason))
+            elif e164 is None and later_invalid < 3 and preview:
+                shown.append((value, e164, reason))
+                later_invalid += 1
+            if keep_columns:
+                own = [_shown(item) for item in cell.cells[:width]]
+                if len(own) < width:
+                    own.extend([""] * (width - len(own)))
+                yield [*own, *answer_cells(e164, reason)]
+            else:
+                yield [value, *answer_cells(e164, reason)]
+        if number < len(expected):
+            raise InputError(f"{table.path.name} changed while it was checked (it is shorter)")
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    if table is None:
-        return write_output(output, compact()), counts
-    return write_output(output, with_user_columns(table), columns=columns), counts
+    written = write_output(output, rows(), columns=columns if keep_columns else OUTPUT_COLUMNS)
+    return written, counts, shown
 
 
 def waiting_reason(final: JobProgress) -> str:

@@ -122,6 +122,19 @@ class Settings(BaseSettings):
         le=3600.0,
         description="Seconds between progress lines when the output is not a terminal.",
     )
+    # Normalising a large input: see addin.engine.distinct_cells (break-even measured by
+    # bench/pipeline.py --break-even). Each worker is a Python process of about 60 MB.
+    normalize_workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Processes that normalise large inputs (default: up to 2 cores; 0: none).",
+    )
+    normalize_parallel_from: int = Field(
+        default=30_000,
+        ge=0,
+        description="Distinct cells normalised in this process before the workers take over.",
+    )
 
     @property
     def demo(self) -> bool:

@@ -1,28 +1,61 @@
-"""Print time and peak memory of ``fbcheck check`` for 10k, 100k and 1M input rows.
+"""Print time and peak memory of ``fbcheck check``, beside a plain reference, per input size.
 
-Each input has 30% duplicate rows and 5% invalid rows in mixed formats. The
-emulator runs in its own process on the ``instant`` profile, so the figures are
-the client's own cost: reading, normalising, planning, the SQLite store,
-uploading, parsing the result files and writing the CSV.
+Two mixes of input, each with 30% repeated numbers (in any notation) and 5% junk:
 
-Usage: ``python bench/pipeline.py [--sizes 10000,100000,1000000] [--keep DIR]``
-Target (issue 3): 1,000,000 rows to CSV in at most 60 s and 1.5 GiB peak.
+* ``swiss`` (the default): Swiss mobile numbers in four notations (E.164, ``0041``
+  with spaces, ``+41-`` with dashes, an Excel float ``41798284651.0``), region CH.
+* ``global``: numbers of every region phonenumbers knows (its 245 regions and the
+  non-geographic codes such as +800): for each region, the example number of each
+  number type with its last four digits drawn at random. A tenth of the numbers are
+  US numbers, so that national notation shows; the others are spread evenly over the
+  regions. Notations: E.164, international (``+41 79 828 46 51``), ``00``, Excel float
+  and, for US numbers, national (``(201) 555-0123``); region US.
+
+For each size it runs, in its own process, ``fbcheck check`` to CSV against an
+emulator on the ``instant`` profile (so the figures are the client's own cost:
+reading, normalising, planning, the SQLite store, uploading, reading the result files,
+writing the CSV), and ``bench/reference_parse.py`` on the same file:
+``phonenumbers.parse`` and ``is_valid_number`` once per distinct cell with the pattern
+cache, writing nothing. Then a 100,000-row selection of the same mix is planned into
+cells through the real route (``POST /xlwings/check-selection`` on the Flask app in
+this process, the demo emulator behind it, confirmation asked so nothing is billed).
+
+Usage: ``python bench/pipeline.py [--mix swiss|global] [--sizes 10000,100000,1000000]
+[--selection-rows 100000] [--keep DIR]``
+
+Targets (issue 12): 1,000,000 global rows to CSV in at most 20 s wall and 1 GiB peak on
+this 2-core machine, and no slower than the reference; a 100,000-row selection planned
+into cells in at most 1 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+MIX_REGION = {"swiss": "CH", "global": "US"}
+JUNK = ("n/a", "12", "call me", "+41 12", "1-800-FLOWERS", "#N/A", "TBD", "", "x")
+REPEATS = 0.30
+JUNK_SHARE = 0.05
+US_SHARE = 0.10
+TARGET_SECONDS = 20.0
+TARGET_MIB = 1024.0
+TARGET_SELECTION_SECONDS = 1.0
 
 
 def free_port() -> int:
@@ -51,60 +84,238 @@ def start_emulator(profile: str, key: str) -> tuple[subprocess.Popen[bytes], str
     raise SystemExit("the emulator did not start")
 
 
-def make_input(path: Path, rows: int, seed: int = 7) -> None:
-    """Write ``rows`` CSV rows: 30% duplicates, 5% invalid, mixed formats."""
+# --- the mixes -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Template:
+    """An example number of one region and type, whose last ``free`` digits are redrawn."""
+
+    country_code: int
+    nsn: str
+    international: str
+    national: str | None
+    free: int
+
+    def notations(self) -> int:
+        """Return how many ways of writing this template's numbers there are."""
+        return 4 if self.national is None else 5
+
+    def write(self, tail: str, notation: int) -> str | float:
+        """Return the number with last digits ``tail`` in one notation (a float: Excel)."""
+        if notation == 0:
+            return f"+{self.country_code}{self.nsn[: -self.free]}{tail}"
+        if notation == 3:
+            return float(f"{self.country_code}{self.nsn[: -self.free]}{tail}")
+        if notation == 4 and self.national is not None:
+            return _redraw(self.national, tail)
+        international = _redraw(self.international, tail)
+        return international if notation == 1 else "00" + international[1:]
+
+
+class SwissTemplate(Template):
+    """Swiss mobile numbers (79 and seven digits) in the four notations of the Swiss mix."""
+
+    def write(self, tail: str, notation: int) -> str | float:
+        """Return the number ``79<tail>`` in one notation."""
+        d = "79" + tail
+        if notation == 0:
+            return f"+41{d}"
+        if notation == 1:
+            return f"0041 {d[:2]} {d[2:5]} {d[5:7]} {d[7:]}"
+        if notation == 2:
+            return f"+41-{d[:2]}-{d[2:5]}-{d[5:]}"
+        return float(f"41{d}")
+
+
+def global_templates() -> tuple[list[list[Template]], list[Template]]:
+    """Return the templates of every region (US ones apart), from phonenumbers' examples."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+    from addin.engine import pattern_cache
+
+    pattern_cache.install()
+    examples: list[tuple[str, Any]] = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in PhoneNumberType.values():
+            number = phonenumbers.example_number_for_type(region, kind)
+            if kind != PhoneNumberType.UNKNOWN and number is not None:
+                examples.append((region, number))
+    for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS):
+        number = phonenumbers.example_number_for_non_geo_entity(code)
+        if number is not None:
+            examples.append((f"+{code}", number))
+    by_region: dict[str, dict[str, Template]] = {}
+    for region, number in examples:
+        nsn = phonenumbers.national_significant_number(number)
+        international = phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+        national: str | None = phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
+        if region != "US" or re.sub(r"\D", "", national or "") != nsn:
+            national = None
+        free = 4 if len(nsn) >= 8 else 2
+        by_region.setdefault(region, {})[nsn] = Template(
+            number.country_code, nsn, international, national, free
+        )
+    us = list(by_region.pop("US").values())
+    return [list(templates.values()) for templates in by_region.values()], us
+
+
+def _redraw(text: str, digits: str) -> str:
+    """Return ``text`` with its last ``len(digits)`` digits replaced by ``digits``."""
+    chars = list(text)
+    position = len(digits)
+    for index in range(len(chars) - 1, -1, -1):
+        if position == 0:
+            break
+        if chars[index].isdigit():
+            position -= 1
+            chars[index] = digits[position]
+    return "".join(chars)
+
+
+def make_cells(mix: str, rows: int, seed: int = 7) -> list[str | float]:
+    """Return ``rows`` cells of ``mix``: 30% repeats, 5% junk, a float for Excel cells."""
     rng = random.Random(seed)
-    distinct = int(rows * 0.70)
-    base = [f"79{n:07d}" for n in rng.sample(range(10_000_000), distinct)]
-    formats = (
-        lambda d: f"+41{d}",
-        lambda d: f"0041 {d[:2]} {d[2:5]} {d[5:7]} {d[7:]}",
-        lambda d: f"+41-{d[:2]}-{d[2:5]}-{d[5:]}",
-        lambda d: f"41{d}.0",
-    )
+    if mix == "global":
+        regions, us = global_templates()
+    else:
+        swiss = SwissTemplate(41, "790000000", "", None, 7)
+        pool = iter(rng.sample(range(10_000_000), rows))
+    seen: list[tuple[Template, str]] = []
+    cells: list[str | float] = []
+    for _ in range(rows):
+        roll = rng.random()
+        if roll < JUNK_SHARE:
+            cells.append(rng.choice(JUNK))
+            continue
+        if roll < JUNK_SHARE + REPEATS and seen:
+            template, tail = seen[rng.randrange(len(seen))]
+        elif mix == "global":
+            template = rng.choice(us if rng.random() < US_SHARE else rng.choice(regions))
+            tail = "".join(rng.choices("0123456789", k=template.free))
+            seen.append((template, tail))
+        else:
+            template, tail = swiss, f"{next(pool):07d}"
+            seen.append((template, tail))
+        cells.append(template.write(tail, rng.randrange(template.notations())))
+    return cells
+
+
+def write_input(path: Path, cells: list[str | float]) -> None:
+    """Write the cells as a one-column CSV (floats as Excel exports them: ``41798284651.0``)."""
     with path.open("w", encoding="utf-8") as out:
         out.write("phone\n")
-        for i in range(rows):
-            roll = rng.random()
-            if roll < 0.05:
-                out.write(rng.choice(["n/a", "12", "call me", "+41 12"]) + "\n")
-            elif i >= distinct or roll < 0.30:
-                seen = base[rng.randrange(max(1, min(i, distinct)))]
-                out.write(rng.choice(formats)(seen) + "\n")
-            else:
-                out.write(rng.choice(formats)(base[i]) + "\n")
+        for cell in cells:
+            out.write((repr(cell) if isinstance(cell, float) else cell) + "\n")
 
 
-def run_check(input_path: Path, output: Path, env: dict[str, str]) -> tuple[float, float, str]:
-    """Run the CLI once; return wall seconds, peak RSS in MiB and its output."""
-    cmd = [sys.executable, "-m", "addin.cli", "check", str(input_path), "-o", str(output), "--yes"]
+# --- the runs ------------------------------------------------------------------------
+
+
+def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a command; return wall seconds, peak RSS in MiB and its output."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = proc.stdout.read().decode() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
-    text = proc.stdout.read().decode() if proc.stdout else ""
     if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise SystemExit(f"fbcheck check failed:\n{text}")
-    return elapsed, usage.ru_maxrss / 1024, text
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{output}")
+    return elapsed, usage.ru_maxrss / 1024, output
+
+
+def run_check(
+    input_path: Path, output: Path, env: dict[str, str], region: str
+) -> tuple[float, float, str]:
+    """Run ``fbcheck check`` once; return wall seconds, peak RSS in MiB and its summary."""
+    cmd = [sys.executable, "-m", "addin.cli", "check", str(input_path), "-o", str(output)]
+    seconds, peak, text = run_measured([*cmd, "--yes", "--region", region], env)
+    summary = next((line for line in text.splitlines() if line.startswith("wrote")), "")
+    return seconds, peak, summary
+
+
+def run_reference(input_path: Path, env: dict[str, str], region: str) -> tuple[float, float]:
+    """Run the reference script; return wall seconds and peak RSS in MiB."""
+    script = str(REPOSITORY / "bench" / "reference_parse.py")
+    seconds, peak, _ = run_measured(
+        [sys.executable, script, str(input_path), "--region", region], env
+    )
+    return seconds, peak
+
+
+def selection_payload(cells: list[str | float]) -> dict[str, Any]:
+    """Return the xlwings payload of A1:A<n+1>: a header, then the cells."""
+    address = f"A1:A{len(cells) + 1}"
+    values: list[list[Any]] = [["phone"], *([cell] for cell in cells)]
+    return {
+        "client": "Office.js",
+        "version": "0.37.8",
+        "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": address},
+        "names": [],
+        "sheets": [{"name": "Sheet1", "values": values, "pictures": [], "tables": []}],
+        "fbcheck": {"areas": [address]},
+    }
+
+
+def selection_planning(root: Path, mix: str, rows: int) -> tuple[float, dict[str, Any]]:
+    """Time ``POST /xlwings/check-selection`` of ``rows`` cells on the app in this process."""
+    from addin.config import Settings
+    from addin.web import close_app, create_app
+    from addin.web.flask_config import PORT_KEY, SETTINGS_KEY
+    from addin.web.security import CLIENT_HEADER
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=root / "selection", api_key=None, region=MIX_REGION[mix]
+    )
+    app = create_app({SETTINGS_KEY: settings, PORT_KEY: 8443})
+    try:
+        body = json.dumps(selection_payload(make_cells(mix, rows, seed=11))).encode()
+        client = app.test_client()
+        started = time.perf_counter()
+        response = client.post(
+            "/xlwings/check-selection",
+            data=body,
+            base_url="https://localhost:8443",
+            headers={CLIENT_HEADER: "bench", "Content-Type": "application/json"},
+            environ_overrides={"REMOTE_ADDR": "127.0.0.1"},
+        )
+        answer = response.get_json()
+        elapsed = time.perf_counter() - started
+        if response.status_code != 200:
+            raise SystemExit(f"check-selection answered {response.status_code}: {answer}")
+        return elapsed, answer
+    finally:
+        close_app(app)
 
 
 def main() -> None:
-    """Run the benchmark and print one line per size."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    """Run the benchmark and print one line per size, then the selection."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mix", choices=sorted(MIX_REGION), default="swiss")
     parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--selection-rows", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, help="keep inputs and outputs in this folder")
     args = parser.parse_args()
+    region = MIX_REGION[args.mix]
     work = Path(args.keep or tempfile.mkdtemp(prefix="fbcheck-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     emulator, url = start_emulator("instant", "bench:100000000")
+    print(
+        f"mix {args.mix} (region {region}): {REPEATS:.0%} repeats, {JUNK_SHARE:.0%} junk;"
+        f" {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start"
+    )
     try:
-        print(f"{'rows':>9} {'seconds':>8} {'peak MiB':>9}  summary")
+        print(
+            f"{'rows':>9} {'check s':>8} {'peak MiB':>9} {'reference s':>12} {'ref MiB':>8}"
+            "  target  summary"
+        )
         for size in (int(s) for s in args.sizes.split(",")):
-            data = work / f"data-{size}"
+            data = work / f"data-{args.mix}-{size}"
             shutil.rmtree(data, ignore_errors=True)
-            input_path = work / f"input-{size}.csv"
+            input_path = work / f"input-{args.mix}-{size}.csv"
             if not input_path.exists():
-                make_input(input_path, size)
+                write_input(input_path, make_cells(args.mix, size))
             env = {
                 **os.environ,
                 "FBCHECK_API_KEY": "bench",
@@ -112,11 +323,29 @@ def main() -> None:
                 "FBCHECK_DATA_DIR": str(data),
                 "FBCHECK_POLL_MIN_INTERVAL": "0.05",
                 "FBCHECK_POLL_MAX_INTERVAL": "0.5",
-                "FBCHECK_REGION": "CH",
+                "PYTHONPATH": str(REPOSITORY),
             }
-            seconds, peak, text = run_check(input_path, work / f"output-{size}.csv", env)
-            summary = next((line for line in text.splitlines() if line.startswith("wrote")), "")
-            print(f"{size:>9,} {seconds:>8.1f} {peak:>9.0f}  {summary}")
+            output = work / f"output-{args.mix}-{size}.csv"
+            seconds, peak, summary = run_check(input_path, output, env, region)
+            reference, reference_peak = run_reference(input_path, env, region)
+            verdict = ""
+            if size == 1_000_000:
+                met = seconds <= TARGET_SECONDS and peak <= TARGET_MIB and seconds <= reference
+                verdict = "met" if met else "MISSED"
+            print(
+                f"{size:>9,} {seconds:>8.1f} {peak:>9.0f} {reference:>12.1f} "
+                f"{reference_peak:>8.0f}  {verdict:>6}  {summary}"
+            )
+        if args.selection_rows:
+            elapsed, answer = selection_planning(work, args.mix, args.selection_rows)
+            plan = answer["plan"]
+            verdict = "met" if elapsed <= TARGET_SELECTION_SECONDS else "MISSED"
+            print(
+                f"selection of {args.selection_rows:,} rows planned into cells:"
+                f" {elapsed:.2f} s ({verdict}; target {TARGET_SELECTION_SECONDS:.0f} s):"
+                f" {plan['distinct']:,} distinct, {plan['invalid']:,} invalid,"
+                f" {len(answer['actions'])} setValues actions"
+            )
     finally:
         emulator.terminate()
         emulator.wait(10)

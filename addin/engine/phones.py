@@ -54,7 +54,7 @@ from phonenumbers import (
 from addin.engine import pattern_cache, phone_validity
 from addin.formats import is_e164, validate_region
 
-__all__ = ["Normalized", "cache_clear", "normalize", "validate_region"]
+__all__ = ["Normalized", "cache_clear", "normalize", "normalize_once", "validate_region"]
 
 # phonenumbers compiles its metadata patterns on use; keep them all (see pattern_cache).
 pattern_cache.install()
@@ -145,6 +145,13 @@ def normalize(raw: object, region: str | None = None) -> Normalized:
         region = validate_region(region)
     if raw is None or isinstance(raw, str | int | float):
         return _normalize_cached(raw, region)
+    return _normalize_uncached(raw, region)
+
+
+def normalize_once(raw: object, region: str | None = None) -> Normalized:
+    """Return ``normalize(raw, region)`` without remembering it (the caller keeps results)."""
+    if region is not None:
+        region = validate_region(region)
     return _normalize_uncached(raw, region)
 
 

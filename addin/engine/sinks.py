@@ -89,6 +89,7 @@ XLSX_MAX_COLUMNS = 16_384
 XLSX_MAX_CELL = 32_767
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST = frozenset(_FORMULA_START)
 _HARMLESS = re.compile(r"[+-]?[0-9][0-9 ().\-/]*")
 
 # The .xlsx is written directly as SpreadsheetML: inline-string cells streamed into the
@@ -249,8 +250,10 @@ def _texts(number: int, row: Sequence[object], columns: Sequence[str]) -> list[s
         raise ValueError(
             f"output row {number} has {len(row)} values; expected {len(columns)} ({shown})"
         )
-    texts = [cell_text(value) for value in row]
-    texts[-1] = _timestamp_text(row[-1])
+    # Most values are text already (a million rows: this is the writer's hot loop).
+    texts = [value if type(value) is str else cell_text(value) for value in row]
+    if type(row[-1]) is not str:
+        texts[-1] = _timestamp_text(row[-1])
     return texts
 
 
@@ -267,11 +270,10 @@ def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[objec
     with path.open("x", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([_defused(name) for name in columns])
+        first = _FORMULA_FIRST
         for number, row in enumerate(rows, 1):
             texts = _texts(number, row, columns)
-            if any(text.startswith(_FORMULA_START) for text in texts):
-                texts = [_defused(text) for text in texts]
-            writer.writerow(texts)
+            writer.writerow([_defused(t) if t and t[0] in first else t for t in texts])
             written += 1
     return written
 

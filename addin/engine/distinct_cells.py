@@ -1,0 +1,243 @@
+"""Each distinct cell of an input normalised once, in worker processes when that pays.
+
+A file of a million rows holds far fewer distinct cells (repeats, blank and junk rows),
+and normalising a distinct cell of numbers from anywhere in the world costs about
+10 µs, nearly all of it phonenumbers' validity check. :class:`DistinctCells` keeps
+one result per distinct cell (``phones.normalize`` of it), counts the rows, and
+remembers which distinct cell each row held (4 bytes a row), so a second pass over the
+input (writing the results) looks each row up instead of holding the rows.
+
+The first :data:`POOL_FROM` distinct cells are normalised in this process: below that
+the worker processes cost more to start (a fresh interpreter importing phonenumbers,
+and its metadata loaded again as regions are met) than they save; ``bench/pipeline.py
+--break-even`` measures it. Beyond it, cells go in chunks to ``workers`` processes
+(``spawn``, the same on every platform, and safe in a process that runs threads) while
+this process goes on reading, and the results are put back in order. A worker runs
+the very same ``phones.normalize``, so the answers are identical either way.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from array import array
+from collections import deque
+from collections.abc import Hashable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from types import TracebackType
+
+from addin.engine.phones import Normalized, normalize_once, validate_region
+
+__all__ = ["CHUNK", "POOL_FROM", "DistinctCells", "default_workers"]
+
+#: Distinct cells normalised in this process before the workers start (break-even).
+POOL_FROM = 30_000
+#: Distinct cells per chunk sent to a worker.
+CHUNK = 5_000
+#: Chunks waiting in the workers at most, per worker (bounds the memory in flight).
+_IN_FLIGHT_PER_WORKER = 4
+#: The most worker processes used (the work is one pass over the input).
+MAX_WORKERS = 2
+
+Outcome = tuple[str | None, str | None]
+
+
+def default_workers() -> int:
+    """Return how many worker processes to use: every core, up to two (0 on one core)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    return 0 if cores < 2 else min(cores, MAX_WORKERS)
+
+
+def _normalize_chunk(cells: list[object], region: str | None) -> list[Outcome]:
+    """Normalise a chunk in a worker; return (e164, reason) per cell."""
+    results = []
+    for cell in cells:
+        result = normalize_once(cell, region)
+        results.append((result.e164, result.reason))
+    return results
+
+
+def _key(value: object) -> Hashable:
+    """Return the memo key of a cell: text as it is, other values with their type.
+
+    ``1 == 1.0 == True`` in Python, but TRUE in a cell is not the number 1.
+    """
+    if type(value) is str:
+        return value
+    try:
+        hash(value)
+    except TypeError:
+        return (type(value), repr(value))
+    return (type(value), value)
+
+
+class DistinctCells:
+    """The distinct cells of one input, each normalised once, and which one each row held."""
+
+    def __init__(
+        self,
+        region: str | None,
+        *,
+        workers: int | None = None,
+        pool_from: int = POOL_FROM,
+        chunk: int = CHUNK,
+    ) -> None:
+        """Normalise national numbers in ``region``; ``workers=0`` never starts a process."""
+        self.region = None if region is None else validate_region(region)
+        self.workers = default_workers() if workers is None else max(0, workers)
+        self.pool_from = max(0, pool_from)
+        self.chunk = max(1, chunk)
+        self._index: dict[Hashable, int] = {}
+        self._outcomes: list[Outcome | None] = []
+        self._counts: list[int] = []
+        #: The distinct cell of each row, in row order.
+        self.rows = array("L")
+        self._batch: list[object] = []
+        self._batch_start = 0
+        self._pool: ProcessPoolExecutor | None = None
+        self._in_flight: deque[tuple[int, list[object], Future[list[Outcome]]]] = deque()
+        self._finished = False
+        #: True once some cells went to worker processes.
+        self.used_workers = False
+
+    # -- first pass: every row ------------------------------------------------------
+
+    def add(self, value: object) -> int:
+        """Count one row holding ``value``; return the index of its distinct cell."""
+        key = _key(value)
+        index = self._index.get(key)
+        if index is None:
+            index = self._new(key, value)
+        self._counts[index] += 1
+        self.rows.append(index)
+        return index
+
+    def _new(self, key: Hashable, value: object) -> int:
+        """Remember a distinct cell and normalise it here or queue it for a worker."""
+        if self._finished:
+            raise RuntimeError("DistinctCells.add after finish()")
+        index = len(self._outcomes)
+        self._index[key] = index
+        self._counts.append(0)
+        if self.workers == 0 or (self._pool is None and index < self.pool_from):
+            result = normalize_once(value, self.region)
+            self._outcomes.append((result.e164, result.reason))
+            return index
+        self._outcomes.append(None)
+        if not self._batch:
+            self._batch_start = index
+        self._batch.append(value)
+        if len(self._batch) >= self.chunk:
+            self._send()
+        return index
+
+    def _send(self) -> None:
+        """Hand the current batch to a worker, waiting for older ones when enough wait."""
+        batch, start = self._batch, self._batch_start
+        self._batch = []
+        try:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                )
+            future = self._pool.submit(_normalize_chunk, batch, self.region)
+        except (OSError, RuntimeError, BrokenProcessPool):
+            # No process can be started here (limits, a sandbox): go on in this one.
+            self.workers = 0
+            self._normalize_here(start, batch)
+            return
+        self.used_workers = True
+        self._in_flight.append((start, batch, future))
+        while len(self._in_flight) > _IN_FLIGHT_PER_WORKER * self.workers:
+            self._collect_oldest()
+
+    def _collect_oldest(self) -> None:
+        """Wait for the oldest chunk and put its results in place."""
+        start, batch, future = self._in_flight.popleft()
+        try:
+            outcomes = future.result()
+        except (OSError, BrokenProcessPool):
+            # A worker died (killed, out of memory): its chunk is normalised here.
+            self._normalize_here(start, batch)
+            return
+        self._outcomes[start : start + len(outcomes)] = outcomes
+
+    def _normalize_here(self, start: int, batch: list[object]) -> None:
+        """Normalise a batch in this process and put its results in place."""
+        for offset, value in enumerate(batch):
+            result = normalize_once(value, self.region)
+            self._outcomes[start + offset] = (result.e164, result.reason)
+
+    def finish(self) -> None:
+        """Wait for every result (the last partial chunk is normalised here) and stop workers."""
+        if self._finished:
+            return
+        if self._batch:
+            self._normalize_here(self._batch_start, self._batch)
+            self._batch = []
+        try:
+            while self._in_flight:
+                self._collect_oldest()
+        finally:
+            self.close()
+        self._finished = True
+
+    def close(self) -> None:
+        """Stop the worker processes (idempotent); unfinished results are lost."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._in_flight.clear()
+
+    def __enter__(self) -> DistinctCells:
+        """Return self."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the workers."""
+        self.close()
+
+    # -- after finish(): the figures and the second pass ------------------------------
+
+    def __len__(self) -> int:
+        """Return how many distinct cells were seen."""
+        return len(self._outcomes)
+
+    def outcome(self, index: int) -> Outcome:
+        """Return (e164, reason) of distinct cell ``index``."""
+        outcome = self._outcomes[index]
+        if outcome is None:
+            raise RuntimeError("DistinctCells.outcome before finish()")
+        return outcome
+
+    def result(self, index: int) -> Normalized:
+        """Return the normalised result of distinct cell ``index``."""
+        e164, reason = self.outcome(index)
+        return Normalized(e164=e164, reason=reason)
+
+    def index_of(self, value: object) -> int | None:
+        """Return the index of the distinct cell ``value``, or None if no row held it."""
+        return self._index.get(_key(value))
+
+    def invalid_rows(self) -> int:
+        """Return how many rows hold no valid number."""
+        return sum(
+            count
+            for count, outcome in zip(self._counts, self._outcomes, strict=True)
+            if outcome is None or outcome[0] is None
+        )
+
+    def numbers(self) -> list[str]:
+        """Return the distinct valid E.164 numbers, in the order rows first held them."""
+        return list(
+            dict.fromkeys(
+                outcome[0] for outcome in self._outcomes if outcome is not None and outcome[0]
+            )
+        )
