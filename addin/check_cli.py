@@ -347,13 +347,16 @@ def follow(checker: Checker, job_id: str, ui: Output) -> JobProgress:
     display = ui.progress(demo=checker.demo, interval=checker.settings.progress_interval)
     with display:
         while True:
+            asked = time.monotonic()
             progress = checker.progress(job_id)
             assert progress is not None
+            # Counting a million-number job takes a while: leave the runner the most time.
+            pause = max(0.2, 4 * (time.monotonic() - asked))
             done = progress.finished or progress.settled or bool(checker.fatal)
             display.update(progress, final=done)
             if done:
                 return progress
-            time.sleep(0.2)
+            time.sleep(pause)
 
 
 def _write(

@@ -281,11 +281,13 @@ class Checker:
 
     def progress(self, job_id: str) -> JobProgress | None:
         """Return a job's progress, or None for an unknown job."""
+        # Tasks first: the transaction that ends a job's last task also ends the job, so a
+        # job read after its tasks is never "running" with none of them left to move.
+        tasks = self.store.job_tasks(job_id)
         job = self.store.job(job_id)
         if job is None:
             return None
         counts = self.store.job_counts(job_id)
-        tasks = self.store.job_tasks(job_id)
         open_tasks = [t for t in tasks if t.state in OPEN_TASK_STATES]
         mine = self.connection.key_fp
         other_keys: dict[str, int] = {}

@@ -12,7 +12,9 @@ the worker processes cost more to start (a fresh interpreter importing phonenumb
 and its metadata loaded again as regions are met) than they save; ``bench/pipeline.py
 --break-even`` measures it. Beyond it, cells go in chunks to ``workers`` processes
 (``spawn``, the same on every platform, and safe in a process that runs threads) while
-this process goes on reading, and the results are put back in order. A worker runs
+this process goes on reading, and the results are put back in order. By default there
+are two workers, none on one core or while the load average says no core is free (a
+worker competing for a busy core only adds its start-up). A worker runs
 the very same ``phones.normalize``, so the answers are identical either way.
 """
 
@@ -44,10 +46,20 @@ Outcome = tuple[str | None, str | None]
 
 
 def default_workers() -> int:
-    """Return how many worker processes to use: every core, up to two (0 on one core)."""
+    """Return how many worker processes to use: up to two, none when no core is free.
+
+    A worker only pays on a core nothing else needs: on one core, or while the load
+    average says the cores are busy (a shared machine), the work stays in this process.
+    """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cores = cores or 1
-    return 0 if cores < 2 else min(cores, MAX_WORKERS)
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # not offered by this system (Windows)
+        busy = 0.0
+    if cores < 2 or cores - busy < 0.5:
+        return 0
+    return min(cores, MAX_WORKERS)
 
 
 def _normalize_chunk(cells: list[object], region: str | None) -> list[Outcome]:

@@ -16,11 +16,11 @@ chooses another column or to overwrite (:func:`foreign_cells`, :func:`keep_forei
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from addin.engine.phones import Normalized, normalize
+from addin.engine.phones import Normalized, normalize, normalize_once, validate_region
 from addin.engine.store import Answer
 from addin.formats import INVALID, OUTCOMES, column_letters
 
@@ -81,14 +81,24 @@ def is_header(value: object, region: str | None) -> bool:
 
 
 def read_area(cells: Sequence[object], region: str | None) -> AreaNumbers:
-    """Normalise one area's cells, taking its first cell as a header when it looks like one."""
+    """Normalise one area's cells, taking its first cell as a header when it looks like one.
+
+    Each distinct cell is normalised once (a repeated number costs a dictionary look-up).
+    """
+    region = None if region is None else validate_region(region)
     header = bool(cells) and is_header(cells[0], region)
     rows: list[Normalized | None] = []
+    seen: dict[Hashable, Normalized] = {}
     for position, value in enumerate(cells):
         if (position == 0 and header) or value is None or value == "":
             rows.append(None)
-        else:
-            rows.append(normalize(value, region))
+            continue
+        # Text as it is; other values with their type (TRUE is not the number 1).
+        key: Hashable = value if type(value) is str else (type(value), value)
+        result = seen.get(key)
+        if result is None:
+            result = seen[key] = normalize_once(value, region)
+        rows.append(result)
     return AreaNumbers(header=header, rows=rows)
 
 
