@@ -22,6 +22,9 @@ from typing import Any
 import openpyxl
 import pytest
 
+from addin import check_cli
+from addin.engine.checker import JobProgress
+from addin.engine.sources import InputError
 from tests.conftest import Emulator, Emulators
 from tests.engine import phonenumbers_probe as probe
 
@@ -800,3 +803,53 @@ def test_json_of_an_uncertain_upload_warns_with_the_commands(
     assert answer["job"]["counts"] == {"error": 20}
     assert answer["job"]["uncertain_tasks"] == 0
     assert "gave up 1 task(s)" in gave_up.stderr
+
+
+def _settled_job() -> JobProgress:
+    """Return the progress of a finished job that answered nothing (every row pending)."""
+    return JobProgress(
+        job_id="job",
+        state="done",
+        kind="cli",
+        label="",
+        created_at=0.0,
+        distinct=0,
+        answered=0,
+        counts={},
+        tasks=0,
+        tasks_open=0,
+        processing=0,
+        processed=0,
+        billed=0,
+        eta_seconds=None,
+        error=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("second", "written"),
+    [
+        (["+41790000001", "+41790000009", "abc"], None),
+        (["+41790000001", "+41790000002"], None),
+        (["+41790000001", "+41790000002", "abc", "+41790000004"], 3),
+    ],
+    ids=["a-row-changed", "rows-removed", "rows-added-at-the-end"],
+)
+def test_an_input_that_changes_before_the_output_is_refused(
+    tmp_path: Path, second: list[str], written: int | None
+) -> None:
+    """The output is written from a second reading: a changed row leaves no output file."""
+    source = write_input(tmp_path / "in.csv", ["+41790000001", "+41790000002", "abc"])
+    cells, table, _ = check_cli._read_rows(source, None, None, "CH", workers=0)
+    write_input(source, second)
+    out = tmp_path / "out.csv"
+    final = _settled_job()
+    if written is None:
+        with pytest.raises(InputError, match="changed while it was checked"):
+            check_cli._write(out, cells, table, {}, True, final, keep_columns=True)
+        assert not out.exists()
+        assert not list(tmp_path.glob(".out.csv*"))
+    else:
+        count, counts, _ = check_cli._write(out, cells, table, {}, True, final, keep_columns=True)
+        assert count == written == len(read_output(out))
+        assert counts == Counter({"pending": 2, "invalid": 1})
