@@ -28,6 +28,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/polling_cost.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/pipeline.py --mix global
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
