@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import threading
+from typing import Any
 
 from phonenumbers import (
     COUNTRY_CODE_TO_REGION_CODE,
@@ -37,7 +38,13 @@ from phonenumbers import (
 
 from addin.engine import pattern_cache
 
-__all__ = ["is_valid_number", "is_valid_number_for_region", "region_code_for_number"]
+__all__ = [
+    "is_valid_number",
+    "is_valid_number_for_region",
+    "region_code_for_number",
+    "valid_in_region",
+    "valid_number",
+]
 
 # The number types in the order phonenumbers tries them (order does not change the answer).
 _TYPES = (
@@ -134,21 +141,90 @@ def _lengths_of(desc: PhoneNumberDesc | None) -> frozenset[int]:
 
 def is_valid_number_for_region(number: PhoneNumber, region_code: str | None) -> bool:
     """Return ``phonenumbers.is_valid_number_for_region(number, region_code)``."""
+    return valid_in_region(
+        number.country_code or 0, national_significant_number(number), region_code
+    )
+
+
+def is_valid_number(number: PhoneNumber) -> bool:
+    """Return ``phonenumbers.is_valid_number(number)``."""
+    return valid_number(number.country_code or 0, national_significant_number(number))
+
+
+def valid_in_region(country_code: int, nsn: str, region_code: str | None) -> bool:
+    """Return ``is_valid_number_for_region`` of the number with these parts.
+
+    ``nsn`` is the national significant number as phonenumbers writes it (its leading
+    zeros included), so no ``PhoneNumber`` needs to be built.
+    """
     if region_code is None:
         return False
-    country_code = number.country_code or 0
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region_code.upper())
     if metadata is None or (
         region_code != REGION_CODE_FOR_NON_GEO_ENTITY
         and country_code != country_code_for_valid_region(region_code)
     ):
         return False
-    return _rules_of(metadata).valid(national_significant_number(number))
+    return _rules_of(metadata).valid(nsn)
 
 
-def is_valid_number(number: PhoneNumber) -> bool:
-    """Return ``phonenumbers.is_valid_number(number)``."""
-    return is_valid_number_for_region(number, region_code_for_number(number))
+def valid_number(country_code: int, nsn: str) -> bool:
+    """Return ``is_valid_number`` of the number with these parts (see ``valid_in_region``)."""
+    found = _plans.get(country_code, _UNKNOWN)
+    plan: _Plan = _plan_of(country_code) if found is _UNKNOWN else found
+    if isinstance(plan, _Rules):  # one region, or none (then no rules: never valid)
+        return plan.valid(nsn)
+    if plan is None:
+        return False
+    # Several regions: the first whose leading digits match, or else the first the
+    # number is valid in, is its region (region_code_for_number); it must be valid there.
+    for leading, rules, allowed in plan:
+        if leading is not None:
+            if leading.match(nsn):
+                return allowed and rules.valid(nsn)
+        elif rules.valid(nsn):
+            return allowed
+    return False
+
+
+#: How validity is decided per country code: the one region's rules, None (never
+#: valid), or its regions in phonenumbers' order as (leading digits, rules, whether
+#: ``is_valid_number_for_region`` accepts the country code there).
+_Plan = _Rules | tuple[tuple[re.Pattern[str] | None, _Rules, bool], ...] | None
+_plans: dict[int, _Plan] = {}
+_UNKNOWN: Any = object()
+
+
+def _plan_of(country_code: int) -> _Plan:
+    """Return (and keep) how validity is decided for a country code."""
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(country_code)
+    plan: _Plan = None
+    if regions is not None and len(regions) == 1:
+        plan = _region_rules(country_code, regions[0])
+    elif regions is not None:
+        entries = []
+        for region in regions:
+            metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+            if metadata is None:
+                continue
+            leading = metadata.leading_digits
+            compiled = None if leading is None else pattern_cache.compile_kept(leading)
+            allowed = _region_rules(country_code, region) is not None
+            entries.append((compiled, _rules_of(metadata), allowed))
+        plan = tuple(entries)
+    with _rules_lock:
+        return _plans.setdefault(country_code, plan)
+
+
+def _region_rules(country_code: int, region_code: str) -> _Rules | None:
+    """Return the rules ``is_valid_number_for_region`` applies, or None: never valid there."""
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region_code.upper())
+    if metadata is None or (
+        region_code != REGION_CODE_FOR_NON_GEO_ENTITY
+        and country_code != country_code_for_valid_region(region_code)
+    ):
+        return None
+    return _rules_of(metadata)
 
 
 def region_code_for_number(number: PhoneNumber) -> str | None:

@@ -376,8 +376,11 @@ def _normalize_international(digits: str, region: str | None = None) -> Normaliz
     # Country codes are prefix-free, so at most one of the first three prefixes is one.
     for length in (1, 2, 3):
         if len(digits) > length and int(digits[:length]) in _COUNTRY_CODES:
-            number = _build(int(digits[:length]), digits[length:])
-            if _is_valid(number, region) and _e164(number) == "+" + digits:
+            significant = digits[length:]
+            # All zeros is the one national number phonenumbers writes otherwise ("0000").
+            if significant.strip("0") and _is_valid_parts(
+                int(digits[:length]), significant, region
+            ):
                 return _accepted("+" + digits)
             break
     # Not canonical (a "(0)" national prefix, say) or invalid: let the full parser decide.
@@ -401,19 +404,24 @@ def _parse(text: str, region: str | None) -> PhoneNumber | str:
 
 
 def _is_valid(number: PhoneNumber, region: str | None) -> bool:
-    """Return ``phone_validity.is_valid_number(number)``, asking the likely region first."""
+    """Return ``phonenumbers.is_valid_number(number)``, asking the likely region first."""
+    nsn = phonenumbers.national_significant_number(number)
+    return _is_valid_parts(number.country_code or 0, nsn, region)
+
+
+def _is_valid_parts(country_code: int, nsn: str, region: str | None) -> bool:
+    """Return ``is_valid_number`` of a country code and national significant number."""
     # A country code shared by several regions (+1 has 25) makes is_valid_number try them
     # in turn; valid in the caller's region implies valid, at half the cost.
-    country_code = number.country_code or 0
     if country_code in _SHARED_COUNTRY_CODES:
-        if region is not None and phone_validity.is_valid_number_for_region(number, region):
+        if region is not None and phone_validity.valid_in_region(country_code, nsn, region):
             return True
         # Trying all 25 regions of +1 is the slow part; a length none of them allows
         # (an 11-digit "national" number) cannot be valid in any.
         lengths = _possible_lengths(country_code)
-        if lengths and len(phonenumbers.national_significant_number(number)) not in lengths:
+        if lengths and len(nsn) not in lengths:
             return False
-    return phone_validity.is_valid_number(number)
+    return phone_validity.valid_number(country_code, nsn)
 
 
 @lru_cache(maxsize=64)

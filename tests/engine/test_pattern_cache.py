@@ -97,6 +97,9 @@ def test_fast_validity_agrees_with_phonenumbers(
         assert phone_validity.is_valid_number(number) is valid, number
         assert phone_validity.region_code_for_number(number) == where, number
         assert phone_validity.is_valid_number_for_region(number, other) is valid_other, number
+        nsn = phonenumbers.national_significant_number(number)
+        assert phone_validity.valid_number(code, nsn) is valid, number
+        assert phone_validity.valid_in_region(code, nsn, other) is valid_other, number
         compared += 1
     assert compared > 14_000
 
@@ -183,3 +186,21 @@ def test_install_is_idempotent_and_uninstall_restores_re() -> None:
     finally:
         pattern_cache.install()
     assert vars(phonenumbers.phonenumberutil)["re"] is stand_in
+
+
+@pytest.mark.parametrize("code", [0, 2, 999, 1, 7, 44, 800, 979, 262, 599])
+def test_fast_validity_of_odd_country_codes(code: int) -> None:
+    """Unknown, shared and non-geographic country codes answer as phonenumbers does."""
+    for nsn in ("1", "0", "12345678", "0123456789", "2015550123", "9" * 14):
+        number = phonenumbers.PhoneNumber(
+            country_code=code,
+            national_number=int(nsn),
+            italian_leading_zero=nsn.startswith("0") or None,
+        )
+        plain = phonenumbers.national_significant_number(number)
+        assert phone_validity.valid_number(code, plain) is phonenumbers.is_valid_number(number)
+        for region in ("US", "CH", "001", None):
+            expected = region is not None and phonenumbers.is_valid_number_for_region(
+                number, region
+            )
+            assert phone_validity.valid_in_region(code, plain, region) is expected
