@@ -277,17 +277,14 @@ def run_reference(input_path: Path, env: dict[str, str], region: str) -> tuple[f
     return seconds, peak
 
 
-def selection_payload(cells: list[str | float]) -> dict[str, Any]:
-    """Return the xlwings payload of A1:A<n+1>: a header, then the cells."""
-    address = f"A1:A{len(cells) + 1}"
-    values: list[list[Any]] = [["phone"], *([cell] for cell in cells)]
+def selection_payload(cells: list[str | float], region: str) -> dict[str, Any]:
+    """Return the check-selection body of A1:A<n+1>: a header, the cells, an empty answer column."""
+    values: list[Any] = ["phone", *cells]
+    address = f"A1:A{len(values)}"
     return {
-        "client": "Office.js",
-        "version": "0.37.8",
-        "book": {"name": "Book1.xlsx", "active_sheet_index": 0, "selection": address},
-        "names": [],
-        "sheets": [{"name": "Sheet1", "values": values, "pictures": [], "tables": []}],
-        "fbcheck": {"areas": [address]},
+        "sheet": "Sheet1",
+        "region": region,
+        "areas": [{"address": address, "values": values, "target": [""] * len(values)}],
     }
 
 
@@ -303,7 +300,9 @@ def selection_planning(root: Path, mix: str, rows: int) -> tuple[float, dict[str
     )
     app = create_app({SETTINGS_KEY: settings, PORT_KEY: 8443})
     try:
-        body = json.dumps(selection_payload(make_cells(mix, rows, seed=11))).encode()
+        body = json.dumps(
+            selection_payload(make_cells(mix, rows, seed=11), MIX_REGION[mix])
+        ).encode()
         client = app.test_client()
         started = time.perf_counter()
         response = client.post(
