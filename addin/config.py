@@ -24,16 +24,19 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from addin.formats import validate_region
 from addin.json_bodies import describe_errors
+from addin.upstream.dialects import DialectName, default_url, make_dialect, resolve_dialect
 
 log = logging.getLogger(__name__)
 
-#: The vendor's production endpoint. Never contacted by tests or the demo.
-VENDOR_URL = "https://api.ekycpro.com"
+#: The vendor's production endpoint of the legacy API (v1: ``https://api.checknumber.ai``).
+#: Never contacted by tests or the demo.
+VENDOR_URL = default_url("legacy")
 
 # -- bounds shared by the environment's settings and the task pane's changes ---
 
@@ -64,7 +67,18 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         default=None, description="Vendor API key; without it everything runs on the emulator."
     )
-    api_url: str = Field(default=VENDOR_URL, description="Vendor base URL.")
+    api_url: str | None = Field(
+        default=None,
+        description="Vendor base URL; by default the dialect's (see vendor_url).",
+    )
+    api_dialect: Literal["legacy", "v1", "auto"] = Field(
+        default="auto",
+        description=(
+            "The vendor API's wire format: 'legacy' (/fb/api/simple/tasks), 'v1' (/v1/tasks),"
+            " or 'auto': v1 when the base URL's host is api.checknumber.ai or its path ends"
+            " in /v1, else legacy."
+        ),
+    )
     data_dir: Path = Field(default_factory=default_data_dir)
     region: str = Field(
         default="US", description="Default region for national numbers (ISO 3166 alpha-2)."
@@ -96,6 +110,14 @@ class Settings(BaseSettings):
         ),
     )
     max_numbers_per_task: int = Field(default=20_000, ge=1)
+    min_numbers_per_task: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Fewest numbers in one task; by default the dialect's (v1: 100, legacy: 1)."
+            " Fewer new numbers are not uploaded."
+        ),
+    )
     max_concurrent_tasks: int = Field(default=5, ge=1)
     request_timeout: float = Field(default=30.0, gt=0)
     upload_timeout: float = Field(default=120.0, gt=0)
@@ -135,6 +157,36 @@ class Settings(BaseSettings):
         ge=0,
         description="Distinct cells normalised in this process before the workers take over.",
     )
+
+    @model_validator(mode="after")
+    def _chunks_fit(self) -> Settings:
+        """Refuse bounds no chunking can meet: every count from the minimum up must split."""
+        low, high = self.min_task_numbers, self.max_numbers_per_task
+        if high < 2 * low - 1:
+            # With max >= 2*min - 1 any count >= min splits into balanced chunks within
+            # the bounds (addin.engine.planning.balanced_chunks); below that some cannot.
+            raise ValueError(
+                f"max_numbers_per_task ({high:,}) must be at least twice"
+                f" min_numbers_per_task ({low:,}) less one, so that every job can be split"
+            )
+        return self
+
+    @property
+    def dialect(self) -> DialectName:
+        """Return the vendor API's dialect: the setting, or the ``auto`` rule on the URL."""
+        return resolve_dialect(self.api_dialect, self.api_url)
+
+    @property
+    def vendor_url(self) -> str:
+        """Return the vendor's base URL: the setting, or the dialect's default."""
+        return self.api_url or default_url(self.dialect)
+
+    @property
+    def min_task_numbers(self) -> int:
+        """Return the fewest numbers one task may hold (the setting, or the dialect's)."""
+        if self.min_numbers_per_task is not None:
+            return self.min_numbers_per_task
+        return make_dialect(self.dialect).min_numbers
 
     @property
     def demo(self) -> bool:

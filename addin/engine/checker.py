@@ -503,7 +503,7 @@ class Checker:
         balance = self.connection.balance()
         return Account(
             mode="demo" if self.demo else "live",
-            api_url=None if self.demo else self.settings.api_url,
+            api_url=None if self.demo else self.settings.vendor_url,
             balance=None if balance is None else int(balance),
             billed=billing.billed,
             possibly_billed=billing.possibly,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from addin.config import Settings
 from addin.upstream.client import RetryPolicy, VendorClient
+from addin.upstream.dialects import make_dialect
 
 #: The cache realm of the bundled emulator; each emulator instance has a task realm "demo:<id>".
 DEMO_REALM = "demo"
@@ -46,10 +47,21 @@ class VendorConnection:
     demo: bool
     poll_min_interval: float
     poll_max_interval: float
-    #: Returns the vendor account's balance when it can be known, else None.
+    #: Returns the vendor account's balance when it can be known for free, else None
+    #: (the v1 balance route may be billed: the Checker asks it only when a person looks).
     balance: Callable[[], float | None] = field(default=lambda: None)
     #: Extra clean-up when the connection closes (the demo stops its emulator).
     on_close: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def product(self) -> str:
+        """Return the check the tasks run (part of every cache key), e.g. ``facebook``."""
+        return self.client.dialect.product
+
+    @property
+    def min_task_numbers(self) -> int:
+        """Return the vendor's fewest numbers per task in this dialect."""
+        return self.client.dialect.min_numbers
 
     @property
     def source(self) -> str:
@@ -63,10 +75,11 @@ class VendorConnection:
 
 
 def make_client(settings: Settings, base_url: str, api_key: str) -> VendorClient:
-    """Return a vendor client with the settings' timeouts and retries."""
+    """Return a vendor client in the settings' dialect, with their timeouts and retries."""
     return VendorClient(
         base_url=base_url,
         api_key=api_key,
+        dialect=make_dialect(settings.dialect),
         timeout=settings.request_timeout,
         upload_timeout=settings.upload_timeout,
         # Retries sleep in the runner's thread: keep each wait short; longer
@@ -77,13 +90,13 @@ def make_client(settings: Settings, base_url: str, api_key: str) -> VendorClient
 
 
 def live_connection(settings: Settings) -> VendorConnection:
-    """Return a connection to the vendor's API at ``settings.api_url`` with the API key."""
+    """Return a connection to the vendor's API at ``settings.vendor_url`` with the API key."""
     if settings.api_key is None or not settings.api_key.get_secret_value():
         raise ValueError("a live connection needs an API key (FBCHECK_API_KEY)")
     key = settings.api_key.get_secret_value()
-    realm = settings.api_url.rstrip("/")
+    realm = settings.vendor_url.rstrip("/")
     return VendorConnection(
-        client=make_client(settings, settings.api_url, key),
+        client=make_client(settings, settings.vendor_url, key),
         cache_realm=realm,
         task_realm=realm,
         key_fp=key_fingerprint(key),

@@ -66,6 +66,19 @@ CRASHED_UPLOAD = (
 )
 
 
+def failed_reason(status: TaskStatus) -> str:
+    """Return the reason a failed task's numbers carry: the vendor's own message first.
+
+    A failed task was billed, so the runner never creates it again; only a new
+    check (the user's word) uploads its numbers again.
+    """
+    said = f": {status.message}" if status.message else " (it gave no message)"
+    return (
+        f"the vendor reports task {status.task_id} as {status.status}{said}; it was billed and"
+        " is not sent again by itself: check again to upload these numbers again"
+    )
+
+
 @dataclass(frozen=True)
 class RunnerSettings:
     """Timing, limits and identity of the runner."""
@@ -385,6 +398,9 @@ class Runner:
             self.uploading = None
             self._store_outcomes(pending)
         tracked.transient_failures = 0
+        if status.is_failed:  # failed at once: billed, and never created again by itself
+            self._end(ref, TaskState.RUNNING, TaskState.FAILED, failed_reason(status))
+            return False
         now = self.clock()
         tracked.schedule = self._schedule(tracked.record.n_numbers)
         tracked.schedule.observe(now, status)
@@ -502,9 +518,7 @@ class Runner:
         )
         now = self.clock()
         if status.is_failed:
-            reason = f"the vendor reports task {record.task_id} as {status.status}"
-            self._end(ref, TaskState.RUNNING, TaskState.FAILED, reason)
-            self._tasks.pop(ref, None)
+            self._end(ref, TaskState.RUNNING, TaskState.FAILED, failed_reason(status))
             return
         if status.is_exported and status.result_url:
             self._download(tracked, status)

@@ -8,6 +8,7 @@ implies) and the error tree.
 from __future__ import annotations
 
 from addin.upstream.client import DEFAULT_USER_AGENT, RetryPolicy, VendorClient
+from addin.upstream.dialects import Dialect, LegacyDialect, V1Dialect, resolve_dialect
 from addin.upstream.exceptions import (
     AmbiguousCreateError,
     AuthError,
@@ -16,6 +17,7 @@ from addin.upstream.exceptions import (
     HTTPStatusError,
     LinkExpiredError,
     NotFoundError,
+    PayloadTooLargeError,
     ProtocolError,
     RateLimitError,
     ResultFileError,
@@ -35,9 +37,12 @@ __all__ = [
     "AuthError",
     "BadRequestError",
     "BalanceError",
+    "Dialect",
     "HTTPStatusError",
+    "LegacyDialect",
     "LinkExpiredError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "PollSchedule",
     "ProtocolError",
     "RateLimitError",
@@ -50,9 +55,11 @@ __all__ = [
     "TruncatedDownloadError",
     "UpstreamError",
     "UpstreamTimeout",
+    "V1Dialect",
     "VendorClient",
     "parse_result_file",
     "parse_task",
     "parse_timestamp",
+    "resolve_dialect",
     "wait_limit",
 ]

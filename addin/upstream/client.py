@@ -53,6 +53,7 @@ from addin.upstream.accounting import (
     billing_of_answer,
     create_outcome_of_answer,
 )
+from addin.upstream.dialects import ApiRequest, Dialect, LegacyDialect
 from addin.upstream.exceptions import (
     AmbiguousCreateError,
     AuthError,
@@ -61,6 +62,7 @@ from addin.upstream.exceptions import (
     HTTPStatusError,
     LinkExpiredError,
     NotFoundError,
+    PayloadTooLargeError,
     ProtocolError,
     RateLimitError,
     ResultFileError,
@@ -80,7 +82,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT: Final = f"fbcheck/{package_version()}"
 
-_PRODUCT: Final = re.compile(r"[a-z]{1,16}")
 _DOWNLOAD_CHUNK: Final = 64 * 1024
 # Error bodies are read this far at most; the vendor's messages are one line.
 _ERROR_BODY_LIMIT: Final = 64 * 1024
@@ -117,7 +118,11 @@ class RetryPolicy:
 
 
 class VendorClient:
-    """A thread-safe client of the vendor's bulk number check API for one product."""
+    """A thread-safe client of the vendor's bulk number check API for one product.
+
+    ``dialect`` says how requests are spelled (``addin.upstream.dialects``): the
+    legacy "simple" API of ``product`` by default, or v1.
+    """
 
     def __init__(
         self,
@@ -125,6 +130,7 @@ class VendorClient:
         base_url: str,
         api_key: str,
         product: str = "fb",
+        dialect: Dialect | None = None,
         timeout: float = 30.0,
         upload_timeout: float = 120.0,
         retry: RetryPolicy | None = None,
@@ -139,8 +145,7 @@ class VendorClient:
             raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
         if not api_key or any(ch in api_key for ch in "\r\n"):
             raise ValueError("api_key must be a non-empty single-line string")
-        if not _PRODUCT.fullmatch(product):
-            raise ValueError(f"product must be a few lower-case letters, got {product!r}")
+        self.dialect = dialect if dialect is not None else LegacyDialect(path_product=product)
         if timeout <= 0 or upload_timeout <= 0 or max_result_bytes <= 0:
             raise ValueError("timeouts and max_result_bytes must be positive")
         self.base_url = base_url.rstrip("/")
@@ -183,7 +188,10 @@ class VendorClient:
 
     def __repr__(self) -> str:
         """Show the endpoint, never the key."""
-        return f"VendorClient(base_url={self.base_url!r}, product={self.product!r})"
+        return (
+            f"VendorClient(base_url={self.base_url!r}, product={self.product!r},"
+            f" dialect={self.dialect.name!r})"
+        )
 
     @property
     def billed_requests(self) -> int:
@@ -194,7 +202,7 @@ class VendorClient:
     @property
     def tasks_url(self) -> str:
         """Return the URL of the product's task collection."""
-        return f"{self.base_url}/{self.product}/api/simple/tasks"
+        return self.dialect.tasks_url(self.base_url)
 
     # -- the vendor's routes ----------------------------------------------
 
@@ -221,27 +229,23 @@ class VendorClient:
         # One number per line, "\n" separated, no trailing blank line: the vendor
         # fails a whole upload on one bad line, and an empty last line might count.
         body = "\n".join(numbers).encode("ascii")
-        files = {"file": ("input.txt", body, "text/plain")}
-        data = {"user_id": user_id} if user_id is not None else None
-        url = self.tasks_url
+        request = self.dialect.create(self.base_url, body, user_id)
+        url = request.url
         response = self._call_api(
-            "POST",
-            url,
+            request,
             idempotent=False,
             timeout=(self.timeout, self.upload_timeout),
             observe=_observer("create", observe),
-            files=files,
-            data=data,
         )
         try:
-            return self._task_from(response, "POST", url)
+            return self._task_from(response, request.method, url)
         except ProtocolError as exc:
             # A 2xx means the vendor most likely created (and billed) a task whose
             # id we cannot read; repeating the upload could pay twice.
             raise AmbiguousCreateError(
                 f"the upload was accepted but the answer is unusable ({exc.detail}); "
                 "a task may exist",
-                method="POST",
+                method=request.method,
                 url=url,
                 status=response.status_code,
             ) from exc
@@ -252,25 +256,57 @@ class VendorClient:
         """Read a task's status (billed); retried on any temporary failure."""
         if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
             raise ValueError(f"not a task id: {task_id!r}")
-        url = f"{self.tasks_url}/{task_id}"
-        params = {"user_id": user_id} if user_id is not None else None
+        request = self.dialect.status(self.base_url, task_id, user_id)
+        url = request.url
         response = self._call_api(
-            "GET",
-            url,
+            request,
             idempotent=True,
             timeout=(self.timeout, self.timeout),
             observe=_observer("poll", observe),
-            params=params,
         )
-        task = self._task_from(response, "GET", url)
+        task = self._task_from(response, request.method, url)
         if task.task_id != task_id:
             raise ProtocolError(
                 f"asked for task {task_id!r} but the answer describes {task.task_id!r}",
-                method="GET",
+                method=request.method,
                 url=url,
                 status=response.status_code,
             )
         return task
+
+    @property
+    def has_balance(self) -> bool:
+        """Return True when the API offers a balance route (v1)."""
+        return self.dialect.has_balance
+
+    def get_balance(self, *, observe: Observer | None = None) -> float:
+        """Read the account's balance (v1 ``GET /v1/balance``); retried like a status read.
+
+        The vendor does not document whether this route is billed, so a 2xx is
+        reported to ``observe`` as *possibly* billed (never as free) and not
+        counted in ``billed_requests``. Call it only when a person looks.
+        Raises ``ValueError`` on a dialect without a balance route.
+        """
+        request = self.dialect.balance(self.base_url)
+        if request is None:
+            raise ValueError(f"the {self.dialect.name} API has no balance route")
+        response = self._call_api(
+            request,
+            idempotent=True,
+            timeout=(self.timeout, self.timeout),
+            observe=_observer("balance", observe, billed_as=Billing.POSSIBLY),
+            billed_route=False,
+        )
+        payload = self._json_object(response, request.method, request.url)
+        value = payload.get("balance")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ProtocolError(
+                f"field 'balance' should be a number, got {value!r}"[:200],
+                method=request.method,
+                url=request.url,
+                status=response.status_code,
+            )
+        return float(value)
 
     def download_result(self, url: str) -> dict[str, ResultRow]:
         """Download a result file (free, no API key sent) and parse it, keyed by E.164.
@@ -315,15 +351,17 @@ class VendorClient:
 
     def _call_api(
         self,
-        method: str,
-        url: str,
+        request: ApiRequest,
         *,
         idempotent: bool,
         observe: Callable[[Billing, int | None, str], None],
-        **kwargs: Any,
+        timeout: tuple[float, float],
+        billed_route: bool = True,
     ) -> requests.Response:
         """Send an API request with the key and retries; return a 2xx answer (billed)."""
         self._check_open()
+        method, url = request.method, request.url
+        kwargs = {"timeout": timeout, **request.send_kwargs()}
         headers = {
             "X-API-Key": self._api_key,
             "User-Agent": self.user_agent,
@@ -340,6 +378,7 @@ class VendorClient:
                 method, url, r, idempotent=idempotent
             ),
             observe=observe,
+            billed_route=billed_route,
         )
         return response
 
@@ -353,6 +392,7 @@ class VendorClient:
         raise_for_status: Callable[[requests.Response], None],
         read_body: Callable[[requests.Response], None] | None = None,
         observe: Callable[[Billing, int | None, str], None] | None = None,
+        billed_route: bool = True,
     ) -> requests.Response:
         """Run ``send`` under the retry policy; see the module docstring for what repeats."""
         shown = _redact(url)
@@ -371,7 +411,7 @@ class VendorClient:
                     raise
                 if observe is not None:
                     billing = billing_of_answer(response)
-                    if billing == Billing.BILLED:
+                    if billing == Billing.BILLED and billed_route:
                         with self._lock:
                             self._billed += 1
                     observe(billing, response.status_code, response.reason or "")
@@ -447,6 +487,22 @@ class VendorClient:
 
     def _task_from(self, response: requests.Response, method: str, url: str) -> TaskStatus:
         """Parse a 2xx API answer into a TaskStatus, checking type and JSON shape."""
+        return parse_task(self._json_payload(response, method, url), method=method, url=url)
+
+    def _json_object(self, response: requests.Response, method: str, url: str) -> dict[str, Any]:
+        """Return a 2xx answer's JSON object, or raise ProtocolError."""
+        payload = self._json_payload(response, method, url)
+        if not isinstance(payload, dict):
+            raise ProtocolError(
+                f"expected a JSON object, got {type(payload).__name__}",
+                method=method,
+                url=url,
+                status=response.status_code,
+            )
+        return payload
+
+    def _json_payload(self, response: requests.Response, method: str, url: str) -> object:
+        """Return a 2xx answer's parsed JSON, checking its content type."""
         content_type = response.headers.get("Content-Type", "")
         if "json" not in content_type.lower():
             raise ProtocolError(
@@ -462,7 +518,7 @@ class VendorClient:
             raise ProtocolError(
                 f"malformed JSON ({exc})", method=method, url=url, status=response.status_code
             ) from None
-        return parse_task(payload, method=method, url=url)
+        return payload
 
     def _download(self, url: str) -> tuple[bytes, str | None]:
         """Stream a result file under the size cap, with retries; return bytes and type."""
@@ -510,6 +566,7 @@ _API_STATUS_ERRORS: Final[dict[int, type[HTTPStatusError]]] = {
     402: BalanceError,
     403: AuthError,
     404: NotFoundError,
+    413: PayloadTooLargeError,
     429: RateLimitError,
 }
 
@@ -728,11 +785,18 @@ def _redact(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "…", ""))
 
 
-def _observer(kind: str, observe: Observer | None) -> Callable[[Billing, int | None, str], None]:
-    """Return a callback that reports each attempt of a ``kind`` request to ``observe``."""
+def _observer(
+    kind: str, observe: Observer | None, *, billed_as: Billing = Billing.BILLED
+) -> Callable[[Billing, int | None, str], None]:
+    """Return a callback that reports each attempt of a ``kind`` request to ``observe``.
+
+    ``billed_as`` replaces ``billed`` for a route whose billing is not documented.
+    """
 
     def report(billing: Billing, status: int | None, detail: str) -> None:
         """Pass one attempt's outcome on."""
+        if billing == Billing.BILLED:
+            billing = billed_as
         if observe is not None:
             observe(RequestOutcome(kind, billing, status, detail))
 

@@ -8,6 +8,7 @@
     │   └── TruncatedDownloadError a result download ended before Content-Length
     ├── HTTPStatusError            the server answered with an unexpected status
     │   ├── BadRequestError        400, carries the vendor's message
+    │   │   └── PayloadTooLargeError   413 (v1): the uploaded file is too large
     │   ├── AuthError              401 (or 403 on an API route): missing or unknown key
     │   ├── BalanceError           402: the key's balance is spent
     │   ├── NotFoundError          404: unknown task (or an unknown result link)
@@ -32,6 +33,7 @@ __all__ = [
     "HTTPStatusError",
     "LinkExpiredError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "ProtocolError",
     "RateLimitError",
     "ResultFileError",
@@ -106,6 +108,10 @@ class HTTPStatusError(UpstreamError):
 
 class BadRequestError(HTTPStatusError):
     """400: the vendor refused the parameters or the file; ``detail`` is its message."""
+
+
+class PayloadTooLargeError(BadRequestError):
+    """413: the vendor refused the upload as too large; nothing was created."""
 
 
 class AuthError(HTTPStatusError):

@@ -19,9 +19,16 @@ __all__ = [
     "parse_timestamp",
 ]
 
-#: The states the vendor documents, in lifecycle order.
-TaskState = Literal["pending", "processing", "completed", "exported"]
-KNOWN_STATUSES: Final[tuple[TaskState, ...]] = ("pending", "processing", "completed", "exported")
+#: The states the vendor documents, in lifecycle order (v1 adds ``failed``; ``completed``,
+#: shown on some of its pages, is a step before ``exported``).
+TaskState = Literal["pending", "processing", "completed", "exported", "failed"]
+KNOWN_STATUSES: Final[tuple[TaskState, ...]] = (
+    "pending",
+    "processing",
+    "completed",
+    "exported",
+    "failed",
+)
 #: Undocumented statuses that plainly mean the task will never export; any other
 #: unknown status is treated as "still running" so polling goes on until max_wait.
 FAILED_STATUSES: Final[frozenset[str]] = frozenset(
@@ -50,6 +57,8 @@ class TaskStatus:
     created_at: datetime
     updated_at: datetime
     result_url: str | None = None
+    #: The vendor's own words about the task (v1), such as why it failed.
+    message: str | None = None
 
     @property
     def done(self) -> int:
@@ -63,7 +72,7 @@ class TaskStatus:
 
     @property
     def is_failed(self) -> bool:
-        """Return True for an undocumented status that means the task will never export."""
+        """Return True for ``failed`` (v1) or another status that means it will never export."""
         return self.status in FAILED_STATUSES
 
     @property
@@ -152,6 +161,8 @@ def parse_task(payload: object, *, method: str, url: str) -> TaskStatus:
     result_url = optional_text("result_url") or None
     if result_url is not None and not result_url.lower().startswith(("https://", "http://")):
         raise fail(f"field 'result_url' is not an absolute http(s) URL: {result_url[:80]!r}")
+    message = optional_text("message")
+    message = " ".join(message.split())[:500] if message else None
     return TaskStatus(
         task_id=task_id,
         user_id=optional_text("user_id"),
@@ -162,4 +173,5 @@ def parse_task(payload: object, *, method: str, url: str) -> TaskStatus:
         created_at=moment("created_at"),
         updated_at=moment("updated_at"),
         result_url=result_url,
+        message=message or None,
     )

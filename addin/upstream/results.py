@@ -8,8 +8,13 @@ needs and an entity-expansion attack always does. The xlsx itself is read with
 python-calamine, far faster than openpyxl.
 
 The header row (within the first rows of the first sheet that has one) must name
-a number column ("Number", in any case and spacing) and a ``facebook`` column;
-other columns and their order do not matter. When a number appears twice with
+a number column ("Number", in any case and spacing) and an answer column:
+``facebook`` (the legacy API) or ``activated`` (v1); other columns and their
+order do not matter. Only an explicit, determined answer counts: ``yes``, ``no``
+and ``ban`` (and the booleans ``true``/``false`` of an ``activated`` column);
+anything else, an empty cell or a word such as ``undetermined``, becomes
+``error`` with the vendor's word in the reason, never ``no`` (the v1 contract:
+"undetermined is not a negative"). When a number appears twice with
 different answers, the most informative answer wins whatever the row order:
 ``yes`` over ``ban`` over ``no`` over ``error``, because an active account beats
 a banned one and either beats no account (a conflicting pair most likely means
@@ -54,7 +59,9 @@ _CHUNK: Final = 1024 * 1024
 _NUMBER_HEADERS: Final = frozenset(
     {"number", "phone", "phone number", "phone_number", "phonenumber", "msisdn", "e164", "e.164"}
 )
-_ANSWER_HEADERS: Final = frozenset({"facebook", "fb"})
+_ANSWER_HEADERS: Final = frozenset({"facebook", "fb", "activated"})
+# Explicit determined answers written another way (booleans of an ``activated`` column).
+_ANSWER_ALIASES: Final = {"true": "yes", "false": "no", "banned": "ban"}
 # Higher wins when one number has two different answers (see the module docstring).
 _PRECEDENCE: Final = {"yes": 3, "ban": 2, "no": 1, ERROR: 0}
 _NUMBER_NOISE: Final = re.compile(r"[\s\-().]")
@@ -285,10 +292,13 @@ class _ResultReader:
             if looked >= _HEADER_SEARCH_ROWS:
                 break
         if not seen:
-            raise _NoHeaderError(f"{what} has no rows, so no 'Number' and 'facebook' header")
+            raise _NoHeaderError(
+                f"{what} has no rows, so no 'Number' and 'facebook' (or 'activated') header"
+            )
         found = ", ".join(repr(label) for label in seen[:12])
         raise _NoHeaderError(
-            f"{what} has no header row with a 'Number' and a 'facebook' column (first row: {found})"
+            f"{what} has no header row with a 'Number' and a 'facebook' (or 'activated')"
+            f" column (first row: {found})"
         )
 
 
@@ -342,6 +352,7 @@ def _answer_from_cell(cell: Cell) -> ResultRow:
         cell = int(cell)
     text = "" if cell is None else str(cell)
     answer = " ".join(text.split()).lower()
+    answer = _ANSWER_ALIASES.get(answer, answer)
     if answer in _CLEAN_ANSWERS:
         return _CLEAN_ANSWERS[answer]
     if not answer:

@@ -82,10 +82,11 @@ def status(
     success: int = 0,
     failure: int = 0,
     result_url: str | None = None,
+    message: str | None = None,
 ) -> TaskStatus:
     """Return one vendor task answer."""
     now = datetime(2024, 1, 1, tzinfo=UTC)
-    return TaskStatus(task_id, None, state, total, success, failure, now, now, result_url)
+    return TaskStatus(task_id, None, state, total, success, failure, now, now, result_url, message)
 
 
 def billing_of(error: UpstreamError) -> Billing:
@@ -642,9 +643,27 @@ def test_a_failed_vendor_task_fails(rig: Rig) -> None:
     rig.vendor.polls.append(status("t1", "failed"))
     rig.later()
     assert rig.task(job).state == S.FAILED
-    assert rig.answers(job) == {N1: ("error", "the vendor reports task t1 as failed")}
+    (answer, reason) = rig.answers(job)[N1]
+    assert answer == "error"
+    assert reason is not None
+    assert reason.startswith("the vendor reports task t1 as failed (it gave no message)")
     assert rig.store.job(job).state == JobState.DONE  # type: ignore[union-attr]
     assert rig.ledger()[-1] == ("poll", "billed", 200)
+
+
+def test_a_failed_task_keeps_the_vendor_message_and_is_never_created_again(rig: Rig) -> None:
+    job = created(rig, N1)
+    rig.vendor.polls.append(status("t1", "failed", message="invalid rows in file"))
+    rig.later()
+    (answer, reason) = rig.answers(job)[N1]
+    assert answer == "error"
+    assert reason is not None
+    assert "failed: invalid rows in file" in reason
+    assert "not sent again by itself" in reason
+    creates = len(rig.vendor.created)
+    rig.later(rounds=3)
+    assert len(rig.vendor.created) == creates  # billed once, never re-created
+    assert rig.vendor.polled == ["t1"]
 
 
 def test_a_transient_poll_error_is_noted_and_retried(rig: Rig) -> None:

@@ -254,7 +254,7 @@ def vendor_error(status: int, message: str) -> dict[str, object]:
         (403, ex.AuthError),
         (404, ex.NotFoundError),
         (405, ex.HTTPStatusError),
-        (413, ex.HTTPStatusError),
+        (413, ex.PayloadTooLargeError),
     ],
 )
 @pytest.mark.parametrize("route", ["create", "get"])

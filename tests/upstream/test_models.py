@@ -82,12 +82,29 @@ def test_parse_timestamp_rejects_non_rfc3339(text):
         parse_timestamp(text)
 
 
-def test_unknown_failed_status_is_kept_and_terminal():
-    task = parse({**EXPORTED, "status": "FAILED", "result_url": None})
+def test_failed_status_of_v1_is_known_and_terminal_with_its_message():
+    task = parse(
+        {**EXPORTED, "status": "FAILED", "result_url": None, "message": " invalid\n file "}
+    )
     assert task.status == "failed"
     assert task.is_failed
     assert task.is_terminal
+    assert task.is_known_status
+    assert task.message == "invalid file"
+
+
+def test_undocumented_failed_status_is_kept_and_terminal():
+    task = parse({**EXPORTED, "status": "aborted", "result_url": None})
+    assert task.status == "aborted"
+    assert task.is_failed
+    assert task.is_terminal
     assert not task.is_known_status
+    assert task.message is None
+
+
+def test_message_of_the_wrong_type_is_a_protocol_error():
+    with pytest.raises(ProtocolError, match="message"):
+        parse({**EXPORTED, "message": 3})
 
 
 def test_unknown_neutral_status_is_not_terminal():

@@ -60,7 +60,7 @@ def settings_json(settings: Settings) -> dict[str, Any]:
         "region": settings.region,
         "cache_ttl_days": settings.cache_ttl_days,
         "confirm_above": settings.confirm_above,
-        "api_url": settings.api_url,
+        "api_url": settings.vendor_url,
     }
 
 

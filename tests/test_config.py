@@ -1,0 +1,60 @@
+"""The dialect settings: FBCHECK_API_DIALECT, the default URL and the task size bounds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from addin.config import Settings
+
+
+def settings(**values: Any) -> Settings:
+    """Return settings from ``values`` only (no environment, no .env)."""
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def test_defaults_are_the_legacy_api(monkeypatch):
+    monkeypatch.delenv("FBCHECK_API_DIALECT", raising=False)
+    monkeypatch.delenv("FBCHECK_API_URL", raising=False)
+    current = settings()
+    assert (current.dialect, current.vendor_url) == ("legacy", "https://api.ekycpro.com")
+    assert current.min_task_numbers == 1
+
+
+def test_v1_follows_with_its_url_and_minimum():
+    current = settings(api_dialect="v1")
+    assert (current.dialect, current.vendor_url) == ("v1", "https://api.checknumber.ai")
+    assert current.min_task_numbers == 100
+
+
+def test_auto_reads_the_url():
+    assert settings(api_url="https://api.checknumber.ai").dialect == "v1"
+    assert settings(api_url="http://127.0.0.1:9/v1").dialect == "v1"
+    assert settings(api_url="http://127.0.0.1:9").dialect == "legacy"
+
+
+def test_the_environment_names_the_dialect_and_minimum(monkeypatch):
+    monkeypatch.setenv("FBCHECK_API_DIALECT", "v1")
+    monkeypatch.setenv("FBCHECK_MIN_NUMBERS_PER_TASK", "250")
+    current = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (current.dialect, current.min_task_numbers) == ("v1", 250)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"api_dialect": "v2"}, "api_dialect"),
+        ({"min_numbers_per_task": 0}, "min_numbers_per_task"),
+        ({"min_numbers_per_task": 100, "max_numbers_per_task": 198}, "twice"),
+        ({"api_dialect": "v1", "max_numbers_per_task": 150}, "twice"),
+    ],
+)
+def test_bad_values_are_refused(values, message):
+    with pytest.raises(ValidationError, match=message):
+        settings(**values)
+
+
+def test_the_tightest_bounds_are_accepted():
+    assert settings(min_numbers_per_task=100, max_numbers_per_task=199).min_task_numbers == 100
