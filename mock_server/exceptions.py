@@ -16,6 +16,9 @@ Every error response has the body::
     │   ├── InvalidEncoding (400 invalid_encoding)
     │   ├── FileTooLarge (400 file_too_large)
     │   ├── TooManyNumbers (400 too_many_numbers)
+    │   ├── TooFewNumbers (400 too_few_numbers, v1)
+    │   ├── InvalidTaskType (400 invalid_task_type, v1)
+    │   ├── MissingTaskId (400 missing_task_id, v1)
     │   ├── InvalidUserId (400 invalid_user_id)
     │   └── InvalidConfig (400 invalid_config, admin routes only)
     ├── MissingApiKey (401 missing_api_key)
@@ -96,6 +99,24 @@ class TooManyNumbers(BadRequest):
     """400: the file holds more numbers than one task may."""
 
     error_type = "too_many_numbers"
+
+
+class TooFewNumbers(BadRequest):
+    """400 (v1): the file holds fewer numbers than one task must."""
+
+    error_type = "too_few_numbers"
+
+
+class InvalidTaskType(BadRequest):
+    """400 (v1): ``task_type`` is missing or not a checker this emulator offers."""
+
+    error_type = "invalid_task_type"
+
+
+class MissingTaskId(BadRequest):
+    """400 (v1): ``/v1/gettasks`` without a ``task_id`` field."""
+
+    error_type = "missing_task_id"
 
 
 class InvalidUserId(BadRequest):

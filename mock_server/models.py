@@ -60,6 +60,19 @@ class TaskState(StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     EXPORTED = "exported"
+    #: v1 documents it; a share of tasks (``task_failure_rate``) ends here, with a message.
+    FAILED = "failed"
+
+
+#: The two APIs the emulator speaks at once: the legacy "simple" routes and v1.
+LEGACY = "legacy"
+V1 = "v1"
+
+#: The message of a task that ends ``failed``.
+FAILED_MESSAGE = "the check could not be completed for this file (emulated failure)"
+
+#: The header of the result file in each dialect.
+RESULT_HEADERS = {LEGACY: ("Number", "facebook"), V1: ("number", "activated")}
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(TaskState.PENDING, TaskState.PROCESSING, "the queue delay has passed"),
     Transition(TaskState.PROCESSING, TaskState.COMPLETED, "every number is processed"),
     Transition(TaskState.COMPLETED, TaskState.EXPORTED, "the export delay has passed"),
+    Transition(TaskState.PROCESSING, TaskState.FAILED, "a failing task has processed its numbers"),
 )
 
 
@@ -180,6 +194,8 @@ class Task:
     stuck: bool
     progress: Progress | None = None  # a variable pace (wins over ``rate``)
     create_fault: CreateFault = CreateFault.NONE  # how the create was answered
+    dialect: str = LEGACY  # the API it was created through
+    fails: bool = False  # ends failed instead of completed (task_failure_rate)
     state: TaskState = TaskState.PENDING
     changed_ns: int = 0
     link: ResultLink | None = None
@@ -191,13 +207,19 @@ class Task:
         """Return the number of distinct numbers in the task."""
         return len(self.numbers)
 
+    @property
+    def message(self) -> str | None:
+        """Return what the vendor says of the task: why it failed, else nothing."""
+        return FAILED_MESSAGE if self.state is TaskState.FAILED else None
+
     def due_ns(self, target: TaskState) -> int | None:
         """Return when the task enters ``target``, or None if it never does."""
         return {
             TaskState.PENDING: self.created_ns,
             TaskState.PROCESSING: self.processing_ns,
-            TaskState.COMPLETED: self.completed_ns,
-            TaskState.EXPORTED: self.exported_ns,
+            TaskState.COMPLETED: None if self.fails else self.completed_ns,
+            TaskState.EXPORTED: None if self.fails else self.exported_ns,
+            TaskState.FAILED: self.completed_ns if self.fails else None,
         }[target]
 
     def advance(self, now_ns: int) -> None:
@@ -206,7 +228,9 @@ class Task:
             if self.state is not transition.source:
                 continue
             due = self.due_ns(transition.target)
-            if due is None or now_ns < due:
+            if due is None:
+                continue  # this task never makes that move; another from here may apply
+            if now_ns < due:
                 break
             self.state = transition.target
             self.changed_ns = due
@@ -242,6 +266,8 @@ class Task:
         """Return (total, success, failure) as the vendor reports them at ``now_ns``."""
         if self.state is TaskState.PENDING:
             return 0, 0, 0
+        if self.state is TaskState.FAILED:
+            return self.total, 0, self.total
         done = self.processed(now_ns)
         failure = bisect.bisect_left(self.failed_positions, done)
         return self.total, done - failure, failure
@@ -260,6 +286,7 @@ class TaskSnapshot:
     success: int
     failure: int
     link: ResultLink | None
+    message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -276,6 +303,7 @@ class ResultFile:
 
     result_format: str
     rows: tuple[tuple[str, str], ...]
+    header: tuple[str, str] = RESULT_HEADERS[LEGACY]
 
 
 @dataclass(frozen=True)
@@ -307,6 +335,8 @@ class Account:
     status_polls: int = 0
     downloads: int = 0
     numbers_uploaded: int = 0
+    #: Reads of ``/v1/balance`` (free here: the vendor does not say whether it bills them).
+    balance_reads: int = 0
     entries: list[LedgerEntry] = field(default_factory=list)
 
     def bill(self, route: str, task_id: str, now_ns: int) -> None:
@@ -413,7 +443,20 @@ class Emulator:
             self._settings = replace(settings, create_fault_count=left)
         return fault
 
-    def create_task(self, key: str | None, user_id: str, upload: Upload) -> Creation:
+    def balance(self, key: str | None) -> int:
+        """Return the key's balance for ``/v1/balance`` (401 for a bad key; never 402)."""
+        with self._lock:
+            if not key:
+                raise MissingApiKey("the X-API-Key header is missing")
+            account = self._accounts.get(key)
+            if account is None:
+                raise InvalidApiKey("the X-API-Key is not valid")
+            account.balance_reads += 1
+            return account.balance
+
+    def create_task(
+        self, key: str | None, user_id: str, upload: Upload, *, dialect: str = LEGACY
+    ) -> Creation:
         """Create a task from validated numbers, bill it, and return it as pending.
 
         A create fault that follows the creation (504, drop, hold, HTML 200) is
@@ -455,6 +498,11 @@ class Emulator:
             fault = CreateFault.NONE
             if settings.create_fault.creates_task:
                 fault = self._take_create_fault()
+            # Drawn only when set, so other runs' fault sequences stay as they were.
+            fails = (
+                settings.task_failure_rate > 0
+                and self._fault_rng.random() < settings.task_failure_rate
+            )
             task = Task(
                 task_id=self._ids.next_id(now // NANOS_PER_SECOND),
                 key=key,
@@ -473,6 +521,8 @@ class Emulator:
                 stuck=settings.stuck,
                 progress=timing.progress,
                 create_fault=fault,
+                dialect=dialect,
+                fails=fails,
                 changed_ns=now,
             )
             self._tasks[task.task_id] = task
@@ -508,7 +558,9 @@ class Emulator:
         if limit is None:
             return
         active = [
-            task for task in self._tasks_of(key, now_ns) if task.state is not TaskState.EXPORTED
+            task
+            for task in self._tasks_of(key, now_ns)
+            if task.state not in (TaskState.EXPORTED, TaskState.FAILED)
         ]
         if len(active) < limit:
             return
@@ -556,6 +608,7 @@ class Emulator:
                 success=success,
                 failure=failure,
                 link=link,
+                message=task.message,
             )
 
     def _current_link(self, task: Task, now_ns: int) -> ResultLink:
@@ -598,7 +651,9 @@ class Emulator:
                 for number, outcome in zip(task.numbers, task.outcomes, strict=True)
                 if outcome is not Outcome.FAIL
             )
-            return ResultFile(result_format=link.result_format, rows=rows)
+            return ResultFile(
+                result_format=link.result_format, rows=rows, header=RESULT_HEADERS[task.dialect]
+            )
 
     def draw_api_faults(self) -> FaultDraw:
         """Draw, from the seeded fault generator, what to inject into one API request."""
@@ -663,6 +718,7 @@ class Emulator:
                         "downloads": account.downloads,
                         "numbers_uploaded": account.numbers_uploaded,
                         "balance": account.balance,
+                        "balance_reads": account.balance_reads,
                         "entries": [
                             {
                                 "route": entry.route,
@@ -692,6 +748,7 @@ class Emulator:
                     "numbers": len(task.uploaded),
                     "created_at": format_rfc3339_ns(task.created_ns),
                     "create_fault": str(task.create_fault),
+                    "dialect": task.dialect,
                 }
                 if include_numbers:
                     item["uploaded_numbers"] = list(task.uploaded)

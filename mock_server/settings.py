@@ -325,6 +325,28 @@ class Countdown(Kind):
         return f"-1 (every create) or between 1 and {self.maximum}"
 
 
+@dataclass(frozen=True)
+class OneOf(Kind):
+    """One of a few whole numbers, such as the HTTP statuses a route may answer with."""
+
+    options: tuple[int, ...]
+
+    def parse(self, name: str, value: Any) -> int:
+        """Accept one of the numbers."""
+        number = _integer(name, value)
+        if number not in self.options:
+            raise ConfigError(f"{name} must be {self.bounds()}, got {shown(value)}")
+        return number
+
+    def from_text(self, text: str) -> Any:
+        """Read a whole number."""
+        return Integer().from_text(text)
+
+    def bounds(self) -> str:
+        """Return the choices."""
+        return " or ".join(str(option) for option in self.options)
+
+
 class Switch(Kind):
     """A JSON boolean; on the command line a flag without a value."""
 
@@ -650,6 +672,18 @@ class EmulatorSettings:
             help="share of numbers that fail: counted in 'failure', absent from the result",
         ),
     ]
+    task_failure_rate: Annotated[
+        float,
+        Setting(
+            Real(minimum=0, maximum=1),
+            default=0.0,
+            group=OUTCOMES,
+            runtime=True,
+            metavar="P",
+            help="share of tasks that end 'failed' (with a message) instead of exported;"
+            " billed like any other",
+        ),
+    ]
     fixtures: Annotated[
         Mapping[str, str],
         Setting(
@@ -711,6 +745,27 @@ class EmulatorSettings:
             group=LIMITS,
             metavar="N",
             help="most number lines per task",
+        ),
+    ]
+    v1_min_numbers: Annotated[
+        int,
+        Setting(
+            Integer(minimum=1, maximum=MAX_NUMBERS),
+            default=100,
+            group=LIMITS,
+            metavar="N",
+            help="fewest number lines of a v1 'facebook' task (the vendor's limit: 100)",
+        ),
+    ]
+    v1_create_status: Annotated[
+        int,
+        Setting(
+            OneOf((200, 202)),
+            default=202,
+            group=LIMITS,
+            runtime=True,
+            metavar="STATUS",
+            help="the status of a v1 create that is accepted (the contract allows both)",
         ),
     ]
     max_active_tasks: Annotated[

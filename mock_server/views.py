@@ -20,17 +20,28 @@ from mock_server import gateway_pages
 from mock_server.clock import format_rfc3339_ns
 from mock_server.exceptions import (
     BadRequest,
+    FileTooLarge,
     InjectedServerError,
     InternalError,
     InvalidConfig,
+    InvalidTaskType,
     InvalidUserId,
     MethodNotAllowed,
     MissingFile,
+    MissingTaskId,
     MockApiError,
     NotFound,
     RequestTooLarge,
+    TooFewNumbers,
 )
-from mock_server.models import MAX_USER_ID_LENGTH, Creation, Emulator, TaskSnapshot
+from mock_server.models import (
+    LEGACY,
+    MAX_USER_ID_LENGTH,
+    V1,
+    Creation,
+    Emulator,
+    TaskSnapshot,
+)
 from mock_server.request_bodies import NoBody, parse_form, parse_json, parse_query
 from mock_server.results import MEDIA_TYPES, render
 from mock_server.settings import (
@@ -40,7 +51,7 @@ from mock_server.settings import (
     RuntimeConfigChanges,
     settings_document,
 )
-from mock_server.upload import read_numbers
+from mock_server.upload import Upload, read_numbers
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -54,7 +65,14 @@ DROP_CONNECTION = "mock_server.drop_connection"
 logger = logging.getLogger(__name__)
 
 vendor = Blueprint("vendor", __name__, url_prefix="/fb/api/simple")
+#: The vendor's current API, served at the same time over the same tasks and ledger.
+vendor_v1 = Blueprint("vendor_v1", __name__, url_prefix="/v1")
 admin = Blueprint("mock", __name__, url_prefix="/_mock")
+
+#: The checkers a v1 ``task_type`` may name; the emulator offers the Facebook number check.
+V1_TASK_TYPES = ("facebook",)
+#: The v1 contract's largest task, in rows.
+V1_MAX_ROWS = 10_000_000
 
 
 def emulator() -> Emulator:
@@ -76,12 +94,37 @@ def task_json(snapshot: TaskSnapshot) -> dict[str, Any]:
         "failure": snapshot.failure,
     }
     if snapshot.link is not None:
-        body["result_url"] = url_for(
-            "mock.download_result",
-            token=snapshot.link.token,
-            filename=snapshot.link.filename,
-            _external=True,
-        )
+        body["result_url"] = result_url(snapshot)
+    return body
+
+
+def result_url(snapshot: TaskSnapshot) -> str:
+    """Return the absolute link of an exported task's result file."""
+    assert snapshot.link is not None
+    return url_for(
+        "mock.download_result",
+        token=snapshot.link.token,
+        filename=snapshot.link.filename,
+        _external=True,
+    )
+
+
+def task_json_v1(snapshot: TaskSnapshot) -> dict[str, Any]:
+    """Return a task in the v1 contract's field order; ``message`` when the task failed."""
+    body: dict[str, Any] = {
+        "task_id": snapshot.task_id,
+        "user_id": snapshot.user_id,
+        "status": str(snapshot.status),
+        "total": snapshot.total,
+        "success": snapshot.success,
+        "failure": snapshot.failure,
+    }
+    if snapshot.link is not None:
+        body["result_url"] = result_url(snapshot)
+    if snapshot.message is not None:
+        body["message"] = snapshot.message
+    body["created_at"] = snapshot.created_at
+    body["updated_at"] = snapshot.updated_at
     return body
 
 
@@ -140,6 +183,22 @@ class StatusQuery(BaseModel):
     user_id: str | None = None
 
 
+class V1CreateForm(BaseModel):
+    """The text fields of ``POST /v1/tasks``: the ``task_type`` (the numbers come as ``file``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_type: str | None = None
+
+
+class V1StatusForm(BaseModel):
+    """``POST /v1/gettasks``: the ``task_id`` form field (multipart or urlencoded)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_id: str = ""
+
+
 class ClockAdvance(BaseModel):
     """``POST /_mock/clock/advance``: ``{"seconds": N}`` with a finite N >= 0."""
 
@@ -160,6 +219,7 @@ class TaskListQuery(BaseModel):
 
 
 @vendor.before_request
+@vendor_v1.before_request
 def inject_api_faults() -> Response | None:
     """Delay, drop or fail a vendor API request as the fault settings say."""
     draw = emulator().draw_api_faults()
@@ -173,7 +233,7 @@ def inject_api_faults() -> Response | None:
     return None
 
 
-def answer_creation(creation: Creation, hold_seconds: float) -> Response:
+def answer_creation(creation: Creation, hold_seconds: float, *, dialect: str = LEGACY) -> Response:
     """Answer a created (and billed) task as its create fault says."""
     fault = creation.fault
     if fault is CreateFault.GATEWAY_504:
@@ -184,12 +244,15 @@ def answer_creation(creation: Creation, hold_seconds: float) -> Response:
         return html_page(200, gateway_pages.CHECK_PAGE)
     if fault is CreateFault.HOLD:
         wait_real_seconds(hold_seconds)
+    if dialect == V1:
+        response = jsonify(task_json_v1(creation.snapshot))
+        response.status_code = emulator().settings.v1_create_status
+        return response
     return jsonify(task_json(creation.snapshot))
 
 
-@vendor.post("/tasks")
-def create_task() -> Response:
-    """Create a task from the uploaded ``file`` of numbers."""
+def refuse_by_create_fault() -> Response | None:
+    """Answer a create that a refusing create fault (nothing created) takes, if one is due."""
     model = emulator()
     refusal = model.take_refusing_create_fault()
     if refusal is CreateFault.HTML_500:
@@ -198,9 +261,31 @@ def create_task() -> Response:
         raise injected_server_error(
             model.settings.retry_after, "injected fault: the task was not created, retry later"
         )
+    return None
+
+
+@vendor.post("/tasks")
+def create_task() -> Response:
+    """Create a task from the uploaded ``file`` of numbers."""
+    refused = refuse_by_create_fault()
+    if refused is not None:
+        return refused
+    model = emulator()
     key = request.headers.get("X-API-Key")
     model.admit_upload(key)
     user_id = parse_form(CreateForm, error=InvalidUserId).user_id
+    upload = read_upload()
+    settings = model.settings
+    # The vendor works on the upload before the task exists: a client that gives up
+    # (or is killed) in this window cannot know whether the task will be created.
+    wait_real_seconds(settings.create_latency_ms / 1000)
+    creation = model.create_task(key, user_id, upload)
+    return answer_creation(creation, settings.hold_seconds)
+
+
+def read_upload() -> Upload:
+    """Return the numbers of the multipart ``file`` field, or raise the vendor's 400."""
+    model = emulator()
     upload_file = request.files.get("file")
     if upload_file is None:
         if request.mimetype != "multipart/form-data":
@@ -212,14 +297,9 @@ def create_task() -> Response:
         raise MissingFile("the multipart form has no 'file' field")
     settings = model.settings
     # The stream is werkzeug's spooled copy of the part: read line by line, once.
-    upload = read_numbers(
+    return read_numbers(
         upload_file.stream, max_bytes=settings.max_file_bytes, max_numbers=settings.max_numbers
     )
-    # The vendor works on the upload before the task exists: a client that gives up
-    # (or is killed) in this window cannot know whether the task will be created.
-    wait_real_seconds(settings.create_latency_ms / 1000)
-    creation = model.create_task(key, user_id, upload)
-    return answer_creation(creation, settings.hold_seconds)
 
 
 @vendor.get("/tasks/<task_id>")
@@ -230,6 +310,61 @@ def task_status(task_id: str) -> Response:
     return jsonify(task_json(snapshot))
 
 
+# -- v1 routes (the same tasks, ledger and faults) ------------------------------------
+
+
+@vendor_v1.post("/tasks")
+def create_task_v1() -> Response:
+    """Create a task from the multipart ``file`` and ``task_type`` (200 or 202, configurable)."""
+    refused = refuse_by_create_fault()
+    if refused is not None:
+        return refused
+    model = emulator()
+    key = request.headers.get("X-API-Key")
+    model.admit_upload(key)
+    task_type = parse_form(V1CreateForm, error=InvalidTaskType).task_type
+    if task_type is None:
+        raise InvalidTaskType(
+            f"the form has no 'task_type' field; expected one of {', '.join(V1_TASK_TYPES)}"
+        )
+    if task_type not in V1_TASK_TYPES:
+        raise InvalidTaskType(
+            f"task_type {task_type[:40]!r} is not offered; expected one of"
+            f" {', '.join(V1_TASK_TYPES)}"
+        )
+    settings = model.settings
+    try:
+        upload = read_upload()
+    except FileTooLarge as exc:
+        # v1 documents 413 for a file too large (the legacy routes answer 400).
+        raise RequestTooLarge(exc.message) from None
+    rows = len(upload.numbers)
+    low, high = settings.v1_min_numbers, min(settings.max_numbers, V1_MAX_ROWS)
+    if rows < low:
+        raise TooFewNumbers(
+            f"the file holds {rows:,} rows; a {task_type} task holds {low:,} to {high:,} rows"
+        )
+    wait_real_seconds(settings.create_latency_ms / 1000)
+    creation = model.create_task(key, "", upload, dialect=V1)
+    return answer_creation(creation, settings.hold_seconds, dialect=V1)
+
+
+@vendor_v1.post("/gettasks")
+def task_status_v1() -> Response:
+    """Return a task's status (billed); ``task_id`` as a multipart or urlencoded form field."""
+    task_id = parse_form(V1StatusForm, error=MissingTaskId).task_id.strip()
+    if not task_id:
+        raise MissingTaskId("the form has no 'task_id' field")
+    snapshot = emulator().task_status(request.headers.get("X-API-Key"), task_id, None)
+    return jsonify(task_json_v1(snapshot))
+
+
+@vendor_v1.get("/balance")
+def balance_v1() -> Response:
+    """Return the key's balance (free here: the vendor does not document its billing)."""
+    return jsonify({"balance": emulator().balance(request.headers.get("X-API-Key"))})
+
+
 # -- admin routes ----------------------------------------------------------------
 
 
@@ -237,7 +372,7 @@ def task_status(task_id: str) -> Response:
 def download_result(token: str, filename: str) -> Response:
     """Serve a result file behind an unexpired link (free of charge)."""
     result = emulator().open_result(token, filename)
-    body = render(result.result_format, result.rows)
+    body = render(result.result_format, result.rows, result.header)
     return Response(
         body,
         mimetype=MEDIA_TYPES[result.result_format],
@@ -344,6 +479,7 @@ def answer_unexpected(exc: Exception) -> Response:
 def register(app: Flask) -> None:
     """Attach the blueprints and the JSON error handlers to ``app``."""
     app.register_blueprint(vendor)
+    app.register_blueprint(vendor_v1)
     app.register_blueprint(admin)
     app.register_error_handler(MockApiError, answer_error)
     app.register_error_handler(HTTPException, answer_http_exception)

@@ -17,7 +17,7 @@ def all_error_classes() -> list[type[MockApiError]]:
 
 def test_every_error_type_is_unique():
     types = [cls.error_type for cls in all_error_classes()]
-    assert len(types) == len(set(types)) == 21
+    assert len(types) == len(set(types)) == 24
 
 
 def test_every_error_is_drawn_in_the_module_docstring():

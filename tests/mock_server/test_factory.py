@@ -52,6 +52,7 @@ def test_routes_answer_json_through_the_test_client():
                 "downloads": 0,
                 "numbers_uploaded": 0,
                 "balance": 1_000_000,
+                "balance_reads": 0,
                 "entries": [],
             }
         }

@@ -50,8 +50,15 @@ def test_transitions_are_declared_in_lifecycle_order():
         (TaskState.PENDING, TaskState.PROCESSING),
         (TaskState.PROCESSING, TaskState.COMPLETED),
         (TaskState.COMPLETED, TaskState.EXPORTED),
+        (TaskState.PROCESSING, TaskState.FAILED),
     ]
-    assert [str(state) for state in TaskState] == ["pending", "processing", "completed", "exported"]
+    assert [str(state) for state in TaskState] == [
+        "pending",
+        "processing",
+        "completed",
+        "exported",
+        "failed",
+    ]
 
 
 def test_one_read_after_a_long_wait_walks_several_transitions():

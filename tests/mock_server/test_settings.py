@@ -196,7 +196,7 @@ def readme_settings_table() -> dict[str, tuple[str, bool]]:
     rows: dict[str, tuple[str, bool]] = {}
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        found = re.search(r"`(MOCK_[A-Z_]+)`", cells[1]) if len(cells) == 5 else None
+        found = re.search(r"`(MOCK_[A-Z0-9_]+)`", cells[1]) if len(cells) == 5 else None
         if found is not None:
             rows[found[1]] = (cells[0], cells[3] == "yes")
     return rows

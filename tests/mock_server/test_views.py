@@ -554,6 +554,7 @@ def test_task_list_shows_every_task(emulators: Emulators):
         "numbers",
         "created_at",
         "create_fault",
+        "dialect",
     }
     assert {t["create_fault"] for t in listed} == {"none"}
 
