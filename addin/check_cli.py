@@ -7,7 +7,8 @@ Exit codes:
 - 2: bad usage (such as ``-o`` naming the input file) or an unreadable input file;
   nothing was billed
 - 3: more numbers to upload than ``--max-upload`` and no ``--yes``; nothing was billed
-- 4: the vendor refused the job (API key, balance) or the job failed
+- 4: the vendor refused the job (API key, balance) or the job failed; also stopped
+  before billing when the v1 balance clearly cannot pay for the uploads
 - 5: the output file could not be written (answers are cached: run again)
 - 6: some numbers wait for your word: an upload's outcome is unknown (the vendor may
   have billed it); ``fbcheck jobs resend JOB`` or ``fbcheck jobs abandon JOB`` decides
@@ -15,6 +16,9 @@ Exit codes:
   (balance, key, or still unfinished after FBCHECK_MAX_WAIT); run again to resume
 - 8: the store could not be written (disk full, read-only, damaged); task ids the
   vendor returned are kept in the create journal and the next run pays nothing for them
+- 9: fewer new numbers than the vendor's minimum per task (v1: 100): they were not
+  uploaded and nothing was billed for them (their rows say ``pending`` with why); cached
+  answers are still written. Check them together with more numbers.
 - 130: interrupted (Ctrl-C or SIGTERM); the message says what was created, what was
   never sent and what is uncertain
 
@@ -70,6 +74,7 @@ EXIT_UNWRITABLE = 5
 EXIT_WAITING_FOR_USER = 6
 EXIT_PAUSED = 7
 EXIT_STORE = 8
+EXIT_BELOW_MINIMUM = 9
 PENDING = "pending"
 #: The answers counted in the summary, in the order it names them.
 ANSWER_KINDS = ("yes", "no", "ban", "invalid", "error", PENDING)
@@ -86,6 +91,8 @@ CHECK_DOCUMENT: dict[str, Any] = {
     "billed": None,
     "possibly_billed": None,
     "estimate": None,
+    "held": 0,
+    "balance": None,
 }
 
 Row = tuple[object, str | None, str | None]
@@ -207,6 +214,7 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
     checker = start_checker(settings)
     ui.set(demo=checker.demo)
     job_id: str | None = None
+    held_reason: str | None = None
     clean_close = True
     try:
         with interruptible():
@@ -225,15 +233,29 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
             else:
                 plan = checker.plan(numbers, refresh=args.refresh, rows=rows, invalid=invalid)
                 _print_plan(plan.summary(), header, ui)
+                if plan.held:
+                    held_reason = below_minimum_reason(plan.held, plan.min_size)
+                    ui.set(held=plan.held)
+                    ui.warn(f"not uploaded: {held_reason}")
+                    if not (plan.hits or plan.in_flight):
+                        return EXIT_BELOW_MINIMUM
+                to_upload = plan.to_upload - plan.held
                 limit = settings.confirm_above if args.max_upload is None else args.max_upload
-                if plan.to_upload > limit and not args.yes:
+                if to_upload > limit and not args.yes:
                     message = (
-                        f"stopped before billing: {plan.to_upload:,} numbers to upload is above "
+                        f"stopped before billing: {to_upload:,} numbers to upload is above "
                         f"--max-upload {limit:,}; run again with --yes to go ahead"
                     )
                     ui.set(error=message)
                     ui.say(message)
                     return EXIT_NEEDS_CONFIRMATION
+                if plan.tasks and checker.has_vendor_balance:
+                    refusal = check_balance(checker, plan.billed_minimum, ui)
+                    if refusal is not None:
+                        message = f"stopped before billing: {refusal}"
+                        ui.set(error=message)
+                        ui.say(message)
+                        return EXIT_FAILED
                 job_id = checker.submit(
                     plan, kind="cli", label=args.input.name, fingerprint=fingerprint
                 )
@@ -263,6 +285,7 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
             keep_columns=keep_columns,
             columns=columns,
             preview=args.preview,
+            held_reason=held_reason,
         )
     except (OSError, ValueError, InputError) as exc:
         return ui.error(
@@ -273,7 +296,42 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
     _print_summary(ui, output, written, counts, before, final, demo)
     if args.preview > 0:
         _print_preview(ui, preview, answers)
-    return exit_code(final, counts, written)
+    code = exit_code(final, counts, written)
+    if held_reason is not None and code in (EXIT_OK, EXIT_SOME_ERRORS):
+        return EXIT_BELOW_MINIMUM
+    return code
+
+
+def below_minimum_reason(held: int, minimum: int) -> str:
+    """Return why new numbers were not uploaded: fewer than the vendor's minimum per task."""
+    return (
+        f"{held:,} new number(s), fewer than the vendor's minimum of {minimum:,} per task;"
+        " nothing was billed for them and nothing is added to make up the difference:"
+        " check them together with more numbers"
+    )
+
+
+def check_balance(checker: Checker, needed: int, ui: Output) -> str | None:
+    """Print the v1 balance (a possibly billed request); return a refusal when it cannot pay.
+
+    The balance's unit is not documented (requests or money), so only a balance
+    below the requests that are certain to be billed (one create and one poll per
+    task) clearly cannot pay: the job stops before anything is billed.
+    """
+    balance = checker.vendor_balance()
+    ui.set(balance=balance)
+    if balance is None:
+        why = checker.balance_error or "no answer"
+        ui.say(f"balance: unknown ({why}); the vendor refuses what it cannot bill")
+        return None
+    shown = f"{int(balance):,}" if float(balance).is_integer() else f"{balance:,.2f}"
+    ui.say(f"balance: {shown} (read from the vendor now; this request may be billed)")
+    if balance < needed:
+        return (
+            f"the balance of {shown} is below the {needed:,} requests this job is"
+            " certain to be billed; top up the balance and run again"
+        )
+    return None
 
 
 def same_file(first: Path, second: Path) -> bool:
@@ -334,10 +392,18 @@ def _print_plan(plan: dict[str, Any], header: str | None, ui: Output) -> None:
         ("distinct numbers", f"{plan['distinct']:,}"),
         ("cached", f"{plan['cache_hits']:,}"),
         ("already in an open task", f"{plan['in_flight']:,}"),
-        ("to upload", f"{plan['to_upload']:,}"),
+        ("to upload", f"{plan['to_upload'] - plan.get('held', 0):,}"),
         ("tasks", f"{plan['tasks']:,}"),
         ("estimated cost", cost),
     ]
+    if plan.get("held"):
+        facts.insert(
+            -2,
+            (
+                "held (under the minimum per task)",
+                f"{plan['held']:,} (minimum {plan['min_task_numbers']:,})",
+            ),
+        )
     ui.set(estimate=plan)
     ui.table(facts_grid(f"estimate{column}, before anything is billed", facts))
 
@@ -370,6 +436,7 @@ def _write(
     keep_columns: bool,
     columns: tuple[str, ...] = OUTPUT_COLUMNS,
     preview: int = 0,
+    held_reason: str | None = None,
 ) -> tuple[int, Counter[str], list[Row]]:
     """Write one output row per input row, in input order; return rows, counts and a preview.
 
@@ -380,7 +447,8 @@ def _write(
     up to three invalid ones further down, so their reasons show.
     """
     counts: Counter[str] = Counter()
-    waiting = waiting_reason(final)
+    # A job that left numbers out for the minimum answers all the others.
+    waiting = f"not uploaded: {held_reason}" if held_reason else waiting_reason(final)
     width = len(columns) - len(ANSWER_COLUMNS)
     shown: list[Row] = []
     later_invalid = 0

@@ -37,6 +37,8 @@ from addin.engine.states import (
     TaskState,
 )
 from addin.engine.store import Answer, Store, TaskRecord
+from addin.upstream.accounting import RequestOutcome
+from addin.upstream.exceptions import UpstreamError
 
 #: Said of numbers a user gave up after an upload with an unknown outcome.
 ABANDONED_REASON = (
@@ -171,6 +173,8 @@ class Checker:
         self.cache_realm = connection.cache_realm
         self.task_realm = connection.task_realm
         self.store = Store(settings.db_path)
+        #: Why the last balance request failed, if it did.
+        self.balance_error: str | None = None
         self.owner = OwnerLock(settings.data_dir)
         self.journal = CreateJournal(settings.data_dir / "fbcheck.journal")
         if self.demo:
@@ -246,6 +250,7 @@ class Checker:
             refresh=refresh,
             rows=rows,
             invalid=invalid,
+            min_size=self.settings.min_task_numbers,
         )
 
     def submit(
@@ -270,6 +275,7 @@ class Checker:
             fingerprint=fingerprint,
             owner=self.runner.owner,
             lease_seconds=self.runner.settings.lease_seconds,
+            min_chunk=self.settings.min_task_numbers,
         )
         self.runner.wake()
         return new.job_id
@@ -497,17 +503,54 @@ class Checker:
                 statuses[number] = NumberStatus("answered", answer=answer.answer, progress=progress)
         return statuses
 
-    def account(self) -> Account:
-        """Return what is known of the vendor account; no billed request is sent for it."""
+    @property
+    def has_vendor_balance(self) -> bool:
+        """Return True when the vendor's API offers a balance route (v1)."""
+        return self.connection.client.has_balance
+
+    def vendor_balance(self) -> float | None:
+        """Return the account's balance, or None when it cannot be known.
+
+        On v1 this asks ``/v1/balance``, which the vendor does not say is free: the
+        request is recorded as possibly billed, so call it only when a person looks
+        (the CLI's estimate, the task pane's account panel). Otherwise the
+        connection's free balance (the demo emulator's ledger), if any.
+        """
+        client = self.connection.client
+        if not client.has_balance:
+            return self.connection.balance()
+
+        def record(outcome: RequestOutcome) -> None:
+            """Store the balance request's outcome with the realm's other requests."""
+            self.store.record_request(
+                outcome, realm=self.task_realm, key_fp=self.connection.key_fp, ref=None
+            )
+
+        try:
+            return client.get_balance(observe=record)
+        except UpstreamError as exc:
+            self.balance_error = str(exc)
+            return None
+
+    def account(self, *, live_balance: bool = False) -> Account:
+        """Return what is known of the vendor account.
+
+        ``live_balance`` (a person looks at the account panel) asks v1's balance route,
+        a possibly billed request; without it nothing is sent to the vendor.
+        """
+        balance = self.vendor_balance() if live_balance else self.connection.balance()
         billing = self.store.realm_billing(self.task_realm)
-        balance = self.connection.balance()
+        if balance is not None and float(balance).is_integer():
+            balance = int(balance)
         return Account(
             mode="demo" if self.demo else "live",
             api_url=None if self.demo else self.settings.vendor_url,
-            balance=None if balance is None else int(balance),
+            balance=balance,
             billed=billing.billed,
             possibly_billed=billing.possibly,
             last_error=self.fatal or self.store.latest_error(self.task_realm),
+            dialect=self.settings.dialect,
+            balance_live=live_balance and self.has_vendor_balance,
         )
 
     def clear_cache(self) -> int:
@@ -551,12 +594,16 @@ class Account:
 
     mode: str  # "demo" or "live"
     api_url: str | None
-    #: The emulator's balance in demo mode; the vendor's is not known without a billed request.
-    balance: int | None
+    #: The emulator's balance in demo mode; v1's from ``/v1/balance`` when a person looks.
+    balance: float | None
     billed: int
     last_error: str | None
-    #: Requests that may have been billed (no usable answer came back).
+    #: Requests that may have been billed (no usable answer came back, or ``/v1/balance``).
     possibly_billed: int = 0
+    #: The vendor API's dialect: ``legacy`` or ``v1``.
+    dialect: str = "legacy"
+    #: True when ``balance`` was just read from the vendor (v1).
+    balance_live: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """Return JSON-ready data."""
@@ -567,6 +614,8 @@ class Account:
             "billed": self.billed,
             "possibly_billed": self.possibly_billed,
             "last_error": self.last_error,
+            "dialect": self.dialect,
+            "balance_live": self.balance_live,
         }
 
 

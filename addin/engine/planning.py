@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from addin.engine.chunking import balanced_chunks, chunk_count
 from addin.engine.store import Store
 
 #: A typical task costs its create plus a handful of adaptive polls (see
@@ -25,6 +26,8 @@ class Plan:
     upload: list[str] = field(repr=False)
     chunk_size: int
     refresh: bool
+    #: The fewest numbers one task may hold (the vendor's minimum; 1 for the legacy API).
+    min_size: int = 1
 
     @property
     def cache_hits(self) -> int:
@@ -44,13 +47,17 @@ class Plan:
     @property
     def tasks(self) -> int:
         """Return how many upstream tasks will be created."""
-        return -(-len(self.upload) // self.chunk_size)
+        return chunk_count(len(self.upload), minimum=self.min_size, maximum=self.chunk_size)
 
     @property
     def chunks(self) -> list[list[str]]:
-        """Return the upload split into tasks of at most ``chunk_size`` numbers."""
-        size = self.chunk_size
-        return [self.upload[i : i + size] for i in range(0, len(self.upload), size)]
+        """Return the upload split into balanced tasks within the size bounds."""
+        return balanced_chunks(self.upload, minimum=self.min_size, maximum=self.chunk_size)
+
+    @property
+    def held(self) -> int:
+        """Return how many new numbers are not uploaded: fewer than the minimum of one task."""
+        return len(self.upload) if self.upload and self.tasks == 0 else 0
 
     @property
     def billed_minimum(self) -> int:
@@ -72,6 +79,8 @@ class Plan:
             "in_flight": self.joined,
             "to_upload": self.to_upload,
             "tasks": self.tasks,
+            "held": self.held,
+            "min_task_numbers": self.min_size,
             "billed_minimum": self.billed_minimum,
             "billed_typical": self.billed_typical,
             "refresh": self.refresh,
@@ -93,6 +102,7 @@ def plan_numbers(
     refresh: bool = False,
     rows: int | None = None,
     invalid: int = 0,
+    min_size: int = 1,
 ) -> Plan:
     """Plan the distinct E.164 ``numbers``: cache hits, in-flight joins, uploads.
 
@@ -114,4 +124,5 @@ def plan_numbers(
         upload=upload,
         chunk_size=chunk_size,
         refresh=refresh,
+        min_size=min_size,
     )

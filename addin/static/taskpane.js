@@ -302,10 +302,13 @@ byId("api-key-remove").addEventListener("click", () => {
   saveSettings({ api_key: "" }, "API key removed: DEMO mode.");
 });
 
-/** Show what is known of the vendor account. */
-async function loadAccount() {
+/**
+ * Show what is known of the vendor account. `live` (the Check balance button: a person
+ * looks) asks the v1 balance route, which the vendor may bill; nothing else calls it.
+ */
+async function loadAccount(live = false) {
   try {
-    const account = await backend.get("/api/account");
+    const account = await backend.get(live ? "/api/account?balance=live" : "/api/account");
     noteDemo(account.demo);
     const pairs = Object.entries(account)
       .filter(([name]) => name !== "demo")
@@ -315,6 +318,8 @@ async function loadAccount() {
     fillFigures(byId("account-details"), [["state", describeError(error)]]);
   }
 }
+
+byId("check-balance").addEventListener("click", () => loadAccount(true));
 
 byId("clear-cache").addEventListener("click", async () => {
   try {

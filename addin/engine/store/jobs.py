@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from addin.engine.chunking import balanced_chunks
 from addin.engine.states import JobState, TaskState, sql_list
 from addin.engine.store.database import chunks
 from addin.engine.store.records import (
@@ -43,6 +44,8 @@ class NewJob:
     joined: int
     uploaded: int
     tasks: int
+    #: New numbers left out: fewer than the minimum of one task (not part of the job).
+    held: int = 0
 
 
 class JobTable(TaskTable):
@@ -64,10 +67,13 @@ class JobTable(TaskTable):
         fingerprint: str | None = None,
         owner: str | None = None,
         lease_seconds: float = 0.0,
+        min_chunk: int = 1,
     ) -> NewJob:
         """Store a job for the distinct ``numbers``, claiming the ones nobody checks yet.
 
         New tasks are leased to ``owner`` (the submitting process's runner) at once.
+        Numbers to upload are split by ``addin.engine.chunking.balanced_chunks``; fewer
+        than ``min_chunk`` of them make no task and are left out of the job (``held``).
         """
         job_id = uuid.uuid4().hex[:16]
         now = self.clock()
@@ -90,10 +96,11 @@ class JobTable(TaskTable):
                     if row[0] not in hits:
                         joined[row[0]] = row[1]
             upload = sorted(n for n in numbers if n not in hits and n not in joined)
-            groups = [upload[i : i + chunk_size] for i in range(0, len(upload), chunk_size)]
+            groups = balanced_chunks(upload, minimum=min_chunk, maximum=chunk_size)
+            held = 0 if groups else len(upload)
             state = JobState.RUNNING if (joined or groups) else JobState.DONE
             plan = {**plan, "cache_hits": len(hits), "in_flight": len(joined)}
-            plan.update(to_upload=len(upload), tasks=len(groups))
+            plan.update(to_upload=len(upload) - held, tasks=len(groups), held=held)
             db.execute(
                 f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",  # noqa: S608
                 (
@@ -136,7 +143,7 @@ class JobTable(TaskTable):
                     "INSERT INTO job_numbers (job_id, e164, task_ref) VALUES (?, ?, ?)",
                     ((job_id, n, ref) for n in group),
                 )
-        return NewJob(job_id, len(hits), len(joined), len(upload), len(groups))
+        return NewJob(job_id, len(hits), len(joined), len(upload) - held, len(groups), held)
 
     def open_job(self, fingerprint: str, realm: str) -> JobRecord | None:
         """Return the newest unfinished job of ``realm`` with this input fingerprint, if any."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 
 from addin.config import RuntimeChanges, Settings
 from addin.web.engine_host import apply_settings, host_of
@@ -40,9 +40,14 @@ def put_settings() -> Response:
 
 @bp.get("/account")
 def account() -> Response:
-    """Return what is known of the vendor account (demo: the emulator's ledger)."""
+    """Return what is known of the vendor account (demo: the emulator's ledger).
+
+    ``?balance=live`` (the pane's *Check balance* button: a person looks) asks v1's
+    ``/v1/balance``, which may be billed; without it nothing is sent to the vendor.
+    """
+    live = request.args.get("balance") == "live"
     with host_of(current_app).checker() as checker:
-        return reply(**checker.account().as_dict())
+        return reply(**checker.account(live_balance=live).as_dict())
 
 
 @bp.post("/cache/clear")

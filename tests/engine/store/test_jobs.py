@@ -43,8 +43,27 @@ def test_new_numbers_are_claimed_in_chunks(desk: Desk) -> None:
         "test",
         "t",
     )
-    assert job.plan == {"cache_hits": 0, "in_flight": 0, "to_upload": 5, "tasks": 3}
+    assert job.plan == {"cache_hits": 0, "in_flight": 0, "to_upload": 5, "tasks": 3, "held": 0}
     assert desk.store.job_counts(new.job_id) == {"pending": 5}
+
+
+def test_chunks_are_balanced_within_the_minimum(desk: Desk) -> None:
+    new = desk.job(numbers(7), chunk_size=5, min_chunk=3)
+    tasks = desk.store.job_tasks(new.job_id)
+    assert [t.n_numbers for t in tasks] == [4, 3]  # not 5 + 2: no remainder under the minimum
+    assert sorted(n for t in tasks for n in desk.store.task_numbers(t.ref)) == numbers(7)
+
+
+def test_fewer_new_numbers_than_the_minimum_are_held_out_of_the_job(desk: Desk) -> None:
+    new = desk.job(numbers(2), chunk_size=5, min_chunk=3)
+    assert (new.uploaded, new.tasks, new.held) == (0, 0, 2)
+    assert desk.store.job_tasks(new.job_id) == []
+    assert desk.claims() == {}
+    job = desk.store.job(new.job_id)
+    assert job is not None
+    assert job.state == JobState.DONE
+    assert job.plan["held"] == 2
+    assert desk.store.job_counts(new.job_id) == {}
 
 
 def test_a_job_without_owner_leaves_its_tasks_free(desk: Desk) -> None:

@@ -156,6 +156,8 @@ def test_account_in_demo_reads_the_emulator_ledger(client: AddinClient) -> None:
         "billed": 0,
         "possibly_billed": 0,
         "last_error": None,
+        "dialect": "legacy",
+        "balance_live": False,
     }
     wait_job(client, ok(post(client, CHECK, payload(("A1:A1", [number(1)]))))["job_id"])
     after = ok(client.get("/api/account"))
@@ -173,10 +175,28 @@ def test_account_live_counts_billed_requests(client: AddinClient, emulator: Emul
         "billed": 0,
         "possibly_billed": 0,
         "last_error": None,
+        "dialect": "legacy",
+        "balance_live": False,
     }
     job_id = ok(post(client, CHECK, payload(("A1:A1", [number(1)]))))["job_id"]
     assert wait_job(client, job_id)["answered"] == 1
     assert ok(client.get("/api/account"))["billed"] >= 2
+
+
+def test_the_v1_balance_is_asked_only_when_a_person_looks(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    with engine_app(tmp_path, api_url=emulator.url, api_dialect="v1") as app:
+        client = AddinClient(app)
+        ok(put(client, {"api_key": LIVE_KEY}))
+        quiet = ok(client.get("/api/account"))
+        assert (quiet["dialect"], quiet["balance"], quiet["balance_live"]) == ("v1", None, False)
+        assert emulator.ledger(LIVE_KEY)["balance_reads"] == 0
+        looked = ok(client.get("/api/account?balance=live"))
+        assert looked["balance_live"] is True
+        assert looked["balance"] == emulator.ledger(LIVE_KEY)["balance"]
+        assert looked["possibly_billed"] == 1  # the balance route may be billed
+        assert emulator.ledger(LIVE_KEY)["balance_reads"] == 1
 
 
 def test_account_live_reports_a_refused_key(client: AddinClient) -> None:
