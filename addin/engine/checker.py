@@ -197,6 +197,7 @@ class Checker:
                 ambiguous_retry_delay=settings.ambiguous_retry_delay,
                 uncertain_creates=settings.uncertain_creates,
                 max_uncertain_resends=settings.max_uncertain_resends,
+                product=connection.product,
             ),
         )
         if start_runner:
@@ -251,6 +252,7 @@ class Checker:
             rows=rows,
             invalid=invalid,
             min_size=self.settings.min_task_numbers,
+            product=self.connection.product,
         )
 
     def submit(
@@ -276,6 +278,7 @@ class Checker:
             owner=self.runner.owner,
             lease_seconds=self.runner.settings.lease_seconds,
             min_chunk=self.settings.min_task_numbers,
+            product=self.connection.product,
         )
         self.runner.wake()
         return new.job_id
@@ -461,7 +464,9 @@ class Checker:
 
     def cached_answers(self, numbers: Iterable[str]) -> dict[str, tuple[str, float]]:
         """Return fresh cached (answer, checked_at) of ``numbers`` from the vendor in use."""
-        return self.store.cached(self.cache_realm, list(numbers), max_age=self.max_age)
+        return self.store.cached(
+            self.cache_realm, list(numbers), max_age=self.max_age, product=self.connection.product
+        )
 
     def stale_answers(self, numbers: Iterable[str]) -> dict[str, tuple[str, float]]:
         """Return cached (answer, checked_at) of ``numbers`` older than the cache lifetime.

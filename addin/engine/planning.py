@@ -103,6 +103,7 @@ def plan_numbers(
     rows: int | None = None,
     invalid: int = 0,
     min_size: int = 1,
+    product: str = "facebook",
 ) -> Plan:
     """Plan the distinct E.164 ``numbers``: cache hits, in-flight joins, uploads.
 
@@ -111,7 +112,7 @@ def plan_numbers(
     whose answers will be fresh anyway.
     """
     distinct = list(dict.fromkeys(numbers))
-    hits = {} if refresh else store.cached(cache_realm, distinct, max_age=max_age)
+    hits = {} if refresh else store.cached(cache_realm, distinct, max_age=max_age, product=product)
     rest = [n for n in distinct if n not in hits]
     in_flight = store.in_flight(task_realm, rest)
     upload = sorted(n for n in rest if n not in in_flight)

@@ -93,6 +93,7 @@ class RunnerSettings:
     max_concurrent_tasks: int
     poll_target_delay: float = 60.0
     ambiguous_retry_delay: float = 30.0
+    product: str = "facebook"  # the check, part of every cache key
     uncertain_creates: str = "ask"  # "ask": wait for the user's word; "resend": bounded re-sends
     max_uncertain_resends: int = 2
     lease_seconds: float = LEASE_SECONDS
@@ -562,6 +563,7 @@ class Runner:
                 results=answers,
                 source=self.settings.source,
                 missing_reason=MISSING_REASON,
+                product=self.settings.product,
             )
         )
         self._tasks.pop(record.ref, None)

@@ -1,19 +1,25 @@
-"""The result cache: one yes/no/ban answer per (realm, E.164), reused while fresh."""
+"""The result cache: one yes/no/ban answer per (realm, product, E.164), reused while fresh."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from addin.engine.store.database import Database, chunks
+from addin.engine.store.database import FIRST_PRODUCT, Database, chunks
 
 
 class ResultCache(Database):
     """Cached answers; errors are never cached, so a later run asks again."""
 
     def cached(
-        self, realm: str, numbers: Iterable[str], *, max_age: float, now: float | None = None
+        self,
+        realm: str,
+        numbers: Iterable[str],
+        *,
+        max_age: float,
+        now: float | None = None,
+        product: str = FIRST_PRODUCT,
     ) -> dict[str, tuple[str, float]]:
-        """Return {e164: (answer, checked_at)} for fresh cache entries among ``numbers``."""
+        """Return {e164: (answer, checked_at)} for fresh cache entries of ``product``."""
         now = self.clock() if now is None else now
         oldest = now - max_age
         found: dict[str, tuple[str, float]] = {}
@@ -22,8 +28,8 @@ class ResultCache(Database):
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(
                 f"SELECT e164, answer, checked_at FROM results WHERE realm = ? "  # noqa: S608
-                f"AND checked_at >= ? AND e164 IN ({marks})",
-                (realm, oldest, *chunk),
+                f"AND product = ? AND checked_at >= ? AND e164 IN ({marks})",
+                (realm, product, oldest, *chunk),
             )
             for row in rows:
                 found[row[0]] = (row[1], row[2])

@@ -2,7 +2,12 @@
 
 The schema lives in ``schema.sql`` beside this module (package data). A file
 written by an older version is upgraded in place when it is opened: columns
-are only ever added, so an older fbcheck can still read what it knows.
+are added, so an older fbcheck can still read what it knows. One exception:
+version 3 put the product (``facebook``) into the result cache's key, which
+SQLite can only do by rebuilding the table; every cached answer is kept with
+product ``facebook`` (the only check before it). An older fbcheck can still
+read that cache but not add answers to it: upgrade every fbcheck that shares a
+data folder together.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 #: PRAGMA user_version of the schema in schema.sql.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: The product of every answer cached before the product was part of the key.
+FIRST_PRODUCT = "facebook"
 #: Seconds a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT = 60.0
 
@@ -85,6 +92,8 @@ class Database:
                 for name, kind in columns:
                     if name not in have:
                         conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            if "results" in old:
+                _add_product_to_cache_key(conn)
             for statement in _statements(schema_sql()):
                 conn.execute(statement)
             if "tasks" in old:
@@ -136,6 +145,29 @@ def _statements(script: str) -> Iterator[str]:
     for statement in "\n".join(lines).split(";"):
         if statement.strip():
             yield statement
+
+
+def _add_product_to_cache_key(conn: sqlite3.Connection) -> None:
+    """Rebuild a results table keyed by (realm, e164) as (realm, product, e164).
+
+    Every existing answer is kept, with product ``facebook``; runs inside the
+    upgrade's transaction, so a failure leaves the old table as it was.
+    """
+    if "product" in {r[1] for r in conn.execute("PRAGMA table_info(results)")}:
+        return
+    conn.execute(
+        "CREATE TABLE results_with_product (realm TEXT NOT NULL,"
+        f" product TEXT NOT NULL DEFAULT '{FIRST_PRODUCT}', e164 TEXT NOT NULL,"
+        " answer TEXT NOT NULL, checked_at REAL NOT NULL, task_id TEXT,"
+        " PRIMARY KEY (realm, product, e164)) WITHOUT ROWID"
+    )
+    conn.execute(
+        "INSERT INTO results_with_product (realm, product, e164, answer, checked_at, task_id)"
+        " SELECT realm, ?, e164, answer, checked_at, task_id FROM results",
+        (FIRST_PRODUCT,),
+    )
+    conn.execute("DROP TABLE results")
+    conn.execute("ALTER TABLE results_with_product RENAME TO results")
 
 
 def _upgrade_first_release(conn: sqlite3.Connection) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from addin.engine.chunking import balanced_chunks
 from addin.engine.states import JobState, TaskState, sql_list
-from addin.engine.store.database import chunks
+from addin.engine.store.database import FIRST_PRODUCT, chunks
 from addin.engine.store.records import (
     JOB_COLUMNS,
     TASK_COLUMNS,
@@ -68,6 +68,7 @@ class JobTable(TaskTable):
         owner: str | None = None,
         lease_seconds: float = 0.0,
         min_chunk: int = 1,
+        product: str = FIRST_PRODUCT,
     ) -> NewJob:
         """Store a job for the distinct ``numbers``, claiming the ones nobody checks yet.
 
@@ -85,8 +86,8 @@ class JobTable(TaskTable):
                 if not refresh:
                     for row in db.execute(
                         "SELECT e164, answer, checked_at FROM results WHERE realm = ?"  # noqa: S608
-                        f" AND checked_at >= ? AND e164 IN ({marks})",
-                        (cache_realm, now - max_age, *chunk),
+                        f" AND product = ? AND checked_at >= ? AND e164 IN ({marks})",
+                        (cache_realm, product, now - max_age, *chunk),
                     ):
                         hits[row[0]] = (row[1], row[2])
                 for row in db.execute(

@@ -2,15 +2,19 @@
 -- Versioned by PRAGMA user_version; addin/engine/store/database.py upgrades
 -- older files in place (columns are only ever added).
 
--- The result cache: one row per (realm, E.164) with a yes/no/ban answer.
--- Errors are never cached, so a later run asks again.
+-- The result cache: one row per (realm, product, E.164) with a yes/no/ban answer.
+-- The product is the vendor's check ("facebook"), so another checker of the same
+-- vendor never mixes its answers with these. Errors are never cached, so a later
+-- run asks again. (Version 3 added the product to the key: database.py rebuilds
+-- an older table with product 'facebook'.)
 CREATE TABLE IF NOT EXISTS results (
     realm TEXT NOT NULL,
+    product TEXT NOT NULL DEFAULT 'facebook',
     e164 TEXT NOT NULL,
     answer TEXT NOT NULL,
     checked_at REAL NOT NULL,
     task_id TEXT,
-    PRIMARY KEY (realm, e164)
+    PRIMARY KEY (realm, product, e164)
 ) WITHOUT ROWID;
 
 -- One row per check: a CLI run, a ribbon click, a batch of =FBCHECK cells.

@@ -22,7 +22,7 @@ from addin.engine.states import (
     check_task_move,
     sql_list,
 )
-from addin.engine.store.database import Database, chunks
+from addin.engine.store.database import FIRST_PRODUCT, Database, chunks
 from addin.engine.store.records import TASK_COLUMNS, TaskRecord, task_from_row
 from addin.formats import ANSWERS
 
@@ -310,6 +310,7 @@ class TaskTable(Database):
         results: Mapping[str, tuple[str, str | None]],
         source: str,
         missing_reason: str,
+        product: str = FIRST_PRODUCT,
     ) -> None:
         """Store a task's answers: cache yes/no/ban, answer every waiting job's numbers.
 
@@ -330,15 +331,15 @@ class TaskTable(Database):
                 )
             ]
             rows: list[tuple[str, str | None, str, float, str, str, int]] = []
-            cache_rows: list[tuple[str, str, str, float, str | None]] = []
+            cache_rows: list[tuple[str, str, str, str, float, str | None]] = []
             for number in numbers:
                 answer, reason = results.get(number, ("error", missing_reason))
                 rows.extend((answer, reason, source, now, job, number, ref) for job in waiting)
                 if answer in ANSWERS:
-                    cache_rows.append((cache_realm, number, answer, now, task_id))
+                    cache_rows.append((cache_realm, product, number, answer, now, task_id))
             db.executemany(
-                "INSERT INTO results (realm, e164, answer, checked_at, task_id)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (realm, e164) DO UPDATE SET"
+                "INSERT INTO results (realm, product, e164, answer, checked_at, task_id)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (realm, product, e164) DO UPDATE SET"
                 " answer = excluded.answer, checked_at = excluded.checked_at,"
                 " task_id = excluded.task_id",
                 cache_rows,

@@ -53,7 +53,10 @@ def test_a_newer_answer_replaces_the_old_one(desk: Desk) -> None:
 def test_clear_cache_of_one_realm_or_all(desk: Desk) -> None:
     desk.cache({"+41790000000": "yes", "+41790000001": "no"})
     with desk.store.transaction() as db:
-        db.execute("INSERT INTO results VALUES ('other', '+41790000000', 'yes', 0, NULL)")
+        db.execute(
+            "INSERT INTO results (realm, e164, answer, checked_at)"
+            " VALUES ('other', '+41790000000', 'yes', 0)"
+        )
     assert desk.store.clear_cache(CACHE) == 2
     assert desk.store.clear_cache() == 1
     assert desk.store.clear_cache() == 0

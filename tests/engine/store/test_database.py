@@ -257,7 +257,10 @@ def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
     def insert_then_fail() -> None:
         """Write a row, then fail inside the transaction."""
         with store.transaction() as db:
-            db.execute("INSERT INTO results VALUES ('c', '+41790000001', 'yes', 0, NULL)")
+            db.execute(
+                "INSERT INTO results (realm, e164, answer, checked_at)"
+                " VALUES ('c', '+41790000001', 'yes', 0)"
+            )
             raise KeyError("boom")
 
     with pytest.raises(KeyError):
@@ -269,3 +272,77 @@ def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
 def test_chunks() -> None:
     assert [list(c) for c in chunks([1, 2, 3, 4, 5], 2)] == [[1, 2], [3, 4], [5]]
     assert list(chunks([], 3)) == []
+
+
+OLD_RESULTS = """
+CREATE TABLE results (
+    realm TEXT NOT NULL,
+    e164 TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    checked_at REAL NOT NULL,
+    task_id TEXT,
+    PRIMARY KEY (realm, e164)
+) WITHOUT ROWID;
+"""
+
+
+def version_2_store(path: Path, answers: dict[str, str]) -> float:
+    """Write a store as version 2 left it: the cache keyed by (realm, e164); return its time."""
+    conn = sqlite3.connect(path)
+    conn.executescript(schema_sql())
+    conn.executescript("DROP TABLE results;" + OLD_RESULTS)
+    now = time.time()
+    with conn:
+        conn.executemany(
+            "INSERT INTO results VALUES (?, ?, ?, ?, 't1')",
+            [(CACHE, number, answer, now) for number, answer in answers.items()],
+        )
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    return now
+
+
+@pytest.mark.parametrize("make_old", ["version 2", "first release"])
+def test_the_cache_key_gains_the_product_and_old_answers_migrate(
+    tmp_path: Path, make_old: str
+) -> None:
+    path = tmp_path / "fbcheck.sqlite3"
+    old = {"+41790000001": "yes", "+41790000002": "ban"}
+    if make_old == "version 2":
+        checked = version_2_store(path, old)
+    else:
+        first_release_store(path)
+        checked = time.time()
+        conn = sqlite3.connect(path)
+        with conn:
+            conn.executemany(
+                "INSERT INTO results VALUES (?, ?, ?, ?, NULL)",
+                [(CACHE, n, a, checked) for n, a in old.items()],
+            )
+        conn.close()
+    store = Store(path)
+    assert store.read("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+    columns = [r[1] for r in store.read("PRAGMA table_info(results)")]
+    assert columns == ["realm", "product", "e164", "answer", "checked_at", "task_id"]
+    found = store.cached(CACHE, list(old), max_age=3600, now=checked)
+    assert {n: a for n, (a, _) in found.items()} == old  # kept, as facebook answers
+    assert store.cached(CACHE, list(old), max_age=3600, now=checked, product="instagram") == {}
+    store.close()
+    again = Store(path)  # a second open changes nothing
+    assert len(again.read("SELECT * FROM results")) == 2
+    again.close()
+
+
+def test_answers_of_two_products_live_side_by_side(tmp_path: Path) -> None:
+    store = Store(tmp_path / "fbcheck.sqlite3")
+    with store.transaction() as db:
+        db.execute(
+            "INSERT INTO results (realm, product, e164, answer, checked_at)"
+            " VALUES (?, 'facebook', '+41790000001', 'yes', 1.0),"
+            " (?, 'instagram', '+41790000001', 'no', 1.0)",
+            (CACHE, CACHE),
+        )
+    facebook = store.cached(CACHE, ["+41790000001"], max_age=10, now=2.0)
+    other = store.cached(CACHE, ["+41790000001"], max_age=10, now=2.0, product="instagram")
+    assert (facebook["+41790000001"][0], other["+41790000001"][0]) == ("yes", "no")
+    store.close()
