@@ -321,6 +321,49 @@ async function loadAccount(live = false) {
 
 byId("check-balance").addEventListener("click", () => loadAccount(true));
 
+// ---- =FBCHECK look-ups too few for one task of the vendor (below its minimum) ----
+
+/** How often the pane asks the backend (not the vendor) about held look-ups, in ms. */
+const SHORT_INTERVAL_MS = 5000;
+/** The held count the user chose to keep waiting for (the prompt returns when it changes). */
+let shortAcknowledged = 0;
+
+/** Show the wait-or-drop prompt while look-ups are held (fewer new numbers than the minimum). */
+async function loadShort() {
+  try {
+    const answer = await backend.get("/api/lookups/below-minimum");
+    const box = byId("short-box");
+    if (!answer.waiting) {
+      shortAcknowledged = 0;
+      box.hidden = true;
+      return;
+    }
+    byId("short-text").textContent =
+      `${answer.waiting} =FBCHECK number(s) are not sent yet: the vendor takes at least ` +
+      `${answer.minimum} new numbers per task, and nothing is added to make up the difference. ` +
+      "They are sent with the next ones until enough are waiting, or drop them (their cells then say why).";
+    box.hidden = answer.waiting === shortAcknowledged;
+  } catch (error) {
+    setStatus("short-status", describeError(error), true);
+  }
+}
+
+byId("short-wait").addEventListener("click", async () => {
+  const answer = await backend.get("/api/lookups/below-minimum");
+  shortAcknowledged = answer.waiting;
+  byId("short-box").hidden = true;
+});
+byId("short-drop").addEventListener("click", async () => {
+  try {
+    const answer = await backend.post("/api/lookups/below-minimum/drop");
+    setStatus("short-status", `Dropped ${answer.dropped} number(s).`);
+    await loadShort();
+  } catch (error) {
+    setStatus("short-status", describeError(error), true);
+  }
+});
+setInterval(loadShort, SHORT_INTERVAL_MS);
+
 byId("clear-cache").addEventListener("click", async () => {
   try {
     const answer = await backend.post("/api/cache/clear");

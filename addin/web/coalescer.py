@@ -21,6 +21,13 @@ cell is submitted a second after it arrives.
 ``submit`` may also hold a batch for the user's confirmation (it returns None):
 its numbers stay ``unconfirmed`` until :meth:`LookupCoalescer.settle` records
 what the user decided. No Flask and no Excel in here.
+
+Too few for a task: the vendor may refuse a task under a minimum size (v1: 100).
+When ``submit`` answers with a :class:`Submission` naming numbers it kept back
+(too few new ones to make a task), they stay here as ``below_minimum`` and join
+the next batch, so they go out once enough numbers are waiting; or the user drops
+them (:meth:`LookupCoalescer.drop_below_minimum`) and their cells say why.
+Nothing is padded.
 """
 
 from __future__ import annotations
@@ -51,7 +58,8 @@ WORKER_NAP = 0.25
 class Lookup:
     """Where one number stands: queued, held for confirmation, submitted, declined or failed."""
 
-    state: str  # "queued", "unconfirmed", "submitted", "declined" or "failed"
+    # "queued", "unconfirmed", "below_minimum", "submitted", "declined" or "failed"
+    state: str
     job_id: str | None = None
     reason: str | None = None
 
@@ -59,6 +67,18 @@ class Lookup:
 QUEUED = Lookup("queued")
 #: Held until the user confirms the batch (or cancels it).
 UNCONFIRMED = Lookup("unconfirmed")
+#: The state of numbers too few for one task of the vendor (they wait for more).
+BELOW_MINIMUM = "below_minimum"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What ``submit`` did with a batch: the job (if any) and the numbers it kept back."""
+
+    job_id: str | None
+    too_few: tuple[str, ...] = ()
+    #: Why those numbers were not sent (shown in their cells and in the pane).
+    reason: str | None = None
 
 
 class QueueClosedError(RuntimeError):
@@ -108,11 +128,14 @@ class BatchWindow:
 
 
 class LookupCoalescer:
-    """Queue numbers and submit them together through ``submit`` (numbers -> job id or None)."""
+    """Queue numbers and submit them together through ``submit``.
+
+    ``submit`` answers a job id, None (held for confirmation) or a :class:`Submission`.
+    """
 
     def __init__(
         self,
-        submit: Callable[[list[str]], str | None],
+        submit: Callable[[list[str]], str | Submission | None],
         *,
         quiet: float = DEFAULT_QUIET,
         max_wait: float = DEFAULT_MAX_WAIT,
@@ -143,6 +166,9 @@ class LookupCoalescer:
         # Batches cut and waiting for the worker, with the generation they were cut in.
         self._ready: list[tuple[list[str], int]] = []
         self._known: dict[str, Lookup] = {}
+        # Numbers ``submit`` kept back (too few for a task), in arrival order.
+        self._short: dict[str, None] = {}
+        self._short_reason: str | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
         # Bumped by forget_all(), so a batch submitted before it records nothing.
@@ -163,6 +189,11 @@ class LookupCoalescer:
             if self._window.arrive(now, fresh):
                 for number in fresh:
                     self._known[number] = QUEUED
+                # Numbers too few for a task go out with the newcomers: together they may do.
+                self._window.arrive(now, list(self._short))
+                for number in self._short:
+                    self._known[number] = QUEUED
+                self._short.clear()
                 if self.max_batch is not None and len(self._window.numbers) >= self.max_batch:
                     self._cut()  # a full task gains nothing from waiting
             if self._window.numbers or self._ready:
@@ -183,12 +214,28 @@ class LookupCoalescer:
                 if known is QUEUED or known is UNCONFIRMED:
                     self._known[number] = outcome
 
+    def below_minimum(self) -> tuple[int, str | None]:
+        """Return how many numbers wait because they are too few for a task, and why."""
+        with self._lock:
+            return len(self._short), self._short_reason if self._short else None
+
+    def drop_below_minimum(self, reason: str) -> int:
+        """The user's word: give up the numbers too few for a task (cells say ``reason``)."""
+        with self._lock:
+            dropped = Lookup("failed", reason=reason)
+            for number in self._short:
+                self._known[number] = dropped
+            count = len(self._short)
+            self._short.clear()
+            return count
+
     def forget_all(self) -> None:
         """Drop the queue and every record (the vendor realm changed: ask again)."""
         with self._lock:
             self._window.take()
             self._ready.clear()
             self._known.clear()
+            self._short.clear()
             self._generation += 1
 
     def close(self) -> None:
@@ -237,22 +284,35 @@ class LookupCoalescer:
 
     def _submit_batch(self, batch: list[str], generation: int) -> None:
         """Submit ``batch`` and record its job (or why it failed) for every number."""
+        too_few: tuple[str, ...] = ()
+        short_outcome = QUEUED
         try:
-            job_id = self._submit(batch)
+            result = self._submit(batch)
         except Exception as exc:  # the cells must learn why, and the worker must live on
             log.exception("submitting %d looked-up numbers failed", len(batch))
             outcome = Lookup("failed", reason=f"could not start the check: {exc}")
         else:
-            if job_id is None:
+            if result is None:
                 outcome = UNCONFIRMED
             else:
-                outcome = Lookup("submitted", job_id=job_id)
-                self.jobs_submitted += 1
+                submission = result if isinstance(result, Submission) else Submission(result)
+                outcome = Lookup("submitted", job_id=submission.job_id)
+                too_few = submission.too_few
+                short_outcome = Lookup(BELOW_MINIMUM, reason=submission.reason)
+                if submission.job_id is not None:
+                    self.jobs_submitted += 1
         with self._lock:
             # A forget_all() meanwhile means this job belongs to another vendor realm.
             if generation != self._generation:
                 return
+            short_here = set(too_few)
             for number in batch:
                 # A settle() meanwhile (the held batch was already confirmed) wins.
                 if self._known.get(number) is QUEUED:
-                    self._known[number] = outcome
+                    if number in short_here:
+                        self._known[number] = short_outcome
+                        self._short[number] = None
+                    else:
+                        self._known[number] = outcome
+            if self._short:
+                self._short_reason = short_outcome.reason or self._short_reason

@@ -28,7 +28,13 @@ from addin.config import Settings
 from addin.engine.checker import Checker
 from addin.engine.planning import Plan
 from addin.vendor import open_checker
-from addin.web.coalescer import DEFAULT_MAX_WAIT, DEFAULT_QUIET, Lookup, LookupCoalescer
+from addin.web.coalescer import (
+    DEFAULT_MAX_WAIT,
+    DEFAULT_QUIET,
+    Lookup,
+    LookupCoalescer,
+    Submission,
+)
 from addin.web.flask_config import (
     EMULATOR_CONFIG_KEY,
     LOOKUP_CLOCK_KEY,
@@ -156,11 +162,14 @@ class EngineHost:
             self._lock.wait_for(lambda: id(old) not in self._leases, timeout=DRAIN_TIMEOUT)
         old.retire(DEMO_SWITCH_REASON)
 
-    def _submit_lookups(self, numbers: list[str]) -> str | None:
+    def _submit_lookups(self, numbers: list[str]) -> str | Submission | None:
         """Submit queued ``=FBCHECK`` numbers as one job and return its id.
 
         None when they are held for confirmation instead: their plan uploads more
         than ``confirm_above`` numbers, or a held batch waits already (they join it).
+        A :class:`Submission` when fewer new numbers than the vendor's minimum per
+        task are held back (the coalescer keeps them for the next batch, or the user
+        drops them in the pane); the cached or joined rest is still submitted.
         """
         with self.checker() as checker:
             plan = self.held_lookups.hold_or_plan(
@@ -171,7 +180,16 @@ class EngineHost:
             )
             if plan is None:
                 return None
-            return _submit_lookup_plan(checker, plan)
+            if not plan.held:
+                return _submit_lookup_plan(checker, plan)
+            job_id = None
+            if plan.hits or plan.in_flight:
+                job_id = _submit_lookup_plan(checker, plan)
+            reason = (
+                f"not sent yet: {plan.held:,} new number(s), fewer than the vendor's minimum of"
+                f" {plan.min_size:,} per task; sent when enough are waiting"
+            )
+            return Submission(job_id, too_few=tuple(plan.upload), reason=reason)
 
     def confirm_lookups(self, batch_id: str, version: int) -> tuple[str, Plan]:
         """Submit the held batch the user confirmed (planned again); return its job and plan.

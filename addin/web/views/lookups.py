@@ -37,7 +37,7 @@ from pydantic import (
 
 from addin.engine.checker import Checker, NumberStatus
 from addin.engine.phones import normalize, validate_region
-from addin.web.coalescer import Lookup, LookupCoalescer
+from addin.web.coalescer import BELOW_MINIMUM, Lookup, LookupCoalescer
 from addin.web.engine_host import SettingsChangedError, host_of
 from addin.web.excel_values import CellValue, RegionText
 from addin.web.held_lookups import HeldBatchChangedError, HeldBatchGoneError
@@ -201,6 +201,28 @@ def cancel_held(batch_id: str) -> Response:
     return reply(batch_id=batch_id, cancelled=len(batch.numbers))
 
 
+#: Said in the cells of numbers (too few for a task) the user gave up.
+DROPPED_REASON = (
+    "dropped on your word: fewer new numbers than the vendor's minimum per task;"
+    " recalculate with more numbers to check them"
+)
+
+
+@bp.get("/below-minimum")
+def below_minimum() -> Response:
+    """Return how many look-ups wait because they are too few for one task, and why."""
+    host = host_of(current_app)
+    waiting, reason = host.coalescer.below_minimum()
+    return reply(waiting=waiting, reason=reason, minimum=host.settings.min_task_numbers)
+
+
+@bp.post("/below-minimum/drop")
+def drop_below_minimum() -> Response:
+    """The user's word in the pane: give up those look-ups (their cells say why)."""
+    parse_body(NoBody)
+    return reply(dropped=host_of(current_app).coalescer.drop_below_minimum(DROPPED_REASON))
+
+
 @bp.post("/poll")
 def poll() -> Response:
     """Report answers and progress for numbers the page still waits for."""
@@ -247,7 +269,7 @@ def _still_checking(lookup: Lookup | None, status: NumberStatus | None) -> bool:
     """Return True when a number is queued or held here, or waits in a job that still runs."""
     if lookup is None or lookup.state in ("failed", "declined"):
         return False
-    if lookup.state in ("queued", "unconfirmed") or lookup.job_id is None:
+    if lookup.state in ("queued", "unconfirmed", BELOW_MINIMUM) or lookup.job_id is None:
         return True
     return status is not None and status.still_checking
 
@@ -256,6 +278,8 @@ def _waiting_text(lookup: Lookup | None, status: NumberStatus | None) -> str:
     """Return what a waiting cell shows: "queued", "awaiting confirmation" or "checking… 40%"."""
     if lookup is not None and lookup.state == "unconfirmed":
         return AWAITING_CONFIRMATION_TEXT
+    if lookup is not None and lookup.state == BELOW_MINIMUM:
+        return lookup.reason or BELOW_MINIMUM
     if status is None or status.progress is None:
         return QUEUED_TEXT
     return status.progress.checking_text
@@ -267,6 +291,8 @@ def _poll_answer(number: str, lookup: Lookup, status: NumberStatus | None) -> di
         return _result("error", number, reason=lookup.reason)
     if lookup.state == "unconfirmed":
         return _result("pending", number, progress=AWAITING_CONFIRMATION_TEXT)
+    if lookup.state == BELOW_MINIMUM:
+        return _result("pending", number, progress=_waiting_text(lookup, status))
     if lookup.state == "queued" or lookup.job_id is None or status is None:
         return _result("pending", number, progress=QUEUED_TEXT)
     if status.state == "answered":

@@ -46,6 +46,9 @@ from addin.web.xlwings_glue import (
 
 bp = Blueprint("selection", __name__)
 
+#: What a cell says when its number was not sent: too few new numbers for one task.
+HELD = "not sent: too few"
+
 
 @bp.post("/xlwings/uploads")
 def open_upload() -> Response:
@@ -126,7 +129,7 @@ def check_selection() -> Response:
             )
         elif numbers:
             job_id = checker.submit(plan, kind="selection", label=selection.label)
-    placeholder = UNCONFIRMED if needs_confirmation else PENDING
+    placeholder = UNCONFIRMED if needs_confirmation else (HELD if plan.held else PENDING)
     columns = [
         keep_foreign(
             check_column(area, hits=plan.hits, placeholder=placeholder, demo=demo),
@@ -286,7 +289,13 @@ def _plan_message(plan: Plan, *, numbers_found: bool, confirm: bool) -> str:
             f" ({plan.invalid:,} invalid)" if plan.invalid else ""
         )
     tasks = f"{plan.tasks:,} task" + ("s" if plan.tasks != 1 else "")
-    parts = [f"{plan.to_upload:,} numbers to check in {tasks}"]
+    parts = [f"{plan.to_upload - plan.held:,} numbers to check in {tasks}"]
+    if plan.held:
+        parts.append(
+            f"{plan.held:,} not sent: fewer new numbers than the vendor's minimum of"
+            f" {plan.min_size:,} per task (nothing billed, nothing added); select more"
+            " numbers and check again"
+        )
     if plan.cache_hits:
         parts.append(f"{plan.cache_hits:,} answered from the cache")
     if plan.joined:
