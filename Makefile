@@ -20,10 +20,15 @@ env: $(STAMP)
 
 # The main job on the bundled emulator (no API key, so nothing is billed): the
 # sample's 3,000 rows in mixed formats, with duplicates and bad rows. A second
-# `make demo` is answered from the cache with 0 requests.
+# `make demo` is answered from the cache with 0 requests. `make demo DIALECT=v1`
+# speaks the vendor's v1 API to the emulator (its own data folder and results).
+DIALECT ?= legacy
+DEMO_DATA := $(if $(filter legacy,$(DIALECT)),out/demo-data,out/demo-data-$(DIALECT))
+DEMO_OUT := $(if $(filter legacy,$(DIALECT)),out/demo-results.csv,out/demo-results-$(DIALECT).csv)
 demo: $(STAMP)
-	FBCHECK_API_KEY= FBCHECK_DATA_DIR=out/demo-data $(BIN)/fbcheck check \
-		addin/data/sample_numbers.csv -o out/demo-results.csv --region US --yes --preview 12
+	FBCHECK_API_KEY= FBCHECK_API_DIALECT=$(DIALECT) FBCHECK_DATA_DIR=$(DEMO_DATA) \
+		$(BIN)/fbcheck check addin/data/sample_numbers.csv -o $(DEMO_OUT) \
+		--region US --yes --preview 12
 
 bench: $(STAMP)
 	$(BIN)/python bench/polling_cost.py
