@@ -100,6 +100,8 @@ function renderCheck(check) {
       ["upstream tasks", plan.tasks],
       ["billed (at least)", plan.billed_minimum],
       ["billed (typical)", plan.billed_typical],
+      ["not sent (under the minimum)", plan.held || undefined],
+      ["balance (asked now)", plan.balance],
     ]);
   }
   byId("confirm-box").hidden = check.phase !== "confirm";

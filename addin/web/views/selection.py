@@ -48,6 +48,8 @@ bp = Blueprint("selection", __name__)
 
 #: What a cell says when its number was not sent: too few new numbers for one task.
 HELD = "not sent: too few"
+#: What a cell says when the v1 balance clearly cannot pay for the check.
+NO_BALANCE = "not sent: balance"
 
 
 @bp.post("/xlwings/uploads")
@@ -119,17 +121,33 @@ def check_selection() -> Response:
     rows = sum(area.filled for area in areas)
     invalid = sum(area.invalid for area in areas)
     job_id = plan_id = None
+    refusal: str | None = None
     with host.checker() as checker:
         demo = checker.demo
         plan = checker.plan(numbers, rows=rows, invalid=invalid)
+        summary = plan.summary()
         needs_confirmation = plan.needs_confirmation(host.settings.confirm_above)
-        if needs_confirmation or (numbers and not start):
+        if needs_confirmation and plan.tasks and checker.has_vendor_balance:
+            # The pane shows this plan to a person: the one moment v1's (possibly
+            # billed) balance route is worth asking.
+            balance = checker.vendor_balance()
+            summary["balance"] = balance
+            if balance is not None and balance < plan.billed_minimum:
+                needs_confirmation = False
+                refusal = (
+                    f"stopped before billing: the balance of {balance:,.0f} is below the"
+                    f" {plan.billed_minimum:,} requests this check is certain to be billed;"
+                    " top up the balance and check again"
+                )
+        if refusal is None and (needs_confirmation or (numbers and not start)):
             plan_id = host.plans.add(
                 plan, numbers=numbers, label=selection.label, generation=host.generation
             )
-        elif numbers:
+        elif numbers and refusal is None:
             job_id = checker.submit(plan, kind="selection", label=selection.label)
     placeholder = UNCONFIRMED if needs_confirmation else (HELD if plan.held else PENDING)
+    if refusal is not None:
+        placeholder = NO_BALANCE
     columns = [
         keep_foreign(
             check_column(area, hits=plan.hits, placeholder=placeholder, demo=demo),
@@ -144,8 +162,9 @@ def check_selection() -> Response:
         needs_confirmation=needs_confirmation,
         needs_choice=False,
         conflict=None,
-        plan=plan.summary(),
-        message=_plan_message(plan, numbers_found=bool(numbers), confirm=needs_confirmation),
+        plan=summary,
+        message=refusal
+        or _plan_message(plan, numbers_found=bool(numbers), confirm=needs_confirmation),
         sheet=selection.sheet_name,
         areas=[area.address for area in selection.areas],
         label=selection.label,

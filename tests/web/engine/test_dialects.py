@@ -148,3 +148,37 @@ def test_the_ribbon_check_below_the_minimum_sends_nothing(tmp_path: Path) -> Non
         assert body["plan"]["tasks"] == 0
         assert emulator_tasks(app) == []
         assert ledger(app)["billed_total"] == 0
+
+
+def test_a_confirmation_plan_on_v1_shows_the_balance_asked_now(tmp_path: Path) -> None:
+    cells = [number(i) for i in range(150)]
+    with engine_app(tmp_path, api_dialect="v1", confirm_above=10) as app:
+        client = AddinClient(app)
+        before = ledger(app)["balance_reads"]
+        body = ok(post(client, CHECK, payload(("A1:A150", cells))))
+        assert body["needs_confirmation"] is True
+        assert body["plan"]["balance"] == ledger(app)["balance"]
+        assert ledger(app)["balance_reads"] == before + 1
+
+
+def test_a_v1_balance_that_cannot_pay_stops_the_ribbon_check(tmp_path: Path) -> None:
+    cells = [number(i) for i in range(150)]
+    emulator = {"MOCK_API_KEYS": {"demo": 1}}
+    with engine_app(tmp_path, api_dialect="v1", confirm_above=10, emulator=emulator) as app:
+        client = AddinClient(app)
+        body = ok(post(client, CHECK, payload(("A1:A150", cells))))
+        assert body["message"].startswith("stopped before billing: the balance of 1 is below")
+        assert (body["job_id"], body["plan_id"], body["needs_confirmation"]) == (None, None, False)
+        assert set(column_of(body["actions"], "B").values()) == {"not sent: balance"}
+        assert emulator_tasks(app) == []
+        assert ledger(app)["billed_total"] == 0
+
+
+def test_a_small_ribbon_check_does_not_ask_the_balance(tmp_path: Path) -> None:
+    cells = [number(i) for i in range(120)]
+    with engine_app(tmp_path, api_dialect="v1") as app:
+        client = AddinClient(app)
+        body = ok(post(client, CHECK, payload(("A1:A120", cells))))
+        assert body["job_id"]
+        assert "balance" not in body["plan"]
+        assert ledger(app)["balance_reads"] == 0
