@@ -118,3 +118,15 @@ def test_v1_zip_results(tmp_path, emulator):
     assert result.returncode == 0, result.stdout + result.stderr
     assert {r["facebook"] for r in rows} <= {"yes", "no", "ban"}
     assert len(rows) == 100
+
+
+def test_a_413_from_v1_refuses_the_task_without_retrying(tmp_path, emulators):
+    small = emulators.start(
+        MOCK_PROFILE="demo", MOCK_API_KEYS={KEY: 1_000_000}, MOCK_MAX_FILE_BYTES=1000
+    )
+    result, rows = run(tmp_path, small, "v1", write_input(tmp_path / "in.csv", swiss(150)))
+    assert result.returncode == EXIT_FAILED, result.stdout + result.stderr
+    assert {r["facebook"] for r in rows} == {"error"}
+    assert all("413" in r["reason"] and "refused" in r["reason"] for r in rows)
+    assert small.tasks() == []
+    assert small.ledger()["billed_total"] == 0
