@@ -148,6 +148,10 @@ ROUTES: dict[tuple[str, str, str], Route] = {
     (BACKEND, "/api/lookups/held/<batch_id>/cancel", "POST"): Route(
         ("/api/lookups/held/nope/cancel",), bodies=({},)
     ),
+    (BACKEND, "/api/lookups/below-minimum", "GET"): Route(("/api/lookups/below-minimum",)),
+    (BACKEND, "/api/lookups/below-minimum/drop", "POST"): Route(
+        ("/api/lookups/below-minimum/drop",), bodies=({},)
+    ),
     (BACKEND, "/api/jobs", "GET"): Route(("/api/jobs",), queries=({"limit": "5"},)),
     (BACKEND, "/api/jobs/<job_id>", "GET"): Route(("/api/jobs/{job_id}", "/api/jobs/nope")),
     (BACKEND, "/api/jobs/<job_id>/cancel", "POST"): Route(
@@ -179,6 +183,9 @@ ROUTES: dict[tuple[str, str, str], Route] = {
         ("/fb/api/simple/tasks/{task_id}", "/fb/api/simple/tasks/nope"),
         queries=({"user_id": "fuzz"},),
     ),
+    (EMULATOR, "/v1/tasks", "POST"): Route(("/v1/tasks",), multipart=True),
+    (EMULATOR, "/v1/gettasks", "POST"): Route(("/v1/gettasks",), multipart=True),
+    (EMULATOR, "/v1/balance", "GET"): Route(("/v1/balance",), queries=({"x": "1"},)),
     (EMULATOR, "/_mock/results/<token>/<filename>", "GET"): Route(
         ("{result_path}", "/_mock/results/nope/results.xlsx")
     ),
