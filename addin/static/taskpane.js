@@ -313,8 +313,11 @@ async function loadAccount(live = false) {
     const account = await backend.get(live ? "/api/account?balance=live" : "/api/account");
     noteDemo(account.demo);
     const pairs = Object.entries(account)
-      .filter(([name]) => name !== "demo")
-      .map(([name, value]) => [name.replaceAll("_", " "), typeof value === "object" && value !== null ? JSON.stringify(value) : value]);
+      .filter(([name]) => name !== "demo" && name !== "balance_live")
+      .map(([name, value]) => [
+        name === "balance" && account.balance_live ? "balance (asked the vendor now)" : name.replaceAll("_", " "),
+        typeof value === "object" && value !== null ? JSON.stringify(value) : value,
+      ]);
     fillFigures(byId("account-details"), pairs);
   } catch (error) {
     fillFigures(byId("account-details"), [["state", describeError(error)]]);

@@ -105,3 +105,15 @@ def test_the_pane_offers_to_wait_or_drop_too_few_lookups(
     )
     page.wait_for_selector("#short-box", state="hidden")
     assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+def test_check_balance_asks_the_vendor_only_on_the_click(pane: tuple[Page, list[str]]) -> None:
+    page, console = pane
+    details = "() => document.getElementById('account-details').textContent"
+    page.wait_for_function(f"{details}.includes('dialect')")
+    assert "asked the vendor now" not in page.evaluate(details)
+    page.click("#check-balance")
+    page.wait_for_function(f"{details}.includes('balance (asked the vendor now)')")
+    text = page.evaluate(details)
+    assert "possibly billed1" in text  # the balance request is counted as possibly billed
+    assert not [line for line in console if line.startswith(("error", "pageerror"))], console
