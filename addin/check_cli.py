@@ -224,6 +224,7 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
                     "and are not real."
                 )
             job_id = None if args.refresh else checker.open_job(fingerprint)
+            continued = job_id is not None
             if job_id is not None:
                 ui.set(job_id=job_id, continued=True)
                 ui.say(
@@ -260,8 +261,13 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
                     plan, kind="cli", label=args.input.name, fingerprint=fingerprint
                 )
                 ui.set(job_id=job_id)
-            before = checker.progress(job_id)
-            assert before is not None
+            # What this run's own requests are measured from. A job this run submitted
+            # starts at nothing: its runner may bill a create before any snapshot here.
+            before = (0, 0)
+            if continued:
+                snapshot = checker.progress(job_id)
+                assert snapshot is not None
+                before = (snapshot.billed, snapshot.possibly_billed)
             final = follow(checker, job_id, ui)
             answers = checker.answers(job_id)
             fatal = checker.fatal
@@ -557,7 +563,7 @@ def _print_summary(
     output: Path,
     written: int,
     counts: Counter[str],
-    before: JobProgress,
+    before: tuple[int, int],
     final: JobProgress,
     demo: bool,
 ) -> None:
@@ -568,8 +574,8 @@ def _print_summary(
     ui.say(f"wrote {written:,} rows to {output}: {parts}")
     # Two runs can follow one job (a second one resumes it): say whose requests these are.
     money = "emulator requests (not billed)" if demo else "billed requests"
-    run_billed = final.billed - before.billed
-    run_possibly = final.possibly_billed - before.possibly_billed
+    run_billed = final.billed - before[0]
+    run_possibly = final.possibly_billed - before[1]
     ui.set(
         output=str(output),
         rows=written,
