@@ -63,6 +63,10 @@ class SettingsChangedError(RuntimeError):
     """The API key changed since the held batch was planned; it is void."""
 
 
+class BalanceTooLowError(RuntimeError):
+    """The v1 balance cannot pay for a held batch the user confirmed; nothing was sent."""
+
+
 class EngineClosedError(RuntimeError):
     """The app was closed; no engine is available any more."""
 
@@ -205,7 +209,11 @@ class EngineHost:
             with self.checker() as checker:
                 # Planned again: numbers answered or started meanwhile are not uploaded twice.
                 plan = checker.plan(list(batch.numbers))
+                _refuse_unpayable(checker, plan)
                 job_id = _submit_lookup_plan(checker, plan)
+        except BalanceTooLowError as exc:
+            self.coalescer.settle(batch.numbers, Lookup("declined", reason=str(exc)))
+            raise
         except Exception as exc:
             self.coalescer.settle(
                 batch.numbers, Lookup("failed", reason=f"could not start the check: {exc}")
@@ -233,6 +241,23 @@ class EngineHost:
         self.uploads.clear()
         if checker is not None:
             checker.close()
+
+
+def _refuse_unpayable(checker: Checker, plan: Plan) -> None:
+    """Raise ``BalanceTooLowError`` when v1's balance cannot pay the plan's certain requests.
+
+    A person just confirmed this batch in the pane: the one moment v1's (possibly
+    billed) balance route is worth asking, as for a ribbon check's confirmation.
+    """
+    if not (plan.tasks and checker.has_vendor_balance):
+        return
+    balance = checker.vendor_balance()
+    if balance is not None and balance < plan.billed_minimum:
+        raise BalanceTooLowError(
+            f"stopped before billing: the balance of {balance:,.0f} is below the"
+            f" {plan.billed_minimum:,} requests these look-ups are certain to be billed;"
+            " top up the balance and recalculate"
+        )
 
 
 def _submit_lookup_plan(checker: Checker, plan: Plan) -> str:

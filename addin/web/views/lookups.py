@@ -38,7 +38,7 @@ from pydantic import (
 from addin.engine.checker import Checker, NumberStatus
 from addin.engine.phones import normalize, validate_region
 from addin.web.coalescer import BELOW_MINIMUM, Lookup, LookupCoalescer
-from addin.web.engine_host import SettingsChangedError, host_of
+from addin.web.engine_host import BalanceTooLowError, SettingsChangedError, host_of
 from addin.web.excel_values import CellValue, RegionText
 from addin.web.held_lookups import HeldBatchChangedError, HeldBatchGoneError
 from addin.web.json_api import ApiError, NoBody, parse_body, reply
@@ -181,6 +181,8 @@ def confirm_held(batch_id: str) -> Response:
             f"more look-ups joined this batch: it now uploads {exc.batch.plan['to_upload']:,}"
             " numbers; check the new estimate and confirm again",
         ) from None
+    except BalanceTooLowError as exc:
+        raise ApiError(402, "balance_too_low", str(exc)) from None
     except SettingsChangedError:
         raise ApiError(
             409,

@@ -309,3 +309,32 @@ def test_a_stale_answer_counts_against_the_threshold_only_when_refreshed(
         assert held is not None
         assert held["plan"]["to_upload"] == 1
         assert ledger(live.app)["numbers_uploaded"] == 1
+
+
+def test_a_v1_balance_that_cannot_pay_stops_a_confirmed_batch(
+    tmp_path: Path, certificate: ServerCertificate
+) -> None:
+    """Confirming asks v1's balance (a person looks); too little: nothing is sent."""
+    emulator = {"MOCK_API_KEYS": {"demo": 1}}
+    with live_backend(
+        tmp_path, certificate, api_dialect="v1", confirm_above=10, emulator=emulator
+    ) as live:
+        numbers = [number(i) for i in range(150)]
+        live.lookups(*numbers)
+        live.poll_until(numbers, awaiting)
+        held = live.held()
+        assert held is not None
+        reads = ledger(live.app)["balance_reads"]
+        refused = live.call(
+            "POST",
+            f"/api/lookups/held/{held['batch_id']}/confirm",
+            {"version": held["version"]},
+        )
+        assert refused.status_code == 402, refused.text
+        assert refused.json()["error"] == "balance_too_low"
+        assert ledger(live.app)["balance_reads"] == reads + 1
+        results = live.poll_until(numbers, lambda r: r["status"] == "error")
+        assert {r["reason"] for r in results.values()} == {refused.json()["message"]}
+        assert ledger(live.app)["billed_total"] == 0
+        assert ledger(live.app)["tasks_created"] == 0
+        assert live.held() is None
