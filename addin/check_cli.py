@@ -60,7 +60,7 @@ from addin.engine.sinks import (
     XLSX_MAX_ROWS,
     write_output,
 )
-from addin.engine.sources import InputError, InputTable, read_input
+from addin.engine.sources import InputError, InputLimits, InputTable, read_input
 from addin.engine.store import StoreError
 from addin.formats import utc_timestamp
 from addin.vendor import open_checker
@@ -191,6 +191,7 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
             region,
             workers=settings.normalize_workers,
             parallel_from=settings.normalize_parallel_from,
+            limits=InputLimits.from_settings(settings),
         )
     except InputError as exc:
         return ui.error(EXIT_USAGE, str(exc))
@@ -358,13 +359,14 @@ def _read_rows(
     *,
     workers: int | None = None,
     parallel_from: int = POOL_FROM,
+    limits: InputLimits | None = None,
 ) -> tuple[DistinctCells, InputTable, int]:
     """Read the input once, normalising each distinct cell once; return the widest row too.
 
     Rows are not held: the result knows which distinct cell each row held, and the
     output is written from a second reading of the input.
     """
-    table = read_input(path, column=column, sheet=sheet, region=region)
+    table = read_input(path, column=column, sheet=sheet, region=region, limits=limits)
     width = table.column_index + 1
     with DistinctCells(region, workers=workers, pool_from=parallel_from) as cells:
         for cell in table:

@@ -51,6 +51,20 @@ ConfirmAbove = Annotated[int, Field(ge=0, le=MAX_CONFIRM_ABOVE)]
 MIN_KEY_LENGTH = 8
 MAX_KEY_LENGTH = 512
 
+# -- bounds on input files, fitted for 1,048,576 rows (all of Excel) of up to 16 columns ---
+
+#: Cells of a worksheet's rectangle from A1 to its last row and column (the reader
+#: allocates about 32 bytes for each, filled or not: 16 columns of every row, 0.5 GiB).
+DEFAULT_XLSX_MAX_SHEET_CELLS = 1_048_576 * 16
+#: Cells and shared strings a workbook holds in all (a sheet of 16 columns of distinct texts).
+DEFAULT_XLSX_MAX_CELLS = 2 * DEFAULT_XLSX_MAX_SHEET_CELLS
+#: Bytes of one cell's XML text: Excel's 32,767 characters, escaped, fit 6 times over.
+DEFAULT_XLSX_MAX_CELL_BYTES = 1024 * 1024
+#: Inflated bytes of a whole workbook: 1,048,576 rows of a few columns need about 0.5 GB.
+DEFAULT_XLSX_MAX_INFLATED_BYTES = 2 * 1024 * 1024 * 1024
+#: Characters of one .csv field or .txt line (a cell of Excel holds at most 32,767).
+DEFAULT_TEXT_MAX_FIELD_CHARS = 1024 * 1024
+
 
 def default_data_dir() -> Path:
     """Return the per-user folder that holds the SQLite store and certificates."""
@@ -156,6 +170,39 @@ class Settings(BaseSettings):
         default=30_000,
         ge=0,
         description="Distinct cells normalised in this process before the workers take over.",
+    )
+
+    xlsx_max_sheet_cells: int = Field(
+        default=DEFAULT_XLSX_MAX_SHEET_CELLS,
+        ge=1,
+        description="Refuse a worksheet whose rectangle from A1 to its last cell is larger.",
+    )
+    xlsx_max_cells: int = Field(
+        default=DEFAULT_XLSX_MAX_CELLS,
+        ge=1,
+        description="Refuse a workbook holding more cells and shared strings in all.",
+    )
+    xlsx_max_cell_bytes: int = Field(
+        default=DEFAULT_XLSX_MAX_CELL_BYTES,
+        ge=1024,
+        description="Refuse a workbook with a longer cell (bytes of its XML text).",
+    )
+    xlsx_max_inflated_bytes: int = Field(
+        default=DEFAULT_XLSX_MAX_INFLATED_BYTES,
+        ge=1024 * 1024,
+        description="Refuse a workbook whose parts inflate to more bytes in all.",
+    )
+    text_max_field_chars: int = Field(
+        default=DEFAULT_TEXT_MAX_FIELD_CHARS,
+        ge=1024,
+        le=2**31 - 1,
+        description="Refuse a .csv field or a .txt line longer than this (characters).",
+    )
+    store_lock_timeout: float = Field(
+        default=60.0,
+        ge=0,
+        le=24 * 3600,
+        description="Seconds to wait for a store that another program holds locked.",
     )
 
     @model_validator(mode="after")

@@ -33,21 +33,29 @@ from __future__ import annotations
 import codecs
 import csv
 import importlib.resources
+import io
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import python_calamine
 
 from addin.engine.phones import normalize
-from addin.engine.workbook_limits import WorkbookTooLarge, check_workbook
+from addin.engine.workbook_limits import (
+    InputLimits,
+    WorkbookTooLarge,
+    check_workbook,
+    setting_name,
+)
 from addin.formats import column_index, column_letters
 
 __all__ = [
     "InputCell",
     "InputError",
+    "InputLimits",
     "InputTable",
     "bundled_sample",
     "read_input",
@@ -165,9 +173,19 @@ class InputTable:
 
 
 def read_input(
-    path: Path, *, column: str | None = None, sheet: str | None = None, region: str | None = None
+    path: Path,
+    *,
+    column: str | None = None,
+    sheet: str | None = None,
+    region: str | None = None,
+    limits: InputLimits | None = None,
 ) -> InputTable:
-    """Open ``path`` and choose the column to check, reading numbers in ``region``."""
+    """Open ``path`` and choose the column to check, reading numbers in ``region``.
+
+    ``limits`` bound what a hostile file may make us allocate (default: the settings'
+    defaults); a file over one is refused with ``InputError`` naming the limit.
+    """
+    limits = limits or InputLimits()
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TEXT_SUFFIXES + WORKBOOK_SUFFIXES:
@@ -189,8 +207,10 @@ def read_input(
         raise InputError(f"{path.name}: a sheet name only applies to Excel workbooks")
     try:
         if suffix in WORKBOOK_SUFFIXES:
-            return _read_workbook(path, column=column, sheet=sheet, region=region)
-        return _read_text(path, column=column, tabular=suffix == ".csv", region=region)
+            return _read_workbook(path, column=column, sheet=sheet, region=region, limits=limits)
+        return _read_text(
+            path, column=column, tabular=suffix == ".csv", region=region, limits=limits
+        )
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror or error}") from error
 
@@ -203,31 +223,48 @@ def bundled_sample() -> Path:
 # --- text files ----------------------------------------------------------------------
 
 
-def _read_text(path: Path, *, column: str | None, tabular: bool, region: str | None) -> InputTable:
+def _read_text(
+    path: Path, *, column: str | None, tabular: bool, region: str | None, limits: InputLimits
+) -> InputTable:
     """Read a .csv (always a table) or a .txt (one value a line, unless tab-separated)."""
     encoding = _text_encoding(path)
     errors = "replace" if encoding == "cp1252" else "strict"
-    sample_text = _sample_text(path, encoding, errors)
+    longest = limits.text_max_field_chars
+    # The csv module's bound is process-wide; every reader here uses the one setting.
+    csv.field_size_limit(longest)
+    sample_text, cut = _sample_text(path, encoding, errors)
     # Excel writes and honours a first line "sep=;" naming the delimiter, and hides it.
     directive = _SEPARATOR_LINE.match(sample_text) if tabular else None
     if directive:
         delimiter = directive.group(1)
     elif tabular:
-        delimiter = _sniff_delimiter(sample_text, _DELIMITERS)
+        delimiter = _sniff_delimiter(sample_text, _DELIMITERS, cut=cut)
     else:
-        delimiter = _sniff_delimiter(sample_text, ("\t",))
+        delimiter = _sniff_delimiter(sample_text, ("\t",), cut=cut)
         tabular = delimiter != _NO_DELIMITER
 
     def open_rows() -> Iterator[Row]:
         """Re-open the file and yield its rows."""
         with path.open(encoding=encoding, errors=errors, newline="") as handle:
+            lines = _bounded_lines(path, handle, longest)
             if directive:
-                handle.readline()
-            if tabular:
-                yield from csv.reader(handle, delimiter=delimiter)
-            else:
-                for line in handle:
+                next(lines, None)
+            if not tabular:
+                for line in lines:
                     yield (line.rstrip("\r\n"),)
+                return
+            reader = csv.reader(lines, delimiter=delimiter)
+            try:
+                yield from reader
+            except csv.Error as error:
+                if "field larger than field limit" not in str(error):
+                    raise
+                raise InputError(
+                    f"{path.name}, line {reader.line_num}: a field is longer than"
+                    f" {longest:,} characters, the limit ({setting_name('text_max_field_chars')});"
+                    " a phone list needs no such field: check the file's quotes, or raise"
+                    " the limit"
+                ) from None
 
     sample = _sample_rows(path, open_rows)
     return _choose_column(
@@ -286,29 +323,56 @@ def _decodes(path: Path, encoding: str) -> bool:
     return True
 
 
-def _sample_text(path: Path, encoding: str, errors: str) -> str:
-    """Return the start of the file as text, refusing control characters of binary data."""
-    with path.open(encoding=encoding, errors=errors, newline="") as handle:
-        text = handle.read(_SAMPLE_BYTES)
+def _bounded_lines(path: Path, handle: TextIO, longest: int) -> Iterator[str]:
+    """Yield the file's lines with their ends; refuse a line longer than ``longest``.
+
+    The check is made while reading, so a file of one huge line is never held whole.
+    """
+    number = 0
+    while line := handle.readline(longest + 1):
+        number += 1
+        if len(line.rstrip("\r\n")) > longest:
+            raise InputError(
+                f"{path.name}, line {number}: the line is longer than {longest:,} characters,"
+                f" the limit ({setting_name('text_max_field_chars')}); a phone list needs no"
+                " such line: is this the right file?"
+            )
+        yield line
+
+
+def _sample_text(path: Path, encoding: str, errors: str) -> tuple[str, bool]:
+    """Return the start of the file as text, and whether the file goes on past it.
+
+    The sample is the first ``_SAMPLE_BYTES`` bytes, whatever the lines: a huge first
+    field makes it short of lines, never large. Control characters of binary data
+    are refused.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(_SAMPLE_BYTES)
+        cut = bool(handle.read(1))
+    # An incremental decoder leaves a character cut by the sample's end undecoded.
+    text = codecs.getincrementaldecoder(encoding)(errors).decode(head, final=not cut)
     strange = sum(
         1 for char in text if (char < " " and char not in "\t\r\n\f\v") or char == "\ufffd"
     )
     if strange > max(2, len(text) // 100):
         raise InputError(f"{path.name}: this is binary data, not text")
-    return text
+    return text, cut
 
 
-def _sniff_delimiter(text: str, candidates: Iterable[str]) -> str:
-    """Return the candidate that splits the sample into a steady number of fields, if any."""
-    lines = text.splitlines()[:_SAMPLE_ROWS]
-    if len(lines) > 1 and len(text) >= _SAMPLE_BYTES:
-        lines.pop()  # the sample may end in the middle of a line
+def _sniff_delimiter(text: str, candidates: Iterable[str], *, cut: bool = False) -> str:
+    """Return the candidate that splits the sample into a steady number of fields, if any.
+
+    The sample is parsed as CSV (a quoted field may hold line breaks); a row the
+    sample cuts short, or a field longer than the csv module's limit, ends the rows
+    looked at: the delimiter is chosen from the rows before it.
+    """
     best: tuple[float, int] | None = None
     chosen = _NO_DELIMITER
     for delimiter in candidates:
-        if not any(delimiter in line for line in lines):
+        if delimiter not in text:
             continue
-        widths = [len(row) for row in csv.reader(lines, delimiter=delimiter) if row]
+        widths = _row_widths(text, delimiter, cut=cut)
         if not widths:
             continue
         width, seen = Counter(widths).most_common(1)[0]
@@ -320,15 +384,32 @@ def _sniff_delimiter(text: str, candidates: Iterable[str]) -> str:
     return chosen
 
 
+def _row_widths(text: str, delimiter: str, *, cut: bool) -> list[int]:
+    """Return the field count of the sample's first non-empty rows, without a cut last one."""
+    widths: list[int] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for row in reader:
+            if row:
+                widths.append(len(row))
+                if len(widths) > _SAMPLE_ROWS:
+                    return widths[:_SAMPLE_ROWS]
+    except csv.Error:
+        return widths  # a field over the limit: the rows before it decide
+    if cut and len(widths) > 1:
+        widths.pop()  # the sample may end in the middle of a row
+    return widths
+
+
 # --- workbooks -----------------------------------------------------------------------
 
 
 def _read_workbook(
-    path: Path, *, column: str | None, sheet: str | None, region: str | None
+    path: Path, *, column: str | None, sheet: str | None, region: str | None, limits: InputLimits
 ) -> InputTable:
     """Read one sheet of an Excel workbook with python-calamine (after its bounds are checked)."""
     try:
-        check_workbook(path)
+        check_workbook(path, limits)
     except WorkbookTooLarge as error:
         raise InputError(f"{path.name}: refused before reading: {error}") from error
     try:

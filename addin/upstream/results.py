@@ -2,7 +2,9 @@
 
 The format is sniffed from the bytes, never trusted from the URL or the
 Content-Type. Before any parser sees a zip, its declared and actual uncompressed
-sizes and its compression ratios are bounded (no zip bomb), and every XML part of
+sizes and its compression ratios are bounded (no zip bomb; every member is
+inflated with a counted cap, and one whose real size differs from its declared
+size is refused), and every XML part of
 an xlsx is scanned for a DOCTYPE or ENTITY declaration, which a spreadsheet never
 needs and an entity-expansion attack always does. The xlsx itself is read with
 python-calamine, far faster than openpyxl.
@@ -29,7 +31,6 @@ import io
 import logging
 import re
 import zipfile
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -38,7 +39,7 @@ from python_calamine import CalamineError, CalamineWorkbook
 
 from addin.formats import ANSWERS, ERROR, is_e164
 from addin.upstream.exceptions import ResultFileError
-from addin.zip_limits import MAX_COMPRESSION_RATIO, zip_size_problem
+from addin.zip_limits import MAX_COMPRESSION_RATIO, ZipProblem, inflate_member, zip_size_problem
 
 __all__ = [
     "MAX_COMPRESSION_RATIO",
@@ -135,7 +136,9 @@ class _ResultReader:
             self.check_declared_sizes(members)
             names = {m.filename.lower(): m for m in members}
             if "xl/workbook.xml" in names:
-                self.check_xlsx_parts(archive, members)
+                # Real sizes, not the directory's: each member inflated within the cap first.
+                self.check_all_members(data, members)
+                self.check_xlsx_parts(data, members)
                 return self.parse_xlsx(data)
             csvs = [
                 m
@@ -147,7 +150,7 @@ class _ResultReader:
                 raise self.error(
                     f"a zip must hold an xlsx workbook or exactly one .csv file; it holds {listing}"
                 )
-            text = self.read_member(archive, csvs[0])
+            text = self.read_member(data, csvs[0])
         return self.parse_csv_bytes(text, f"{csvs[0].filename!r} in the zip")
 
     def check_declared_sizes(self, members: Sequence[zipfile.ZipInfo]) -> None:
@@ -156,31 +159,41 @@ class _ResultReader:
         if problem is not None:
             raise self.error(f"the zip is refused: {problem} (zip bomb?)")
 
-    def stream_member(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[bytes]:
-        """Yield a member's bytes in chunks; zipfile stops at the declared size and checks CRC."""
+    def stream_member(
+        self, data: bytes, member: zipfile.ZipInfo, *, cap: int = MAX_UNCOMPRESSED_BYTES
+    ) -> Iterator[bytes]:
+        """Yield a member's real bytes in chunks, inflated with a counted cap.
+
+        The directory's sizes are not trusted (``addin.zip_limits.inflate_member``):
+        a member that inflates past ``cap``, past the ratio, or to another size than
+        declared is refused as it streams.
+        """
         try:
-            with archive.open(member) as stream:
-                while chunk := stream.read(_CHUNK):
-                    yield chunk
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, RuntimeError) as exc:
-            raise self.error(f"corrupt zip member {member.filename!r} ({exc})") from None
-        except NotImplementedError as exc:
-            raise self.error(f"unsupported zip member {member.filename!r} ({exc})") from None
+            yield from inflate_member(
+                io.BytesIO(data), member, cap=cap, cap_name="limit for a result file"
+            )
+        except ZipProblem as exc:
+            raise self.error(f"the zip is refused: {exc}") from None
 
-    def read_member(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytes:
-        """Return one member's bytes, already bounded by check_declared_sizes."""
-        return b"".join(self.stream_member(archive, member))
+    def read_member(self, data: bytes, member: zipfile.ZipInfo) -> bytes:
+        """Return one member's bytes, inflated within the limit."""
+        return b"".join(self.stream_member(data, member))
 
-    def check_xlsx_parts(
-        self, archive: zipfile.ZipFile, members: Sequence[zipfile.ZipInfo]
-    ) -> None:
+    def check_all_members(self, data: bytes, members: Sequence[zipfile.ZipInfo]) -> None:
+        """Inflate every member once, within the limit in all, before calamine reads any."""
+        left = MAX_UNCOMPRESSED_BYTES
+        for member in members:
+            for chunk in self.stream_member(data, member, cap=left):
+                left -= len(chunk)
+
+    def check_xlsx_parts(self, data: bytes, members: Sequence[zipfile.ZipInfo]) -> None:
         """Decompress every XML part once: verify its CRC and refuse DOCTYPE or ENTITY."""
         overlap = max(len(word) for word in _FORBIDDEN_MARKUP)
         for member in members:
             if not member.filename.lower().endswith(_XML_SUFFIXES):
                 continue
             tail = b""
-            for chunk in self.stream_member(archive, member):
+            for chunk in self.stream_member(data, member):
                 # Carry the end of the previous chunk so a word split across chunks is seen.
                 window = (tail + chunk).lower()
                 if any(word in window for word in _FORBIDDEN_MARKUP):

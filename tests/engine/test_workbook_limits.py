@@ -11,7 +11,9 @@ import openpyxl
 import pytest
 
 from addin.engine.sources import InputError, read_input
-from addin.engine.workbook_limits import MAX_SHEET_CELLS, WorkbookTooLarge, check_workbook
+from addin.engine.workbook_limits import InputLimits, WorkbookTooLarge, check_workbook
+
+MAX_SHEET_CELLS = InputLimits().xlsx_max_sheet_cells
 
 SHEET = "xl/worksheets/sheet1.xml"
 
