@@ -237,7 +237,10 @@ def test_zip_announcing_a_huge_expansion_is_refused():
 
 def test_zip_understating_its_size_is_caught_while_reading():
     data = patch_declared_size(zipped({"a.csv": b"Number,facebook\n+41798284651,yes\n"}), 10)
-    with pytest.raises(ResultFileError, match=r"'a\.csv' inflates to 33 bytes but its directory says 10 \(a zip that lies"):
+    with pytest.raises(
+        ResultFileError,
+        match=r"'a\.csv' inflates to 33 bytes but its directory says 10 \(a zip that lies",
+    ):
         parse_result_file(data)
 
 
