@@ -14,8 +14,10 @@ Exit codes:
   have billed it); ``fbcheck jobs resend JOB`` or ``fbcheck jobs abandon JOB`` decides
 - 7: paused: paid tasks stay open at the vendor but it does not answer for them now
   (balance, key, or still unfinished after FBCHECK_MAX_WAIT); run again to resume
-- 8: the store could not be written (disk full, read-only, damaged); task ids the
-  vendor returned are kept in the create journal and the next run pays nothing for them
+- 8: the store could not be used: damaged, truncated, not a file, not readable by
+  you, locked by another program for longer than FBCHECK_STORE_LOCK_TIMEOUT, read-only
+  or on a full disk; the message names the file and what to do. Task ids the vendor
+  returned are kept in the create journal and the next run pays nothing for them
 - 9: fewer new numbers than the vendor's minimum per task (v1: 100): they were not
   uploaded and nothing was billed for them (their rows say ``pending`` with why); cached
   answers are still written. Check them together with more numbers.
@@ -275,8 +277,10 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
     except KeyboardInterrupt:
         clean_close = False
         return interrupted(checker, job_id, settings, ui)
+    except StoreError as exc:
+        return ui.error(EXIT_STORE, str(exc))
     finally:
-        checker.close(wait=clean_close)
+        close_quietly(checker, wait=clean_close, ui=ui)
     ui.set(state=final.state)
     if fatal:
         return ui.error(EXIT_STORE, fatal)
@@ -339,6 +343,14 @@ def check_balance(checker: Checker, needed: int, ui: Output) -> str | None:
             " certain to be billed; top up the balance and run again"
         )
     return None
+
+
+def close_quietly(checker: Checker, *, wait: bool, ui: Output) -> None:
+    """Close the checker; a store that fails while closing is said, never raised."""
+    try:
+        checker.close(wait=wait)
+    except StoreError as exc:
+        ui.tell(f"error while closing: {exc}")
 
 
 def same_file(first: Path, second: Path) -> bool:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from addin.cli_output import Output
+from addin.engine.store import StoreError
 
 #: Modules that each define ``register(subparsers)``; the order is the help order.
 COMMAND_MODULES = (
@@ -51,8 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit code of every command when the store cannot be used (as ``fbcheck check``'s 8).
+EXIT_STORE = 8
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command named in ``argv`` and return its exit code."""
+    # Warnings (a store waited for, permissions narrowed) are one plain line on stderr.
+    logging.basicConfig(format="%(message)s", level=logging.WARNING)
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -62,7 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "--json" in words:
             Output(json_mode=True, document={"error": exc.message}).finish(EXIT_USAGE)
         return EXIT_USAGE
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except StoreError as exc:
+        # Each command says this itself; this is the net for a store failing elsewhere.
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_STORE
     return code
 
 

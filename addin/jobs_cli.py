@@ -24,6 +24,7 @@ from addin.check_cli import (
     EXIT_USAGE,
     EXIT_WAITING_FOR_USER,
     add_json_flag,
+    close_quietly,
     follow,
     interrupted,
     interruptible,
@@ -34,6 +35,7 @@ from addin.check_cli import (
 from addin.cli_output import EXIT_INTERRUPTED, Column, Grid, Output, facts_grid
 from addin.config import Settings
 from addin.engine.checker import Checker, JobProgress
+from addin.engine.store import StoreError
 
 
 def register(subparsers: Any) -> None:
@@ -97,8 +99,10 @@ def _jobs(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
     except KeyboardInterrupt:
         clean = False
         return ui.error(EXIT_INTERRUPTED, "interrupted")
+    except StoreError as exc:
+        return ui.error(EXIT_STORE, str(exc))
     finally:
-        checker.close(wait=clean)
+        close_quietly(checker, wait=clean, ui=ui)
 
 
 def _resend(checker: Checker, progress: JobProgress, settings: Settings, ui: Output) -> int:

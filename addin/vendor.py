@@ -27,5 +27,13 @@ def open_checker(
     emulator_config: Mapping[str, Any] | None = None,
     start_runner: bool = True,
 ) -> Checker:
-    """Return a Checker on the vendor the settings name (it closes the connection)."""
-    return Checker(settings, open_connection(settings, emulator_config), start_runner=start_runner)
+    """Return a Checker on the vendor the settings name (it closes the connection).
+
+    Raises ``StoreError`` (the connection closed again) when the store cannot be used.
+    """
+    connection = open_connection(settings, emulator_config)
+    try:
+        return Checker(settings, connection, start_runner=start_runner)
+    except BaseException:
+        connection.close()
+        raise

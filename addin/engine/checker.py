@@ -10,6 +10,7 @@ they never reach into the store or the runner.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterable
 from contextlib import suppress
@@ -28,6 +29,7 @@ from addin.engine.errors import UnknownJobError
 from addin.engine.journal import CreateJournal
 from addin.engine.ownership import OwnerLock
 from addin.engine.planning import Plan, plan_numbers
+from addin.engine.private_files import secure_data_dir
 from addin.engine.runner import Runner, RunnerSettings
 from addin.engine.states import (
     ACTIVE_TASK_STATES,
@@ -36,9 +38,12 @@ from addin.engine.states import (
     StaleStateError,
     TaskState,
 )
-from addin.engine.store import Answer, Store, TaskRecord
+from addin.engine.store import Answer, Store, StoreError, TaskRecord
+from addin.engine.store.problems import data_dir_problem
 from addin.upstream.accounting import RequestOutcome
 from addin.upstream.exceptions import UpstreamError
+
+log = logging.getLogger(__name__)
 
 #: Said of numbers a user gave up after an upload with an unknown outcome.
 ABANDONED_REASON = (
@@ -172,13 +177,28 @@ class Checker:
         self.demo = connection.demo
         self.cache_realm = connection.cache_realm
         self.task_realm = connection.task_realm
-        self.store = Store(settings.db_path)
+        try:
+            notice = secure_data_dir(settings.data_dir)
+        except OSError as exc:
+            raise StoreError(data_dir_problem(settings.data_dir, exc)) from exc
+        if notice:
+            log.warning("%s", notice)
+        self.store = Store(settings.db_path, lock_timeout=settings.store_lock_timeout)
         #: Why the last balance request failed, if it did.
         self.balance_error: str | None = None
-        self.owner = OwnerLock(settings.data_dir)
-        self.journal = CreateJournal(settings.data_dir / "fbcheck.journal")
+        try:
+            self.owner = OwnerLock(settings.data_dir)
+            self.journal = CreateJournal(settings.data_dir / "fbcheck.journal")
+        except (OSError, RuntimeError) as exc:
+            self.store.close()
+            raise StoreError(data_dir_problem(settings.data_dir, exc)) from exc
         if self.demo:
-            self._abandon_dead_demo_tasks()
+            try:
+                self._abandon_dead_demo_tasks()
+            except BaseException:
+                self.owner.release()
+                self.store.close()
+                raise
         self.runner = Runner(
             store=self.store,
             client=connection.client,

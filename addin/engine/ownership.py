@@ -13,10 +13,13 @@ it dies; a lock file nobody holds belongs to a dead owner.
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from pathlib import Path
 from typing import IO
+
+from addin.engine.private_files import make_private_dir
 
 #: Seconds a lease lasts without a heartbeat.
 LEASE_SECONDS = 60.0
@@ -31,9 +34,11 @@ class OwnerLock:
         """Create a fresh owner id and take its lock."""
         self.folder = data_dir / "owners"
         self.owner = uuid.uuid4().hex
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.folder)
         self.path = self.folder / f"{self.owner}.lock"
-        self._handle: IO[bytes] | None = open(self.path, "wb")  # noqa: SIM115
+        # Readable by the owner only, whatever the umask (it sits in the private data folder).
+        fd = os.open(self.path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        self._handle: IO[bytes] | None = os.fdopen(fd, "wb")
         if not _try_lock(self._handle):
             raise RuntimeError(f"cannot lock {self.path}")
 

@@ -117,6 +117,11 @@ class TrackedTask:
     planned_wall: float | None = None
 
 
+#: Said once when the store stops the runner; the reason itself is ``Runner.fatal``, which
+#: every command and API answer repeats (the CLI would otherwise print it twice).
+STORE_STOP_NOTICE = "the background runner stopped: the store cannot be used (the error says why)"
+
+
 class _StoreFailed(Exception):
     """The store could not be written; the runner stops."""
 
@@ -222,7 +227,7 @@ class Runner:
                     self.first_pass.set()
                 except (_StoreFailed, StoreError) as exc:
                     self.fatal = self.fatal or str(exc)
-                    log.error("runner stopped: %s", self.fatal)
+                    log.error(STORE_STOP_NOTICE)
                     return
                 except Exception:  # keep the runner alive; the store is the truth
                     log.exception("runner step failed")
@@ -231,11 +236,14 @@ class Runner:
                 self._wait(self._next_delay())
         except (_StoreFailed, StoreError) as exc:
             self.fatal = self.fatal or str(exc)
-            log.error("runner stopped: %s", self.fatal)
+            log.error(STORE_STOP_NOTICE)
         finally:
             self._stop.set()
             try:
-                self.store.release_leases(self.owner)
+                # After a store failure, no second long wait for a lock: unreleased leases
+                # expire, and the owner's kept lock file tells the next run at once.
+                with self.store.impatient(bool(self.fatal)):
+                    self.store.release_leases(self.owner)
                 self.leases_released = True
             except StoreError as exc:
                 log.warning("leases not released (they expire by themselves): %s", exc)

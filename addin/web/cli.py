@@ -13,15 +13,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from addin.config import Settings
+from addin.engine.private_files import secure_data_dir
+from addin.engine.store import Store, StoreError
+from addin.engine.store.problems import data_dir_problem
 from addin.web import create_app
 from addin.web.certs import SOURCE_OFFICE, ensure_server_certificate, trust_instructions
 from addin.web.flask_config import DEFAULT_PORT, PORT_KEY, SETTINGS_KEY
 from addin.web.manifest import DEFAULT_BASE_URL, normalize_base_url, render_manifest
 from addin.web.serving import bind_backend
 
-#: Exit codes: 0 done, 1 could not do it (port busy, file unwritable), 2 bad usage.
+#: Exit codes: 0 done, 1 could not do it (port busy, file unwritable), 2 bad usage,
+#: 8 the store cannot be used (as for ``fbcheck check``).
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_STORE = 8
 
 
 def register(subparsers: Any) -> None:
@@ -84,6 +89,10 @@ def serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"fbcheck serve: invalid settings:\n{exc}", file=sys.stderr)
         return EXIT_USAGE
+    problem = _prepare_data_dir(settings)
+    if problem is not None:
+        print(f"fbcheck serve: not started: {problem}", file=sys.stderr)
+        return EXIT_STORE
     try:
         certificate = ensure_server_certificate(data_dir=settings.data_dir, home=Path.home())
     except OSError as exc:
@@ -123,6 +132,25 @@ def serve(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     server.serve_forever()
     return 0
+
+
+def _prepare_data_dir(settings: Settings) -> str | None:
+    """Make the data folder private and open the store once; return why it fails, or None.
+
+    The backend refuses to start on a store it cannot use rather than answering every
+    request with an error; a store that fails later makes the API answer 503.
+    """
+    try:
+        notice = secure_data_dir(settings.data_dir)
+    except OSError as exc:
+        return data_dir_problem(settings.data_dir, exc)
+    if notice:
+        print(notice, file=sys.stderr)
+    try:
+        Store(settings.db_path, lock_timeout=settings.store_lock_timeout).close()
+    except StoreError as exc:
+        return str(exc)
+    return None
 
 
 def manifest(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from addin.config import Settings, SettingsError
 from addin.engine.errors import UnknownJobError
+from addin.engine.store import StoreError
 from addin.json_bodies import UNKNOWN_FIELD, BodyError, describe_errors, load_json
 from addin.web.coalescer import QueueClosedError
 from addin.web.engine_host import EngineClosedError
@@ -47,6 +48,9 @@ DOMAIN_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (UnknownJobError, 404, "job_not_found"),
     (SettingsError, 400, "bad_setting"),
     (EngineClosedError, 503, "shutting_down"),
+    # The store failed after the backend started (locked, damaged, disk full): the
+    # message names the file and says what to do.
+    (StoreError, 503, "store_unavailable"),
     (QueueClosedError, 503, "shutting_down"),
     (UnknownUploadError, 404, "upload_not_found"),
     (UploadIncompleteError, 409, "upload_incomplete"),

@@ -23,10 +23,9 @@ class ResultCache(Database):
         now = self.clock() if now is None else now
         oldest = now - max_age
         found: dict[str, tuple[str, float]] = {}
-        conn = self._connection()
         for chunk in chunks(list(numbers), 900):
             marks = ",".join("?" * len(chunk))
-            rows = conn.execute(
+            rows = self.read(
                 f"SELECT e164, answer, checked_at FROM results WHERE realm = ? "  # noqa: S608
                 f"AND product = ? AND checked_at >= ? AND e164 IN ({marks})",
                 (realm, product, oldest, *chunk),

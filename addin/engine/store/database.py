@@ -12,22 +12,32 @@ data folder together.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from addin.engine.private_files import create_private_file, make_private_dir
+from addin.engine.store import problems
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: PRAGMA user_version of the schema in schema.sql.
 SCHEMA_VERSION = 3
 #: The product of every answer cached before the product was part of the key.
 FIRST_PRODUCT = "facebook"
-#: Seconds a writer waits for another process's transaction before giving up.
+#: Seconds a writer waits for another process's transaction before giving up (default).
 BUSY_TIMEOUT = 60.0
+#: Seconds waited in silence before saying that the store is locked (our own writes are
+#: shorter, another program's may not be).
+LOCK_NOTICE_AFTER = 2.0
 
 #: Columns added since the first release, by table, with their declarations.
 _ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -37,7 +47,10 @@ _ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 class StoreError(RuntimeError):
-    """The store cannot be opened or written: damaged, locked, read-only or the disk is full."""
+    """The store cannot be opened or written: damaged, locked, read-only or the disk is full.
+
+    Its message is one paragraph for a person: the file, what is wrong, what to do.
+    """
 
 
 def schema_sql() -> str:
@@ -48,28 +61,79 @@ def schema_sql() -> str:
 class Database:
     """Thread-safe access to one SQLite file; one connection per thread."""
 
-    def __init__(self, path: Path, *, clock: Any = time.time) -> None:
-        """Open (and create or upgrade) the database at ``path``, or raise ``StoreError``."""
+    def __init__(
+        self, path: Path, *, clock: Any = time.time, lock_timeout: float = BUSY_TIMEOUT
+    ) -> None:
+        """Open (and create or upgrade) the database at ``path``, or raise ``StoreError``.
+
+        A store that another program holds locked is waited for up to ``lock_timeout``
+        seconds, saying so (a warning) once the wait passes ``LOCK_NOTICE_AFTER``.
+        """
         self.path = path
         self.clock = clock
+        self.lock_timeout = lock_timeout
+        self._quiet_wait = min(LOCK_NOTICE_AFTER, lock_timeout)
         self._local = threading.local()
+        self._notice_lock = threading.Lock()
+        self._noticed_at = -float("inf")
+        problem = problems.preflight(path)
+        if problem is not None:
+            raise StoreError(problem)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(path.parent)
             _make_private(path)
-            self._install_schema(self._connection())
+            conn = self._connection()
+            self._patiently(conn, lambda: self._install_schema(conn))
         except (sqlite3.DatabaseError, OSError) as exc:
             self.close()
-            raise StoreError(_store_problem(path, exc)) from exc
+            raise self.failure(exc) from exc
+
+    def failure(self, exc: BaseException) -> StoreError:
+        """Return the ``StoreError`` saying what ``exc`` means for this store."""
+        if isinstance(exc, StoreError):
+            return exc
+        return StoreError(problems.describe(self.path, exc, lock_timeout=self.lock_timeout))
+
+    @contextmanager
+    def impatient(self, on: bool = True) -> Iterator[None]:
+        """In the block (this thread, when ``on``), a locked store fails after the quiet wait."""
+        before = getattr(self._local, "impatient", False)
+        self._local.impatient = on or before
+        try:
+            yield
+        finally:
+            self._local.impatient = before
+
+    def _patiently(self, conn: sqlite3.Connection, step: Callable[[], T]) -> T:
+        """Run ``step``; if the store is locked, say so and wait up to the lock timeout."""
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            impatient = getattr(self._local, "impatient", False)
+            if not problems.is_locked(exc) or impatient or self.lock_timeout <= self._quiet_wait:
+                raise
+        with self._notice_lock:
+            # One line per wait, whichever of this store's threads waits first.
+            now = time.monotonic()
+            if now - self._noticed_at > self.lock_timeout:
+                self._noticed_at = now
+                log.warning("%s", problems.lock_notice(self.path, self.lock_timeout))
+        left = self.lock_timeout - self._quiet_wait
+        conn.execute(f"PRAGMA busy_timeout = {int(left * 1000)}")
+        try:
+            return step()
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._quiet_wait * 1000)}")
 
     def _connection(self) -> sqlite3.Connection:
         """Return this thread's connection, opening it on first use."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn = sqlite3.connect(self.path, timeout=self._quiet_wait, isolation_level=None)
             self._local.conn = conn
+            conn.row_factory = sqlite3.Row
+            self._patiently(conn, lambda: conn.execute("PRAGMA journal_mode=WAL"))
+            conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
     @staticmethod
@@ -106,30 +170,42 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run the block in one IMMEDIATE transaction (committed on success)."""
-        conn = self._connection()
+        """Run the block in one IMMEDIATE transaction (committed on success).
+
+        Any SQLite or OS error, from opening the transaction to its commit, becomes a
+        ``StoreError`` saying what is wrong with the store.
+        """
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreError(_store_problem(self.path, exc)) from exc
+            conn = self._connection()
+            self._patiently(conn, lambda: conn.execute("BEGIN IMMEDIATE"))
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise self.failure(exc) from exc
         try:
             yield conn
-        except BaseException:
+        except BaseException as exc:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise self.failure(exc) from exc
             raise
         try:
             conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             # A full disk makes SQLite roll back by itself: a second ROLLBACK would fail
             # and hide the StoreError that stops the runner.
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise StoreError(_store_problem(self.path, exc)) from exc
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise self.failure(exc) from exc
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """Run a read-only query and return all rows."""
-        return self._connection().execute(sql, params).fetchall()
+        """Run a read-only query and return all rows (``StoreError`` if the store fails)."""
+        try:
+            conn = self._connection()
+            return self._patiently(conn, lambda: conn.execute(sql, params).fetchall())
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise self.failure(exc) from exc
 
     def close(self) -> None:
         """Close this thread's connection."""
@@ -192,28 +268,16 @@ def _upgrade_first_release(conn: sqlite3.Connection) -> None:
 
 
 def _make_private(path: Path) -> None:
-    """Create the store file readable by its owner only: it holds phone numbers."""
+    """Create the store file readable by its owner only: it holds phone numbers.
+
+    SQLite gives the ``-wal`` and ``-shm`` files it creates the store's own mode.
+    """
     if os.name != "posix":
         return  # the per-user data folder's permissions protect it on Windows
     if not path.exists():
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
+        create_private_file(path)
     elif path.is_file():
         os.chmod(path, 0o600)
-
-
-def _store_problem(path: Path, exc: BaseException) -> str:
-    """Return a sentence saying what is wrong with the store at ``path``."""
-    text = str(exc)
-    if isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
-        return f"the store {path} is damaged or not an fbcheck store ({text}); move it away"
-    if "locked" in text or "busy" in text:
-        return f"the store {path} is locked by another program for over {BUSY_TIMEOUT:.0f} s"
-    if "full" in text:
-        return f"the disk holding the store {path} is full ({text})"
-    if "readonly" in text or "read-only" in text:
-        return f"the store {path} is read-only ({text})"
-    return f"the store {path} cannot be used: {text}"
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

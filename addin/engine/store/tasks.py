@@ -48,10 +48,9 @@ class TaskTable(Database):
     def in_flight(self, realm: str, numbers: Iterable[str]) -> dict[str, int]:
         """Return {e164: task ref} for numbers claimed by an open task of ``realm``."""
         found: dict[str, int] = {}
-        conn = self._connection()
         for chunk in chunks(list(numbers), 900):
             marks = ",".join("?" * len(chunk))
-            rows = conn.execute(
+            rows = self.read(
                 f"SELECT e164, ref FROM claims WHERE realm = ? AND e164 IN ({marks})",  # noqa: S608
                 (realm, *chunk),
             )

@@ -227,16 +227,16 @@ def test_a_store_created_while_another_process_opens_it_is_not_upgraded(tmp_path
 def test_garbage_file_is_a_clear_store_error(tmp_path: Path) -> None:
     path = tmp_path / "fbcheck.sqlite3"
     path.write_bytes(b"this is not a database, just some bytes\n" * 200)
-    with pytest.raises(StoreError, match="damaged or not an fbcheck store") as caught:
+    with pytest.raises(StoreError, match="is not an SQLite database") as caught:
         Store(path)
     assert str(path) in str(caught.value)
-    assert "move it away" in str(caught.value)
+    assert "move it aside" in str(caught.value)
 
 
 def test_directory_in_place_of_the_store_is_a_store_error(tmp_path: Path) -> None:
     path = tmp_path / "fbcheck.sqlite3"
     path.mkdir()
-    with pytest.raises(StoreError, match="cannot be used") as caught:
+    with pytest.raises(StoreError, match="is a folder, not a file") as caught:
         Store(path)
     assert str(path) in str(caught.value)
 
