@@ -9,6 +9,7 @@ from flask import Blueprint, Flask
 
 from addin.config import Settings, SettingsError
 from addin.engine.errors import UnknownJobError
+from addin.engine.store import StoreError
 from addin.web import close_app, create_app
 from addin.web.coalescer import QueueClosedError
 from addin.web.engine_host import EngineClosedError
@@ -34,6 +35,7 @@ CASES: list[tuple[Exception, int, str]] = [
     (SettingsError("region must be text such as 'CH' or 'US'"), 400, "bad_setting"),
     (EngineClosedError("the backend is shutting down"), 503, "shutting_down"),
     (QueueClosedError("the look-up queue is closed"), 503, "shutting_down"),
+    (StoreError("The store /x/fbcheck.sqlite3 is locked by another program"), 503, "store_unavailable"),
     (ApiError(409, "settings_changed", "the API key changed"), 409, "settings_changed"),
     (UnknownUploadError("upload 'u' is unknown"), 404, "upload_not_found"),
     (UploadIncompleteError("1 of 3 chunks have not arrived"), 409, "upload_incomplete"),
