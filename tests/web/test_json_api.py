@@ -35,7 +35,11 @@ CASES: list[tuple[Exception, int, str]] = [
     (SettingsError("region must be text such as 'CH' or 'US'"), 400, "bad_setting"),
     (EngineClosedError("the backend is shutting down"), 503, "shutting_down"),
     (QueueClosedError("the look-up queue is closed"), 503, "shutting_down"),
-    (StoreError("The store /x/fbcheck.sqlite3 is locked by another program"), 503, "store_unavailable"),
+    (
+        StoreError("The store /x/fbcheck.sqlite3 is locked by another program"),
+        503,
+        "store_unavailable",
+    ),
     (ApiError(409, "settings_changed", "the API key changed"), 409, "settings_changed"),
     (UnknownUploadError("upload 'u' is unknown"), 404, "upload_not_found"),
     (UploadIncompleteError("1 of 3 chunks have not arrived"), 409, "upload_incomplete"),
