@@ -9,6 +9,7 @@ by hand are narrowed at start, with one line on stderr.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
@@ -64,10 +65,8 @@ class ModeWatcher:
                     key = str(entry.relative_to(self.data))
                     if key in self.seen:
                         continue
-                    try:
+                    with contextlib.suppress(OSError):  # gone meanwhile
                         self.seen[key] = mode(entry)
-                    except OSError:
-                        pass
             time.sleep(0.005)
 
     def stop(self) -> dict[str, int]:
