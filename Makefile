@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/polling_cost.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/pipeline.py --mix global
+	$(BIN)/python bench/hostile_inputs.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

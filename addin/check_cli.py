@@ -4,8 +4,9 @@ Exit codes:
 
 - 0: every row answered (yes, no, ban or invalid)
 - 1: finished, but some rows are ``error`` (the reason column says why)
-- 2: bad usage (such as ``-o`` naming the input file) or an unreadable input file;
-  nothing was billed
+- 2: bad usage (such as ``-o`` naming the input file), an unreadable input file, or
+  one over a limit (the message names the limit and its FBCHECK_ setting); nothing
+  was billed
 - 3: more numbers to upload than ``--max-upload`` and no ``--yes``; nothing was billed
 - 4: the vendor refused the job (API key, balance) or the job failed; also stopped
   before billing when the v1 balance clearly cannot pay for the uploads

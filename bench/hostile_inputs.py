@@ -26,6 +26,7 @@ Usage: ``python bench/hostile_inputs.py [--rows 1000000] [--keep DIR]``
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -189,8 +190,7 @@ def make_inputs(work: Path, rows: int) -> list[tuple[str, Path, int]]:
             out.write("name,phone\n")
             out.write('"' + "z" * size + '",+41791110001\n')
             out.write("Bob,+41791110002\n")
-        legit = path.stat().st_size
-        inputs.append((label, path, legit if size < 1_000_000 else 1_000))
+        inputs.append((label, path, path.stat().st_size))
 
     legit_csv = work / "legit.csv"
     numbers = rng.sample(range(10_000_000), rows)
@@ -257,10 +257,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the legit files")
     parser.add_argument("--keep", type=Path, help="keep inputs and outputs in this folder")
+    parser.add_argument("--make", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.make is not None:
+        # Runs as its own process: a child's peak RSS (os.wait4) counts the pages of the
+        # process it was forked from, so this one stays small by not making the files.
+        for label, path, legit in make_inputs(args.make, args.rows):
+            print(json.dumps([label, str(path), legit]))
+        return
     work = Path(args.keep or tempfile.mkdtemp(prefix="fbcheck-hostile-"))
     work.mkdir(parents=True, exist_ok=True)
-    inputs = make_inputs(work, args.rows)
+    made = subprocess.run(
+        [sys.executable, __file__, "--make", str(work), "--rows", str(args.rows)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    inputs = [
+        (label, Path(path), int(legit))
+        for label, path, legit in (json.loads(line) for line in made.stdout.splitlines())
+    ]
     emulator, url = start_emulator("bench:100000000")
     try:
         print(
