@@ -1,4 +1,4 @@
-"""What the store's paragraphs say for errors the CLI tests cannot provoke (full disk, read-only)."""
+"""The store's paragraphs for errors the CLI tests cannot provoke (a full disk, read-only)."""
 
 from __future__ import annotations
 
