@@ -16,6 +16,7 @@ elsewhere with ``FBCHECK_DATA_DIR`` has whatever that place grants.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -67,10 +68,14 @@ def make_private_dir(path: Path) -> None:
     """Create ``path`` (and missing parents, with default modes) with mode 0700 itself."""
     if path.is_dir():
         return
+    if path.exists():
+        raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         path.mkdir(mode=FOLDER_MODE)
     except FileExistsError:
+        if not path.is_dir():
+            raise
         return
     if os.name == "posix":
         os.chmod(path, FOLDER_MODE)  # mkdir's mode is cut by the umask only, never widened

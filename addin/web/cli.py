@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from addin.config import Settings
 from addin.engine.private_files import secure_data_dir
 from addin.engine.store import Store, StoreError
-from addin.engine.store.problems import data_dir_problem
 from addin.web import create_app
 from addin.web.certs import SOURCE_OFFICE, ensure_server_certificate, trust_instructions
 from addin.web.flask_config import DEFAULT_PORT, PORT_KEY, SETTINGS_KEY
@@ -89,15 +88,16 @@ def serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"fbcheck serve: invalid settings:\n{exc}", file=sys.stderr)
         return EXIT_USAGE
-    problem = _prepare_data_dir(settings)
-    if problem is not None:
-        print(f"fbcheck serve: not started: {problem}", file=sys.stderr)
-        return EXIT_STORE
+    _make_data_dir_private(settings)
     try:
         certificate = ensure_server_certificate(data_dir=settings.data_dir, home=Path.home())
     except OSError as exc:
         print(f"fbcheck serve: cannot prepare the TLS certificate: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    problem = _store_problem(settings)
+    if problem is not None:
+        print(f"fbcheck serve: not started: {problem}", file=sys.stderr)
+        return EXIT_STORE
     app = create_app({SETTINGS_KEY: settings, PORT_KEY: args.port or DEFAULT_PORT})
     try:
         server = bind_backend(app, certificate=certificate, host=bind_host, port=args.port)
@@ -134,18 +134,25 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prepare_data_dir(settings: Settings) -> str | None:
-    """Make the data folder private and open the store once; return why it fails, or None.
+def _make_data_dir_private(settings: Settings) -> None:
+    """Create the data folder 0700 and narrow wider modes in it, saying so in one line.
+
+    A folder that cannot be made is left to the certificate step, which says so.
+    """
+    try:
+        notice = secure_data_dir(settings.data_dir)
+    except OSError:
+        return
+    if notice:
+        print(notice, file=sys.stderr)
+
+
+def _store_problem(settings: Settings) -> str | None:
+    """Open the store once; return why it cannot be used, or None.
 
     The backend refuses to start on a store it cannot use rather than answering every
     request with an error; a store that fails later makes the API answer 503.
     """
-    try:
-        notice = secure_data_dir(settings.data_dir)
-    except OSError as exc:
-        return data_dir_problem(settings.data_dir, exc)
-    if notice:
-        print(notice, file=sys.stderr)
     try:
         Store(settings.db_path, lock_timeout=settings.store_lock_timeout).close()
     except StoreError as exc:
