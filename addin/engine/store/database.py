@@ -76,6 +76,8 @@ class Database:
         self._local = threading.local()
         self._notice_lock = threading.Lock()
         self._noticed_at = -float("inf")
+        #: Threads of this process inside a write transaction on this store.
+        self._writers = 0
         problem = problems.preflight(path)
         if problem is not None:
             raise StoreError(problem)
@@ -113,9 +115,10 @@ class Database:
             if not problems.is_locked(exc) or impatient or self.lock_timeout <= self._quiet_wait:
                 raise
         with self._notice_lock:
-            # One line per wait, whichever of this store's threads waits first.
+            # One line per wait, whichever of this store's threads waits first; none
+            # while one of our own threads writes (a long job insert is not a stranger).
             now = time.monotonic()
-            if now - self._noticed_at > self.lock_timeout:
+            if not self._writers and now - self._noticed_at > self.lock_timeout:
                 self._noticed_at = now
                 log.warning("%s", problems.lock_notice(self.path, self.lock_timeout))
         left = self.lock_timeout - self._quiet_wait
@@ -180,24 +183,30 @@ class Database:
             self._patiently(conn, lambda: conn.execute("BEGIN IMMEDIATE"))
         except (sqlite3.DatabaseError, OSError) as exc:
             raise self.failure(exc) from exc
+        with self._notice_lock:
+            self._writers += 1
         try:
-            yield conn
-        except BaseException as exc:
-            if conn.in_transaction:
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.DatabaseError):
+            try:
+                yield conn
+            except BaseException as exc:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise self.failure(exc) from exc
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                # A full disk makes SQLite roll back by itself: a second ROLLBACK would
+                # fail and hide the StoreError that stops the runner.
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
                 raise self.failure(exc) from exc
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            # A full disk makes SQLite roll back by itself: a second ROLLBACK would fail
-            # and hide the StoreError that stops the runner.
-            if conn.in_transaction:
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise self.failure(exc) from exc
+        finally:
+            with self._notice_lock:
+                self._writers -= 1
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run a read-only query and return all rows (``StoreError`` if the store fails)."""

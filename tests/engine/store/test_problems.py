@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import errno
+import logging
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
+import pytest
+
 from addin.engine.store import Store
+from addin.engine.store.database import LOCK_NOTICE_AFTER
 from addin.engine.store.problems import describe, preflight
 
 
@@ -62,3 +68,42 @@ def test_a_lock_says_how_long_it_waited_and_the_setting(tmp_path: Path) -> None:
     path = healthy(tmp_path)
     text = describe(path, sqlite3.OperationalError("database is locked"), lock_timeout=7)
     assert "locked by another program: waited 7 s (FBCHECK_STORE_LOCK_TIMEOUT)" in text
+
+
+def test_our_own_long_write_is_waited_for_without_a_notice(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(tmp_path / "fbcheck.sqlite3", lock_timeout=30)
+    inside = threading.Event()
+
+    def long_write() -> None:
+        """Hold a write transaction longer than the quiet wait, as a 1M-number job does."""
+        with store.transaction():
+            inside.set()
+            time.sleep(LOCK_NOTICE_AFTER + 1.5)
+
+    writer = threading.Thread(target=long_write)
+    writer.start()
+    assert inside.wait(10)
+    with caplog.at_level(logging.WARNING), store.transaction() as db:
+        db.execute("DELETE FROM results")
+    writer.join()
+    assert "waiting for the store" not in caplog.text
+    store.close()
+
+
+def test_another_connection_s_lock_is_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = healthy(tmp_path)
+    store = Store(path, lock_timeout=30)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(LOCK_NOTICE_AFTER + 1.0, lambda: other.execute("ROLLBACK"))
+    release.start()
+    with caplog.at_level(logging.WARNING), store.transaction() as db:
+        db.execute("DELETE FROM results")
+    release.join()
+    other.close()
+    assert caplog.text.count(f"waiting for the store {path}, locked by another program") == 1
+    store.close()
