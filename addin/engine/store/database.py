@@ -133,10 +133,14 @@ class Database:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=self._quiet_wait, isolation_level=None)
+            try:
+                conn.row_factory = sqlite3.Row
+                self._patiently(conn, lambda: conn.execute("PRAGMA journal_mode=WAL"))
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                conn.close()  # never keep a connection that is not set up
+                raise
             self._local.conn = conn
-            conn.row_factory = sqlite3.Row
-            self._patiently(conn, lambda: conn.execute("PRAGMA journal_mode=WAL"))
-            conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
     @staticmethod
