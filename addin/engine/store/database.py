@@ -212,28 +212,6 @@ class Database:
             with self._notice_lock:
                 self._writers -= 1
 
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """Run the block's reads (this thread) on one consistent state of the store.
-
-        A read transaction: another process's or thread's commit in the middle is not
-        seen half (a job read as running, then its tasks read as all done).
-        """
-        conn = self._connection()
-        if conn.in_transaction:
-            yield
-            return
-        try:
-            conn.execute("BEGIN")  # deferred: the snapshot is taken at the first read
-        except sqlite3.DatabaseError as exc:
-            raise self.failure(exc) from exc
-        try:
-            yield
-        finally:
-            if conn.in_transaction:
-                with suppress(sqlite3.Error):
-                    conn.execute("COMMIT")
-
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run a read-only query and return all rows (``StoreError`` if the store fails)."""
         try:

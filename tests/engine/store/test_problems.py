@@ -107,17 +107,3 @@ def test_another_connection_s_lock_is_said_once(
     other.close()
     assert caplog.text.count(f"waiting for the store {path}, locked by another program") == 1
     store.close()
-
-
-def test_a_snapshot_does_not_see_a_commit_made_in_its_middle(tmp_path: Path) -> None:
-    path = healthy(tmp_path)
-    store = Store(path)
-    other = Store(path)
-    with store.snapshot():
-        before = store.read("SELECT COUNT(*) FROM results")[0][0]
-        with other.transaction() as db:
-            db.execute("INSERT INTO results VALUES ('r', '+41790000001', 'yes', 0, NULL)")
-        assert store.read("SELECT COUNT(*) FROM results")[0][0] == before
-    assert store.read("SELECT COUNT(*) FROM results")[0][0] == before + 1
-    other.close()
-    store.close()
