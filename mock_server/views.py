@@ -86,6 +86,16 @@ def task_json(snapshot: TaskSnapshot) -> dict[str, Any]:
     body: dict[str, Any] = {
         "created_at": snapshot.created_at,
         "updated_at": snapshot.updated_at,
+        **_task_counts(snapshot),
+    }
+    if snapshot.link is not None:
+        body["result_url"] = result_url(snapshot)
+    return body
+
+
+def _task_counts(snapshot: TaskSnapshot) -> dict[str, Any]:
+    """Return the fields both dialects share, in their order: ids, status and counts."""
+    return {
         "task_id": snapshot.task_id,
         "user_id": snapshot.user_id,
         "status": str(snapshot.status),
@@ -93,9 +103,6 @@ def task_json(snapshot: TaskSnapshot) -> dict[str, Any]:
         "success": snapshot.success,
         "failure": snapshot.failure,
     }
-    if snapshot.link is not None:
-        body["result_url"] = result_url(snapshot)
-    return body
 
 
 def result_url(snapshot: TaskSnapshot) -> str:
@@ -111,14 +118,7 @@ def result_url(snapshot: TaskSnapshot) -> str:
 
 def task_json_v1(snapshot: TaskSnapshot) -> dict[str, Any]:
     """Return a task in the v1 contract's field order; ``message`` when the task failed."""
-    body: dict[str, Any] = {
-        "task_id": snapshot.task_id,
-        "user_id": snapshot.user_id,
-        "status": str(snapshot.status),
-        "total": snapshot.total,
-        "success": snapshot.success,
-        "failure": snapshot.failure,
-    }
+    body = _task_counts(snapshot)
     if snapshot.link is not None:
         body["result_url"] = result_url(snapshot)
     if snapshot.message is not None:

@@ -15,9 +15,9 @@ import time
 from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
+from addin.closing import ClosedOnExit
 from addin.config import Settings
 from addin.engine.connection import (
     DEMO_GONE_REASON,
@@ -161,7 +161,7 @@ def input_fingerprint(kind: str, numbers: Iterable[str]) -> str:
     return digest.hexdigest()[:32]
 
 
-class Checker:
+class Checker(ClosedOnExit):
     """Plan, run and read checks on one vendor connection; owns the store and the runner."""
 
     def __init__(
@@ -453,19 +453,6 @@ class Checker:
         self.runner.stop()
         if self.demo:
             self.store.abandon_realm(self.task_realm, demo_reason)
-        self.close()
-
-    def __enter__(self) -> Checker:
-        """Return self."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close."""
         self.close()
 
     # -- the front door for callers (web, CLI) --

@@ -27,8 +27,8 @@ from collections import deque
 from collections.abc import Hashable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from types import TracebackType
 
+from addin.closing import ClosedOnExit
 from addin.engine.phones import Normalized, normalize_once, validate_region
 
 __all__ = ["CHUNK", "POOL_FROM", "DistinctCells", "default_workers"]
@@ -85,7 +85,7 @@ def _key(value: object) -> Hashable:
     return (type(value), value)
 
 
-class DistinctCells:
+class DistinctCells(ClosedOnExit):
     """The distinct cells of one input, each normalised once, and which one each row held."""
 
     def __init__(
@@ -202,19 +202,6 @@ class DistinctCells:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         self._in_flight.clear()
-
-    def __enter__(self) -> DistinctCells:
-        """Return self."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop the workers."""
-        self.close()
 
     # -- after finish(): the figures and the second pass ------------------------------
 

@@ -35,13 +35,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import urllib3.exceptions
 
+from addin.closing import ClosedOnExit
 from addin.formats import E164 as _E164
 from addin.formats import TASK_ID as _TASK_ID
 from addin.formats import package_version
@@ -117,7 +117,7 @@ class RetryPolicy:
         return delay * (1.0 - self.jitter * draw())
 
 
-class VendorClient:
+class VendorClient(ClosedOnExit):
     """A thread-safe client of the vendor's bulk number check API for one product.
 
     ``dialect`` says how requests are spelled (``addin.upstream.dialects``): the
@@ -164,19 +164,6 @@ class VendorClient:
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------
-
-    def __enter__(self) -> VendorClient:
-        """Return self; the session is closed on exit."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the client."""
-        self.close()
 
     def close(self) -> None:
         """Close the HTTP session if this client created it; safe to call twice."""
