@@ -171,18 +171,60 @@ def test_check_confirm_progress_and_answers_written(pane: tuple[Page, list[str]]
     rules = page.evaluate("() => window.__fbcheckSheet.conditionalFormats.length")
     assert rules == 6
 
-    # The account panel follows each job: its billed figure is no longer 0 (issue 10, item 14).
-    page.wait_for_function(
-        "() => /billed\\s+[1-9]/.test(document.getElementById('account-details').innerText)"
-    )
-    # History lists the job with its counts.
-    page.wait_for_function("() => document.querySelectorAll('#history-rows tr').length >= 1")
-    history = page.inner_text("#history-rows")
-    assert "done" in history
+    # The job's result as a bar: one segment per answer kind, widths in proportion.
+    expected = {kind: answers[1:49].count(kind) for kind in ("yes", "no", "ban")}
+    expected |= {"invalid": 2}
+    assert_result_bar(page, "#progress-result", expected)
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # The account panel follows each job: its billed figure is no longer 0 (issue 10, item 14).
+    page.click("#tab-settings")
+    page.wait_for_function(
+        "() => /billed\\s+[1-9]/.test(document.getElementById('account-details').innerText)"
+    )
+    # History lists the job with its counts, drawn as the same bar.
+    page.click("#tab-history")
+    page.wait_for_function("() => document.querySelectorAll('#history-rows li').length >= 1")
+    history = page.inner_text("#history-rows li:first-child")
+    assert "done" in history
+    assert_result_bar(page, "#history-rows li:first-child .result", expected)
+    page.screenshot(path=str(SCREENSHOT.with_name("taskpane-history.png")), full_page=True)
     assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+def assert_result_bar(page: Page, selector: str, counts: dict[str, int]) -> None:
+    """Assert the result bar under ``selector``: a segment per non-zero count, widths in
+    proportion to the counts (within a pixel), the counts in its label and legend."""
+    bar = page.evaluate(
+        """(selector) => {
+            const bar = document.querySelector(selector + ' .result-bar');
+            const width = bar.getBoundingClientRect().width;
+            const segments = Array.from(bar.querySelectorAll('.segment')).map((s) => ({
+                kind: s.dataset.kind, width: s.getBoundingClientRect().width,
+                colour: getComputedStyle(s).backgroundColor}));
+            return {width, segments, label: bar.getAttribute('aria-label'),
+                    legend: document.querySelector(selector + ' .result-legend').textContent};
+        }""",
+        selector,
+    )
+    total = sum(counts.values())
+    assert bar["width"] > 100, bar
+    shown = {kind: count for kind, count in counts.items() if count}
+    assert [segment["kind"] for segment in bar["segments"]] == [
+        kind for kind in ("yes", "no", "ban", "invalid", "error") if kind in shown
+    ], bar
+    for segment in bar["segments"]:
+        assert segment["width"] == pytest.approx(
+            bar["width"] * shown[segment["kind"]] / total, abs=1.0
+        ), (segment, bar)
+    # Each kind its own colour.
+    colours = [segment["colour"] for segment in bar["segments"]]
+    assert len(set(colours)) == len(colours), colours
+    for kind in ("yes", "no", "ban", "invalid", "error"):
+        assert f"{kind} {counts.get(kind, 0)}" in bar["label"], bar
+        assert f"{kind} {counts.get(kind, 0)}" in bar["legend"], bar
 
 
 def test_ribbon_button_completes_at_once_and_writes_answers(pane: tuple[Page, list[str]]) -> None:
@@ -268,6 +310,7 @@ def test_two_columns_are_refused_with_a_clear_message(pane: tuple[Page, list[str
 def test_settings_are_saved_through_the_backend(pane: tuple[Page, list[str]]) -> None:
     page, _console = pane
     page.wait_for_function("() => document.getElementById('region').value !== ''")
+    page.click("#tab-settings")
     page.fill("#cache-ttl", "7")
     page.click("#settings-form button[type=submit]")
     page.wait_for_function(
@@ -282,6 +325,7 @@ def test_a_refused_setting_shows_the_backend_message(pane: tuple[Page, list[str]
     page, _console = pane
     page.wait_for_function("() => document.getElementById('region').value !== ''")
     # The browser's own form checks would stop "ZZ9"; send what they allow but the backend refuses.
+    page.click("#tab-settings")
     page.fill("#region", "ZZ")
     page.click("#settings-form button[type=submit]")
     page.wait_for_function(
@@ -452,7 +496,8 @@ def test_choice_first_free_column(conflict_pane: tuple[Page, list[str]]) -> None
     page.wait_for_function(
         "() => /Sheet1!A1:A5/.test(document.getElementById('history-rows').textContent)"
     )
-    page.click("#history-rows tr:first-child button")
+    page.click("#tab-history")
+    page.click("#history-rows li:first-child button")
     page.wait_for_function(
         "() => ['yes', 'no', 'ban'].includes(window.__fbcheckSheet.cell(1, 2))", timeout=30_000
     )
