@@ -70,6 +70,11 @@ function fillFigures(list, pairs) {
     term.textContent = label;
     const detail = document.createElement("dd");
     detail.textContent = String(value);
+    if (detail.textContent.length > 24) {
+      // A sentence (a problem, a state), not a figure: on its own line below its label.
+      term.className = "wide";
+      detail.className = "wide";
+    }
     list.append(term, detail);
   }
 }

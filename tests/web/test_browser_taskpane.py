@@ -86,7 +86,10 @@ def browser() -> Iterator[Browser]:
     """Headless Debian Chromium; the test CA is not in its store (certificates have own tests)."""
     with playwright_api.sync_playwright() as driver:
         launched = driver.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--ignore-certificate-errors"]
+            executable_path=str(CHROMIUM),
+            args=["--ignore-certificate-errors"],
+            # Draw scrollbars as a browser does, so the screenshots show the pane's.
+            ignore_default_args=["--hide-scrollbars"],
         )
         yield launched
         launched.close()
@@ -99,10 +102,14 @@ def pane(browser: Browser, backend_url: str) -> Iterator[tuple[Page, list[str]]]
 
 
 def open_pane(
-    browser: Browser, backend_url: str, rows: list[list[Any]]
+    browser: Browser,
+    backend_url: str,
+    rows: list[list[Any]],
+    viewport: tuple[int, int] = (380, 1100),
 ) -> Iterator[tuple[Page, list[str]]]:
     """Open the pane on a stub sheet holding ``rows`` in column A; yield it and its console."""
-    context = browser.new_context(viewport={"width": 380, "height": 1100})
+    width, height = viewport
+    context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
@@ -393,6 +400,9 @@ def test_an_uncertain_upload_waits_for_the_users_word(
     figures = page.inner_text("#progress-figures").replace("\t", "\n")
     assert "possibly billed\n1" in figures
     assert column_b(page, 4) == ["facebook (DEMO)", "pending", "pending", "pending"]
+    # Only the pane's container scrolls: bring the question into the picture.
+    page.locator("#wait-box").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOT.with_name("taskpane-waiting.png")))
     # Settled: the pane does not spin on the job while it waits.
     seen = len(polls)
     page.wait_for_timeout(2_500)
@@ -525,6 +535,13 @@ def test_choice_cancel(conflict_pane: tuple[Page, list[str]]) -> None:
     """ "Cancel": nothing written anywhere, no job, nothing billed."""
     page, console = conflict_pane
     jobs = ask_where(page)
+    # The question waits on the Check tab: another tab shows a mark on Check meanwhile.
+    assert page.is_hidden("#tab-check .attention")
+    page.click("#tab-history")
+    assert page.is_visible("#tab-check .attention")
+    assert "waits for your answer" in page.inner_text("#tab-check")
+    page.click("#tab-check")
+    assert page.is_hidden("#tab-check .attention")
     page.click("#choice-cancel-button")
     page.wait_for_function(
         "() => document.getElementById('check-message').textContent.startsWith('Cancelled')"
@@ -536,4 +553,168 @@ def test_choice_cancel(conflict_pane: tuple[Page, list[str]]) -> None:
     assert column(page, 1) == NOTES
     assert column(page, 2) == [""] * len(CONFLICT_ROWS)
     assert job_count(page) == jobs
+    assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+# -- tabs and scrolling (issue 10, items 13 and 15) ---------------------------------------
+
+TABS = {
+    "tab-check": "panel-check",
+    "tab-history": "panel-history",
+    "tab-settings": "panel-settings",
+}
+
+
+def tab_state(page: Page) -> dict[str, Any]:
+    """Return the selected tab, each tab's tabindex, the visible panels and the focus."""
+    state: dict[str, Any] = page.evaluate(
+        """() => ({
+            selected: Array.from(document.querySelectorAll('[role=tab]'))
+                .filter((t) => t.getAttribute('aria-selected') === 'true').map((t) => t.id),
+            tabindex: Object.fromEntries(Array.from(document.querySelectorAll('[role=tab]'))
+                .map((t) => [t.id, t.tabIndex])),
+            visible: Array.from(document.querySelectorAll('[role=tabpanel]'))
+                .filter((p) => p.checkVisibility()).map((p) => p.id),
+            focus: document.activeElement.id,
+        })"""
+    )
+    return state
+
+
+def test_tabs_follow_the_aria_pattern_with_click_and_keyboard(
+    pane: tuple[Page, list[str]],
+) -> None:
+    page, console = pane
+    roles = page.evaluate(
+        """() => Array.from(document.querySelectorAll('[role=tablist] [role=tab]')).map((t) => {
+            const panel = document.getElementById(t.getAttribute('aria-controls'));
+            return [t.id, panel.id, panel.getAttribute('role'),
+                    panel.getAttribute("aria-labelledby"), t.innerText];
+        })"""
+    )
+    assert [row[:4] for row in roles] == [
+        [tab, panel, "tabpanel", tab] for tab, panel in TABS.items()
+    ]
+    assert [row[4] for row in roles] == ["Check", "History", "Settings"]
+    assert tab_state(page) == {
+        "selected": ["tab-check"],
+        "tabindex": {"tab-check": 0, "tab-history": -1, "tab-settings": -1},
+        "visible": ["panel-check"],
+        "focus": "",
+    }
+
+    page.click("#tab-history")
+    state = tab_state(page)
+    assert state["selected"] == ["tab-history"]
+    assert state["visible"] == ["panel-history"]
+    assert state["tabindex"] == {"tab-check": -1, "tab-history": 0, "tab-settings": -1}
+
+    # Arrow keys move and select (wrapping), Home and End go to the ends.
+    for key, expected in [
+        ("ArrowRight", "tab-settings"),
+        ("ArrowRight", "tab-check"),
+        ("ArrowLeft", "tab-settings"),
+        ("Home", "tab-check"),
+        ("End", "tab-settings"),
+        ("ArrowLeft", "tab-history"),
+    ]:
+        page.keyboard.press(key)
+        state = tab_state(page)
+        assert state["selected"] == [expected], (key, state)
+        assert state["focus"] == expected, (key, state)
+        assert state["visible"] == [TABS[expected]], (key, state)
+        assert state["tabindex"][expected] == 0
+    # Only the selected tab is in the Tab order: Tab goes on into its panel.
+    page.keyboard.press("Tab")
+    assert tab_state(page)["focus"] == "panel-history"
+    # Enter on a focused tab selects it too (it is a button).
+    page.focus("#tab-settings")
+    page.keyboard.press("Enter")
+    assert tab_state(page)["selected"] == ["tab-settings"]
+    assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+def test_every_section_is_in_a_tab_and_reachable(pane: tuple[Page, list[str]]) -> None:
+    page, _console = pane
+    homes = page.evaluate(
+        """() => Object.fromEntries(Array.from(document.querySelectorAll('main section'))
+            .map((s) => [s.id, s.closest('[role=tabpanel]')?.id ?? null]))"""
+    )
+    assert homes == {
+        "check": "panel-check",
+        "lookups": "panel-check",
+        "history": "panel-history",
+        "settings": "panel-settings",
+        "account": "panel-settings",
+    }
+    for tab, controls in [
+        ("#tab-check", ["#check-button"]),
+        ("#tab-history", ["#history-refresh"]),
+        ("#tab-settings", ["#api-key", "#settings-form button[type=submit]", "#clear-cache"]),
+    ]:
+        page.click(tab)
+        for control in controls:
+            page.locator(control).scroll_into_view_if_needed()
+            assert page.is_visible(control), control
+    # The account panel keeps its ids (and fills in) on the Settings tab.
+    page.wait_for_function("() => document.getElementById('account-details').children.length > 0")
+    page.click("#clear-cache")
+    page.wait_for_function(
+        "() => document.getElementById('cache-status').textContent.startsWith('Cleared')"
+    )
+
+
+@pytest.fixture
+def small_pane(browser: Browser, backend_url: str) -> Iterator[tuple[Page, list[str]]]:
+    """The pane in a 320 x 500 window (Excel on Windows' default task pane width)."""
+    yield from open_pane(browser, backend_url, ROWS, viewport=(320, 500))
+
+
+def test_the_pane_scrolls_visibly_when_content_overflows(
+    small_pane: tuple[Page, list[str]],
+) -> None:
+    page, console = small_pane
+    page.click("#tab-settings")
+    page.wait_for_function("() => document.getElementById('account-details').children.length > 0")
+    box = page.evaluate(
+        """() => {
+            const scroll = document.getElementById('pane-scroll');
+            return {
+                overflowY: getComputedStyle(scroll).overflowY,
+                scrollHeight: scroll.scrollHeight,
+                clientHeight: scroll.clientHeight,
+                scrollbar: scroll.offsetWidth - scroll.clientWidth,
+                bottom: scroll.getBoundingClientRect().bottom,
+                page: document.scrollingElement.scrollHeight,
+            };
+        }"""
+    )
+    assert box["overflowY"] == "auto", box
+    assert box["scrollHeight"] > box["clientHeight"], box
+    # The scrollbar is drawn and takes room (not an overlay that hides until hovered).
+    assert box["scrollbar"] == 10, box
+    # The page itself does not scroll: the container ends at the window's bottom.
+    assert box["page"] <= 500, box
+    assert box["bottom"] == pytest.approx(500, abs=1), box
+    # The last control is below the fold, and the mouse wheel brings it into view.
+    assert (
+        page.evaluate("() => document.getElementById('clear-cache').getBoundingClientRect().top")
+        > 500
+    )
+    page.mouse.move(160, 400)
+    page.mouse.wheel(0, 3000)
+    page.wait_for_function(
+        "() => { const s = document.getElementById('pane-scroll');"
+        " return s.scrollTop + s.clientHeight >= s.scrollHeight - 1; }"
+    )
+    rect = page.evaluate(
+        "() => { const r = document.getElementById('clear-cache').getBoundingClientRect();"
+        " return {top: r.top, bottom: r.bottom}; }"
+    )
+    assert rect["top"] > 0, rect
+    assert rect["bottom"] <= 500, rect
+    # The tabs stay where they are while the panel scrolls.
+    tabs = page.evaluate("() => document.getElementById('tab-check').getBoundingClientRect().top")
+    assert 0 <= tabs < 200, tabs
+    page.screenshot(path=str(SCREENSHOT.with_name("taskpane-scrolled.png")))
     assert not [line for line in console if line.startswith(("error", "pageerror"))], console
