@@ -6,6 +6,7 @@
 import { createBackend, describeError } from "./backend-client.js";
 import { CheckSession, excelRunner } from "./selection-check.js";
 import { provideAction } from "./registration.js";
+import { applyOfficeTheme } from "./office-theme.js";
 import { fillResultBar } from "./result-bar.js";
 import { selectTab, setupTabs, showSection, watchAttention } from "./tabs.js";
 import "./functions.js";
@@ -413,6 +414,14 @@ async function loadHealth() {
 
 /** Load everything the pane shows. */
 function start() {
+  try {
+    if (typeof Office !== "undefined" && Office.context) {
+      applyOfficeTheme(Office.context.officeTheme);
+    }
+  } catch (error) {
+    // A host without the theme API: the light default stays; the pane still loads.
+    console.warn("Office theme not applied:", error);
+  }
   loadHealth();
   loadSettings();
   loadAccount();

@@ -106,6 +106,7 @@ def open_pane(
     backend_url: str,
     rows: list[list[Any]],
     viewport: tuple[int, int] = (380, 1100),
+    init: str | None = None,
 ) -> Iterator[tuple[Page, list[str]]]:
     """Open the pane on a stub sheet holding ``rows`` in column A; yield it and its console."""
     width, height = viewport
@@ -126,6 +127,8 @@ def open_pane(
     }
     page.add_init_script(f"window.__FBCHECK_TEST_SHEET__ = {json.dumps(sheet)};")
     page.add_init_script(path=str(STUB))
+    if init:
+        page.add_init_script(init)
     page.goto(f"{backend_url}/taskpane.html")
     # Functions, not expression strings: the pane's CSP forbids eval.
     page.wait_for_function(
@@ -718,3 +721,39 @@ def test_the_pane_scrolls_visibly_when_content_overflows(
     assert 0 <= tabs < 200, tabs
     page.screenshot(path=str(SCREENSHOT.with_name("taskpane-scrolled.png")))
     assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+def test_a_dark_office_theme_darkens_the_pane(browser: Browser, backend_url: str) -> None:
+    """Office.context.officeTheme (Black theme): the pane takes its body colours."""
+    theme = (
+        "window.Office.context.officeTheme = {bodyBackgroundColor: '#262626',"
+        " bodyForegroundColor: '#ffffff', controlBackgroundColor: '#1f1f1f',"
+        " controlForegroundColor: '#ffffff', isDarkTheme: true};"
+    )
+    for page, console in open_pane(browser, backend_url, ROWS, init=theme):
+        look = page.evaluate(
+            """() => ({dark: document.documentElement.classList.contains('dark'),
+                body: getComputedStyle(document.body).backgroundColor,
+                text: getComputedStyle(document.body).color,
+                button: getComputedStyle(document.getElementById('history-refresh'))
+                    .backgroundColor,
+                primary: getComputedStyle(document.getElementById('check-button')).color})"""
+        )
+        assert look == {
+            "dark": True,
+            "body": "rgb(38, 38, 38)",
+            "text": "rgb(255, 255, 255)",
+            "button": "rgb(31, 31, 31)",
+            "primary": "rgb(255, 255, 255)",
+        }, look
+        page.screenshot(path=str(SCREENSHOT.with_name("taskpane-dark.png")))
+        assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+def test_without_an_office_theme_the_pane_stays_light(pane: tuple[Page, list[str]]) -> None:
+    page, _console = pane
+    look = page.evaluate(
+        """() => ({dark: document.documentElement.classList.contains('dark'),
+            body: getComputedStyle(document.body).backgroundColor})"""
+    )
+    assert look == {"dark": False, "body": "rgb(255, 255, 255)"}
