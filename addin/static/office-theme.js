@@ -6,7 +6,7 @@
 // and takes the theme's body colours; anything that is not a #RRGGBB colour is
 // ignored, so a missing or odd theme leaves the light default.
 
-const HEX = /^#[0-9a-f]{6}$/i;
+const hexColour = /^#[0-9a-f]{6}$/i;
 
 /** Return the relative luminance (0 black to 1 white) of a #RRGGBB colour. */
 function luminance(hex) {
@@ -26,11 +26,11 @@ export function themeColours(theme) {
   if (!theme || typeof theme !== "object") {
     return null;
   }
-  const background = HEX.test(theme.bodyBackgroundColor) ? theme.bodyBackgroundColor : null;
+  const background = hexColour.test(theme.bodyBackgroundColor) ? theme.bodyBackgroundColor : null;
   if (!background) {
     return null;
   }
-  const foreground = HEX.test(theme.bodyForegroundColor) ? theme.bodyForegroundColor : null;
+  const foreground = hexColour.test(theme.bodyForegroundColor) ? theme.bodyForegroundColor : null;
   let dark = theme.isDarkTheme;
   if (typeof dark === "function") {
     dark = dark.call(theme);

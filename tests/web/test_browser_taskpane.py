@@ -646,6 +646,7 @@ def test_every_section_is_in_a_tab_and_reachable(pane: tuple[Page, list[str]]) -
     assert homes == {
         "check": "panel-check",
         "lookups": "panel-check",
+        "short-box": "panel-check",
         "history": "panel-history",
         "settings": "panel-settings",
         "account": "panel-settings",
