@@ -6,6 +6,9 @@
 import { createBackend, describeError } from "./backend-client.js";
 import { CheckSession, excelRunner } from "./selection-check.js";
 import { provideAction } from "./registration.js";
+import { applyOfficeTheme } from "./office-theme.js";
+import { fillResultBar } from "./result-bar.js";
+import { selectTab, setupTabs, showSection, watchAttention } from "./tabs.js";
 import "./functions.js";
 import "./lookup-pane.js";
 
@@ -22,6 +25,8 @@ export const session = new CheckSession({
     return excelRunner(Excel)(callback);
   },
   showPane: async () => {
+    // The ribbon's Check selection: its plan and progress are on the Check tab.
+    showSection("panel-check");
     if (typeof Office !== "undefined" && Office.addin && Office.addin.showAsTaskpane) {
       await Office.addin.showAsTaskpane();
     }
@@ -32,6 +37,14 @@ export const session = new CheckSession({
 function byId(id) {
   return document.getElementById(id);
 }
+
+setupTabs(document.querySelector('[role="tablist"]'));
+// A question waiting on the Check tab (a choice, a confirmation, uploads waiting for
+// the user's word, a held =FBCHECK batch) marks that tab while another one is shown.
+watchAttention(
+  byId("tab-check"),
+  ["choice-box", "confirm-box", "wait-box", "rewrite-button", "held-box", "short-box"].map(byId),
+);
 
 /** Show or hide the DEMO banner from a backend answer's "demo" flag. */
 function noteDemo(demo) {
@@ -58,8 +71,18 @@ function fillFigures(list, pairs) {
     term.textContent = label;
     const detail = document.createElement("dd");
     detail.textContent = String(value);
+    if (detail.textContent.length > 24) {
+      // A sentence (a problem, a state), not a figure: on its own line below its label.
+      term.className = "wide";
+      detail.className = "wide";
+    }
     list.append(term, detail);
   }
+}
+
+/** Return the invalid rows of a plan (cells that hold no phone number), 0 without a plan. */
+function invalidRows(plan) {
+  return plan && Number.isFinite(plan.invalid) ? plan.invalid : 0;
 }
 
 /** Return a short human duration: "12 s", "about 3 min", "about 2 h". */
@@ -124,11 +147,8 @@ function renderCheck(check) {
     byId("progress-text").textContent =
       `${progress.state}: ${progress.answered || 0} of ${distinct} numbers answered` +
       (progress.tasks_open ? `, ${progress.tasks_open} task(s) open` : "");
+    fillResultBar(byId("progress-result"), { ...counts, invalid: invalidRows(progress.plan || plan) });
     fillFigures(byId("progress-figures"), [
-      ["yes", counts.yes],
-      ["no", counts.no],
-      ["ban", counts.ban],
-      ["error", counts.error],
       ["pending", counts.pending],
       ["tasks", progress.tasks],
       ["billed", progress.billed],
@@ -199,38 +219,36 @@ byId("abandon-button").addEventListener("click", () => {
 
 // ---- history -------------------------------------------------------------
 
-/** Return one history table row for a job's progress dict. */
+/** Return one History entry for a job's progress dict: label, state, when, result bar. */
 function historyRow(job) {
-  const row = document.createElement("tr");
+  const row = document.createElement("li");
+  row.className = "job";
   const counts = job.counts || {};
-  const invalid = job.plan && job.plan.invalid !== undefined ? job.plan.invalid : "";
-  const label = job.label || job.job_id.slice(0, 8);
-  const when = job.created_at ? new Date(job.created_at).toLocaleString() : "";
-  const cells = [
-    [label, when],
-    [job.state],
-    [counts.yes ?? 0],
-    [counts.no ?? 0],
-    [counts.ban ?? 0],
-    [invalid],
-    [counts.error ?? 0],
-  ];
-  for (const [text, title] of cells) {
-    const cell = document.createElement("td");
-    cell.textContent = String(text);
-    if (title) {
-      cell.title = title;
-    }
-    row.append(cell);
-  }
-  const action = document.createElement("td");
+  const head = document.createElement("div");
+  head.className = "job-head";
+  const label = document.createElement("span");
+  label.className = "job-label";
+  label.textContent = job.label || job.job_id.slice(0, 8);
+  const state = document.createElement("span");
+  state.className = `job-state ${job.state}`;
+  state.textContent = job.state;
+  head.append(label, state);
+  const when = document.createElement("p");
+  when.className = "job-when";
+  // created_at is in seconds since the epoch (the backend's clock).
+  when.textContent = job.created_at ? new Date(job.created_at * 1000).toLocaleString() : "";
+  const result = document.createElement("div");
+  result.className = "result";
+  fillResultBar(result, { ...counts, invalid: invalidRows(job.plan) });
   const button = document.createElement("button");
   button.type = "button";
   button.textContent = "Write again";
-  button.className = "link";
-  button.addEventListener("click", () => session.writeAgain(job.job_id));
-  action.append(button);
-  row.append(action);
+  button.addEventListener("click", () => {
+    // Its progress and any question it asks are on the Check tab.
+    selectTab(byId("tab-check"));
+    session.writeAgain(job.job_id);
+  });
+  row.append(head, when, result, button);
   return row;
 }
 
@@ -396,6 +414,14 @@ async function loadHealth() {
 
 /** Load everything the pane shows. */
 function start() {
+  try {
+    if (typeof Office !== "undefined" && Office.context) {
+      applyOfficeTheme(Office.context.officeTheme);
+    }
+  } catch (error) {
+    // A host without the theme API: the light default stays; the pane still loads.
+    console.warn("Office theme not applied:", error);
+  }
   loadHealth();
   loadSettings();
   loadAccount();

@@ -112,6 +112,7 @@ def test_check_balance_asks_the_vendor_only_on_the_click(pane: tuple[Page, list[
     details = "() => document.getElementById('account-details').textContent"
     page.wait_for_function(f"{details}.includes('dialect')")
     assert "asked the vendor now" not in page.evaluate(details)
+    page.click("#tab-settings")
     page.click("#check-balance")
     page.wait_for_function(f"{details}.includes('balance (asked the vendor now)')")
     text = page.evaluate(details)

@@ -315,6 +315,7 @@ def test_stale_answers_are_marked_and_checked_again_from_the_pane(
         page, first, "(last) => last.every((row) => ['yes', 'no', 'ban'].includes(row[0]))"
     )
     # The cache lifetime ends (0 days) and the workbook is opened again: streams restart.
+    page.click("#tab-settings")
     page.fill("#cache-ttl", "0")
     page.click("#settings-form button[type=submit]")
     page.wait_for_function(
@@ -326,6 +327,7 @@ def test_stale_answers_are_marked_and_checked_again_from_the_pane(
     )
     assert stale == [[f"{row[0]} (stale)"] for row in answers]
     assert ledger(app)["numbers_uploaded"] == 2
+    page.click("#tab-check")
     page.wait_for_selector("#stale-box", state="visible")
     assert page.inner_text("#stale-text").startswith("2 cell(s) show an answer older")
 

@@ -86,7 +86,10 @@ def browser() -> Iterator[Browser]:
     """Headless Debian Chromium; the test CA is not in its store (certificates have own tests)."""
     with playwright_api.sync_playwright() as driver:
         launched = driver.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--ignore-certificate-errors"]
+            executable_path=str(CHROMIUM),
+            args=["--ignore-certificate-errors"],
+            # Draw scrollbars as a browser does, so the screenshots show the pane's.
+            ignore_default_args=["--hide-scrollbars"],
         )
         yield launched
         launched.close()
@@ -99,10 +102,15 @@ def pane(browser: Browser, backend_url: str) -> Iterator[tuple[Page, list[str]]]
 
 
 def open_pane(
-    browser: Browser, backend_url: str, rows: list[list[Any]]
+    browser: Browser,
+    backend_url: str,
+    rows: list[list[Any]],
+    viewport: tuple[int, int] = (380, 1100),
+    init: str | None = None,
 ) -> Iterator[tuple[Page, list[str]]]:
     """Open the pane on a stub sheet holding ``rows`` in column A; yield it and its console."""
-    context = browser.new_context(viewport={"width": 380, "height": 1100})
+    width, height = viewport
+    context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
@@ -119,6 +127,8 @@ def open_pane(
     }
     page.add_init_script(f"window.__FBCHECK_TEST_SHEET__ = {json.dumps(sheet)};")
     page.add_init_script(path=str(STUB))
+    if init:
+        page.add_init_script(init)
     page.goto(f"{backend_url}/taskpane.html")
     # Functions, not expression strings: the pane's CSP forbids eval.
     page.wait_for_function(
@@ -171,18 +181,60 @@ def test_check_confirm_progress_and_answers_written(pane: tuple[Page, list[str]]
     rules = page.evaluate("() => window.__fbcheckSheet.conditionalFormats.length")
     assert rules == 6
 
-    # The account panel follows each job: its billed figure is no longer 0 (issue 10, item 14).
-    page.wait_for_function(
-        "() => /billed\\s+[1-9]/.test(document.getElementById('account-details').innerText)"
-    )
-    # History lists the job with its counts.
-    page.wait_for_function("() => document.querySelectorAll('#history-rows tr').length >= 1")
-    history = page.inner_text("#history-rows")
-    assert "done" in history
+    # The job's result as a bar: one segment per answer kind, widths in proportion.
+    expected = {kind: answers[1:49].count(kind) for kind in ("yes", "no", "ban")}
+    expected |= {"invalid": 2}
+    assert_result_bar(page, "#progress-result", expected)
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # The account panel follows each job: its billed figure is no longer 0 (issue 10, item 14).
+    page.click("#tab-settings")
+    page.wait_for_function(
+        "() => /billed\\s+[1-9]/.test(document.getElementById('account-details').innerText)"
+    )
+    # History lists the job with its counts, drawn as the same bar.
+    page.click("#tab-history")
+    page.wait_for_function("() => document.querySelectorAll('#history-rows li').length >= 1")
+    history = page.inner_text("#history-rows li:first-child")
+    assert "done" in history
+    assert_result_bar(page, "#history-rows li:first-child .result", expected)
+    page.screenshot(path=str(SCREENSHOT.with_name("taskpane-history.png")), full_page=True)
     assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+def assert_result_bar(page: Page, selector: str, counts: dict[str, int]) -> None:
+    """Assert the result bar under ``selector``: a segment per non-zero count, widths in
+    proportion to the counts (within a pixel), the counts in its label and legend."""
+    bar = page.evaluate(
+        """(selector) => {
+            const bar = document.querySelector(selector + ' .result-bar');
+            const width = bar.getBoundingClientRect().width;
+            const segments = Array.from(bar.querySelectorAll('.segment')).map((s) => ({
+                kind: s.dataset.kind, width: s.getBoundingClientRect().width,
+                colour: getComputedStyle(s).backgroundColor}));
+            return {width, segments, label: bar.getAttribute('aria-label'),
+                    legend: document.querySelector(selector + ' .result-legend').textContent};
+        }""",
+        selector,
+    )
+    total = sum(counts.values())
+    assert bar["width"] > 100, bar
+    shown = {kind: count for kind, count in counts.items() if count}
+    assert [segment["kind"] for segment in bar["segments"]] == [
+        kind for kind in ("yes", "no", "ban", "invalid", "error") if kind in shown
+    ], bar
+    for segment in bar["segments"]:
+        assert segment["width"] == pytest.approx(
+            bar["width"] * shown[segment["kind"]] / total, abs=1.0
+        ), (segment, bar)
+    # Each kind its own colour.
+    colours = [segment["colour"] for segment in bar["segments"]]
+    assert len(set(colours)) == len(colours), colours
+    for kind in ("yes", "no", "ban", "invalid", "error"):
+        assert f"{kind} {counts.get(kind, 0)}" in bar["label"], bar
+        assert f"{kind} {counts.get(kind, 0)}" in bar["legend"], bar
 
 
 def test_ribbon_button_completes_at_once_and_writes_answers(pane: tuple[Page, list[str]]) -> None:
@@ -268,6 +320,7 @@ def test_two_columns_are_refused_with_a_clear_message(pane: tuple[Page, list[str
 def test_settings_are_saved_through_the_backend(pane: tuple[Page, list[str]]) -> None:
     page, _console = pane
     page.wait_for_function("() => document.getElementById('region').value !== ''")
+    page.click("#tab-settings")
     page.fill("#cache-ttl", "7")
     page.click("#settings-form button[type=submit]")
     page.wait_for_function(
@@ -282,6 +335,7 @@ def test_a_refused_setting_shows_the_backend_message(pane: tuple[Page, list[str]
     page, _console = pane
     page.wait_for_function("() => document.getElementById('region').value !== ''")
     # The browser's own form checks would stop "ZZ9"; send what they allow but the backend refuses.
+    page.click("#tab-settings")
     page.fill("#region", "ZZ")
     page.click("#settings-form button[type=submit]")
     page.wait_for_function(
@@ -349,6 +403,9 @@ def test_an_uncertain_upload_waits_for_the_users_word(
     figures = page.inner_text("#progress-figures").replace("\t", "\n")
     assert "possibly billed\n1" in figures
     assert column_b(page, 4) == ["facebook (DEMO)", "pending", "pending", "pending"]
+    # Only the pane's container scrolls: bring the question into the picture.
+    page.locator("#wait-box").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOT.with_name("taskpane-waiting.png")))
     # Settled: the pane does not spin on the job while it waits.
     seen = len(polls)
     page.wait_for_timeout(2_500)
@@ -452,7 +509,8 @@ def test_choice_first_free_column(conflict_pane: tuple[Page, list[str]]) -> None
     page.wait_for_function(
         "() => /Sheet1!A1:A5/.test(document.getElementById('history-rows').textContent)"
     )
-    page.click("#history-rows tr:first-child button")
+    page.click("#tab-history")
+    page.click("#history-rows li:first-child button")
     page.wait_for_function(
         "() => ['yes', 'no', 'ban'].includes(window.__fbcheckSheet.cell(1, 2))", timeout=30_000
     )
@@ -480,6 +538,13 @@ def test_choice_cancel(conflict_pane: tuple[Page, list[str]]) -> None:
     """ "Cancel": nothing written anywhere, no job, nothing billed."""
     page, console = conflict_pane
     jobs = ask_where(page)
+    # The question waits on the Check tab: another tab shows a mark on Check meanwhile.
+    assert page.is_hidden("#tab-check .attention")
+    page.click("#tab-history")
+    assert page.is_visible("#tab-check .attention")
+    assert "waits for your answer" in page.inner_text("#tab-check")
+    page.click("#tab-check")
+    assert page.is_hidden("#tab-check .attention")
     page.click("#choice-cancel-button")
     page.wait_for_function(
         "() => document.getElementById('check-message').textContent.startsWith('Cancelled')"
@@ -492,3 +557,204 @@ def test_choice_cancel(conflict_pane: tuple[Page, list[str]]) -> None:
     assert column(page, 2) == [""] * len(CONFLICT_ROWS)
     assert job_count(page) == jobs
     assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+# -- tabs and scrolling (issue 10, items 13 and 15) ---------------------------------------
+
+TABS = {
+    "tab-check": "panel-check",
+    "tab-history": "panel-history",
+    "tab-settings": "panel-settings",
+}
+
+
+def tab_state(page: Page) -> dict[str, Any]:
+    """Return the selected tab, each tab's tabindex, the visible panels and the focus."""
+    state: dict[str, Any] = page.evaluate(
+        """() => ({
+            selected: Array.from(document.querySelectorAll('[role=tab]'))
+                .filter((t) => t.getAttribute('aria-selected') === 'true').map((t) => t.id),
+            tabindex: Object.fromEntries(Array.from(document.querySelectorAll('[role=tab]'))
+                .map((t) => [t.id, t.tabIndex])),
+            visible: Array.from(document.querySelectorAll('[role=tabpanel]'))
+                .filter((p) => p.checkVisibility()).map((p) => p.id),
+            focus: document.activeElement.id,
+        })"""
+    )
+    return state
+
+
+def test_tabs_follow_the_aria_pattern_with_click_and_keyboard(
+    pane: tuple[Page, list[str]],
+) -> None:
+    page, console = pane
+    roles = page.evaluate(
+        """() => Array.from(document.querySelectorAll('[role=tablist] [role=tab]')).map((t) => {
+            const panel = document.getElementById(t.getAttribute('aria-controls'));
+            return [t.id, panel.id, panel.getAttribute('role'),
+                    panel.getAttribute("aria-labelledby"), t.innerText];
+        })"""
+    )
+    assert [row[:4] for row in roles] == [
+        [tab, panel, "tabpanel", tab] for tab, panel in TABS.items()
+    ]
+    assert [row[4] for row in roles] == ["Check", "History", "Settings"]
+    assert tab_state(page) == {
+        "selected": ["tab-check"],
+        "tabindex": {"tab-check": 0, "tab-history": -1, "tab-settings": -1},
+        "visible": ["panel-check"],
+        "focus": "",
+    }
+
+    page.click("#tab-history")
+    state = tab_state(page)
+    assert state["selected"] == ["tab-history"]
+    assert state["visible"] == ["panel-history"]
+    assert state["tabindex"] == {"tab-check": -1, "tab-history": 0, "tab-settings": -1}
+
+    # Arrow keys move and select (wrapping), Home and End go to the ends.
+    for key, expected in [
+        ("ArrowRight", "tab-settings"),
+        ("ArrowRight", "tab-check"),
+        ("ArrowLeft", "tab-settings"),
+        ("Home", "tab-check"),
+        ("End", "tab-settings"),
+        ("ArrowLeft", "tab-history"),
+    ]:
+        page.keyboard.press(key)
+        state = tab_state(page)
+        assert state["selected"] == [expected], (key, state)
+        assert state["focus"] == expected, (key, state)
+        assert state["visible"] == [TABS[expected]], (key, state)
+        assert state["tabindex"][expected] == 0
+    # Only the selected tab is in the Tab order: Tab goes on into its panel.
+    page.keyboard.press("Tab")
+    assert tab_state(page)["focus"] == "panel-history"
+    # Enter on a focused tab selects it too (it is a button).
+    page.focus("#tab-settings")
+    page.keyboard.press("Enter")
+    assert tab_state(page)["selected"] == ["tab-settings"]
+    assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+def test_every_section_is_in_a_tab_and_reachable(pane: tuple[Page, list[str]]) -> None:
+    page, _console = pane
+    homes = page.evaluate(
+        """() => Object.fromEntries(Array.from(document.querySelectorAll('main section'))
+            .map((s) => [s.id, s.closest('[role=tabpanel]')?.id ?? null]))"""
+    )
+    assert homes == {
+        "check": "panel-check",
+        "lookups": "panel-check",
+        "short-box": "panel-check",
+        "history": "panel-history",
+        "settings": "panel-settings",
+        "account": "panel-settings",
+    }
+    for tab, controls in [
+        ("#tab-check", ["#check-button"]),
+        ("#tab-history", ["#history-refresh"]),
+        ("#tab-settings", ["#api-key", "#settings-form button[type=submit]", "#clear-cache"]),
+    ]:
+        page.click(tab)
+        for control in controls:
+            page.locator(control).scroll_into_view_if_needed()
+            assert page.is_visible(control), control
+    # The account panel keeps its ids (and fills in) on the Settings tab.
+    page.wait_for_function("() => document.getElementById('account-details').children.length > 0")
+    page.click("#clear-cache")
+    page.wait_for_function(
+        "() => document.getElementById('cache-status').textContent.startsWith('Cleared')"
+    )
+
+
+@pytest.fixture
+def small_pane(browser: Browser, backend_url: str) -> Iterator[tuple[Page, list[str]]]:
+    """The pane in a 320 x 500 window (Excel on Windows' default task pane width)."""
+    yield from open_pane(browser, backend_url, ROWS, viewport=(320, 500))
+
+
+def test_the_pane_scrolls_visibly_when_content_overflows(
+    small_pane: tuple[Page, list[str]],
+) -> None:
+    page, console = small_pane
+    page.click("#tab-settings")
+    page.wait_for_function("() => document.getElementById('account-details').children.length > 0")
+    box = page.evaluate(
+        """() => {
+            const scroll = document.getElementById('pane-scroll');
+            return {
+                overflowY: getComputedStyle(scroll).overflowY,
+                scrollHeight: scroll.scrollHeight,
+                clientHeight: scroll.clientHeight,
+                scrollbar: scroll.offsetWidth - scroll.clientWidth,
+                bottom: scroll.getBoundingClientRect().bottom,
+                page: document.scrollingElement.scrollHeight,
+            };
+        }"""
+    )
+    assert box["overflowY"] == "auto", box
+    assert box["scrollHeight"] > box["clientHeight"], box
+    # The scrollbar is drawn and takes room (not an overlay that hides until hovered).
+    assert box["scrollbar"] == 10, box
+    # The page itself does not scroll: the container ends at the window's bottom.
+    assert box["page"] <= 500, box
+    assert box["bottom"] == pytest.approx(500, abs=1), box
+    # The last control is below the fold, and the mouse wheel brings it into view.
+    assert (
+        page.evaluate("() => document.getElementById('clear-cache').getBoundingClientRect().top")
+        > 500
+    )
+    page.mouse.move(160, 400)
+    page.mouse.wheel(0, 3000)
+    page.wait_for_function(
+        "() => { const s = document.getElementById('pane-scroll');"
+        " return s.scrollTop + s.clientHeight >= s.scrollHeight - 1; }"
+    )
+    rect = page.evaluate(
+        "() => { const r = document.getElementById('clear-cache').getBoundingClientRect();"
+        " return {top: r.top, bottom: r.bottom}; }"
+    )
+    assert rect["top"] > 0, rect
+    assert rect["bottom"] <= 500, rect
+    # The tabs stay where they are while the panel scrolls.
+    tabs = page.evaluate("() => document.getElementById('tab-check').getBoundingClientRect().top")
+    assert 0 <= tabs < 200, tabs
+    page.screenshot(path=str(SCREENSHOT.with_name("taskpane-scrolled.png")))
+    assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+def test_a_dark_office_theme_darkens_the_pane(browser: Browser, backend_url: str) -> None:
+    """Office.context.officeTheme (Black theme): the pane takes its body colours."""
+    theme = (
+        "window.Office.context.officeTheme = {bodyBackgroundColor: '#262626',"
+        " bodyForegroundColor: '#ffffff', controlBackgroundColor: '#1f1f1f',"
+        " controlForegroundColor: '#ffffff', isDarkTheme: true};"
+    )
+    for page, console in open_pane(browser, backend_url, ROWS, init=theme):
+        look = page.evaluate(
+            """() => ({dark: document.documentElement.classList.contains('dark'),
+                body: getComputedStyle(document.body).backgroundColor,
+                text: getComputedStyle(document.body).color,
+                button: getComputedStyle(document.getElementById('history-refresh'))
+                    .backgroundColor,
+                primary: getComputedStyle(document.getElementById('check-button')).color})"""
+        )
+        assert look == {
+            "dark": True,
+            "body": "rgb(38, 38, 38)",
+            "text": "rgb(255, 255, 255)",
+            "button": "rgb(31, 31, 31)",
+            "primary": "rgb(255, 255, 255)",
+        }, look
+        page.screenshot(path=str(SCREENSHOT.with_name("taskpane-dark.png")))
+        assert not [line for line in console if line.startswith(("error", "pageerror"))], console
+
+
+def test_without_an_office_theme_the_pane_stays_light(pane: tuple[Page, list[str]]) -> None:
+    page, _console = pane
+    look = page.evaluate(
+        """() => ({dark: document.documentElement.classList.contains('dark'),
+            body: getComputedStyle(document.body).backgroundColor})"""
+    )
+    assert look == {"dark": False, "body": "rgb(255, 255, 255)"}
