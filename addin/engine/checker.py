@@ -487,6 +487,18 @@ class Checker(ClosedOnExit):
         every = self.store.cached(self.cache_realm, wanted, max_age=self.store.clock())
         return {number: found for number, found in every.items() if number not in fresh}
 
+    def failed_uploads(self, numbers: Iterable[str]) -> dict[str, str]:
+        """Return {number: the vendor's message} for numbers whose latest task failed.
+
+        The vendor billed that task (``failed`` is a state after creation), so a
+        recalculation must not buy them again by itself; a fresh answer found since
+        wins.
+        """
+        wanted = list(numbers)
+        failed = self.store.failed_numbers(self.task_realm, wanted)
+        fresh = self.cached_answers(list(failed))
+        return {number: message for number, message in failed.items() if number not in fresh}
+
     def cached_answers_for_job(
         self, job_id: str, numbers: Iterable[str]
     ) -> dict[str, tuple[str, float]]:

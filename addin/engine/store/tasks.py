@@ -57,6 +57,28 @@ class TaskTable(Database):
             found.update((row[0], row[1]) for row in rows)
         return found
 
+    def failed_numbers(self, realm: str, numbers: Iterable[str]) -> dict[str, str]:
+        """Return {e164: the vendor's message} for numbers whose latest task of ``realm`` failed.
+
+        A failed task was billed: its numbers are not uploaded again by themselves.
+        """
+        latest: dict[str, tuple[int, str, str | None]] = {}
+        for chunk in chunks(list(numbers), 900):
+            marks = ",".join("?" * len(chunk))
+            rows = self.read(
+                "SELECT n.e164, t.ref, t.state, t.error FROM task_numbers n"  # noqa: S608
+                f" JOIN tasks t ON t.ref = n.ref WHERE t.realm = ? AND n.e164 IN ({marks})",
+                (realm, *chunk),
+            )
+            for e164, ref, state, error in rows:
+                if e164 not in latest or ref > latest[e164][0]:
+                    latest[e164] = (ref, state, error)
+        return {
+            e164: error or "the vendor's task failed"
+            for e164, (_, state, error) in latest.items()
+            if state == TaskState.FAILED
+        }
+
     def open_tasks(self, realm_prefix: str | None = None) -> list[TaskRecord]:
         """Return every open task (of realms starting with ``realm_prefix``), oldest first."""
         sql = f"SELECT {TASK_COLUMNS} FROM tasks WHERE state IN ({sql_list(OPEN_TASK_STATES)})"  # noqa: S608

@@ -105,6 +105,11 @@ class ConfirmBody(BaseModel):
     version: StrictInt
 
 
+#: The reason of a number whose last task the vendor failed (billed): refresh to buy again.
+FAILED_TEXT = (
+    "the vendor's task failed ({message}); it was billed, so it is not sent again by"
+    " itself: =FBCHECK(cell, , TRUE) checks it again"
+)
 #: What a number of a batch held for the user's confirmation reports (the cells show it).
 AWAITING_CONFIRMATION_TEXT = "awaiting confirmation"
 _HELD_GONE = (
@@ -132,7 +137,15 @@ def lookups() -> Response:
         # Past the cache lifetime: shown as stale, bought again only on request.
         old = checker.stale_answers(n for n in numbers if n not in cached)
         stale = {number: found for number, found in old.items() if number not in refresh}
-        waiting = [n for n in numbers if n not in cached and n not in stale]
+        # In a task the vendor failed (and billed): not bought again without the
+        # user's word (a refresh), however often Excel recalculates.
+        unknown = [n for n in numbers if n not in cached and n not in stale and n not in refresh]
+        failed = {
+            number: FAILED_TEXT.format(message=message)
+            for number, message in checker.failed_uploads(unknown).items()
+            if not _still_checking(host.coalescer.lookup(number), None)
+        }
+        waiting = [n for n in numbers if n not in cached and n not in stale and n not in failed]
         statuses = _job_statuses(checker, host.coalescer, waiting)
         host.coalescer.add(
             n for n in waiting if not _still_checking(host.coalescer.lookup(n), statuses.get(n))
@@ -143,6 +156,8 @@ def lookups() -> Response:
             results.append(_result("invalid", None, reason=reason))
         elif e164 in cached:
             results.append(_result("done", e164, answer=cached[e164][0]))
+        elif e164 in failed:
+            results.append(_result("error", e164, reason=failed[e164]))
         elif e164 in stale:
             answer, checked_at = stale[e164]
             results.append(

@@ -182,3 +182,34 @@ def test_a_small_ribbon_check_does_not_ask_the_balance(tmp_path: Path) -> None:
         assert body["job_id"]
         assert "balance" not in body["plan"]
         assert ledger(app)["balance_reads"] == 0
+
+
+def test_a_failed_task_is_not_bought_again_by_a_recalculation(tmp_path: Path) -> None:
+    """v1 ``failed`` was billed: recalculating the cells answers the error, uploads nothing."""
+    numbers = [number(i) for i in range(120)]
+    emulator = {"MOCK_TASK_FAILURE_RATE": 1.0}
+    with engine_app(tmp_path, api_dialect="v1", confirm_above=10_000, emulator=emulator) as app:
+        client = AddinClient(app)
+        ok(post(client, LOOKUPS, items(numbers)))
+
+        def settled() -> dict[str, Any] | None:
+            results = poll(client, numbers)
+            return None if any(r["status"] == "pending" for r in results.values()) else results
+
+        first = wait_for(settled)
+        assert {r["status"] for r in first.values()} == {"error"}
+        assert len(emulator_tasks(app)) == 1
+        billed = ledger(app)["billed_total"]
+
+        # Excel recalculates (a workbook opened again): the same cells ask again.
+        again = ok(post(client, LOOKUPS, items(numbers)))["results"]
+        assert {r["status"] for r in again} == {"error"}
+        assert all("not sent again by itself" in r["reason"] for r in again)
+        assert all("could not be completed" in r["reason"] for r in again)
+        assert len(emulator_tasks(app)) == 1
+        assert ledger(app)["billed_total"] == billed
+
+        # The user's word (=FBCHECK(cell, , TRUE)) buys them again.
+        body = {"items": [{"value": n, "region": None, "refresh": True} for n in numbers]}
+        assert {r["status"] for r in ok(post(client, LOOKUPS, body))["results"]} == {"pending"}
+        wait_for(lambda: len(emulator_tasks(app)) == 2 or None)
