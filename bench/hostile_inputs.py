@@ -30,7 +30,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -40,7 +39,8 @@ import zipfile
 import zlib
 from pathlib import Path
 
-import requests
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pipeline import start_emulator
 
 GIB = 1024**3
 MIB = 1024**2
@@ -206,34 +206,6 @@ def make_inputs(work: Path, rows: int) -> list[tuple[str, Path, int]]:
     return inputs
 
 
-def free_port() -> int:
-    """Return a free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_emulator(key: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the emulator (instant profile) in its own process; return it once it answers."""
-    port = free_port()
-    command = [sys.executable, "-m", "mock_server", "--port", str(port), "--profile", "instant"]
-    emulator = subprocess.Popen(
-        [*command, "--api-key", key],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(url + "/_mock/ledger", timeout=1)
-            return emulator, url
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    emulator.terminate()
-    raise SystemExit("the emulator did not start")
-
-
 def peak_of(path: Path, output: Path, env: dict[str, str]) -> tuple[int, float, float, str]:
     """Run ``fbcheck check`` once; return its exit code, peak RSS in MiB, seconds, last line."""
     cmd = [sys.executable, "-m", "addin.cli", "check", str(path), "-o", str(output), "--yes"]
@@ -277,7 +249,7 @@ def main() -> None:
         (label, Path(path), int(legit))
         for label, path, legit in (json.loads(line) for line in made.stdout.splitlines())
     ]
-    emulator, url = start_emulator("bench:100000000")
+    emulator, url = start_emulator("instant", "bench:100000000")
     try:
         print(
             f"{'input':<26} {'file MiB':>9} {'legit MiB':>10} {'exit':>4} {'peak MiB':>9}"
