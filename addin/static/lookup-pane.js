@@ -4,6 +4,7 @@
 // module listens to the same LookupBatcher that streams the cells.
 
 import { createBackend, describeError } from "./backend-client.js";
+import { fillFigures, planFigures } from "./figures.js";
 import { batcher } from "./functions.js";
 
 const backend = createBackend();
@@ -21,18 +22,6 @@ function say(text, isError = false) {
   const line = byId("lookups-status");
   line.textContent = text;
   line.classList.toggle("error", Boolean(isError));
-}
-
-/** Fill a <dl> with [label, value] pairs. */
-function figures(list, pairs) {
-  list.replaceChildren();
-  for (const [label, value] of pairs) {
-    const term = document.createElement("dt");
-    term.textContent = label;
-    const detail = document.createElement("dd");
-    detail.textContent = String(value);
-    list.append(term, detail);
-  }
 }
 
 /** Show the section when it has something to say. */
@@ -56,15 +45,7 @@ function showHeld(held) {
     byId("held-text").textContent =
       `=FBCHECK wants to upload ${plan.to_upload} numbers, more than your confirmation threshold. ` +
       "Nothing is billed until you confirm; the cells say \"awaiting confirmation\".";
-    figures(byId("held-figures"), [
-      ["distinct numbers", plan.distinct],
-      ["answered from the cache", plan.cache_hits],
-      ["already being checked", plan.in_flight],
-      ["to upload", plan.to_upload],
-      ["upstream tasks", plan.tasks],
-      ["billed (at least)", plan.billed_minimum],
-      ["billed (typical)", plan.billed_typical],
-    ]);
+    fillFigures(byId("held-figures"), planFigures(plan));
   }
   updateSection();
 }

@@ -7,6 +7,7 @@ import { createBackend, describeError } from "./backend-client.js";
 import { CheckSession, excelRunner } from "./selection-check.js";
 import { provideAction } from "./registration.js";
 import { applyOfficeTheme } from "./office-theme.js";
+import { fillFigures, planFigures } from "./figures.js";
 import { fillResultBar } from "./result-bar.js";
 import { selectTab, setupTabs, showSection, watchAttention } from "./tabs.js";
 import "./functions.js";
@@ -60,26 +61,6 @@ function setStatus(id, text, isError = false) {
   element.classList.toggle("error", Boolean(isError));
 }
 
-/** Fill a <dl> with [label, value] pairs, skipping undefined values. */
-function fillFigures(list, pairs) {
-  list.replaceChildren();
-  for (const [label, value] of pairs) {
-    if (value === undefined || value === null) {
-      continue;
-    }
-    const term = document.createElement("dt");
-    term.textContent = label;
-    const detail = document.createElement("dd");
-    detail.textContent = String(value);
-    if (detail.textContent.length > 24) {
-      // A sentence (a problem, a state), not a figure: on its own line below its label.
-      term.className = "wide";
-      detail.className = "wide";
-    }
-    list.append(term, detail);
-  }
-}
-
 /** Return the invalid rows of a plan (cells that hold no phone number), 0 without a plan. */
 function invalidRows(plan) {
   return plan && Number.isFinite(plan.invalid) ? plan.invalid : 0;
@@ -116,13 +97,7 @@ function renderCheck(check) {
     fillFigures(byId("plan-figures"), [
       ["rows", plan.rows],
       ["invalid", plan.invalid],
-      ["distinct numbers", plan.distinct],
-      ["answered from the cache", plan.cache_hits],
-      ["already being checked", plan.in_flight],
-      ["to upload", plan.to_upload],
-      ["upstream tasks", plan.tasks],
-      ["billed (at least)", plan.billed_minimum],
-      ["billed (typical)", plan.billed_typical],
+      ...planFigures(plan),
       ["not sent (under the minimum)", plan.held || undefined],
       ["balance (asked now)", plan.balance],
     ]);
