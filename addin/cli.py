@@ -16,6 +16,7 @@ from addin.engine.store import StoreError
 COMMAND_MODULES = (
     "addin.check_cli",
     "addin.jobs_cli",
+    "addin.db_cli",
     "addin.web.cli",
     "mock_server.cli",
 )

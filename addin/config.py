@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         ),
     )
     data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE: the store on PostgreSQL (psycopg 3);"
+            " unset: the SQLite file in the data folder. Never shown with its password."
+        ),
+    )
     region: str = Field(
         default="US", description="Default region for national numbers (ISO 3166 alpha-2)."
     )
@@ -244,6 +251,12 @@ class Settings(BaseSettings):
     def db_path(self) -> Path:
         """Return the SQLite file holding jobs, tasks and the result cache."""
         return self.data_dir / "fbcheck.sqlite3"
+
+    @property
+    def store_location(self) -> Path | str:
+        """Return where the store is: the ``FBCHECK_DATABASE_URL``, else the SQLite file."""
+        url = self.database_url.get_secret_value().strip() if self.database_url else ""
+        return url or self.db_path
 
 
 # -- settings changed at run time (the task pane) -----------------------------

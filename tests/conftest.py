@@ -17,6 +17,7 @@ from hypothesis import settings
 
 from addin.http_server import BackgroundServer
 from mock_server import create_app as create_emulator
+from tests.postgres import Cluster
 
 # Shared CI machines are slow and busy: a per-example deadline would make
 # property tests fail for timing, not for behaviour.
@@ -120,3 +121,43 @@ def emulators() -> Iterator[Emulators[Emulator]]:
 def emulator(emulators: Emulators[Emulator]) -> Emulator:
     """An instant emulator with the demo key; packages override it with their own keys."""
     return emulators.start()
+
+
+# -- PostgreSQL (team mode): a throwaway cluster on loopback, see tests/postgres.py --------
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One PostgreSQL cluster for the session; the test skips (saying why) without binaries."""
+    reason = Cluster.why_not()
+    if reason is not None:
+        pytest.skip(f"PostgreSQL tests need a local cluster: {reason}")
+    cluster = Cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> Iterator[str]:
+    """The URL of a new, empty database (no fbcheck tables), dropped after the test."""
+    name = pg_cluster.create_database()
+    yield pg_cluster.url(name)
+    pg_cluster.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_cluster: Cluster) -> str:
+    """The name of a database at the schema's head revision, copied by ``pg_store_url``."""
+    from addin.engine.store.migrate import upgrade_postgres
+
+    name = pg_cluster.create_database(prefix="template")
+    upgrade_postgres(pg_cluster.url(name))
+    return name
+
+
+@pytest.fixture
+def pg_store_url(pg_cluster: Cluster, pg_template: str) -> Iterator[str]:
+    """The URL of a new database with the fbcheck schema (as `fbcheck db upgrade` leaves it)."""
+    name = pg_cluster.create_database(template=pg_template)
+    yield pg_cluster.url(name)
+    pg_cluster.drop_database(name)

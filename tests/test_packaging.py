@@ -102,7 +102,10 @@ def test_wheel_holds_the_package_data(wheel: Path) -> None:
     expected = {
         "addin/web/templates/manifest.template.xml",
         "addin/data/sample_numbers.csv",
-        "addin/engine/store/schema.sql",
+        "addin/engine/store/migrations/env.py",
+        "addin/engine/store/migrations/script.py.mako",
+        "addin/engine/store/migrations/README.md",
+        "addin/engine/store/migrations/versions/rev0001_baseline.py",
         "addin/static/taskpane.html",
         "addin/static/functions.json",
         "addin/static/icons/icon-80.png",
@@ -133,6 +136,33 @@ def test_installed_wheel_renders_the_manifest(installed: Path, tmp_path: Path) -
     assert isinstance(urls, list)
     assert urls
     assert all(str(url).startswith(base + "/") for url in urls)
+
+
+def test_installed_wheel_creates_its_store_from_the_shipped_migrations(
+    installed: Path, tmp_path: Path
+) -> None:
+    env = {**os.environ, "FBCHECK_DATA_DIR": str(tmp_path / "data")}
+    env.pop("FBCHECK_DATABASE_URL", None)
+    fbcheck = str(installed / "bin" / "fbcheck")
+    result = subprocess.run(
+        [fbcheck, "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "upgraded from an empty database to revision" in result.stdout
+    again = subprocess.run(
+        [fbcheck, "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert "nothing to do" in again.stdout, again.stdout + again.stderr
 
 
 def test_installed_wheel_serves_its_static_files_and_sample(

@@ -183,7 +183,7 @@ class Checker(ClosedOnExit):
             raise StoreError(data_dir_problem(settings.data_dir, exc)) from exc
         if notice:
             log.warning("%s", notice)
-        self.store = Store(settings.db_path, lock_timeout=settings.store_lock_timeout)
+        self.store = Store(settings.store_location, lock_timeout=settings.store_lock_timeout)
         #: Why the last balance request failed, if it did.
         self.balance_error: str | None = None
         try:

@@ -154,7 +154,7 @@ def _store_problem(settings: Settings) -> str | None:
     request with an error; a store that fails later makes the API answer 503.
     """
     try:
-        Store(settings.db_path, lock_timeout=settings.store_lock_timeout).close()
+        Store(settings.store_location, lock_timeout=settings.store_lock_timeout).close()
     except StoreError as exc:
         return str(exc)
     return None

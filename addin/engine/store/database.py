@@ -1,13 +1,18 @@
-"""The SQLite file: connections (one per thread), transactions, the schema and its upgrades.
+"""The store's database: SQLite in the data folder, or PostgreSQL; connections, transactions.
 
-The schema lives in ``schema.sql`` beside this module (package data). A file
-written by an older version is upgraded in place when it is opened: columns
-are added, so an older fbcheck can still read what it knows. One exception:
-version 3 put the product (``facebook``) into the result cache's key, which
-SQLite can only do by rebuilding the table; every cached answer is kept with
-product ``facebook`` (the only check before it). An older fbcheck can still
-read that cache but not add answers to it: upgrade every fbcheck that shares a
-data folder together.
+``Database(path)`` opens (and creates or upgrades) the SQLite file; ``Database(url)``
+with a ``postgresql://`` URL uses that database (``postgres.py``), whose schema
+``fbcheck db upgrade`` installs. Both hold the tables of ``schema.py``, versioned by
+the Alembic revisions of ``migrations/``; the table modules run one SQL text on both
+(``?`` placeholders, rows indexed by position).
+
+SQLite (one user's file) keeps upgrading itself when opened, as before Alembic: a
+file of version 1 or 2 (``PRAGMA user_version``) is brought to version 3 in place
+(columns are added, so an older fbcheck can still read what it knows; version 3
+put the product, ``facebook``, into the result cache's key by rebuilding that
+table), adopted by Alembic, and given the later revisions (``migrate.py``). A
+PostgreSQL schema is never changed by opening it: a store behind ``revisions.HEAD``
+is a ``StoreError`` that names ``fbcheck db upgrade``.
 """
 
 from __future__ import annotations
@@ -17,19 +22,22 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from addin.engine.private_files import create_private_file, make_private_dir
 from addin.engine.store import problems
+from addin.engine.store.revisions import HEAD, REVISIONS
+
+if TYPE_CHECKING:
+    from addin.engine.store.postgres import PostgresBackend
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: PRAGMA user_version of the schema in schema.sql.
+#: PRAGMA user_version of the SQLite stores at the Alembic baseline (kept for older fbcheck).
 SCHEMA_VERSION = 3
 #: The product of every answer cached before the product was part of the key.
 FIRST_PRODUCT = "facebook"
@@ -39,66 +47,149 @@ BUSY_TIMEOUT = 60.0
 #: shorter, another program's may not be).
 LOCK_NOTICE_AFTER = 2.0
 
-#: Columns added since the first release, by table, with their declarations.
-_ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "jobs": (("fingerprint", "TEXT"),),
-    "tasks": (("lease_owner", "TEXT"), ("lease_expires", "REAL"), ("key_fp", "TEXT")),
-}
-
 
 class StoreError(RuntimeError):
     """The store cannot be opened or written: damaged, locked, read-only or the disk is full.
 
-    Its message is one paragraph for a person: the file, what is wrong, what to do.
+    Its message is one paragraph for a person: the file (or database), what is wrong,
+    what to do.
     """
 
 
-def schema_sql() -> str:
-    """Return the text of ``schema.sql``."""
-    return resources.files("addin.engine.store").joinpath("schema.sql").read_text("utf-8")
+class Cursor(Protocol):
+    """What the table modules use of a cursor (sqlite3's and psycopg's alike)."""
+
+    @property
+    def rowcount(self) -> int:
+        """Rows the statement changed."""
+        ...
+
+    def fetchone(self) -> Any:
+        """Return the next row, or None."""
+        ...
+
+    def fetchall(self) -> list[Any]:
+        """Return the remaining rows."""
+        ...
+
+    def __iter__(self) -> Iterator[Any]:
+        """Iterate over the rows."""
+        ...
+
+
+class Connection(Protocol):
+    """A connection inside a store transaction: ``sqlite3.Connection`` or ``PgConnection``."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor:
+        """Run one statement (``?`` placeholders)."""
+        ...
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor:
+        """Run one statement for each row of parameters."""
+        ...
+
+
+def insert_rows(
+    db: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Insert many rows: ``COPY`` on PostgreSQL, ``executemany`` on SQLite.
+
+    Constraints hold either way (a claim another task holds fails the transaction).
+    """
+    copy_rows = getattr(db, "copy_rows", None)
+    if copy_rows is not None:
+        copy_rows(table, columns, rows)
+        return
+    marks = ", ".join("?" * len(columns))
+    db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)  # noqa: S608
 
 
 class Database:
-    """Thread-safe access to one SQLite file; one connection per thread."""
+    """Thread-safe access to the store: one SQLite file, or a PostgreSQL database.
+
+    One connection per thread. ``transaction()`` and ``read()`` speak the same SQL
+    to both; what fails becomes a ``StoreError`` (one paragraph, exit 8).
+    """
 
     def __init__(
-        self, path: Path, *, clock: Any = time.time, lock_timeout: float = BUSY_TIMEOUT
+        self, location: Path | str, *, clock: Any = time.time, lock_timeout: float = BUSY_TIMEOUT
     ) -> None:
-        """Open (and create or upgrade) the database at ``path``, or raise ``StoreError``.
+        """Open the store at ``location`` (an SQLite path, or a ``postgresql://`` URL).
 
-        A store that another program holds locked is waited for up to ``lock_timeout``
-        seconds, saying so (a warning) once the wait passes ``LOCK_NOTICE_AFTER``.
+        An SQLite file is created or upgraded; a store that another program holds
+        locked is waited for up to ``lock_timeout`` seconds, saying so (a warning)
+        once the wait passes ``LOCK_NOTICE_AFTER``. A PostgreSQL database must be
+        reachable and at the schema's revision (``fbcheck db upgrade``).
         """
-        self.path = path
         self.clock = clock
         self.lock_timeout = lock_timeout
+        #: What opening changed in the schema (for ``fbcheck db upgrade``), None: nothing.
+        self.schema_change: str | None = None
+        self._pg: PostgresBackend | None = None
+        if isinstance(location, str):
+            from addin.engine.store.postgres import (  # only team mode loads psycopg
+                PostgresBackend,
+                PostgresProblem,
+                is_postgres_url,
+            )
+
+            if not is_postgres_url(location):
+                scheme = location.partition("://")[0] if "://" in location else ""
+                raise StoreError(
+                    "FBCHECK_DATABASE_URL must be a postgresql:// URL (postgresql://USER:PASSWORD"
+                    f"@HOST:PORT/DATABASE); it starts with {scheme + '://' if scheme else 'no'}"
+                    " scheme. Correct it, or unset it to use the SQLite store in the data folder."
+                )
+            try:
+                self._pg = PostgresBackend(location, lock_timeout=lock_timeout)
+            except PostgresProblem as exc:
+                raise StoreError(str(exc)) from exc
+            self.path: Path | None = None
+            self.where = self._pg.shown
+            return
+        self.path = location
+        self.where = str(location)
         self._quiet_wait = min(LOCK_NOTICE_AFTER, lock_timeout)
         self._local = threading.local()
         self._notice_lock = threading.Lock()
         self._noticed_at = -float("inf")
         #: Threads of this process inside a write transaction on this store.
         self._writers = 0
-        problem = problems.preflight(path)
+        problem = problems.preflight(location)
         if problem is not None:
             raise StoreError(problem)
         try:
-            make_private_dir(path.parent)
-            _make_private(path)
+            make_private_dir(location.parent)
+            _make_private(location)
             conn = self._connection()
             self._patiently(conn, lambda: self._install_schema(conn))
         except (sqlite3.DatabaseError, OSError) as exc:
             self.close()
             raise self.failure(exc) from exc
 
+    @property
+    def dialect(self) -> str:
+        """Return ``sqlite`` or ``postgresql``."""
+        return "sqlite" if self._pg is None else "postgresql"
+
     def failure(self, exc: BaseException) -> StoreError:
         """Return the ``StoreError`` saying what ``exc`` means for this store."""
         if isinstance(exc, StoreError):
             return exc
+        if self._pg is not None:
+            return StoreError(str(self._pg.problem(exc)))
+        assert self.path is not None
         return StoreError(problems.describe(self.path, exc, lock_timeout=self.lock_timeout))
 
     @contextmanager
     def impatient(self, on: bool = True) -> Iterator[None]:
-        """In the block (this thread, when ``on``), a locked store fails after the quiet wait."""
+        """In the block (this thread, when ``on``), a locked store fails after the quiet wait.
+
+        (SQLite: PostgreSQL waits for locks up to the lock timeout in any case.)
+        """
+        if self._pg is not None:
+            yield
+            return
         before = getattr(self._local, "impatient", False)
         self._local.impatient = on or before
         try:
@@ -111,16 +202,9 @@ class Database:
         try:
             return step()
         except sqlite3.OperationalError as exc:
-            impatient = getattr(self._local, "impatient", False)
-            if not problems.is_locked(exc) or impatient or self.lock_timeout <= self._quiet_wait:
+            if not self._may_wait(exc):
                 raise
-        with self._notice_lock:
-            # One line per wait, whichever of this store's threads waits first; none
-            # while one of our own threads writes (a long job insert is not a stranger).
-            now = time.monotonic()
-            if not self._writers and now - self._noticed_at > self.lock_timeout:
-                self._noticed_at = now
-                log.warning("%s", problems.lock_notice(self.path, self.lock_timeout))
+        self._notice()
         left = self.lock_timeout - self._quiet_wait
         conn.execute(f"PRAGMA busy_timeout = {int(left * 1000)}")
         try:
@@ -128,10 +212,27 @@ class Database:
         finally:
             conn.execute(f"PRAGMA busy_timeout = {int(self._quiet_wait * 1000)}")
 
+    def _may_wait(self, exc: sqlite3.OperationalError) -> bool:
+        """Return True when a locked store may be waited for longer than the quiet wait."""
+        impatient = getattr(self._local, "impatient", False)
+        return problems.is_locked(exc) and not impatient and self.lock_timeout > self._quiet_wait
+
+    def _notice(self) -> None:
+        """Say (once per wait) that the store is locked by another program."""
+        with self._notice_lock:
+            # One line per wait, whichever of this store's threads waits first; none
+            # while one of our own threads writes (a long job insert is not a stranger).
+            now = time.monotonic()
+            if not self._writers and now - self._noticed_at > self.lock_timeout:
+                self._noticed_at = now
+                assert self.path is not None
+                log.warning("%s", problems.lock_notice(self.path, self.lock_timeout))
+
     def _connection(self) -> sqlite3.Connection:
         """Return this thread's connection, opening it on first use."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
+            assert self.path is not None
             conn = sqlite3.connect(self.path, timeout=self._quiet_wait, isolation_level=None)
             try:
                 conn.row_factory = sqlite3.Row
@@ -143,45 +244,48 @@ class Database:
             self._local.conn = conn
         return conn
 
-    @staticmethod
-    def _install_schema(conn: sqlite3.Connection) -> None:
-        """Create missing tables and add columns an older version did not have."""
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version >= SCHEMA_VERSION:
+    def _install_schema(self, conn: sqlite3.Connection) -> None:
+        """Bring the SQLite file to ``HEAD`` unless it is there (or newer) already."""
+        if _sqlite_revision_known(conn):
             return
-        conn.execute("BEGIN IMMEDIATE")
+        from addin.engine.store.migrate import upgrade_sqlite  # SQLAlchemy only when needed
+
+        assert self.path is not None
         try:
-            # Another process may have installed the schema while we waited for the lock.
-            if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
-                conn.execute("ROLLBACK")
-                return
-            old = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            for table, columns in _ADDED_COLUMNS.items():
-                if table not in old:
-                    continue
-                have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-                for name, kind in columns:
-                    if name not in have:
-                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-            if "results" in old:
-                _add_product_to_cache_key(conn)
-            for statement in _statements(schema_sql()):
-                conn.execute(statement)
-            if "tasks" in old:
-                _upgrade_first_release(conn)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            self.schema_change = upgrade_sqlite(self.path, timeout=self._quiet_wait)
+        except sqlite3.OperationalError as exc:
+            if not self._may_wait(exc):
+                raise
+            self._notice()
+            self.schema_change = upgrade_sqlite(
+                self.path, timeout=self.lock_timeout - self._quiet_wait
+            )
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run the block in one IMMEDIATE transaction (committed on success).
+    def transaction(self, lock: str | None = None) -> Iterator[Connection]:
+        """Run the block in one write transaction (committed on success).
 
-        Any SQLite or OS error, from opening the transaction to its commit, becomes a
+        SQLite: ``BEGIN IMMEDIATE``, so every write transaction runs alone. PostgreSQL:
+        with ``lock`` (a task realm), the transaction first takes that realm's claims
+        lock, so the plans and ends of its tasks run one after the other (postgres.py).
+        Any database or OS error, from opening the transaction to its commit, becomes a
         ``StoreError`` saying what is wrong with the store.
         """
+        if self._pg is not None:
+            from addin.engine.store.postgres import PostgresProblem
+
+            try:
+                with self._pg.transaction(lock) as pg:
+                    yield pg
+            except PostgresProblem as exc:
+                raise StoreError(str(exc)) from exc
+            return
+        with self._sqlite_transaction() as db:
+            yield db
+
+    @contextmanager
+    def _sqlite_transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block in one IMMEDIATE transaction of the SQLite file."""
         try:
             conn = self._connection()
             self._patiently(conn, lambda: conn.execute("BEGIN IMMEDIATE"))
@@ -212,8 +316,15 @@ class Database:
             with self._notice_lock:
                 self._writers -= 1
 
-    def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Run a read-only query and return all rows (``StoreError`` if the store fails)."""
+        if self._pg is not None:
+            from addin.engine.store.postgres import PostgresProblem
+
+            try:
+                return self._pg.read(sql, params)
+            except PostgresProblem as exc:
+                raise StoreError(str(exc)) from exc
         try:
             conn = self._connection()
             return self._patiently(conn, lambda: conn.execute(sql, params).fetchall())
@@ -222,62 +333,28 @@ class Database:
 
     def close(self) -> None:
         """Close this thread's connection."""
+        if self._pg is not None:
+            self._pg.close()
+            return
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
 
 
-def _statements(script: str) -> Iterator[str]:
-    """Yield the statements of an SQL script without its comments."""
-    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
-    for statement in "\n".join(lines).split(";"):
-        if statement.strip():
-            yield statement
+def _sqlite_revision_known(conn: sqlite3.Connection) -> bool:
+    """Return True when the file is at ``HEAD``, or at a newer revision (an older fbcheck).
 
-
-def _add_product_to_cache_key(conn: sqlite3.Connection) -> None:
-    """Rebuild a results table keyed by (realm, e164) as (realm, product, e164).
-
-    Every existing answer is kept, with product ``facebook``; runs inside the
-    upgrade's transaction, so a failure leaves the old table as it was.
+    A newer fbcheck's revisions only add, so this one still reads and writes what it knows.
     """
-    if "product" in {r[1] for r in conn.execute("PRAGMA table_info(results)")}:
-        return
-    conn.execute(
-        "CREATE TABLE results_with_product (realm TEXT NOT NULL,"
-        f" product TEXT NOT NULL DEFAULT '{FIRST_PRODUCT}', e164 TEXT NOT NULL,"
-        " answer TEXT NOT NULL, checked_at REAL NOT NULL, task_id TEXT,"
-        " PRIMARY KEY (realm, product, e164)) WITHOUT ROWID"
-    )
-    conn.execute(
-        "INSERT INTO results_with_product (realm, product, e164, answer, checked_at, task_id)"
-        " SELECT realm, ?, e164, answer, checked_at, task_id FROM results",
-        (FIRST_PRODUCT,),
-    )
-    conn.execute("DROP TABLE results")
-    conn.execute("ALTER TABLE results_with_product RENAME TO results")
-
-
-def _upgrade_first_release(conn: sqlite3.Connection) -> None:
-    """Carry a first-release store over: claims, billing records, creating -> uncertain."""
-    conn.execute(
-        "INSERT OR IGNORE INTO claims (realm, e164, ref) SELECT t.realm, tn.e164, t.ref"
-        " FROM tasks t JOIN task_numbers tn ON tn.ref = t.ref"
-        " WHERE t.state IN ('queued', 'creating', 'running')"
-    )
-    columns = {r[1] for r in conn.execute("PRAGMA table_info(tasks)")}
-    if "billed" in columns:
-        conn.execute(
-            "INSERT INTO requests (at, realm, ref, kind, billing, detail, count)"
-            " SELECT updated_at, realm, ref, 'counted', 'billed',"
-            " 'billed requests counted before the upgrade', billed FROM tasks WHERE billed > 0"
-        )
-    # A first-release process died inside that upload: its outcome is unknown.
-    conn.execute(
-        "UPDATE tasks SET state = 'uncertain', error = 'the upload was interrupted before"
-        " this version; the vendor may have created the task' WHERE state = 'creating'"
-    )
+    try:
+        rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return False
+        raise
+    found = [str(r[0]) for r in rows]
+    return found == [HEAD] or (len(found) == 1 and found[0] not in REVISIONS)
 
 
 def _make_private(path: Path) -> None:

@@ -1,7 +1,8 @@
 """Jobs: planned and claimed in one transaction, read for progress, cancelled, settled.
 
 :meth:`JobTable.create_job` is where the money rule holds across processes:
-in one IMMEDIATE transaction it takes fresh cache hits, joins every number
+in one transaction (SQLite: IMMEDIATE; PostgreSQL: under the realm's
+claims lock) it takes fresh cache hits, joins every number
 another open task of the realm has claimed, and claims the rest for new queued
 tasks. Two CLIs, two backends on one data folder or eight identical selections
 at once therefore put each distinct number into exactly one task.
@@ -17,7 +18,7 @@ from typing import Any
 
 from addin.engine.chunking import balanced_chunks
 from addin.engine.states import JobState, TaskState, sql_list
-from addin.engine.store.database import FIRST_PRODUCT, chunks
+from addin.engine.store.database import FIRST_PRODUCT, chunks, insert_rows
 from addin.engine.store.records import (
     JOB_COLUMNS,
     TASK_COLUMNS,
@@ -78,7 +79,9 @@ class JobTable(TaskTable):
         """
         job_id = uuid.uuid4().hex[:16]
         now = self.clock()
-        with self.transaction() as db:
+        # The realm's claims lock (PostgreSQL): no other plan or task end of the realm
+        # runs meanwhile, so a number is claimed once (postgres.py says why a lock).
+        with self.transaction(lock=realm) as db:
             hits: dict[str, tuple[str, float]] = {}
             joined: dict[str, int] = {}
             for chunk in chunks(list(numbers), 900):
@@ -117,31 +120,33 @@ class JobTable(TaskTable):
                     fingerprint,
                 ),
             )
-            db.executemany(
-                "INSERT INTO job_numbers (job_id, e164, answer, source, checked_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+            insert_rows(
+                db,
+                "job_numbers",
+                ("job_id", "e164", "answer", "source", "checked_at"),
                 ((job_id, n, a, hit_source, t) for n, (a, t) in hits.items()),
             )
-            db.executemany(
-                "INSERT INTO job_numbers (job_id, e164, task_ref) VALUES (?, ?, ?)",
+            insert_rows(
+                db,
+                "job_numbers",
+                ("job_id", "e164", "task_ref"),
                 ((job_id, n, ref) for n, ref in joined.items()),
             )
             for group in groups:
                 ref = db.execute(
                     "INSERT INTO tasks (realm, job_id, state, n_numbers, updated_at, lease_owner,"
-                    " lease_expires) VALUES (?, ?, 'queued', ?, ?, ?, ?)",
+                    " lease_expires) VALUES (?, ?, 'queued', ?, ?, ?, ?) RETURNING ref",
                     (realm, job_id, len(group), now, owner, now + lease_seconds if owner else None),
-                ).lastrowid
-                db.executemany(
-                    "INSERT INTO task_numbers (ref, e164) VALUES (?, ?)", ((ref, n) for n in group)
-                )
+                ).fetchone()[0]
+                insert_rows(db, "task_numbers", ("ref", "e164"), ((ref, n) for n in group))
                 # The primary key refuses a number another open task already holds.
-                db.executemany(
-                    "INSERT INTO claims (realm, e164, ref) VALUES (?, ?, ?)",
-                    ((realm, n, ref) for n in group),
+                insert_rows(
+                    db, "claims", ("realm", "e164", "ref"), ((realm, n, ref) for n in group)
                 )
-                db.executemany(
-                    "INSERT INTO job_numbers (job_id, e164, task_ref) VALUES (?, ?, ?)",
+                insert_rows(
+                    db,
+                    "job_numbers",
+                    ("job_id", "e164", "task_ref"),
                     ((job_id, n, ref) for n in group),
                 )
         return NewJob(job_id, len(hits), len(joined), len(upload) - held, len(groups), held)
@@ -154,6 +159,11 @@ class JobTable(TaskTable):
             (fingerprint, realm),
         )
         return job_from_row(rows[0]) if rows else None
+
+    def _job_realm(self, job_id: str) -> str | None:
+        """Return the task realm of a job (the claims lock its task ends take), None if unknown."""
+        rows = self.read("SELECT realm FROM jobs WHERE job_id = ?", (job_id,))
+        return str(rows[0][0]) if rows else None
 
     def job(self, job_id: str) -> JobRecord | None:
         """Return one job, or None."""
@@ -212,7 +222,7 @@ class JobTable(TaskTable):
         flight and an uncertain upload are not touched (their outcome is reported).
         """
         now = self.clock()
-        with self.transaction() as db:
+        with self.transaction(lock=self._job_realm(job_id)) as db:
             move_jobs(db, JobState.RUNNING, JobState.CANCELLED, now, "job_id = ?", (job_id,))
             refs = [
                 r[0]
@@ -274,7 +284,7 @@ class JobTable(TaskTable):
     def abandon_waiting(self, job_id: str, reason: str) -> list[int]:
         """The user's word: give up the job's uncertain and paused tasks; return their refs."""
         now = self.clock()
-        with self.transaction() as db:
+        with self.transaction(lock=self._job_realm(job_id)) as db:
             moved: list[int] = []
             for state in (TaskState.UNCERTAIN, TaskState.PAUSED):
                 for ref in self._job_refs_in(db, job_id, (state,)):

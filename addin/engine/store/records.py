@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,14 +78,14 @@ class Answer:
     checked_at: float | None
 
 
-def task_from_row(row: sqlite3.Row) -> TaskRecord:
+def task_from_row(row: Sequence[Any]) -> TaskRecord:
     """Build a TaskRecord from a row selected with ``TASK_COLUMNS``."""
     values: list[Any] = list(row)
     values[4] = TaskState(values[4])
     return TaskRecord(*values)
 
 
-def job_from_row(row: sqlite3.Row) -> JobRecord:
+def job_from_row(row: Sequence[Any]) -> JobRecord:
     """Build a JobRecord from a row selected with ``JOB_COLUMNS``."""
     values: list[Any] = list(row)
     values[4] = JobState(values[4])

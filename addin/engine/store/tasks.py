@@ -8,7 +8,6 @@ ends releases its numbers' claims in the same transaction.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -22,7 +21,7 @@ from addin.engine.states import (
     check_task_move,
     sql_list,
 )
-from addin.engine.store.database import FIRST_PRODUCT, Database, chunks
+from addin.engine.store.database import FIRST_PRODUCT, Connection, Database, chunks
 from addin.engine.store.records import TASK_COLUMNS, TaskRecord, task_from_row
 from addin.formats import ANSWERS
 
@@ -39,6 +38,11 @@ class TaskTable(Database):
         """Return one task by local ref, or None."""
         rows = self.read(f"SELECT {TASK_COLUMNS} FROM tasks WHERE ref = ?", (ref,))  # noqa: S608
         return task_from_row(rows[0]) if rows else None
+
+    def _realm_of(self, ref: int) -> str | None:
+        """Return the realm of task ``ref`` (the lock its end takes), None if unknown."""
+        rows = self.read("SELECT realm FROM tasks WHERE ref = ?", (ref,))
+        return str(rows[0][0]) if rows else None
 
     def task_numbers(self, ref: int) -> list[str]:
         """Return the numbers of a task in upload order."""
@@ -170,7 +174,7 @@ class TaskTable(Database):
 
     def _move(
         self,
-        db: sqlite3.Connection,
+        db: Connection,
         ref: int,
         source: TaskState,
         target: TaskState,
@@ -317,7 +321,7 @@ class TaskTable(Database):
     ) -> None:
         """End a task without answers: every waiting number gets ``error`` with ``reason``."""
         now = self.clock()
-        with self.transaction() as db:
+        with self.transaction(lock=self._realm_of(ref)) as db:
             self._move(db, ref, source, target, owner=owner, error=reason)
             answer_waiting_with_error(db, ref, reason, answer_source, now)
             finish_jobs(db, now)
@@ -339,7 +343,7 @@ class TaskTable(Database):
         it get ``error`` with ``missing_reason``, never a silent ``no``.
         """
         now = self.clock()
-        with self.transaction() as db:
+        with self.transaction(lock=self._realm_of(ref)) as db:
             task_id = db.execute("SELECT task_id FROM tasks WHERE ref = ?", (ref,)).fetchone()[0]
             numbers = [
                 r[0] for r in db.execute("SELECT e164 FROM task_numbers WHERE ref = ?", (ref,))
@@ -376,7 +380,7 @@ class TaskTable(Database):
 
 
 def answer_waiting_with_error(
-    db: sqlite3.Connection, ref: int, reason: str, source: str, now: float
+    db: Connection, ref: int, reason: str, source: str, now: float
 ) -> None:
     """Give every number still waiting on task ``ref`` the answer ``error`` with ``reason``."""
     db.execute(
@@ -387,7 +391,7 @@ def answer_waiting_with_error(
 
 
 def move_jobs(
-    db: sqlite3.Connection,
+    db: Connection,
     source: JobState,
     target: JobState,
     now: float,
@@ -406,7 +410,7 @@ def move_jobs(
     ).rowcount
 
 
-def finish_jobs(db: sqlite3.Connection, now: float) -> None:
+def finish_jobs(db: Connection, now: float) -> None:
     """Mark running jobs with no unanswered number as done."""
     move_jobs(
         db,

@@ -135,10 +135,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
-    """A store in a temporary folder, on the fake clock."""
-    s = Store(tmp_path / "db" / "fbcheck.sqlite3", clock=clock)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
+    """A store on the fake clock: an SQLite file in a temporary folder, or a new PostgreSQL
+    database (skipped, saying why, where no PostgreSQL cluster can be started)."""
+    if request.param == "postgresql":
+        location: Path | str = request.getfixturevalue("pg_store_url")
+    else:
+        location = tmp_path / "db" / "fbcheck.sqlite3"
+    s = Store(location, clock=clock)
     yield s
     s.close()
 

@@ -13,8 +13,23 @@ import pytest
 
 from addin.engine.states import TaskState
 from addin.engine.store import Store, StoreError
-from addin.engine.store.database import SCHEMA_VERSION, _statements, chunks, schema_sql
+from addin.engine.store.database import SCHEMA_VERSION, chunks
 from tests.engine.store.conftest import CACHE, OWNER, FakeClock
+
+#: The schema.sql of version 3 (the last before Alembic), as that version shipped it.
+VERSION_3_SCHEMA = (Path(__file__).parent / "data" / "version3_schema.sql").read_text("utf-8")
+
+
+def schema_sql() -> str:
+    """Return the DDL of version 3 (stores made before Alembic)."""
+    return VERSION_3_SCHEMA
+
+
+def _statements(script: str) -> list[str]:
+    """Return the statements of an SQL script without its comments."""
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    return [s for s in "\n".join(lines).split(";") if s.strip()]
+
 
 TABLES = {"results", "jobs", "job_numbers", "tasks", "task_numbers", "claims", "requests"}
 
@@ -130,8 +145,11 @@ def test_schema_is_installed_on_open(tmp_path: Path) -> None:
     Store(tmp_path / "new" / "fbcheck.sqlite3").close()  # a second open changes nothing
 
 
-def test_schema_sql_is_package_data() -> None:
-    assert "CREATE TABLE IF NOT EXISTS claims" in schema_sql()
+def test_migrations_are_package_data() -> None:
+    from addin.engine.store.migrate import MIGRATIONS
+
+    assert (MIGRATIONS / "env.py").is_file()
+    assert (MIGRATIONS / "script.py.mako").is_file()
 
 
 def test_first_release_store_is_upgraded(tmp_path: Path) -> None:

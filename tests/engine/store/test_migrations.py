@@ -1,0 +1,142 @@
+"""Schema revisions: the chain, the MetaData they build on both databases, and adoption of
+SQLite stores written before revisions (a version-3 file made by the code of that version)."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from addin.engine.states import TaskState
+from addin.engine.store import Store
+from addin.engine.store.migrate import script_revisions, sqlalchemy_url
+from addin.engine.store.revisions import HEAD, REVISIONS
+from addin.engine.store.schema import metadata
+
+#: A store written by fbcheck before schema revisions (PRAGMA user_version 3): two jobs,
+#: a done task with cached answers and a billed request, a running task, an uncertain one.
+VERSION_3_STORE = Path(__file__).parent / "data" / "version3.sqlite3"
+
+
+def test_the_known_revisions_are_the_chain_of_the_migrations_folder() -> None:
+    assert list(REVISIONS) == script_revisions()
+    assert REVISIONS[-1] == HEAD
+
+
+def schema_differences(url: str) -> list[Any]:
+    """Return what differs between the database at ``url`` and ``schema.metadata``."""
+    engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            found = list(compare_metadata(context, metadata))
+            revision = context.get_current_revision()
+    finally:
+        engine.dispose()
+    assert revision == HEAD
+    return found
+
+
+def test_the_revisions_build_the_metadata_on_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "fbcheck.sqlite3"
+    Store(path).close()
+    assert schema_differences(f"sqlite:///{path}") == []
+
+
+def test_the_revisions_build_the_metadata_on_postgresql(pg_store_url: str) -> None:
+    assert schema_differences(pg_store_url) == []
+
+
+def test_an_adopted_version_3_store_has_the_metadata_too(tmp_path: Path) -> None:
+    path = tmp_path / "fbcheck.sqlite3"
+    shutil.copy(VERSION_3_STORE, path)
+    Store(path).close()
+    found = schema_differences(f"sqlite:///{path}")
+    # Version 3 declared jobs.job_id, tasks.ref and requests.id "PRIMARY KEY" without
+    # NOT NULL; schema.py says NOT NULL. The same columns: SQLite never stores NULL in an
+    # INTEGER PRIMARY KEY, and fbcheck always writes a job id.
+    pk_nullable = [("jobs", "job_id"), ("requests", "id"), ("tasks", "ref")]
+    assert sorted((d[0][2], d[0][3]) for d in found if d[0][0] == "modify_nullable") == pk_nullable
+    assert [d for d in found if d[0][0] != "modify_nullable"] == []
+
+
+def table_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Return every row of every fbcheck table of the SQLite file at ``path``, sorted."""
+    conn = sqlite3.connect(path)
+    try:
+        names = [t.name for t in metadata.sorted_tables]
+        return {n: sorted(conn.execute(f"SELECT * FROM {n}").fetchall()) for n in names}  # noqa: S608
+    finally:
+        conn.close()
+
+
+def test_a_version_3_store_is_adopted_with_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "fbcheck.sqlite3"
+    shutil.copy(VERSION_3_STORE, path)
+    before = table_rows(path)
+    assert before["results"]
+    assert before["claims"]
+    assert before["requests"]
+    store = Store(path)
+    assert store.schema_change is not None
+    assert "version 3" in store.schema_change
+    assert store.read("SELECT version_num FROM alembic_version")[0][0] == HEAD
+    assert store.read("PRAGMA user_version")[0][0] == 3
+    states = {t.ref: t.state for t in store.open_tasks()}
+    assert states == {2: TaskState.RUNNING, 3: TaskState.UNCERTAIN}  # nothing moved
+    store.close()
+    assert table_rows(path) == before
+    again = Store(path)  # a second open changes nothing
+    assert again.schema_change is None
+    again.close()
+
+
+def test_the_adopted_store_works_with_this_code(tmp_path: Path) -> None:
+    path = tmp_path / "fbcheck.sqlite3"
+    shutil.copy(VERSION_3_STORE, path)
+    store = Store(path, clock=lambda: 1_700_000_100.0)
+    hits = store.cached("cache-r", ["+41790000000", "+41790000001"], max_age=3600)
+    assert {n: a for n, (a, _) in hits.items()} == {"+41790000000": "yes", "+41790000001": "yes"}
+    # The running task still holds its claims: a new job joins it instead of uploading.
+    new = store.create_job(
+        realm="r",
+        cache_realm="cache-r",
+        kind="check",
+        label="",
+        numbers=["+41790000003", "+41790000004"],
+        refresh=False,
+        max_age=3600.0,
+        chunk_size=10,
+        plan={},
+        hit_source="cache",
+    )
+    assert (new.joined, new.uploaded) == (2, 0)
+    store.close()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_stores_still_upgrade_in_place_and_are_adopted(tmp_path: Path, version: int) -> None:
+    from tests.engine.store.test_database import first_release_store, version_2_store
+
+    path = tmp_path / "fbcheck.sqlite3"
+    if version == 1:
+        first_release_store(path)
+    else:
+        version_2_store(path, {"+41790000001": "yes"})
+    store = Store(path)
+    assert store.schema_change is not None
+    assert f"version {version if version == 2 else 0}" in store.schema_change
+    store.close()
+    found = schema_differences(f"sqlite:///{path}")
+    # The first release's task columns stay (an older fbcheck still reads them).
+    kept = sorted(d[3].name for d in found if isinstance(d, tuple) and d[0] == "remove_column")
+    assert kept == (["billed", "owner", "owner_pid"] if version == 1 else [])
+    changed = [d for d in found if isinstance(d, list) and d[0][0] != "modify_nullable"]
+    assert changed == []
+    assert [d for d in found if isinstance(d, tuple) and d[0] != "remove_column"] == []
