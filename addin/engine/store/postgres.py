@@ -151,7 +151,11 @@ class PostgresBackend:
         self.lock_timeout = lock_timeout
         self._local = threading.local()
         if check:
-            self.check_revision()
+            try:
+                self.check_revision()
+            except BaseException:
+                self.close()  # never leave a connection for the garbage collector
+                raise
 
     # -- connections -------------------------------------------------------------
 

@@ -1,0 +1,243 @@
+"""The store on PostgreSQL from the command line: `fbcheck db upgrade`, refusing an outdated
+schema, a demo check end to end, and what a database that cannot be used says (exit 8).
+
+Every test talks to a throwaway cluster on loopback (tests/postgres.py) through the real
+CLI in a subprocess; without PostgreSQL binaries they skip, saying why.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from addin.engine.store import Store, StoreError
+from addin.engine.store.postgres import pg_sql, redact
+from addin.engine.store.revisions import HEAD
+from tests.postgres import PASSWORD, Cluster
+from tests.test_store_failures import base_env, run
+
+COMMANDS = {
+    "check": ["check", "in.csv", "-o", "out.csv", "--yes"],
+    "jobs list": ["jobs", "list"],
+    "serve": ["serve", "--port", "0"],
+}
+
+
+def env_for(tmp_path: Path, url: str) -> dict[str, str]:
+    """Return a demo CLI environment whose store is the database at ``url``."""
+    env = base_env(tmp_path / "data", tmp_path)
+    env["FBCHECK_DATABASE_URL"] = url
+    return env
+
+
+def assert_store_paragraph(result: subprocess.CompletedProcess[str], *says: str) -> None:
+    """Assert exit 8, no traceback, no password, and a paragraph saying ``says``."""
+    assert result.returncode == 8, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+    for words in says:
+        assert words in result.stderr, result.stderr
+
+
+def write_input(tmp_path: Path, count: int = 3) -> None:
+    """Write ``in.csv`` with ``count`` Swiss mobile numbers."""
+    rows = "".join(f"+4179111{n:04d}\n" for n in range(count))
+    (tmp_path / "in.csv").write_text("phone\n" + rows, encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_database_without_the_schema_refuses_to_start_naming_db_upgrade(
+    pg_url: str, tmp_path: Path, command: str
+) -> None:
+    write_input(tmp_path)
+    result = run(COMMANDS[command], env_for(tmp_path, pg_url), tmp_path)
+    assert_store_paragraph(result, "fbcheck db upgrade", redact(pg_url))
+    assert not (tmp_path / "out.csv").exists()
+    assert "FBCheck backend on" not in result.stdout
+
+
+def test_db_upgrade_installs_the_schema_then_a_demo_check_runs_on_postgresql(
+    pg_url: str, tmp_path: Path
+) -> None:
+    env = env_for(tmp_path, pg_url)
+    first = run(["db", "upgrade"], env, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert f"upgraded from an empty database to revision {HEAD}" in first.stdout
+    assert PASSWORD not in first.stdout + first.stderr
+    again = run(["db", "upgrade"], env, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stdout
+    write_input(tmp_path, 5)
+    checked = run(["check", "in.csv", "-o", "out.csv", "--yes", "--json"], env, tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    document = json.loads(checked.stdout)
+    assert document["rows"] == 5
+    with (tmp_path / "out.csv").open(encoding="utf-8") as handle:
+        answers = [row["facebook"] for row in csv.DictReader(handle)]
+    assert len(answers) == 5
+    assert set(answers) <= {"yes", "no", "ban"}
+    # The job lives in PostgreSQL, not in an SQLite file of the data folder.
+    assert not (tmp_path / "data" / "fbcheck.sqlite3").exists()
+    with psycopg.connect(pg_url) as conn:
+        (jobs,) = conn.execute("SELECT COUNT(*) FROM jobs").fetchone() or (0,)
+    assert jobs == 1
+    listed = run(["jobs", "list", "--json"], env, tmp_path)
+    assert json.loads(listed.stdout)["jobs"][0]["job_id"] == document["job_id"]
+    # A second run is answered from the shared cache: nothing uploaded.
+    second = run(["check", "in.csv", "-o", "out2.csv", "--yes", "--json"], env, tmp_path)
+    assert json.loads(second.stdout)["estimate"]["cache_hits"] == 5
+
+
+def test_an_older_revision_is_refused_with_the_command_to_run(
+    pg_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This fbcheck pretends to know a revision after the database's.
+    monkeypatch.setattr("addin.engine.store.postgres.REVISIONS", (HEAD, "9999"))
+    monkeypatch.setattr("addin.engine.store.postgres.HEAD", "9999")
+    with pytest.raises(StoreError) as caught:
+        Store(pg_store_url)
+    text = str(caught.value)
+    assert f"is at revision {HEAD}, older than this fbcheck (revision 9999)" in text
+    assert "fbcheck db upgrade" in text
+    assert PASSWORD not in text
+
+
+def test_a_newer_revision_is_used_as_it_is(pg_store_url: str) -> None:
+    with psycopg.connect(pg_store_url, autocommit=True) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'from-a-newer-fbcheck'")
+    Store(pg_store_url).close()  # revisions only add: this fbcheck still works on it
+
+
+def closed_port() -> int:
+    """Return a loopback port nothing listens on."""
+    from tests.postgres import _free_port
+
+    return _free_port()
+
+
+@pytest.mark.parametrize("case", ["wrong password", "no such database", "nothing listening"])
+@pytest.mark.parametrize("command", ["jobs list", "db upgrade"])
+def test_a_database_that_cannot_be_used_is_one_paragraph_and_exit_8(
+    pg_cluster: Cluster, tmp_path: Path, case: str, command: str
+) -> None:
+    if case == "wrong password":
+        url = pg_cluster.url("postgres", password="not-" + PASSWORD)
+        says = "refused the login"
+    elif case == "no such database":
+        url = pg_cluster.url("no_such_db")
+        says = "the database does not exist"
+    else:
+        url = pg_cluster.url("postgres").replace(f":{pg_cluster.port}/", f":{closed_port()}/")
+        says = "cannot be reached"
+    argv = COMMANDS.get(command, command.split())
+    result = run(argv, env_for(tmp_path, url), tmp_path)
+    assert_store_paragraph(result, says, "FBCHECK_DATABASE_URL", redact(url))
+    assert "not-" + PASSWORD not in result.stderr
+
+
+def test_a_url_that_is_not_postgresql_is_one_paragraph_and_exit_8(tmp_path: Path) -> None:
+    env = base_env(tmp_path / "data", tmp_path)
+    env["FBCHECK_DATABASE_URL"] = f"mysql://me:{PASSWORD}@127.0.0.1/db"
+    result = run(["jobs", "list"], env, tmp_path)
+    assert_store_paragraph(result, "must be a postgresql:// URL", "mysql://")
+
+
+def test_the_password_never_shows_in_a_redacted_url() -> None:
+    assert redact("postgresql://u:s3cret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert redact("postgresql://h/db?user=u&password=s3cret") == (
+        "postgresql://h/db?user=u&password=***"
+    )
+    assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_the_store_sql_becomes_psycopg_sql() -> None:
+    assert pg_sql("SELECT ? WHERE a = ?") == "SELECT %s WHERE a = %s"
+    assert pg_sql("SELECT '?', 5 % 2, ?") == "SELECT '?', 5 %% 2, %s"
+    assert pg_sql("SELECT 'it''s ?'") == "SELECT 'it''s ?'"
+
+
+TWO_PROCESS_SCRIPT = """
+import json, sys
+from addin.engine.store import Store
+
+store = Store(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+numbers = [f"+4179{n:07d}" for n in range(int(sys.argv[2]))]
+new = store.create_job(
+    realm="r", cache_realm="c", kind="test", label="", numbers=numbers, refresh=False,
+    max_age=3600.0, chunk_size=500, plan={}, hit_source="cache",
+)
+print(json.dumps({"uploaded": new.uploaded, "joined": new.joined}), flush=True)
+"""
+
+
+def test_two_processes_planning_the_same_numbers_at_once_claim_each_once(
+    pg_store_url: str,
+) -> None:
+    count = 5000
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", TWO_PROCESS_SCRIPT, pg_store_url, str(count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "ready"
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        results = []
+        for child in children:
+            out, _ = child.communicate(timeout=120)
+            assert child.returncode == 0
+            results.append(json.loads(out))
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert sorted((r["uploaded"], r["joined"]) for r in results) == [(0, count), (count, 0)]
+    with psycopg.connect(pg_store_url) as conn:
+        claims = conn.execute("SELECT COUNT(*), COUNT(DISTINCT e164) FROM claims").fetchone()
+        uploads = conn.execute("SELECT COUNT(*), COUNT(DISTINCT e164) FROM task_numbers").fetchone()
+    assert claims == (count, count)
+    assert uploads == (count, count)
+
+
+def test_the_claims_key_refuses_a_second_open_claim_on_postgresql(pg_store_url: str) -> None:
+    store = Store(pg_store_url)
+    with store.transaction() as db:
+        db.execute("INSERT INTO claims (realm, e164, ref) VALUES ('r', '+41790000001', 1)")
+    with pytest.raises(StoreError, match="duplicate key"), store.transaction() as db:
+        db.execute("INSERT INTO claims (realm, e164, ref) VALUES ('r', '+41790000001', 2)")
+    assert store.read("SELECT ref FROM claims") == [(1,)]
+    store.close()
+
+
+def test_answers_survive_a_lost_connection(pg_cluster: Cluster, pg_store_url: str) -> None:
+    store = Store(pg_store_url)
+    assert store.read("SELECT 1") == [(1,)]
+    name = pg_store_url.rsplit("/", 1)[1]
+    with pg_cluster.admin() as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+    with pytest.raises(StoreError, match="lost the connection"):
+        store.read("SELECT 1")
+    assert store.read("SELECT 1") == [(1,)]  # the next call connects again
+    store.close()
