@@ -28,7 +28,13 @@ from addin.upstream.exceptions import (
     UpstreamTimeout,
 )
 from addin.upstream.models import TaskStatus, parse_task, parse_timestamp
-from addin.upstream.polling import PollSchedule, wait_limit
+from addin.upstream.polling import (
+    PollObservation,
+    PollSchedule,
+    PollSettings,
+    next_poll_at,
+    wait_limit,
+)
 from addin.upstream.results import ResultRow, parse_result_file
 
 __all__ = [
@@ -43,7 +49,9 @@ __all__ = [
     "LinkExpiredError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PollObservation",
     "PollSchedule",
+    "PollSettings",
     "ProtocolError",
     "RateLimitError",
     "ResultFileError",
@@ -57,6 +65,7 @@ __all__ = [
     "UpstreamTimeout",
     "V1Dialect",
     "VendorClient",
+    "next_poll_at",
     "parse_result_file",
     "parse_task",
     "parse_timestamp",
