@@ -111,8 +111,9 @@ class Settings(BaseSettings):
     poll_min_interval: float = Field(default=30.0, gt=0)
     poll_max_interval: float = Field(default=900.0, gt=0)
     # The trade-off of polling: a later notice of the export costs fewer billed polls.
-    # Measured on the emulator's variable profile (bench/polling_cost.py), a
-    # 20,000-number task: 30 s -> median 7-8 billed requests; 60 s -> 5; 120 s -> 4.
+    # Measured on the emulator's variable profile (bench/polling_cost.py, 100 seeds),
+    # a 20,000-number task, billed requests median / worst and noticed after median:
+    # 30 s -> 8 / 18, 17 s; 60 s -> 6 / 11, 42 s; 120 s -> 5 / 7, 103 s.
     target_export_delay: float = Field(
         default=60.0,
         gt=0,

@@ -16,7 +16,7 @@ Printed: the median, 90th percentile and worst of billed requests (the create an
 every poll) and of lateness (the poll that saw ``exported`` minus the moment of the
 export, the exported answer's ``updated_at``).
 
-Usage: ``python bench/polling_cost.py [--seeds 40] [--first-seed 0] [--numbers 20000]
+Usage: ``python bench/polling_cost.py [--seeds 100] [--first-seed 0] [--numbers 20000]
 [--target 60] [--sizes 1000,5000,20000,100000] [--skip-fixed]``
 
 Targets (issue 12): on the variable profile, 20,000 numbers in at most 10 billed
@@ -137,7 +137,7 @@ def profile_runs(
 def main() -> None:
     """Print the distributions on both profiles, then billed requests per task size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=40, help="seeds of the variable profile")
+    parser.add_argument("--seeds", type=int, default=100, help="seeds of the variable profile")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--numbers", type=int, default=20_000)
     parser.add_argument("--target", type=float, help="FBCHECK_TARGET_EXPORT_DELAY to use")
@@ -180,10 +180,11 @@ def main() -> None:
         if profile == "variable":
             worst = max(ours, key=lambda r: r.lateness)
             over = sum(r.billed > 10 for r in ours)
-            late = statistics.median(r.lateness for r in ours)
+            late = sum(r.lateness > 120 for r in ours)
+            median = statistics.median(r.lateness for r in ours)
             print(
                 f"  targets: billed <= 10 in every task ({over} over), lateness median"
-                f" {late:.0f} s <= 60 s, worst {worst.lateness:.0f} s <= 120 s"
+                f" {median:.0f} s <= 60 s, worst {worst.lateness:.0f} s <= 120 s ({late} over)"
             )
     print()
     print("realistic profile by task size (one task each):")

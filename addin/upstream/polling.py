@@ -35,10 +35,12 @@ clamped to [min_interval, max_interval]: the floor keeps polls from being too
 close, the ceiling bounds how late a vendor faster than plausible is noticed,
 and how long a stalled or queued task goes unseen.
 
-Measured on the emulator's ``variable`` profile (``bench/polling_cost.py``, see
-the README's figures): a 20,000-number task costs a median of 7 billed requests
-and is noticed a median of about 45 s late; a burst after slow stretches, which
-no answer foretold, is noticed up to about ``max_interval`` late. A larger
+Measured on the emulator's ``variable`` profile (``bench/polling_cost.py``, 100
+seeds, see the README's figures): a 20,000-number task costs a median of 6 billed
+requests (11 at worst) and is noticed a median of 42 s late; about one task in
+thirty is noticed more than the grace late (220 s at worst), when a first answer
+caught only the start of processing, or a burst came after slow stretches that
+no answer foretold: what learning from the answers alone cannot know. A larger
 ``target_delay`` costs fewer polls and is noticed later.
 
 :func:`wait_limit` gives the default give-up time of a task from its size and the
