@@ -199,7 +199,8 @@ def top_rate(observations: Sequence[PollObservation]) -> float | None:
     rates = [*between, *([] if bound is None else [bound])]
     spread = statistics.pstdev(rates) if len(rates) > 1 else 0.0
     top = max(max(rates) * MEASURED_SPEEDUP, statistics.fmean(rates) + SPREAD_FACTOR * spread)
-    # A task seen only stalled since the start bound: no rate yet but the bound.
+    # Every rate 0 and no start bound (the create answer was already under way):
+    # nothing proves a pace yet.
     return top if top > 0 else None
 
 
