@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -54,7 +55,14 @@ from phonenumbers import (
 from addin.engine import pattern_cache, phone_validity
 from addin.formats import is_e164, validate_region
 
-__all__ = ["Normalized", "cache_clear", "normalize", "normalize_once", "validate_region"]
+__all__ = [
+    "Normalized",
+    "cache_clear",
+    "normalize",
+    "normalize_many",
+    "normalize_once",
+    "validate_region",
+]
 
 # phonenumbers compiles its metadata patterns on use; keep them all (see pattern_cache).
 pattern_cache.install()
@@ -153,6 +161,13 @@ def normalize_once(raw: object, region: str | None = None) -> Normalized:
     if region is not None:
         region = validate_region(region)
     return _normalize_uncached(raw, region)
+
+
+def normalize_many(values: Iterable[object], region: str | None = None) -> list[Normalized]:
+    """Return ``normalize_once`` of each value, the region checked once for all of them."""
+    if region is not None:
+        region = validate_region(region)
+    return [_normalize_uncached(raw, region) for raw in values]
 
 
 def cache_clear() -> None:

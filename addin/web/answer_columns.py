@@ -16,11 +16,12 @@ chooses another column or to overwrite (:func:`foreign_cells`, :func:`keep_forei
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Final
 
-from addin.engine.phones import Normalized, normalize, normalize_once, validate_region
+from addin.engine.phones import Normalized, normalize, normalize_many, validate_region
 from addin.engine.store import Answer
 from addin.formats import INVALID, OUTCOMES, column_letters
 
@@ -35,6 +36,8 @@ EMPTY = ""
 OUR_TEXTS: Final = frozenset({HEADER, DEMO_HEADER, PENDING, UNCONFIRMED, CANCELLED, *OUTCOMES})
 #: How the client sends an answer cell that lies in a spill range (its value is not its own).
 SPILL: Final = {"spill": True}
+#: Normalises a batch of distinct cells in a region (``phones.normalize_many``'s signature).
+NormalizeCells = Callable[[Sequence[object], str | None], list[Normalized]]
 #: Cells named in a conflict's description, per area.
 _EXAMPLES = 3
 #: A header may hold a digit or two ("Phone 2") but never a whole number.
@@ -80,26 +83,64 @@ def is_header(value: object, region: str | None) -> bool:
     return not normalize(text, region).valid
 
 
-def read_area(cells: Sequence[object], region: str | None) -> AreaNumbers:
-    """Normalise one area's cells, taking its first cell as a header when it looks like one.
+#: The memo key of an empty cell (see :func:`_cell_keys`).
+_EMPTY_KEY: Final = (type(None), None)
 
-    Each distinct cell is normalised once (a repeated number costs a dictionary look-up).
+
+def read_area(
+    cells: Sequence[object],
+    region: str | None,
+    *,
+    normalize_cells: NormalizeCells = normalize_many,
+) -> AreaNumbers:
+    """Normalise one area's cells, taking its first cell as a header when it looks like one."""
+    return read_areas([cells], region, normalize_cells=normalize_cells)[0]
+
+
+def read_areas(
+    areas: Sequence[Sequence[object]],
+    region: str | None,
+    *,
+    normalize_cells: NormalizeCells = normalize_many,
+) -> list[AreaNumbers]:
+    """Normalise the cells of every area, taking each first cell as a header when it looks like one.
+
+    Each distinct cell of all the areas is normalised once, in one batch through
+    ``normalize_cells`` (``phones.normalize_many``, or a pool's that shares large
+    batches with worker processes); a repeated number costs a dictionary look-up.
     """
     region = None if region is None else validate_region(region)
-    header = bool(cells) and is_header(cells[0], region)
-    rows: list[Normalized | None] = []
-    seen: dict[Hashable, Normalized] = {}
-    for position, value in enumerate(cells):
-        if (position == 0 and header) or value is None or value == "":
-            rows.append(None)
-            continue
-        # Text as it is; other values with their type (TRUE is not the number 1).
-        key: Hashable = value if type(value) is str else (type(value), value)
-        result = seen.get(key)
-        if result is None:
-            result = seen[key] = normalize_once(value, region)
-        rows.append(result)
-    return AreaNumbers(header=header, rows=rows)
+    headers = [bool(cells) and is_header(cells[0], region) for cells in areas]
+    keyed = [
+        _cell_keys(cells[1:] if header else cells)
+        for cells, header in zip(areas, headers, strict=True)
+    ]
+    distinct = dict.fromkeys(chain.from_iterable(keyed))
+    distinct.pop(EMPTY, None)
+    distinct.pop(_EMPTY_KEY, None)
+    values = [key if type(key) is str else key[1] for key in distinct]  # type: ignore[index]
+    results: dict[Hashable, Normalized | None] = dict(
+        zip(distinct, normalize_cells(values, region), strict=True)
+    )
+    results[EMPTY] = results[_EMPTY_KEY] = None
+    numbers = []
+    for keys, header in zip(keyed, headers, strict=True):
+        rows = list(map(results.__getitem__, keys))
+        if header:
+            rows.insert(0, None)
+        numbers.append(AreaNumbers(header=header, rows=rows))
+    return numbers
+
+
+def _cell_keys(cells: Sequence[object]) -> Sequence[Hashable]:
+    """Return the memo key of each cell: text as it is, other values with their type.
+
+    ``1 == 1.0 == True`` in Python, but TRUE in a cell is not the number 1; a column of
+    texts is its own list of keys.
+    """
+    if set(map(type, cells)) <= {str}:
+        return cells
+    return [value if type(value) is str else (type(value), value) for value in cells]
 
 
 def check_column(
@@ -184,7 +225,21 @@ def is_free(cell: object) -> bool:
 
 def foreign_cells(target: Sequence[object]) -> list[int]:
     """Return the offsets of the answer cells that hold something not ours."""
+    if _all_free(target):
+        return []
     return [offset for offset, cell in enumerate(target) if not is_free(cell)]
+
+
+def _all_free(target: Sequence[object]) -> bool:
+    """Return True when every answer cell is free, judged once per distinct cell.
+
+    False also when a cell cannot be judged that way (a spill marker is no set member).
+    """
+    try:
+        kinds = set(target)
+    except TypeError:
+        return False
+    return all(is_free(cell) for cell in kinds)
 
 
 def describe_cell(cell: object) -> str:
@@ -217,6 +272,8 @@ def keep_foreign(
     something to say (an answer, a placeholder, ``invalid``, the header); beside an
     empty cell it is kept either way.
     """
+    if len(column) == len(target) and _all_free(target):
+        return list(column), 0
     planned: list[str | None] = []
     kept = 0
     for value, cell in zip(column, target, strict=True):

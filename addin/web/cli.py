@@ -13,11 +13,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from addin.config import Settings
+from addin.engine.normalizer_pool import server_workers
 from addin.engine.private_files import secure_data_dir
 from addin.engine.store import Store, StoreError
 from addin.web import create_app
 from addin.web.certs import SOURCE_OFFICE, ensure_server_certificate, trust_instructions
-from addin.web.flask_config import DEFAULT_PORT, PORT_KEY, SETTINGS_KEY
+from addin.web.flask_config import DEFAULT_PORT, NORMALIZE_WORKERS_KEY, PORT_KEY, SETTINGS_KEY
 from addin.web.manifest import DEFAULT_BASE_URL, normalize_base_url, render_manifest
 from addin.web.serving import bind_backend
 
@@ -98,7 +99,14 @@ def serve(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"fbcheck serve: not started: {problem}", file=sys.stderr)
         return EXIT_STORE
-    app = create_app({SETTINGS_KEY: settings, PORT_KEY: args.port or DEFAULT_PORT})
+    app = create_app(
+        {
+            SETTINGS_KEY: settings,
+            PORT_KEY: args.port or DEFAULT_PORT,
+            # Warm from the start, so the first large selection does not wait for them.
+            NORMALIZE_WORKERS_KEY: server_workers(settings.normalize_workers),
+        }
+    )
     try:
         server = bind_backend(app, certificate=certificate, host=bind_host, port=args.port)
     except OSError as exc:

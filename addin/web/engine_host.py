@@ -26,6 +26,7 @@ from flask import Flask
 
 from addin.config import Settings
 from addin.engine.checker import Checker
+from addin.engine.normalizer_pool import NormalizerPool
 from addin.engine.planning import Plan
 from addin.vendor import open_checker
 from addin.web.coalescer import (
@@ -40,6 +41,7 @@ from addin.web.flask_config import (
     LOOKUP_CLOCK_KEY,
     LOOKUP_MAX_WAIT_KEY,
     LOOKUP_QUIET_KEY,
+    NORMALIZE_WORKERS_KEY,
     SETTINGS_KEY,
 )
 from addin.web.held_lookups import HeldBatch, HeldLookups
@@ -82,8 +84,9 @@ class EngineHost:
         lookup_quiet: float = DEFAULT_QUIET,
         lookup_max_wait: float = DEFAULT_MAX_WAIT,
         lookup_clock: Callable[[], float] = time.monotonic,
+        normalize_workers: int = 0,
     ) -> None:
-        """Apply the saved task-pane settings to ``base``; start nothing yet."""
+        """Apply the saved task-pane settings to ``base``; start only the normalising workers."""
         self.runtime = RuntimeSettings(base)
         self.emulator_config = dict(emulator_config or {})
         #: Bumped when the API key changes: plans of an older generation are void.
@@ -105,6 +108,8 @@ class EngineHost:
         self.held_lookups = HeldLookups()
         #: Selections that arrive in chunks (Excel on the web's 5 MB per request).
         self.uploads = UploadSessions()
+        #: Normalises a selection's distinct cells, shared with warm workers when large.
+        self.normalizer = NormalizerPool(normalize_workers)
 
     @property
     def settings(self) -> Settings:
@@ -239,6 +244,7 @@ class EngineHost:
         self.plans.clear()
         self.held_lookups.clear()
         self.uploads.clear()
+        self.normalizer.close()
         if checker is not None:
             checker.close()
 
@@ -278,6 +284,7 @@ def install(app: Flask) -> EngineHost:
         lookup_quiet=float(app.config.get(LOOKUP_QUIET_KEY, DEFAULT_QUIET)),
         lookup_max_wait=float(app.config.get(LOOKUP_MAX_WAIT_KEY, DEFAULT_MAX_WAIT)),
         lookup_clock=app.config.get(LOOKUP_CLOCK_KEY, time.monotonic),
+        normalize_workers=int(app.config.get(NORMALIZE_WORKERS_KEY, 0)),
     )
     app.config[SETTINGS_KEY] = host.settings
     app.extensions[EXTENSION_KEY] = host

@@ -47,6 +47,31 @@ def is_cell_value(value: Any) -> bool:
     return isinstance(value, str) and len(value) <= MAX_CELL_TEXT
 
 
+#: The exact types JSON decodes a cell value to.
+_JSON_CELL_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def all_cell_values(values: list[Any]) -> bool:
+    """Return True when :func:`is_cell_value` holds for every value, at C speed where it can.
+
+    A True answer is certain; False only says "look at each value" (a type JSON does
+    not decode to, a text or an integer near the bounds): callers then walk the list
+    with :func:`is_cell_value` to find the first bad one, so every message stays the same.
+    """
+    kinds = set(map(type, values))
+    if not kinds <= _JSON_CELL_TYPES:
+        return False
+    if str in kinds:
+        texts = values if len(kinds) == 1 else [v for v in values if type(v) is str]
+        if max(map(len, texts)) > MAX_CELL_TEXT:
+            return False
+    if int in kinds:
+        whole = [v for v in values if type(v) is int]
+        if not (min(whole) > -MAX_CELL_INTEGER and max(whole) < MAX_CELL_INTEGER):
+            return False
+    return True
+
+
 def _cell_value(value: Any) -> Any:
     """Return ``value`` when a cell can hold it, else raise ``ValueError``."""
     if not is_cell_value(value):

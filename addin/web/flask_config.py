@@ -30,10 +30,16 @@ LOOKUP_MAX_WAIT_KEY = "FBCHECK_LOOKUP_MAX_WAIT"
 #: pass a hand-moved one so a 30 s trickle of cells takes no 30 s.
 LOOKUP_CLOCK_KEY = "FBCHECK_LOOKUP_CLOCK"
 
+#: Worker processes kept warm to share the normalisation of large selections
+#: (``addin.engine.normalizer_pool``); ``fbcheck serve`` starts them, an app made
+#: without this key (tests, scripts) starts none.
+NORMALIZE_WORKERS_KEY = "FBCHECK_NORMALIZE_WORKERS"
+
 DEFAULT_PORT = 8443
 
 DEFAULTS: dict[str, Any] = {
     PORT_KEY: DEFAULT_PORT,
+    NORMALIZE_WORKERS_KEY: 0,
     # Excel on the web caps a request at 5 MB; desktop Excel does not, so the
     # cap leaves room for a large selection sent from the desktop while still
     # refusing an absurd body before any view parses it.

@@ -38,7 +38,13 @@ from addin.config import ensure_xlwings_license
 from addin.engine.phones import validate_region
 from addin.formats import column_index, column_letters
 from addin.web.answer_columns import SPILL
-from addin.web.excel_values import CELL_VALUE_RULE, RegionText, describe_kind, is_cell_value
+from addin.web.excel_values import (
+    CELL_VALUE_RULE,
+    RegionText,
+    all_cell_values,
+    describe_kind,
+    is_cell_value,
+)
 
 #: Excel's grid.
 EXCEL_ROWS = 1_048_576
@@ -160,11 +166,14 @@ class Chunk:
 def _cells(value: Any) -> list[Any]:
     """Return an area's ``values`` unchanged when it is a list of cell values, else refuse it.
 
-    A plain loop rather than pydantic's list types: a million cells are checked in a
-    fraction of a second and not copied.
+    Checked as a whole (``all_cell_values``) rather than through pydantic's list types:
+    a million cells are checked in a fraction of a second and not copied; only a list
+    that fails is walked cell by cell, for the first bad row.
     """
     if not isinstance(value, list) or len(value) > EXCEL_ROWS:
         raise ValueError(f"must be a list of at most {EXCEL_ROWS:,} cells, top to bottom")
+    if all_cell_values(value):
+        return value
     for row, cell in enumerate(value):
         if not is_cell_value(cell):
             raise ValueError(
@@ -177,6 +186,8 @@ def _answer_cells(value: Any) -> list[Any]:
     """Return an area's ``target`` unchanged: cell values, or the spill marker."""
     if not isinstance(value, list) or len(value) > EXCEL_ROWS:
         raise ValueError(f"must be a list of at most {EXCEL_ROWS:,} cells, top to bottom")
+    if all_cell_values(value):
+        return value
     for row, cell in enumerate(value):
         if not is_cell_value(cell) and cell != SPILL:
             raise ValueError(
@@ -261,8 +272,11 @@ def read_selection(body: SelectionBody) -> Selection:
     if body.sheet is None or body.areas is None:
         raise _bad("send 'sheet' and 'areas' (each with its values and target), or an 'upload_id'")
     header = read_header(body.sheet, body.region, body.areas)
+    # The areas' cells were checked with the body: built, not validated a second time.
     chunks = [
-        read_chunk(header, ChunkBody(area=i, offset=0, values=a.values, target=a.target))
+        read_chunk(
+            header, ChunkBody.model_construct(area=i, offset=0, values=a.values, target=a.target)
+        )
         for i, a in enumerate(body.areas)
     ]
     return assemble(header, chunks)

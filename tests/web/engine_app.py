@@ -18,6 +18,7 @@ from addin.web.flask_config import (
     EMULATOR_CONFIG_KEY,
     LOOKUP_MAX_WAIT_KEY,
     LOOKUP_QUIET_KEY,
+    NORMALIZE_WORKERS_KEY,
     PORT_KEY,
     SETTINGS_KEY,
 )
@@ -46,9 +47,14 @@ def engine_app(
     emulator: dict[str, Any] | None = None,
     quiet: float = 0.2,
     max_wait: float = 2.0,
+    normalize_workers: int = 0,
     **settings: Any,
 ) -> Iterator[Flask]:
-    """Yield a backend app on the instant demo emulator (or live settings); close it after."""
+    """Yield a backend app on the instant demo emulator (or live settings); close it after.
+
+    ``normalize_workers`` starts that many warm normalising workers, as ``fbcheck serve``
+    does (waited for before the app is yielded).
+    """
     app = create_app(
         {
             "TESTING": True,
@@ -57,9 +63,11 @@ def engine_app(
             EMULATOR_CONFIG_KEY: {"MOCK_PROFILE": "instant", **(emulator or {})},
             LOOKUP_QUIET_KEY: quiet,
             LOOKUP_MAX_WAIT_KEY: max_wait,
+            NORMALIZE_WORKERS_KEY: normalize_workers,
         }
     )
     try:
+        assert host_of(app).normalizer.wait_until_warm(120), "the workers did not warm up"
         yield app
     finally:
         close_app(app)

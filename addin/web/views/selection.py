@@ -26,9 +26,10 @@ from addin.web.answer_columns import (
     conflict_examples,
     foreign_cells,
     keep_foreign,
-    read_area,
+    read_areas,
     result_column,
 )
+from addin.web.collection_pause import collection_paused
 from addin.web.engine_host import EngineHost, host_of
 from addin.web.json_api import ApiError, NoBody, parse_body, reply
 from addin.web.xlwings_glue import (
@@ -63,6 +64,7 @@ def open_upload() -> Response:
 
 
 @bp.put("/xlwings/uploads/<upload_id>/chunks/<index>")
+@collection_paused()
 def put_chunk(upload_id: str, index: str) -> Response:
     """Keep one chunk of an upload; the same chunk sent again is taken once."""
     body = parse_body(
@@ -92,6 +94,7 @@ def drop_upload(upload_id: str) -> Response:
 
 
 @bp.post("/xlwings/check-selection")
+@collection_paused()
 def check_selection() -> Response:
     """Plan the selection, start the check (or ask first) and fill the answer column."""
     body = _body()
@@ -116,7 +119,7 @@ def check_selection() -> Response:
             actions=[],
         )
     region = selection.region_or(host.settings.region)
-    areas = [read_area(cells, region) for cells in selection.cells]
+    areas = read_areas(selection.cells, region, normalize_cells=host.normalizer.normalize)
     numbers = list(dict.fromkeys(n for area in areas for n in area.numbers))
     rows = sum(area.filled for area in areas)
     invalid = sum(area.invalid for area in areas)
@@ -204,6 +207,7 @@ def discard_plan(plan_id: str) -> Response:
 
 
 @bp.post("/xlwings/write-results/<job_id>")
+@collection_paused()
 def write_results(job_id: str) -> Response:
     """Write a job's answers next to the cells that still hold the numbers it checked."""
     host = host_of(current_app)
@@ -211,7 +215,7 @@ def write_results(job_id: str) -> Response:
         progress = checker.progress_of(job_id)
         selection = _selection(host, _body())
         region = selection.region_or(host.settings.region)
-        areas = [read_area(cells, region) for cells in selection.cells]
+        areas = read_areas(selection.cells, region, normalize_cells=host.normalizer.normalize)
         answers = checker.answers(job_id)
         others = {n for area in areas for n in area.numbers if n not in answers}
         cached = checker.cached_answers_for_job(job_id, others)
