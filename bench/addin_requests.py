@@ -48,9 +48,15 @@ import requests
 
 from addin.config import Settings
 from addin.engine import phones
+from addin.engine.normalizer_pool import server_workers
 from addin.web import close_app, create_app
 from addin.web.engine_host import host_of
-from addin.web.flask_config import EMULATOR_CONFIG_KEY, PORT_KEY, SETTINGS_KEY
+from addin.web.flask_config import (
+    EMULATOR_CONFIG_KEY,
+    NORMALIZE_WORKERS_KEY,
+    PORT_KEY,
+    SETTINGS_KEY,
+)
 from addin.web.security import CLIENT_HEADER
 from addin.web.views.lookups import AWAITING_CONFIRMATION_TEXT
 from mock_server.server import BackgroundServer
@@ -67,14 +73,18 @@ class Backend:
     """The add-in backend over HTTP, counting the requests sent to it."""
 
     def __init__(self, data_dir: Path, **settings: Any) -> None:
-        """Start the app under cheroot on a free loopback port."""
+        """Start the app under cheroot on a free loopback port, as ``fbcheck serve`` makes it."""
         values: dict[str, Any] = {"data_dir": data_dir, "api_key": None, **settings}
+        typed = Settings(_env_file=None, **values)  # type: ignore[call-arg]
         self.app = create_app(
             {
-                SETTINGS_KEY: Settings(_env_file=None, **values),  # type: ignore[call-arg]
+                SETTINGS_KEY: typed,
                 EMULATOR_CONFIG_KEY: {"MOCK_PROFILE": "demo"},
+                # fbcheck serve's warm normalising workers, warmed before the clock runs.
+                NORMALIZE_WORKERS_KEY: server_workers(typed.normalize_workers),
             }
         )
+        host_of(self.app).normalizer.wait_until_warm(60)
         self.server = BackgroundServer(self.app)
         self.app.config[PORT_KEY] = self.server.port
         self.server.start()
