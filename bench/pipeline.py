@@ -446,6 +446,7 @@ def selection_figures(work: Path, mix: str, rows: int, runs: int) -> None:
             backend.normalizer.wait_until_warm(60)
             timings = []
             cpu = []
+            shared_before = backend.normalizer.cells_shared
             for _ in range(runs):
                 cpu_before = time.process_time()
                 seconds, answer = backend.replay(pane)
@@ -456,7 +457,8 @@ def selection_figures(work: Path, mix: str, rows: int, runs: int) -> None:
             verdict = "met" if median <= TARGET_SELECTION_SECONDS else "MISSED"
             how = f"{backend.workers} warm worker" + ("s" if backend.workers != 1 else "")
             if backend is server:
-                how = f"as fbcheck serve ({how})"
+                shared = (backend.normalizer.cells_shared - shared_before) / runs
+                how = f"as fbcheck serve ({how}, {shared:,.0f} cells a run normalised there)"
             print(
                 f"  {how}: {median:.2f} s {verdict} ({', '.join(f'{t:.2f}' for t in timings)};"
                 f" cpu {', '.join(f'{c:.2f}' for c in cpu)}): {plan['distinct']:,} distinct,"

@@ -5,10 +5,12 @@ most of the time it takes to plan it (0.5 to 0.9 s of one core here). A backend 
 lives for hours can afford what a one-off ``fbcheck check`` cannot: worker processes
 started once, with the server, and warmed then (phonenumbers' metadata of every
 region loaded, the validity patterns of every region's example numbers compiled), so
-a batch costs only the sending. :meth:`NormalizerPool.normalize` splits a batch of
-at least :data:`PARALLEL_FROM` cells into equal shares, sends all but the first to
-the workers and normalises the first itself meanwhile, so with one worker on two
-cores a batch takes about half the time (``bench/pipeline.py --selection-only``).
+a batch costs only the sending. :meth:`NormalizerPool.normalize` cuts a batch of
+at least :data:`PARALLEL_FROM` cells into pieces, sends all but the first to the
+workers and normalises the first itself meanwhile, then takes back the pieces no
+worker has started yet (cancelled, from the last), so with one worker on two idle
+cores a batch takes about half the time, and a worker slowed by other programs on
+its core costs little more than normalising alone (``bench/pipeline.py --selection-only``).
 Smaller batches stay in the caller: sending them costs more than it saves.
 
 A worker runs the very same ``phones.normalize_many``, so the answers are identical
@@ -32,6 +34,8 @@ __all__ = ["MAX_WORKERS", "PARALLEL_FROM", "NormalizerPool", "server_workers", "
 
 #: Batches of fewer distinct cells are normalised in the caller alone.
 PARALLEL_FROM = 20_000
+#: A large batch is cut into this many pieces per process (the workers and the caller).
+PIECES_PER_PROCESS = 4
 #: The most worker processes a pool keeps (each is a Python process of about 40 MB).
 MAX_WORKERS = 3
 
@@ -81,6 +85,8 @@ class NormalizerPool(ClosedOnExit):
         """Start ``workers`` processes (0: none, everything in the caller) and warm them."""
         self.workers = max(0, workers)
         self.parallel_from = max(1, parallel_from)
+        #: Cells the workers normalised so far (a figure for benchmarks and tests).
+        self.cells_shared = 0
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._warming: tuple[list[Future[int]], threading.Thread] | None = None
@@ -121,22 +127,35 @@ class NormalizerPool(ClosedOnExit):
             pool = self._pool
         if pool is None or len(values) < self.parallel_from:
             return normalize_many(values, region)
-        share = -(-len(values) // (self.workers + 1))
-        sent: list[tuple[int, Future[list[Outcome]] | None]] = []
-        for start in range(share, len(values), share):
+        # Pieces rather than one share per process: the workers take them in order,
+        # the caller does the first and then takes back those still waiting, from the
+        # last; so a worker slowed by other programs on its core leaves more to the caller.
+        size = -(-len(values) // (PIECES_PER_PROCESS * (self.workers + 1)))
+        starts = range(0, len(values), size)
+        sent: dict[int, Future[list[Outcome]] | None] = {}
+        for start in starts[1:]:
             try:
-                sent.append(
-                    (start, pool.submit(_normalize_share, values[start : start + share], region))
-                )
+                sent[start] = pool.submit(_normalize_share, values[start : start + size], region)
             except (RuntimeError, BrokenProcessPool):
-                sent.append((start, None))
-        results = normalize_many(values[:share], region)
-        for start, future in sent:
-            outcomes = self._outcomes(future)
-            if outcomes is None:
-                results.extend(normalize_many(values[start : start + share], region))
-            else:
-                results.extend(Normalized(e164=e164, reason=reason) for e164, reason in outcomes)
+                sent[start] = None  # the pool broke or closed: the caller does this piece
+                self._give_up()
+        pieces: dict[int, list[Normalized]] = {0: normalize_many(values[:size], region)}
+        for start in reversed(starts[1:]):
+            future = sent[start]
+            if future is not None and not future.cancel():
+                break  # it runs or ran in a worker, as did every piece before it
+            pieces[start] = normalize_many(values[start : start + size], region)
+        results: list[Normalized] = []
+        for start in starts:
+            piece = pieces.get(start)
+            if piece is None:
+                outcomes = self._outcomes(sent[start])
+                if outcomes is None:
+                    piece = normalize_many(values[start : start + size], region)
+                else:
+                    piece = [Normalized(e164=e164, reason=reason) for e164, reason in outcomes]
+                    self.cells_shared += len(piece)
+            results.extend(piece)
         return results
 
     def _outcomes(self, future: Future[list[Outcome]] | None) -> list[Outcome] | None:
@@ -146,11 +165,14 @@ class NormalizerPool(ClosedOnExit):
                 return future.result()
             except (OSError, BrokenProcessPool):
                 pass
-        # A worker died (killed, out of memory) or the pool shut down: go on without.
+        self._give_up()
+        return None
+
+    def _give_up(self) -> None:
+        """Go on without workers: one died (killed, out of memory) or the pool shut down."""
         pool = self._stop()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        return None
 
     def _stop(self) -> ProcessPoolExecutor | None:
         """Forget the worker processes; return the pool that ran them, if any."""

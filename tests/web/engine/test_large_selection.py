@@ -17,6 +17,7 @@ import pytest
 from addin.engine.normalizer_pool import PARALLEL_FROM
 from addin.engine.phones import normalize_once
 from addin.web.answer_columns import is_header, read_areas
+from addin.web.engine_host import host_of
 from tests.engine import phonenumbers_probe as probe
 from tests.web.conftest import AddinClient
 from tests.web.engine_app import engine_app, number, ok, payload, post, refused
@@ -74,6 +75,8 @@ def test_warm_workers_plan_and_write_what_the_backend_alone_does(
         with engine_app(tmp_path / f"workers-{workers}", normalize_workers=workers) as app:
             answer = ok(_check(AddinClient(app), cells))
             answer.pop("plan_id")
+            shared = host_of(app).normalizer.cells_shared
+            assert shared > 0 if workers else shared == 0
             answers.append(answer)
     assert answers[0] == answers[1]
     assert answers[0]["plan"]["distinct"] > PARALLEL_FROM / 2
