@@ -89,6 +89,11 @@ class Connection(Protocol):
         ...
 
 
+def is_postgres(db: Connection) -> bool:
+    """Return True for a PostgreSQL connection (it copies rows: ``PgConnection``)."""
+    return hasattr(db, "copy_rows")
+
+
 def insert_rows(
     db: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
@@ -96,9 +101,8 @@ def insert_rows(
 
     Constraints hold either way (a claim another task holds fails the transaction).
     """
-    copy_rows = getattr(db, "copy_rows", None)
-    if copy_rows is not None:
-        copy_rows(table, columns, rows)
+    if is_postgres(db):
+        db.copy_rows(table, columns, rows)  # type: ignore[attr-defined]
         return
     marks = ", ".join("?" * len(columns))
     db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)  # noqa: S608

@@ -21,7 +21,13 @@ from addin.engine.states import (
     check_task_move,
     sql_list,
 )
-from addin.engine.store.database import FIRST_PRODUCT, Connection, Database, chunks
+from addin.engine.store.database import (
+    FIRST_PRODUCT,
+    Connection,
+    Database,
+    chunks,
+    is_postgres,
+)
 from addin.engine.store.records import TASK_COLUMNS, TaskRecord, task_from_row
 from addin.formats import ANSWERS
 
@@ -355,6 +361,23 @@ class TaskTable(Database):
                     (ref,),
                 )
             ]
+            if is_postgres(db):
+                _store_answers_in_arrays(
+                    db,
+                    ref,
+                    task_id,
+                    numbers,
+                    waiting,
+                    results,
+                    missing_reason,
+                    source,
+                    now,
+                    cache_realm=cache_realm,
+                    product=product,
+                )
+                self._move(db, ref, TaskState.RUNNING, TaskState.DONE, owner=owner, error=None)
+                finish_jobs(db, now)
+                return
             rows: list[tuple[str, str | None, str, float, str, str, int]] = []
             cache_rows: list[tuple[str, str, str, str, float, str | None]] = []
             for number in numbers:
@@ -377,6 +400,55 @@ class TaskTable(Database):
             )
             self._move(db, ref, TaskState.RUNNING, TaskState.DONE, owner=owner, error=None)
             finish_jobs(db, now)
+
+
+def _store_answers_in_arrays(
+    db: Connection,
+    ref: int,
+    task_id: str | None,
+    numbers: list[str],
+    waiting: list[str],
+    results: Mapping[str, tuple[str, str | None]],
+    missing_reason: str,
+    source: str,
+    now: float,
+    *,
+    cache_realm: str,
+    product: str,
+) -> None:
+    """PostgreSQL: store a task's answers in two statements over arrays (``unnest``).
+
+    One round trip for the cache and one for the job numbers instead of one per row
+    (a 20,000-number task answered row by row costs seconds over a network).
+    """
+    answers: list[str] = []
+    reasons: list[str | None] = []
+    for number in numbers:
+        answer, reason = results.get(number, ("error", missing_reason))
+        answers.append(answer)
+        reasons.append(reason)
+    cached = [(n, a) for n, a in zip(numbers, answers, strict=True) if a in ANSWERS]
+    db.execute(
+        "INSERT INTO results (realm, product, e164, answer, checked_at, task_id)"
+        " SELECT ?, ?, v.e164, v.answer, ?, ? FROM unnest(?::text[], ?::text[]) AS v(e164, answer)"
+        " ON CONFLICT (realm, product, e164) DO UPDATE SET answer = excluded.answer,"
+        " checked_at = excluded.checked_at, task_id = excluded.task_id",
+        (
+            cache_realm,
+            product,
+            now,
+            task_id,
+            [n for n, _ in cached],
+            [a for _, a in cached],
+        ),
+    )
+    db.execute(
+        "UPDATE job_numbers AS jn SET answer = v.answer, reason = v.reason, source = ?,"
+        " checked_at = ? FROM unnest(?::text[], ?::text[], ?::text[]) AS v(e164, answer, reason)"
+        " WHERE jn.job_id = ANY(?::text[]) AND jn.e164 = v.e164 AND jn.task_ref = ?"
+        " AND jn.answer IS NULL",
+        (source, now, numbers, answers, reasons, waiting, ref),
+    )
 
 
 def answer_waiting_with_error(

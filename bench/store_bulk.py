@@ -1,0 +1,226 @@
+"""Print the time of the store's bulk paths, on SQLite and on PostgreSQL, beside a plain reference.
+
+Two steps of a job of N distinct numbers (default 1,000,000) in tasks of 20,000:
+
+* ``store job``: ``Store.create_job`` (cache look-up, claims, the job's numbers, the
+  tasks, in one transaction), the step a 1M-row ``fbcheck check`` spends most of its
+  store time in;
+* ``answers``: each task created and answered (``finish_task``: the cache rows and
+  every job number's answer), as the runner stores downloaded results.
+
+The reference is the floor for the same rows on the same database: the job's rows
+(job_numbers, task_numbers, claims) inserted plainly in one transaction, by
+``executemany`` on SQLite and by ``COPY`` on PostgreSQL, without the store's reads.
+
+PostgreSQL runs on a throwaway cluster of the tests (``tests/postgres.py``), skipped
+with the reason when none can be started here. ``--baseline DIR`` also times the
+SQLite store of another checkout (``DIR``, say the main branch's work tree) in a
+child process, for a before/after figure measured in the same run.
+
+Usage: ``python bench/store_bulk.py [--numbers N] [--baseline DIR] [--backends sqlite,postgresql]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+TASK_SIZE = 20_000
+OWNER = "b" * 32
+
+
+def numbers(count: int) -> list[str]:
+    """Return ``count`` distinct E.164 numbers."""
+    return [f"+1555{n:07d}" for n in range(count)]
+
+
+def time_store(location: Any, count: int) -> dict[str, float]:
+    """Time ``create_job`` and the answers of its tasks on a new store at ``location``."""
+    from addin.engine.states import TaskState
+    from addin.engine.store import Store
+
+    store = Store(location)
+    wanted = numbers(count)
+    started = time.perf_counter()
+    job = store.create_job(
+        realm="bench",
+        cache_realm="bench-cache",
+        kind="bench",
+        label="",
+        numbers=wanted,
+        refresh=False,
+        max_age=3600.0,
+        chunk_size=TASK_SIZE,
+        plan={},
+        hit_source="cache",
+        owner=OWNER,
+        lease_seconds=600.0,
+    )
+    planned = time.perf_counter()
+    for task in store.job_tasks(job.job_id):
+        store.start_upload(task.ref, OWNER, "key")
+        store.record_created(
+            task.ref, source=TaskState.CREATING, task_id=f"t{task.ref}", vendor_status="done"
+        )
+        results = {n: ("yes", None) for n in store.task_numbers(task.ref)}
+        store.finish_task(
+            task.ref,
+            OWNER,
+            cache_realm="bench-cache",
+            results=results,
+            source="upstream",
+            missing_reason="missing",
+        )
+    answered = time.perf_counter()
+    assert store.job_counts(job.job_id) == {"yes": count}
+    store.close()
+    return {"store job": planned - started, "answers": answered - planned}
+
+
+def job_rows(
+    count: int,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Return the rows a job of ``count`` numbers writes: job_numbers, task_numbers, claims."""
+    wanted = numbers(count)
+    refs = [1 + i // TASK_SIZE for i in range(count)]
+    return (
+        [("job", n, r) for n, r in zip(wanted, refs, strict=True)],
+        [(r, n) for n, r in zip(wanted, refs, strict=True)],
+        [("bench", n, r) for n, r in zip(wanted, refs, strict=True)],
+    )
+
+
+def reference_sqlite(path: Path, count: int) -> float:
+    """Time the job's rows inserted plainly into an SQLite store's tables."""
+    from addin.engine.store import Store
+
+    Store(path).close()
+    job, task, claims = job_rows(count)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    started = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany("INSERT INTO job_numbers (job_id, e164, task_ref) VALUES (?, ?, ?)", job)
+    conn.executemany("INSERT INTO task_numbers (ref, e164) VALUES (?, ?)", task)
+    conn.executemany("INSERT INTO claims (realm, e164, ref) VALUES (?, ?, ?)", claims)
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+def reference_postgres(url: str, count: int) -> float:
+    """Time the job's rows copied plainly into a PostgreSQL store's tables."""
+    import psycopg
+
+    job, task, claims = job_rows(count)
+    with psycopg.connect(url) as conn:
+        started = time.perf_counter()
+        with conn.cursor() as cursor:
+            for table, columns, rows in (
+                ("job_numbers", "job_id, e164, task_ref", job),
+                ("task_numbers", "ref, e164", task),
+                ("claims", "realm, e164, ref", claims),
+            ):
+                with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        conn.commit()
+        return time.perf_counter() - started
+
+
+def baseline_sqlite(checkout: Path, count: int, folder: Path) -> dict[str, float]:
+    """Time the SQLite store of another checkout, in a child process on its code."""
+    code = (
+        "import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
+        " sys.path.insert(1, sys.argv[2]); import store_bulk;"
+        " print(json.dumps(store_bulk.time_store(Path(sys.argv[3]), int(sys.argv[4]))))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(checkout),
+            str(REPOSITORY / "bench"),
+            str(folder / "baseline.sqlite3"),
+            str(count),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=checkout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the baseline run failed: {done.stderr[-1000:]}")
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    """Run the steps on each backend and print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--numbers", type=int, default=1_000_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--baseline", type=Path, help="another checkout to time (SQLite)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPOSITORY))
+    backends = args.backends.split(",")
+    folder = Path(tempfile.mkdtemp(prefix="fbcheck-store-bench-"))
+    rows: list[tuple[str, dict[str, float], float | None]] = []
+    try:
+        if args.baseline:
+            rows.append(
+                (
+                    f"sqlite ({args.baseline})",
+                    baseline_sqlite(args.baseline, args.numbers, folder),
+                    None,
+                )
+            )
+        if "sqlite" in backends:
+            reference = reference_sqlite(folder / "reference.sqlite3", args.numbers)
+            rows.append(("sqlite", time_store(folder / "store.sqlite3", args.numbers), reference))
+        if "postgresql" in backends:
+            from tests.postgres import Cluster
+
+            reason = Cluster.why_not()
+            if reason is not None:
+                print(f"postgresql: skipped ({reason})")
+            else:
+                from addin.engine.store.migrate import upgrade_postgres
+
+                cluster = Cluster.start()
+                try:
+                    urls = []
+                    for _ in range(2):
+                        url = cluster.url(cluster.create_database())
+                        upgrade_postgres(url)
+                        urls.append(url)
+                    reference = reference_postgres(urls[0], args.numbers)
+                    rows.append(("postgresql", time_store(urls[1], args.numbers), reference))
+                finally:
+                    cluster.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    load = os.getloadavg()[0]
+    print(f"{args.numbers:,} distinct numbers in tasks of {TASK_SIZE:,}; load average {load:.1f}")
+    print(f"{'store':<40} {'store job s':>11} {'answers s':>10} {'reference s':>12}")
+    for name, figures, floor in rows:
+        ref = f"{floor:12.1f}" if floor is not None else f"{'':>12}"
+        print(f"{name:<40} {figures['store job']:11.1f} {figures['answers']:10.1f} {ref}")
+
+
+if __name__ == "__main__":
+    main()
