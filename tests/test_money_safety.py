@@ -430,6 +430,28 @@ def test_two_clis_on_one_data_folder_upload_each_number_once(
         assert_all_answered(tmp_path / f"out{i}.csv", values)
 
 
+def test_two_clis_on_two_machines_sharing_postgresql_upload_each_number_once(
+    tmp_path: Path, vendor: Vendor, pg_store_url: str
+) -> None:
+    """Team mode: two data folders (two machines: own journals, own owner locks), one
+    PostgreSQL store. Each number is uploaded once, however the two plans interleave."""
+    values = swiss(120)
+    source = write_input(tmp_path / "in.csv", values)
+    runs = []
+    for i in range(2):
+        env = env_for(tmp_path / f"machine{i}", vendor, FBCHECK_MAX_NUMBERS_PER_TASK="20")
+        env["FBCHECK_DATABASE_URL"] = pg_store_url
+        out = str(tmp_path / f"out{i}.csv")
+        runs.append(Running(tmp_path, env, "check", str(source), "-o", out, "--yes"))
+    codes = [run.finish() for run in runs]
+    assert codes == [0, 0], [run.stdout + run.stderr for run in runs]
+    assert vendor.ledger()["tasks_created"] == 6
+    assert_each_uploaded_once(vendor, values)
+    for i in range(2):
+        assert_all_answered(tmp_path / f"out{i}.csv", values)
+        assert not (tmp_path / f"machine{i}" / "data" / "fbcheck.sqlite3").exists()
+
+
 # -- row 3: eight identical selections at once ----------------------------------------------
 
 
