@@ -58,3 +58,15 @@ def test_bad_values_are_refused(values, message):
 
 def test_the_tightest_bounds_are_accepted():
     assert settings(min_numbers_per_task=100, max_numbers_per_task=199).min_task_numbers == 100
+
+
+def test_the_store_is_the_sqlite_file_unless_a_database_url_is_set(monkeypatch, tmp_path):
+    monkeypatch.delenv("FBCHECK_DATABASE_URL", raising=False)
+    assert settings(data_dir=tmp_path).store_location == tmp_path / "fbcheck.sqlite3"
+    monkeypatch.setenv("FBCHECK_DATABASE_URL", "  ")
+    assert settings(data_dir=tmp_path).store_location == tmp_path / "fbcheck.sqlite3"
+    url = "postgresql://fb:s3cret@db.example:5432/fbcheck"
+    monkeypatch.setenv("FBCHECK_DATABASE_URL", url)
+    current = settings(data_dir=tmp_path)
+    assert current.store_location == url
+    assert "s3cret" not in repr(current)
