@@ -241,3 +241,23 @@ def test_answers_survive_a_lost_connection(pg_cluster: Cluster, pg_store_url: st
         store.read("SELECT 1")
     assert store.read("SELECT 1") == [(1,)]  # the next call connects again
     store.close()
+
+
+def test_two_upgrades_at_once_run_one_after_the_other(pg_url: str, tmp_path: Path) -> None:
+    env = env_for(tmp_path, pg_url)
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "addin.cli", "db", "upgrade"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [child.communicate(timeout=120) for child in children]
+    assert [child.returncode for child in children] == [0, 0], outputs
+    said = sorted(out for out, _ in outputs)
+    assert "nothing to do" in said[0]
+    assert "upgraded from an empty database" in said[1]
