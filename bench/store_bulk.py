@@ -170,28 +170,19 @@ def baseline_sqlite(checkout: Path, count: int, folder: Path) -> dict[str, float
 
 
 def main() -> None:
-    """Run the steps on each backend and print a table."""
+    """Run the steps on each backend (``--rounds`` times, interleaved) and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--numbers", type=int, default=1_000_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--baseline", type=Path, help="another checkout to time (SQLite)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat, interleaved (load varies)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPOSITORY))
     backends = args.backends.split(",")
     folder = Path(tempfile.mkdtemp(prefix="fbcheck-store-bench-"))
     rows: list[tuple[str, dict[str, float], float | None]] = []
+    cluster = None
     try:
-        if args.baseline:
-            rows.append(
-                (
-                    f"sqlite ({args.baseline})",
-                    baseline_sqlite(args.baseline, args.numbers, folder),
-                    None,
-                )
-            )
-        if "sqlite" in backends:
-            reference = reference_sqlite(folder / "reference.sqlite3", args.numbers)
-            rows.append(("sqlite", time_store(folder / "store.sqlite3", args.numbers), reference))
         if "postgresql" in backends:
             from tests.postgres import Cluster
 
@@ -199,20 +190,32 @@ def main() -> None:
             if reason is not None:
                 print(f"postgresql: skipped ({reason})")
             else:
+                cluster = Cluster.start()
+        for round_ in range(args.rounds):
+            for old in folder.glob("*.sqlite3*"):
+                old.unlink()
+            if args.baseline:
+                figures = baseline_sqlite(args.baseline, args.numbers, folder)
+                rows.append((f"sqlite ({args.baseline})", figures, None))
+            if "sqlite" in backends:
+                reference = reference_sqlite(folder / "reference.sqlite3", args.numbers)
+                figures = time_store(folder / "store.sqlite3", args.numbers)
+                rows.append(("sqlite (this checkout)", figures, reference))
+            if cluster is not None:
                 from addin.engine.store.migrate import upgrade_postgres
 
-                cluster = Cluster.start()
-                try:
-                    urls = []
-                    for _ in range(2):
-                        url = cluster.url(cluster.create_database())
-                        upgrade_postgres(url)
-                        urls.append(url)
-                    reference = reference_postgres(urls[0], args.numbers)
-                    rows.append(("postgresql", time_store(urls[1], args.numbers), reference))
-                finally:
-                    cluster.stop()
+                urls = []
+                for _ in range(2):
+                    url = cluster.url(cluster.create_database(prefix=f"bench{round_}"))
+                    upgrade_postgres(url)
+                    urls.append(url)
+                reference = reference_postgres(urls[0], args.numbers)
+                rows.append(("postgresql", time_store(urls[1], args.numbers), reference))
+                for url in urls:
+                    cluster.drop_database(url.rsplit("/", 1)[1])
     finally:
+        if cluster is not None:
+            cluster.stop()
         shutil.rmtree(folder, ignore_errors=True)
     load = os.getloadavg()[0]
     print(f"{args.numbers:,} distinct numbers in tasks of {TASK_SIZE:,}; load average {load:.1f}")

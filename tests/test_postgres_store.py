@@ -181,7 +181,7 @@ print(json.dumps({"uploaded": new.uploaded, "joined": new.joined}), flush=True)
 def test_two_processes_planning_the_same_numbers_at_once_claim_each_once(
     pg_store_url: str,
 ) -> None:
-    count = 5000
+    count = 12_000  # above ANALYZE_FROM: the statistics refresh runs inside the race too
     children = [
         subprocess.Popen(
             [sys.executable, "-c", TWO_PROCESS_SCRIPT, pg_store_url, str(count)],

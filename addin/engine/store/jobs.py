@@ -18,7 +18,7 @@ from typing import Any
 
 from addin.engine.chunking import balanced_chunks
 from addin.engine.states import JobState, TaskState, sql_list
-from addin.engine.store.database import FIRST_PRODUCT, chunks, insert_rows
+from addin.engine.store.database import FIRST_PRODUCT, chunks, insert_rows, is_postgres
 from addin.engine.store.records import (
     JOB_COLUMNS,
     TASK_COLUMNS,
@@ -34,6 +34,9 @@ from addin.engine.store.tasks import (
     finish_jobs,
     move_jobs,
 )
+
+#: PostgreSQL: a job of this many numbers refreshes the planner's statistics of its tables.
+ANALYZE_FROM = 10_000
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,10 @@ class JobTable(TaskTable):
                     ("job_id", "e164", "task_ref"),
                     ((job_id, n, ref) for n in group),
                 )
+            if is_postgres(db) and len(numbers) >= ANALYZE_FROM:
+                # Fresh statistics, or the planner, still believing the tables small, would
+                # answer each task by scanning every job number (minutes for a million).
+                db.execute("ANALYZE job_numbers, task_numbers, claims")
         return NewJob(job_id, len(hits), len(joined), len(upload) - held, len(groups), held)
 
     def open_job(self, fingerprint: str, realm: str) -> JobRecord | None:
