@@ -1,14 +1,17 @@
-"""The local store (SQLite): result cache, jobs, upstream tasks, claims and the request ledger.
+"""The store: result cache, jobs, upstream tasks, claims and the request ledger.
 
-One file under the data folder, WAL mode, safe for several threads and
-processes. The schema is ``schema.sql`` (package data); each table family has
-its module:
+An SQLite file under the data folder (WAL mode, safe for several threads and
+processes), or a PostgreSQL database (``FBCHECK_DATABASE_URL``) shared by many
+processes and machines. The tables are ``schema.py``'s SQLAlchemy ``MetaData``,
+versioned by the Alembic revisions of ``migrations/``; each table family has its
+module:
 
 - ``cache``: the result cache (a realm separates the demo from each vendor URL);
 - ``jobs``: jobs and their numbers, planned and claimed in one transaction;
 - ``tasks``: upstream tasks, their leases and guarded state moves (``addin.engine.states``);
 - ``ledger``: one record per vendor request outcome;
-- ``database``: connections, transactions, schema upgrades.
+- ``database``: connections and transactions (``postgres`` for PostgreSQL);
+- ``migrate``: the schema revisions, run on a store (``revisions``: their ids).
 """
 
 from __future__ import annotations
@@ -31,4 +34,4 @@ __all__ = [
 
 
 class Store(JobTable, ResultCache, RequestLedger):
-    """The store: every table family over one SQLite file."""
+    """The store: every table family over one SQLite file or PostgreSQL database."""
