@@ -9,8 +9,9 @@ refused as on a real server). As root, initdb refuses to run: the cluster then
 runs as ``nobody`` (``setpriv``), its folder given to that user.
 
 A watchdog process stops the server if the test process dies without ``stop()``,
-so no postmaster outlives the run. ``Cluster.why_not()`` says why no cluster can
-be started here (no binaries, no way to drop root), for the tests to skip with.
+and removes its folder, so no postmaster or cluster outlives the run.
+``Cluster.why_not()`` says why no cluster can be started here (no binaries, no way
+to drop root), for the tests to skip with.
 
 Fixtures (tests/conftest.py): ``pg_cluster`` (one per session), ``pg_url`` (a new
 empty database per test) and ``pg_store_url`` (a new database at the schema's
@@ -39,7 +40,7 @@ PASSWORD = "test-secret-pw"
 NOBODY = 65534
 
 _WATCHDOG = """
-import os, subprocess, sys, time
+import os, shutil, subprocess, sys, time
 parent, pg_ctl, data, prefix = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
 while True:
     try:
@@ -50,6 +51,7 @@ while True:
         sys.exit(0)
     time.sleep(1)
 subprocess.run([*prefix, pg_ctl, "-D", data, "-m", "immediate", "stop"], capture_output=True)
+shutil.rmtree(os.path.dirname(data), ignore_errors=True)
 """
 
 
