@@ -8,6 +8,7 @@ rendered default, kept equal to it by a test.
 from __future__ import annotations
 
 import importlib.resources
+import ipaddress
 import re
 import uuid
 from pathlib import Path
@@ -47,8 +48,10 @@ def manifest_version(package: str) -> str:
 def normalize_base_url(base_url: str) -> str:
     """Return ``base_url`` without a trailing slash, or raise ValueError if unusable.
 
-    Office loads every manifest URL over https, so only ``https://host[:port][/path]``
-    without query, fragment or credentials is accepted.
+    Office loads every manifest URL over https ("The source location must be an HTTPS
+    address", https://learn.microsoft.com/javascript/api/manifest/sourcelocation), a
+    loopback backend included, so only ``https://host[:port][/path]`` without query,
+    fragment or credentials is accepted.
     """
     parts = urlsplit(base_url.strip())
     if parts.scheme != "https":
@@ -80,12 +83,46 @@ def addin_id_for(base_url: str) -> str:
     return str(uuid.uuid5(uuid.UUID(ADDIN_ID), url))
 
 
+def is_loopback_host(host: str) -> bool:
+    """Return True for ``localhost`` or a loopback address (a backend on this computer)."""
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def is_team_server(base_url: str) -> bool:
+    """Return True when ``base_url`` is not on this computer: a team server's manifest.
+
+    ``fbcheck serve`` (local mode) listens on loopback only, so any other host is a
+    shared server (``fbcheck serve --team``).
+    """
+    host = urlsplit(normalize_base_url(base_url)).hostname or ""
+    return not is_loopback_host(host)
+
+
 def display_name_for(base_url: str) -> str:
-    """Return the add-in name shown in Office, suffixed for a non-default URL."""
+    """Return the add-in name shown in Office, suffixed for a non-default URL.
+
+    A team server's says so (``FB Check (team: fbcheck.example.com)``), so that in
+    Excel it is told apart from a local install beside it.
+    """
     url = normalize_base_url(base_url)
     if url == DEFAULT_BASE_URL:
         return DISPLAY_NAME
-    return f"{DISPLAY_NAME} ({url.removeprefix('https://')})"
+    where = url.removeprefix("https://")
+    if is_team_server(url):
+        return f"{DISPLAY_NAME} (team: {where})"
+    return f"{DISPLAY_NAME} ({where})"
+
+
+def app_domain_of(base_url: str) -> str:
+    """Return the origin of ``base_url`` (``https://host[:port]``), the manifest's AppDomain."""
+    parts = urlsplit(normalize_base_url(base_url))
+    return f"https://{parts.netloc}"
 
 
 def render_manifest(base_url: str = DEFAULT_BASE_URL, *, template: str | None = None) -> str:
@@ -97,5 +134,6 @@ def render_manifest(base_url: str = DEFAULT_BASE_URL, *, template: str | None = 
         addin_id=addin_id_for(url),
         display_name=quoteattr(display_name_for(url))[1:-1],
         base_url=quoteattr(url)[1:-1],
+        app_domain=quoteattr(app_domain_of(url))[1:-1],
         version=manifest_version(package_version()),
     )

@@ -11,6 +11,7 @@ from lxml import etree
 
 from addin.formats import package_version
 from addin.web import create_app
+from addin.web import cli as web_cli
 from addin.web.flask_config import PORT_KEY, SETTINGS_KEY
 from addin.web.manifest import (
     ADDIN_ID,
@@ -253,8 +254,8 @@ def test_bad_base_url_refused(url: str, reason: str) -> None:
 
 def test_display_name_is_xml_escaped() -> None:
     text = render_manifest("https://h/a&b")
-    assert 'DefaultValue="FB Check (h/a&amp;b)"' in text
-    assert attr(parse(text).find("o:DisplayName", NS), "DefaultValue") == "FB Check (h/a&b)"
+    assert 'DefaultValue="FB Check (team: h/a&amp;b)"' in text
+    assert attr(parse(text).find("o:DisplayName", NS), "DefaultValue") == "FB Check (team: h/a&b)"
 
 
 def test_template_is_package_data_with_one_copy() -> None:
@@ -295,3 +296,57 @@ def test_version_follows_the_package_version(manifest: etree._Element) -> None:
 )
 def test_manifest_version(package: str, expected: str) -> None:
     assert manifest_version(package) == expected
+
+
+TEAM = "https://fbcheck.example.com"
+
+
+def test_team_server_manifest_has_its_own_stable_id_and_name(schema: etree.XMLSchema) -> None:
+    """A team server's manifest sits beside a local install: another id, a name saying team."""
+    document = parse(render_manifest(TEAM))
+    assert schema.validate(document), schema.error_log
+    team_id = document.findtext("o:Id", namespaces=NS)
+    assert team_id == addin_id_for(TEAM) == addin_id_for(TEAM + "/")
+    assert team_id == str(uuid.uuid5(uuid.UUID(ADDIN_ID), TEAM))
+    # Rendered again, the same id; another server, another id; never the local one's.
+    assert parse(render_manifest(TEAM)).findtext("o:Id", namespaces=NS) == team_id
+    assert addin_id_for("https://fbcheck.other.example") not in (team_id, ADDIN_ID)
+    assert team_id != ADDIN_ID
+    name = attr(document.find("o:DisplayName", NS), "DefaultValue")
+    assert name == "FB Check (team: fbcheck.example.com)"
+    assert display_name_for("https://srv.example/fb") == "FB Check (team: srv.example/fb)"
+    # A loopback URL is a local install on another port, not a team server.
+    assert display_name_for("https://127.0.0.1:9443") == "FB Check (127.0.0.1:9443)"
+
+
+def test_team_server_manifest_points_every_url_and_app_domain_at_the_server() -> None:
+    document = parse(render_manifest(TEAM + "/fbcheck/"))
+    urls = [value for value in attrs(document, "//@DefaultValue") if "://" in value]
+    assert len(urls) >= 8
+    assert all(url.startswith(TEAM + "/fbcheck/") for url in urls), urls
+    domains = [d.text for d in document.iterfind("o:AppDomains/o:AppDomain", NS)]
+    assert domains == [TEAM]
+    local = parse(render_manifest())
+    assert [d.text for d in local.iterfind("o:AppDomains/o:AppDomain", NS)] == [DEFAULT_BASE_URL]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://fbcheck.example.com", "http://localhost:8443", "ftp://fbcheck.example.com"]
+)
+def test_manifest_command_refuses_a_base_url_without_https(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Office loads add-in pages over https only, loopback included (SourceLocation docs)."""
+    assert web_cli.run(["manifest", "--base-url", url]) == 2
+    captured = capsys.readouterr()
+    assert "must start with https://" in captured.err
+    assert captured.out == ""
+
+
+def test_manifest_command_renders_a_team_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "team.xml"
+    assert web_cli.run(["manifest", "--base-url", TEAM, "-o", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == render_manifest(TEAM)
+    assert f"Wrote {out} for {TEAM}" in capsys.readouterr().out
