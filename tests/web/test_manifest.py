@@ -10,8 +10,8 @@ import pytest
 from lxml import etree
 
 from addin.formats import package_version
-from addin.web import create_app
 from addin.web import cli as web_cli
+from addin.web import create_app
 from addin.web.flask_config import PORT_KEY, SETTINGS_KEY
 from addin.web.manifest import (
     ADDIN_ID,
