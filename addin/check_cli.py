@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from pydantic import ValidationError
 
@@ -56,6 +56,7 @@ from addin.config import Settings
 from addin.engine.checker import Checker, JobProgress, input_fingerprint
 from addin.engine.distinct_cells import POOL_FROM, DistinctCells
 from addin.engine.phones import validate_region
+from addin.engine.planning import balance_shortfall, shown_balance
 from addin.engine.sinks import (
     ANSWER_COLUMNS,
     OUTPUT_COLUMNS,
@@ -131,8 +132,21 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="write only the checked value and the answer columns, not the input's own columns",
     )
+    add_server_option(parser)
     add_json_flag(parser)
     parser.set_defaults(func=run)
+
+
+def add_server_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--server URL``: run on a team server instead of this computer's store and key."""
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help=(
+            "a team server (https://...): it checks the numbers with its vendor key and store;"
+            " token from FBCHECK_TOKEN or asked for"
+        ),
+    )
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -170,18 +184,34 @@ def run(
     return ui.run(lambda: _check(args, ui, settings))
 
 
-def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
-    """Check the input file, write the results and return the exit code."""
-    settings = load_settings(given)
+@dataclass
+class PreparedInput:
+    """An input file read and normalised, and where its results go (local or --server)."""
+
+    output: Path
+    cells: DistinctCells
+    table: InputTable
+    columns: tuple[str, ...]
+    keep_columns: bool
+    rows: int
+    invalid: int
+    #: The distinct valid numbers, in E.164.
+    numbers: list[str]
+    #: What a run of the same input finds its unfinished job by.
+    fingerprint: str
+
+
+def prepare_input(args: argparse.Namespace, settings: Settings) -> PreparedInput:
+    """Check the options, read the input once; raise ``CommandError`` (exit 2) when unusable."""
     try:
         region = validate_region(args.region or settings.region)
     except ValueError as exc:
-        return ui.error(EXIT_USAGE, str(exc))
+        raise CommandError(EXIT_USAGE, str(exc)) from None
     output: Path = args.output or args.input.with_name(args.input.name + ".results.csv")
     if output.suffix.lower() not in (".csv", ".xlsx"):
-        return ui.error(EXIT_USAGE, f"the output must end in .csv or .xlsx, not {output.name!r}")
+        raise CommandError(EXIT_USAGE, f"the output must end in .csv or .xlsx, not {output.name!r}")
     if same_file(args.input, output):
-        return ui.error(
+        raise CommandError(
             EXIT_USAGE,
             f"the output {str(output)!r} is the input file; results never replace "
             "the input: give another name with -o",
@@ -197,24 +227,45 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
             limits=InputLimits.from_settings(settings),
         )
     except InputError as exc:
-        return ui.error(EXIT_USAGE, str(exc))
+        raise CommandError(EXIT_USAGE, str(exc)) from None
     rows = len(cells.rows)
-    header = table.header
     keep_columns = not args.answers_only and args.input.suffix.lower() != ".txt"
     columns = (*table.column_names(width), *ANSWER_COLUMNS) if keep_columns else OUTPUT_COLUMNS
     if output.suffix.lower() == ".xlsx" and (
         rows > XLSX_MAX_ROWS or len(columns) > XLSX_MAX_COLUMNS
     ):
-        return ui.error(
+        raise CommandError(
             EXIT_USAGE,
             f"{rows:,} rows of {len(columns):,} columns do not fit an .xlsx sheet "
             f"({XLSX_MAX_ROWS:,} rows below the header, {XLSX_MAX_COLUMNS:,} columns); "
             "write a .csv instead (or --answers-only)",
         )
-
-    invalid = cells.invalid_rows()
     numbers = cells.numbers()
-    fingerprint = input_fingerprint("cli", numbers)
+    return PreparedInput(
+        output=output,
+        cells=cells,
+        table=table,
+        columns=columns,
+        keep_columns=keep_columns,
+        rows=rows,
+        invalid=cells.invalid_rows(),
+        numbers=numbers,
+        fingerprint=input_fingerprint("cli", numbers),
+    )
+
+
+def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
+    """Check the input file, write the results and return the exit code."""
+    settings = load_settings(given)
+    if args.server is not None:
+        # Imported here: a local run never loads the HTTP client of a team server.
+        from addin.server_check import check_on_server
+
+        return check_on_server(args, ui, settings)
+    prepared = prepare_input(args, settings)
+    rows, invalid, numbers = prepared.rows, prepared.invalid, prepared.numbers
+    fingerprint = prepared.fingerprint
+    header = prepared.table.header
     checker = start_checker(settings)
     ui.set(demo=checker.demo)
     job_id: str | None = None
@@ -237,20 +288,15 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
                 )
             else:
                 plan = checker.plan(numbers, refresh=args.refresh, rows=rows, invalid=invalid)
-                _print_plan(plan.summary(), header, ui)
+                print_plan(plan.summary(), header, ui)
                 if plan.held:
                     held_reason = below_minimum_reason(plan.held, plan.min_size)
                     ui.set(held=plan.held)
                     ui.warn(f"not uploaded: {held_reason}")
                     if not (plan.hits or plan.in_flight):
                         return EXIT_BELOW_MINIMUM
-                to_upload = plan.to_upload - plan.held
-                limit = settings.confirm_above if args.max_upload is None else args.max_upload
-                if to_upload > limit and not args.yes:
-                    message = (
-                        f"stopped before billing: {to_upload:,} numbers to upload is above "
-                        f"--max-upload {limit:,}; run again with --yes to go ahead"
-                    )
+                message = above_max_upload(plan.to_upload - plan.held, args, settings)
+                if message is not None:
                     ui.set(error=message)
                     ui.say(message)
                     return EXIT_NEEDS_CONFIRMATION
@@ -272,7 +318,7 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
                 snapshot = checker.progress(job_id)
                 assert snapshot is not None
                 before = (snapshot.billed, snapshot.possibly_billed)
-            final = follow(checker, job_id, ui)
+            final = follow(checker, job_id, ui, interval=settings.progress_interval)
             answers = checker.answers(job_id)
             fatal = checker.fatal
     except KeyboardInterrupt:
@@ -285,19 +331,38 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
     ui.set(state=final.state)
     if fatal:
         return ui.error(EXIT_STORE, fatal)
-    demo = checker.demo
+    return write_results(
+        args, ui, prepared, answers, final, demo=checker.demo, before=before, held=held_reason
+    )
+
+
+def write_results(
+    args: argparse.Namespace,
+    ui: Output,
+    prepared: PreparedInput,
+    answers: dict[str, Any],
+    final: JobProgress,
+    *,
+    demo: bool,
+    before: tuple[int, int],
+    held: str | None,
+    server: str | None = None,
+) -> int:
+    """Write the output file, print the summary (and preview) and return the exit code."""
+    output = prepared.output
     try:
         written, counts, preview = _write(
             output,
-            cells,
-            table,
+            prepared.cells,
+            prepared.table,
             answers,
             demo,
             final,
-            keep_columns=keep_columns,
-            columns=columns,
+            keep_columns=prepared.keep_columns,
+            columns=prepared.columns,
             preview=args.preview,
-            held_reason=held_reason,
+            held_reason=held,
+            server=server,
         )
     except (OSError, ValueError, InputError) as exc:
         return ui.error(
@@ -305,13 +370,24 @@ def _check(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
             f"could not write {output}: {exc}. If it is open in Excel, close it. "
             "The answers are saved: run the same command again (answered from the cache).",
         )
-    _print_summary(ui, output, written, counts, before, final, demo)
+    _print_summary(ui, output, written, counts, before, final, demo, server=server)
     if args.preview > 0:
         _print_preview(ui, preview, answers)
     code = exit_code(final, counts, written)
-    if held_reason is not None and code in (EXIT_OK, EXIT_SOME_ERRORS):
+    if held is not None and code in (EXIT_OK, EXIT_SOME_ERRORS):
         return EXIT_BELOW_MINIMUM
     return code
+
+
+def above_max_upload(to_upload: int, args: argparse.Namespace, settings: Settings) -> str | None:
+    """Return why the run stops before billing: more to upload than --max-upload; else None."""
+    limit = settings.confirm_above if args.max_upload is None else args.max_upload
+    if to_upload <= limit or args.yes:
+        return None
+    return (
+        f"stopped before billing: {to_upload:,} numbers to upload is above "
+        f"--max-upload {limit:,}; run again with --yes to go ahead"
+    )
 
 
 def below_minimum_reason(held: int, minimum: int) -> str:
@@ -336,14 +412,10 @@ def check_balance(checker: Checker, needed: int, ui: Output) -> str | None:
         why = checker.balance_error or "no answer"
         ui.say(f"balance: unknown ({why}); the vendor refuses what it cannot bill")
         return None
-    shown = f"{int(balance):,}" if float(balance).is_integer() else f"{balance:,.2f}"
-    ui.say(f"balance: {shown} (read from the vendor now; this request may be billed)")
-    if balance < needed:
-        return (
-            f"the balance of {shown} is below the {needed:,} requests this job is"
-            " certain to be billed; top up the balance and run again"
-        )
-    return None
+    ui.say(
+        f"balance: {shown_balance(balance)} (read from the vendor now; this request may be billed)"
+    )
+    return balance_shortfall(balance, needed)
 
 
 def close_quietly(checker: Checker, *, wait: bool, ui: Output) -> None:
@@ -397,7 +469,7 @@ def _shown(value: object) -> object:
     return value
 
 
-def _print_plan(plan: dict[str, Any], header: str | None, ui: Output) -> None:
+def print_plan(plan: dict[str, Any], header: str | None, ui: Output) -> None:
     """Print the cost estimate before anything is billed, as a table."""
     column = f" (column {header!r})" if header else ""
     if plan["tasks"]:
@@ -429,17 +501,46 @@ def _print_plan(plan: dict[str, Any], header: str | None, ui: Output) -> None:
     ui.table(facts_grid(f"estimate{column}, before anything is billed", facts))
 
 
-def follow(checker: Checker, job_id: str, ui: Output) -> JobProgress:
-    """Show live progress until the job ends or settles; return its last state."""
-    display = ui.progress(demo=checker.demo, interval=checker.settings.progress_interval)
+class JobSource(Protocol):
+    """Where a followed job's progress comes from: this computer's Checker or a team server."""
+
+    @property
+    def demo(self) -> bool:
+        """Return True when the answers come from the bundled emulator."""
+        ...
+
+    @property
+    def fatal(self) -> str | None:
+        """Return why the source can no longer move the job, if it cannot."""
+        ...
+
+    def progress(self, job_id: str) -> JobProgress | None:
+        """Return the job's progress now."""
+        ...
+
+
+def follow(
+    source: JobSource,
+    job_id: str,
+    ui: Output,
+    *,
+    interval: float,
+    min_pause: float = 0.2,
+) -> JobProgress:
+    """Show live progress until the job ends or settles; return its last state.
+
+    ``interval``: seconds between plain progress lines; ``min_pause``: the shortest
+    pause between two readings.
+    """
+    display = ui.progress(demo=source.demo, interval=interval)
     with display:
         while True:
             asked = time.monotonic()
-            progress = checker.progress(job_id)
+            progress = source.progress(job_id)
             assert progress is not None
             # Counting a million-number job takes a while: leave the runner the most time.
-            pause = max(0.2, 4 * (time.monotonic() - asked))
-            done = progress.finished or progress.settled or bool(checker.fatal)
+            pause = max(min_pause, 4 * (time.monotonic() - asked))
+            done = progress.finished or progress.settled or bool(source.fatal)
             display.update(progress, final=done)
             if done:
                 return progress
@@ -458,6 +559,7 @@ def _write(
     columns: tuple[str, ...] = OUTPUT_COLUMNS,
     preview: int = 0,
     held_reason: str | None = None,
+    server: str | None = None,
 ) -> tuple[int, Counter[str], list[Row]]:
     """Write one output row per input row, in input order; return rows, counts and a preview.
 
@@ -469,7 +571,7 @@ def _write(
     """
     counts: Counter[str] = Counter()
     # A job that left numbers out for the minimum answers all the others.
-    waiting = f"not uploaded: {held_reason}" if held_reason else waiting_reason(final)
+    waiting = f"not uploaded: {held_reason}" if held_reason else waiting_reason(final, server)
     width = len(columns) - len(ANSWER_COLUMNS)
     shown: list[Row] = []
     later_invalid = 0
@@ -526,12 +628,19 @@ def _write(
     return written, counts, shown
 
 
-def waiting_reason(final: JobProgress) -> str:
+def jobs_command(action: str, job_id: str, server: str | None = None) -> str:
+    """Return the ``fbcheck jobs ACTION`` command for a job, on its team server if any."""
+    where = f" --server {server}" if server else ""
+    return f"fbcheck jobs {action}{where} {job_id}"
+
+
+def waiting_reason(final: JobProgress, server: str | None = None) -> str:
     """Return what an unanswered number of a settled job is waiting for."""
     if final.uncertain_tasks:
         return (
-            f"waiting for your word: an upload's outcome is unknown; run `fbcheck jobs resend "
-            f"{final.job_id}` or `fbcheck jobs abandon {final.job_id}`"
+            "waiting for your word: an upload's outcome is unknown; run"
+            f" `{jobs_command('resend', final.job_id, server)}` or"
+            f" `{jobs_command('abandon', final.job_id, server)}`"
         )
     if final.error:
         return f"waiting: {final.error}"
@@ -581,6 +690,8 @@ def _print_summary(
     before: tuple[int, int],
     final: JobProgress,
     demo: bool,
+    *,
+    server: str | None = None,
 ) -> None:
     """Print the answer counts, what was billed while this run followed the job and in all."""
     parts = ", ".join(
@@ -610,19 +721,24 @@ def _print_summary(
             f"note: {final.uncertain_creates} upload(s) of this job had an unknown outcome; the"
             " vendor may have billed a task for each that we never heard of"
         )
-    print_waiting(ui, final)
+    print_waiting(ui, final, server=server)
 
 
-def print_waiting(ui: Output, final: JobProgress, *, to_stderr: bool = False) -> None:
+def print_waiting(
+    ui: Output, final: JobProgress, *, to_stderr: bool = False, server: str | None = None
+) -> None:
     """Say what a settled job still waits for and the exact commands that decide it."""
     if final.uncertain_tasks:
+        resend = jobs_command("resend", final.job_id, server)
+        abandon = jobs_command("abandon", final.job_id, server)
+        width = max(len(resend), len(abandon)) + 3
         ui.warn(
             f"WAITING FOR YOUR WORD: {final.uncertain_numbers:,} numbers in"
             f" {final.uncertain_tasks} upload(s) whose outcome is unknown (the vendor may have"
             " created and billed them; it offers no way to ask). Nothing is sent again"
             " without you:\n"
-            f"  fbcheck jobs resend {final.job_id}    # upload them again (may bill twice)\n"
-            f"  fbcheck jobs abandon {final.job_id}   # give them up (their rows say error)",
+            f"  {resend.ljust(width)}# upload them again (may bill twice)\n"
+            f"  {abandon.ljust(width)}# give them up (their rows say error)",
             to_stderr=to_stderr,
         )
     if final.paused_tasks:

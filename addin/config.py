@@ -212,6 +212,22 @@ class Settings(BaseSettings):
         le=24 * 3600,
         description="Seconds to wait for a store that another program holds locked.",
     )
+    token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Your personal token for a team server (fbcheck check --server URL); sent as"
+            " 'Authorization: Bearer', never in a URL. Unset: asked for on a terminal."
+        ),
+    )
+    server_retry_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description=(
+            "How long --server keeps trying a team server that does not answer (network"
+            " down, server restarting) before it stops; the job goes on on the server."
+        ),
+    )
 
     @model_validator(mode="after")
     def _chunks_fit(self) -> Settings:

@@ -7,8 +7,12 @@
 - ``fbcheck jobs abandon JOB``: give up the job's uncertain and paused tasks; their
   numbers get ``error`` and are asked again by a later check.
 
+With ``--server URL`` each action asks a team server about its jobs instead of this
+computer's store (the token as for ``fbcheck check --server``).
+
 Exit codes are those of ``fbcheck check`` (0 done, 2 unknown job, 6 still waiting for
-your word, 7 paused, 8 the store could not be used, 130 interrupted).
+your word, 7 paused, 8 the store could not be used, 10 sign in again, 11 the server
+could not be reached, 130 interrupted).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from addin.check_cli import (
     EXIT_USAGE,
     EXIT_WAITING_FOR_USER,
     add_json_flag,
+    add_server_option,
     close_quietly,
     follow,
     interrupted,
@@ -49,6 +54,7 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="the newest jobs")
     listing.add_argument("--limit", type=int, default=20)
+    add_server_option(listing)
     add_json_flag(listing)
     for name, text in (
         ("show", "one job in detail"),
@@ -57,6 +63,7 @@ def register(subparsers: Any) -> None:
     ):
         action = actions.add_parser(name, help=text)
         action.add_argument("job_id", help="the job id that fbcheck check printed")
+        add_server_option(action)
         add_json_flag(action)
     parser.set_defaults(func=run)
 
@@ -73,13 +80,18 @@ def run(
 def _jobs(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
     """Carry out one action and return its exit code."""
     settings = load_settings(given)
+    if args.server is not None:
+        # Imported here: a local run never loads the HTTP client of a team server.
+        from addin.server_check import jobs_on_server
+
+        return jobs_on_server(args, ui, settings)
     checker = start_checker(settings)
     clean = True
     try:
         if args.action == "list":
             jobs = checker.history(args.limit)
             ui.set(jobs=[progress.as_dict() for progress in jobs])
-            _list(jobs, ui)
+            list_jobs(jobs, ui)
             return EXIT_OK
         found = checker.progress(args.job_id)
         if found is None:
@@ -94,8 +106,8 @@ def _jobs(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
             ui.set(abandoned=count)
             ui.say(f"gave up {count} task(s) of job {args.job_id}")
             progress = checker.progress(args.job_id) or progress
-        _show(progress, ui)
-        return _code(progress)
+        show_job(progress, ui)
+        return job_exit_code(progress)
     except KeyboardInterrupt:
         clean = False
         return ui.error(EXIT_INTERRUPTED, "interrupted")
@@ -111,28 +123,28 @@ def _resend(checker: Checker, progress: JobProgress, settings: Settings, ui: Out
     ui.set(resent=count)
     if not count:
         ui.say(f"job {progress.job_id} has no upload waiting for your word")
-        _show(progress, ui)
-        return _code(progress)
+        show_job(progress, ui)
+        return job_exit_code(progress)
     ui.say(
         f"sending {count} upload(s) of job {progress.job_id} again, as you asked"
         " (the vendor may bill them twice)"
     )
     try:
         with interruptible():
-            final = follow(checker, progress.job_id, ui)
+            final = follow(checker, progress.job_id, ui, interval=settings.progress_interval)
     except KeyboardInterrupt:
         return interrupted(checker, progress.job_id, settings, ui)
     if checker.fatal:
         return ui.error(EXIT_STORE, checker.fatal)
-    _show(final, ui)
+    show_job(final, ui)
     ui.say(
         "run your `fbcheck check` command again to write the results file"
         " (answered from the cache, nothing uploaded again)"
     )
-    return _code(final)
+    return job_exit_code(final)
 
 
-def _code(progress: JobProgress) -> int:
+def job_exit_code(progress: JobProgress) -> int:
     """Return the exit code for a job's state."""
     if progress.uncertain_tasks:
         return EXIT_WAITING_FOR_USER
@@ -155,7 +167,7 @@ def _waiting(p: JobProgress) -> str:
     return ""
 
 
-def _list(jobs: list[JobProgress], ui: Output) -> None:
+def list_jobs(jobs: list[JobProgress], ui: Output) -> None:
     """Print ``jobs list``: one row per job, newest first."""
     if not jobs:
         ui.say("no job yet: `fbcheck check FILE` starts one")
@@ -188,8 +200,8 @@ def _list(jobs: list[JobProgress], ui: Output) -> None:
     ui.table(grid)
 
 
-def _show(p: JobProgress, ui: Output) -> None:
-    """Print one job in detail."""
+def show_job(p: JobProgress, ui: Output, *, server: str | None = None) -> None:
+    """Print one job in detail (``server``: the team server it runs on)."""
     ui.set(job=p.as_dict())
     counts = ", ".join(f"{n:,} {k}" for k, n in sorted(p.counts.items()))
     states = ", ".join(f"{n} {k}" for k, n in sorted(p.task_states.items()))
@@ -210,4 +222,4 @@ def _show(p: JobProgress, ui: Output) -> None:
         facts.append(("waiting", _waiting(p)))
     facts.extend(("task error", error) for error in p.task_errors)
     ui.table(facts_grid(f"job {p.job_id}", facts))
-    print_waiting(ui, p)
+    print_waiting(ui, p, server=server)

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Iterable
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
 from addin.closing import ClosedOnExit
@@ -129,6 +129,23 @@ class JobProgress:
             "task_errors": self.task_errors,
             "task_states": self.task_states,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobProgress:
+        """Return the progress that :meth:`as_dict` wrote (a team server's answer).
+
+        Keys it does not know (``finished``, which is derived, or a server's additions) are
+        left out; a missing or mistyped key raises KeyError or TypeError.
+        """
+        names = [f.name for f in fields(cls)]
+        known = {name: data[name] for name in names if name in data}
+        missing = [f.name for f in fields(cls) if f.name not in known and _required(f)]
+        if missing:
+            raise KeyError(f"job progress without {', '.join(missing)}")
+        progress = cls(**known)
+        if not isinstance(progress.job_id, str) or not isinstance(progress.distinct, int):
+            raise TypeError("job progress with a job_id that is no text or a count no number")
+        return progress
 
     @property
     def percent(self) -> int | None:
@@ -584,6 +601,11 @@ class Checker(ClosedOnExit):
     def use_settings(self, settings: Settings) -> None:
         """Plan with new run-time settings (TTL, chunking); the vendor connection stays."""
         self.settings = settings
+
+
+def _required(item: Field[Any]) -> bool:
+    """Return True for a dataclass field without a default."""
+    return item.default is MISSING and item.default_factory is MISSING
 
 
 def _count_states(tasks: Iterable[TaskRecord]) -> dict[str, int]:

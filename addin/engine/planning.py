@@ -127,3 +127,23 @@ def plan_numbers(
         refresh=refresh,
         min_size=min_size,
     )
+
+
+def shown_balance(balance: float) -> str:
+    """Return a vendor balance as the estimate shows it: whole numbers without decimals."""
+    return f"{int(balance):,}" if float(balance).is_integer() else f"{balance:,.2f}"
+
+
+def balance_shortfall(balance: float, needed: int) -> str | None:
+    """Return why a job must stop before billing when ``balance`` cannot pay it, else None.
+
+    The balance's unit is not documented (requests or money), so only a balance below
+    the requests that are certain to be billed (one create and one poll per task)
+    clearly cannot pay.
+    """
+    if balance >= needed:
+        return None
+    return (
+        f"the balance of {shown_balance(balance)} is below the {needed:,} requests this job"
+        " is certain to be billed; top up the balance and run again"
+    )

@@ -21,7 +21,16 @@ from addin.config import Settings
 from addin.web import engine_host, json_api, security
 from addin.web.engine_host import close_app
 from addin.web.flask_config import DEFAULTS, SETTINGS_KEY, port_of, settings_of
-from addin.web.views import health, jobs, lookups, manifest, pages, selection, settings
+from addin.web.views import (
+    file_jobs,
+    health,
+    jobs,
+    lookups,
+    manifest,
+    pages,
+    selection,
+    settings,
+)
 
 __all__ = ["BLUEPRINTS", "close_app", "create_app"]
 
@@ -32,6 +41,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     selection.bp,
     lookups.bp,
     jobs.bp,
+    file_jobs.bp,
     settings.bp,
     pages.bp,
 )

@@ -36,6 +36,7 @@ from addin.web.coalescer import (
     LookupCoalescer,
     Submission,
 )
+from addin.web.file_numbers import file_uploads
 from addin.web.flask_config import (
     EMULATOR_CONFIG_KEY,
     LOOKUP_CLOCK_KEY,
@@ -47,7 +48,7 @@ from addin.web.flask_config import (
 from addin.web.held_lookups import HeldBatch, HeldLookups
 from addin.web.pending_plans import PendingPlans
 from addin.web.runtime_settings import RuntimeSettings
-from addin.web.uploads import UploadSessions
+from addin.web.uploads import selection_uploads
 
 EXTENSION_KEY = "fbcheck.engine"
 #: Seconds a settings change waits for requests still using the old engine.
@@ -107,7 +108,9 @@ class EngineHost:
         self.plans = PendingPlans()
         self.held_lookups = HeldLookups()
         #: Selections that arrive in chunks (Excel on the web's 5 MB per request).
-        self.uploads = UploadSessions()
+        self.uploads = selection_uploads()
+        #: The numbers of files checked from the command line (``--server``).
+        self.file_uploads = file_uploads()
         #: Normalises a selection's distinct cells, shared with warm workers when large.
         self.normalizer = NormalizerPool(normalize_workers)
 
@@ -244,6 +247,7 @@ class EngineHost:
         self.plans.clear()
         self.held_lookups.clear()
         self.uploads.clear()
+        self.file_uploads.clear()
         self.normalizer.close()
         if checker is not None:
             checker.close()

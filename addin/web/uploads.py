@@ -9,8 +9,13 @@ taken once (the same content) or refused (different content); a session whose
 chunks have not all arrived is refused with the missing indexes, and stays open
 so they can still come. Nothing is planned, started or billed before that.
 
+The same sessions carry the numbers of a file that ``fbcheck check --server`` read
+on a laptop (``addin.web.views.file_jobs``): :class:`UploadSessions` is generic in
+what a header, a chunk and the assembled whole are, and is given the function that
+assembles them.
+
 Memory only, like the plans awaiting confirmation: a restarted backend forgets
-its sessions and the pane sends the selection again.
+its sessions and the pane (or the command line) sends them again.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from addin.web.xlwings_glue import (
     MAX_CHUNKS,
@@ -29,6 +35,10 @@ from addin.web.xlwings_glue import (
     SelectionHeader,
     assemble,
 )
+
+H = TypeVar("H")
+C = TypeVar("C")
+R = TypeVar("R")
 
 #: A session not used within this many seconds of its last chunk is dropped.
 UPLOAD_TTL = 10 * 60.0
@@ -63,21 +73,26 @@ class UploadTooLargeError(UploadError):
 
 
 @dataclass
-class _Session:
+class _Session(Generic[H, C]):
     """One upload: its header, the chunks expected and those received."""
 
-    header: SelectionHeader
+    header: H
     expected: int
     touched: float
-    chunks: dict[int, Chunk] = field(default_factory=dict)
+    chunks: dict[int, C] = field(default_factory=dict)
     size: int = 0
 
 
-class UploadSessions:
-    """Thread-safe upload sessions by unguessable id, dropped :data:`UPLOAD_TTL` after last use."""
+class UploadSessions(Generic[H, C, R]):
+    """Thread-safe upload sessions by unguessable id, dropped :data:`UPLOAD_TTL` after last use.
+
+    ``assemble(header, chunks)`` builds the whole from a session's chunks in index order
+    when it is taken (and raises what the whole's own rules refuse).
+    """
 
     def __init__(
         self,
+        assemble: Callable[[H, list[C]], R],
         *,
         ttl: float = UPLOAD_TTL,
         max_open: int = MAX_OPEN_UPLOADS,
@@ -85,14 +100,15 @@ class UploadSessions:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Start empty."""
+        self._assemble = assemble
         self.ttl = ttl
         self.max_open = max_open
         self.max_bytes = max_bytes
         self._clock = clock
         self._lock = threading.Lock()
-        self._sessions: dict[str, _Session] = {}
+        self._sessions: dict[str, _Session[H, C]] = {}
 
-    def open(self, header: SelectionHeader, chunks: int) -> str:
+    def open(self, header: H, chunks: int) -> str:
         """Open a session for ``chunks`` chunks of ``header``'s areas and return its id."""
         if not 1 <= chunks <= MAX_CHUNKS:
             raise SelectionError(
@@ -106,16 +122,16 @@ class UploadSessions:
                     f" or wait {self.ttl / 60:.0f} minutes for it to expire"
                 )
             upload_id = secrets.token_urlsafe(12)
-            self._sessions[upload_id] = _Session(header, chunks, self._clock())
+            self._sessions[upload_id] = _Session[H, C](header, chunks, self._clock())
         return upload_id
 
-    def header(self, upload_id: str) -> tuple[SelectionHeader, int]:
+    def header(self, upload_id: str) -> tuple[H, int]:
         """Return the header of a session and how many chunks it expects."""
         with self._lock:
             session = self._get(upload_id)
             return session.header, session.expected
 
-    def put(self, upload_id: str, index: int, chunk: Chunk, size: int) -> int:
+    def put(self, upload_id: str, index: int, chunk: C, size: int) -> int:
         """Keep chunk ``index`` (``size`` bytes as sent); return how many chunks arrived."""
         with self._lock:
             session = self._get(upload_id)
@@ -142,8 +158,8 @@ class UploadSessions:
             session.touched = self._clock()
             return len(session.chunks)
 
-    def take(self, upload_id: str) -> Selection:
-        """Return the assembled selection and close the session; refuse while chunks are missing."""
+    def take(self, upload_id: str) -> R:
+        """Return the assembled whole and close the session; refuse while chunks are missing."""
         with self._lock:
             session = self._get(upload_id)
             missing = [i for i in range(session.expected) if i not in session.chunks]
@@ -157,7 +173,8 @@ class UploadSessions:
                 )
             # Used once, whatever the outcome: chunks that do not tile the rows never will.
             del self._sessions[upload_id]
-            return assemble(session.header, list(session.chunks.values()))
+            chunks = [session.chunks[i] for i in range(session.expected)]
+            return self._assemble(session.header, chunks)
 
     def drop(self, upload_id: str) -> bool:
         """Forget a session (the user cancelled); return False when it was unknown."""
@@ -176,7 +193,7 @@ class UploadSessions:
             self._expire()
             return len(self._sessions)
 
-    def _get(self, upload_id: str) -> _Session:
+    def _get(self, upload_id: str) -> _Session[H, C]:
         """Return an open session (called with the lock held)."""
         self._expire()
         session = self._sessions.get(upload_id)
@@ -192,3 +209,12 @@ class UploadSessions:
         oldest = self._clock() - self.ttl
         for upload_id in [k for k, v in self._sessions.items() if v.touched < oldest]:
             del self._sessions[upload_id]
+
+
+#: The task pane's selections sent in chunks.
+SelectionUploads = UploadSessions[SelectionHeader, Chunk, Selection]
+
+
+def selection_uploads() -> SelectionUploads:
+    """Return empty upload sessions for the task pane's selections."""
+    return SelectionUploads(assemble)
