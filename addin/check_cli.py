@@ -22,8 +22,16 @@ Exit codes:
 - 9: fewer new numbers than the vendor's minimum per task (v1: 100): they were not
   uploaded and nothing was billed for them (their rows say ``pending`` with why); cached
   answers are still written. Check them together with more numbers.
+- 10 (``--server``): sign in again: the team server refused the token (wrong or
+  revoked), or there is none (FBCHECK_TOKEN unset and no terminal to ask on)
+- 11 (``--server``): the team server could not be reached, or answered with something
+  other than its JSON, for FBCHECK_SERVER_RETRY_SECONDS; a job it runs goes on there
 - 130: interrupted (Ctrl-C or SIGTERM); the message says what was created, what was
   never sent and what is uncertain
+
+With ``--server URL`` a team server checks the numbers with its own vendor key and
+store: the input is read here, nothing of this computer's store is opened, and the
+same command run again continues the server's unfinished job of the same input.
 
 With ``--json`` standard output carries one JSON document (the README lists its keys,
 also when the command fails) and every message for people goes to standard error.
