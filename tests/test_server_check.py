@@ -478,3 +478,49 @@ def test_jobs_show_of_an_unknown_job_exits_2(tmp_path: Path, team: LocalServer) 
     assert f"the server has no job 'nope' (see `fbcheck jobs list --server {team.url}`)" in (
         result.stderr
     )
+
+
+# -- v1 on the server: the balance and the minimum per task ---------------------------------
+
+
+def test_v1_balance_that_cannot_pay_stops_before_the_server_bills(
+    tmp_path: Path, emulators: Emulators[Emulator]
+) -> None:
+    poor = emulators.start(MOCK_PROFILE="demo", MOCK_API_KEYS={KEY: 5})
+    team = LocalServer(tmp_path, poor, api_dialect="v1", max_numbers_per_task=200)
+    try:
+        source = write_input(tmp_path / "in.csv", swiss(450))
+        result = fbcheck(
+            tmp_path, laptop_env(tmp_path), "check", "--server", team.url, str(source), "--yes"
+        )
+        assert result.returncode == 4, result.stdout + result.stderr
+        assert "stopped before billing: the balance of 5 is below the 6 requests" in (result.stdout)
+        assert poor.tasks() == []
+        assert poor.ledger()["billed_total"] == 0
+        assert not (tmp_path / "in.csv.results.csv").exists()
+    finally:
+        team.close()
+
+
+def test_v1_on_the_server_reads_the_balance_and_holds_too_few_numbers(
+    tmp_path: Path, vendor: Emulator
+) -> None:
+    team = LocalServer(tmp_path, vendor, api_dialect="v1")
+    try:
+        env = laptop_env(tmp_path)
+        few = write_input(tmp_path / "few.csv", swiss(5))
+        held = fbcheck(tmp_path, env, "check", "--server", team.url, str(few))
+        assert held.returncode == 9, held.stdout + held.stderr
+        assert "not uploaded: 5 new number(s), fewer than the vendor's minimum of 100" in (
+            held.stdout
+        )
+        assert vendor.tasks() == []
+        enough = write_input(tmp_path / "enough.csv", swiss(120))
+        paid = fbcheck(tmp_path, env, "check", "--server", team.url, str(enough))
+        assert paid.returncode == 0, paid.stdout + paid.stderr
+        assert "(read from the vendor by the server now; this request may be billed)" in (
+            paid.stdout
+        )
+        assert len(vendor.tasks()) == 1
+    finally:
+        team.close()
