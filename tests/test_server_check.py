@@ -44,6 +44,8 @@ class Recorder:
         """Wrap ``app``."""
         self.app = app
         self.seen: list[tuple[str, str, str | None]] = []
+        #: (path, bytes of the body) of each request.
+        self.sizes: list[tuple[str, int]] = []
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -52,6 +54,7 @@ class Recorder:
         path = environ["PATH_INFO"] + (f"?{query}" if query else "")
         with self._lock:
             self.seen.append((environ["REQUEST_METHOD"], path, environ.get("HTTP_AUTHORIZATION")))
+            self.sizes.append((path, int(environ.get("CONTENT_LENGTH") or 0)))
         return self.app(environ, start_response)
 
 
@@ -354,6 +357,23 @@ def test_above_max_upload_stops_before_the_server_starts_anything(
     paths = [path for _, path, _ in team.recorder.seen]
     assert not [p for p in paths if p.endswith("/start")]
     assert [p for p in paths if p.endswith("/discard")]
+
+
+def test_a_large_input_goes_in_chunks_under_5_mb(
+    tmp_path: Path, team: LocalServer, vendor: Emulator
+) -> None:
+    values = [f"+4179{n:07d}" for n in range(150_000)]
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(values) + "\n", encoding="utf-8")
+    result = fbcheck(tmp_path, laptop_env(tmp_path), "check", "--server", team.url, str(source))
+    # Above --max-upload (1,000 by default): planned on the server, nothing started.
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "stopped before billing: 150,000 numbers to upload" in result.stdout
+    chunks = [size for path, size in team.recorder.sizes if "/chunks/" in path]
+    assert len(chunks) == 2
+    assert max(chunks) < 5_000_000
+    assert sum(chunks) > 150_000 * 14
+    assert vendor.tasks() == []
 
 
 # -- the same command again, Ctrl-C, a server that goes away ----------------------------------
