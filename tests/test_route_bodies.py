@@ -163,6 +163,24 @@ ROUTES: dict[tuple[str, str, str], Route] = {
     (BACKEND, "/api/jobs/<job_id>/abandon", "POST"): Route(
         ("/api/jobs/{job_id}/abandon",), bodies=({},)
     ),
+    (BACKEND, "/api/file-jobs", "POST"): Route(
+        ("/api/file-jobs",), bodies=({"fingerprint": "0" * 32, "chunks": 1, "refresh": False},)
+    ),
+    (BACKEND, "/api/file-jobs/uploads/<upload_id>/chunks/<index>", "PUT"): Route(
+        ("/api/file-jobs/uploads/nope/chunks/0", "/api/file-jobs/uploads/nope/chunks/x"),
+        bodies=({"numbers": [number(1), number(2)]},),
+    ),
+    (BACKEND, "/api/file-jobs/uploads/<upload_id>/plan", "POST"): Route(
+        ("/api/file-jobs/uploads/nope/plan",),
+        bodies=({"rows": 3, "invalid": 1, "label": "in.csv"},),
+    ),
+    (BACKEND, "/api/file-jobs/plans/<plan_id>/start", "POST"): Route(
+        ("/api/file-jobs/plans/nope/start",), bodies=({},)
+    ),
+    (BACKEND, "/api/file-jobs/<job_id>/answers", "GET"): Route(
+        ("/api/file-jobs/{job_id}/answers", "/api/file-jobs/nope/answers"),
+        queries=({"limit": "5", "after": number(1)},),
+    ),
     (BACKEND, "/api/settings", "GET"): Route(("/api/settings",)),
     (BACKEND, "/api/settings", "PUT"): Route(
         ("/api/settings",),

@@ -51,6 +51,7 @@ def test_every_blueprint_registered(app: Flask) -> None:
         "selection",
         "lookups",
         "jobs",
+        "file_jobs",
         "settings",
         "pages",
     ]
