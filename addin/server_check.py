@@ -423,11 +423,16 @@ def _base_url(url: str) -> str:
 
 
 def _ignore_local_key(settings: Settings, ui: Output) -> None:
-    """Say that this computer's vendor key plays no part in a run on a team server."""
+    """Say that this computer's vendor key and database play no part on a team server."""
     if settings.api_key is not None and settings.api_key.get_secret_value():
         ui.tell(
             "note: FBCHECK_API_KEY is set on this computer; with --server it is ignored and"
             " never sent (the team server holds the vendor key)"
+        )
+    if settings.database_url is not None and settings.database_url.get_secret_value().strip():
+        ui.tell(
+            "note: FBCHECK_DATABASE_URL is set on this computer; with --server it is ignored"
+            " and never used or sent (the team server holds the store)"
         )
 
 

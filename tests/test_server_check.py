@@ -183,6 +183,8 @@ def laptop_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         FBCHECK_DATA_DIR=str(tmp_path / "laptop"),
         FBCHECK_TOKEN=TOKEN,
         FBCHECK_API_KEY=LAPTOP_KEY,
+        # A database no run with --server may touch: nothing listens on port 9.
+        FBCHECK_DATABASE_URL="postgresql://laptop:secret@127.0.0.1:9/none",
         FBCHECK_REGION="CH",
         FBCHECK_PROGRESS_INTERVAL="0.2",
     )
@@ -284,6 +286,10 @@ def test_check_on_the_server_writes_the_output_here_and_opens_no_local_store(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "estimate (column 'phone')" in result.stdout
     assert "FBCHECK_API_KEY is set on this computer; with --server it is ignored" in result.stderr
+    assert "FBCHECK_DATABASE_URL is set on this computer; with --server it is ignored" in (
+        result.stderr
+    )
+    assert "secret" not in result.stdout + result.stderr
     assert "progress: 30/30 numbers (100%)" in result.stderr
     job = job_of(result.stdout)
     assert "billed requests were made for job" in result.stdout
@@ -320,7 +326,12 @@ def test_json_document_has_the_keys_of_a_local_run(
     local = fbcheck(
         tmp_path,
         # A local run in demo mode, in its own data folder: the same keys.
-        laptop_env(tmp_path, FBCHECK_API_KEY="", FBCHECK_DATA_DIR=str(tmp_path / "local")),
+        laptop_env(
+            tmp_path,
+            FBCHECK_API_KEY="",
+            FBCHECK_DATABASE_URL="",
+            FBCHECK_DATA_DIR=str(tmp_path / "local"),
+        ),
         "check",
         str(source),
         "-o",
