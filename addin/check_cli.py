@@ -43,7 +43,7 @@ import argparse
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +70,7 @@ from addin.engine.sinks import (
     OUTPUT_COLUMNS,
     XLSX_MAX_COLUMNS,
     XLSX_MAX_ROWS,
+    IndexedRows,
     write_output,
 )
 from addin.engine.sources import InputError, InputLimits, InputTable, read_input
@@ -571,35 +572,93 @@ def _write(
 ) -> tuple[int, Counter[str], list[Row]]:
     """Write one output row per input row, in input order; return rows, counts and a preview.
 
-    The input is read again: with ``keep_columns`` each row starts with its own
-    ``columns``, else with the checked value. A row that no longer holds the cell the
-    first reading found (the file changed meanwhile) stops the writing with
+    With ``keep_columns`` each row starts with its own ``columns``, else with the checked
+    value. When every row is told by its distinct cell alone (the checked value, or a
+    one-column input) and the input is byte for byte the one the first reading read,
+    the rows are written from that reading: one line per distinct cell, joined in row
+    order. Otherwise the input is read again, and a row that no longer holds the cell
+    the first reading found (the file changed meanwhile) stops the writing with
     ``InputError`` and leaves no output. The preview is the first ``preview`` rows plus
     up to three invalid ones further down, so their reasons show.
     """
-    counts: Counter[str] = Counter()
     # A job that left numbers out for the minimum answers all the others.
     waiting = f"not uploaded: {held_reason}" if held_reason else waiting_reason(final, server)
     width = len(columns) - len(ANSWER_COLUMNS)
-    shown: list[Row] = []
-    later_invalid = 0
     # A task's answers share one check time: format each once.
     times: dict[float, str] = {}
+    # The answer columns of each distinct cell, built once.
+    built: dict[int, list[object]] = {}
 
-    def answer_cells(e164: str | None, reason: str | None) -> list[object]:
-        """Return the answer columns of one row and count its answer."""
+    def answer_cells(index: int) -> list[object]:
+        """Return the answer columns of distinct cell ``index`` (built once)."""
+        found = built.get(index)
+        if found is not None:
+            return found
+        e164, reason = cells.outcome(index)
         answer = answers.get(e164) if e164 else None
         if answer is not None and answer.source and answer.answer:
             checked_at = times.get(answer.checked_at)
             if checked_at is None:
                 checked_at = times[answer.checked_at] = utc_timestamp(answer.checked_at)
-            counts[answer.answer] += 1
             source = "demo" if demo else answer.source
-            return [e164, answer.answer, answer.reason or "", source, checked_at]
-        outcome = row_outcome(e164, reason, answer, waiting)
-        counts[outcome.facebook] += 1
-        source = ("demo" if demo else outcome.source) if outcome.source else ""
-        return [e164 or "", outcome.facebook, outcome.reason, source, outcome.checked_at]
+            found = [e164, answer.answer, answer.reason or "", source, checked_at]
+        else:
+            outcome = row_outcome(e164, reason, answer, waiting)
+            source = ("demo" if demo else outcome.source) if outcome.source else ""
+            found = [e164 or "", outcome.facebook, outcome.reason, source, outcome.checked_at]
+        built[index] = found
+        return found
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    written_columns = columns if keep_columns else OUTPUT_COLUMNS
+    if (width == 1 or not keep_columns) and table.unchanged_since_read():
+
+        def row_of(index: int) -> list[object]:
+            """Return the output row of every row that held distinct cell ``index``."""
+            return [_shown(cells.value(index)), *answer_cells(index)]
+
+        written = write_output(output, IndexedRows(row_of, cells.rows), columns=written_columns)
+        counts: Counter[str] = Counter()
+        for index in range(len(cells)):
+            counts[str(answer_cells(index)[1])] += cells.count(index)
+        return written, counts, _preview(cells, preview)
+    return _write_read_again(
+        output, cells, table, answer_cells, keep_columns, written_columns, preview
+    )
+
+
+def _preview(cells: DistinctCells, preview: int) -> list[Row]:
+    """Return the first ``preview`` rows, then up to three invalid rows further down."""
+    if preview <= 0:
+        return []
+    shown: list[Row] = []
+    later_invalid = 0
+    for number, index in enumerate(cells.rows, 1):
+        e164, reason = cells.outcome(index)
+        if number <= preview:
+            shown.append((_shown(cells.value(index)), e164, reason))
+        elif e164 is None:
+            shown.append((_shown(cells.value(index)), e164, reason))
+            later_invalid += 1
+            if later_invalid == 3:
+                break
+    return shown
+
+
+def _write_read_again(
+    output: Path,
+    cells: DistinctCells,
+    table: InputTable,
+    answer_cells: Callable[[int], list[object]],
+    keep_columns: bool,
+    columns: tuple[str, ...],
+    preview: int,
+) -> tuple[int, Counter[str], list[Row]]:
+    """Write the output from a second reading of the input, row by row (see ``_write``)."""
+    counts: Counter[str] = Counter()
+    shown: list[Row] = []
+    later_invalid = 0
+    width = len(columns) - len(ANSWER_COLUMNS)
 
     def rows() -> Iterator[list[object]]:
         """Yield the output rows, checking each input row against the first reading."""
@@ -621,18 +680,19 @@ def _write(
             elif e164 is None and later_invalid < 3 and preview:
                 shown.append((value, e164, reason))
                 later_invalid += 1
+            answer = answer_cells(index)
+            counts[str(answer[1])] += 1
             if keep_columns:
                 own = [_shown(item) for item in cell.cells[:width]]
                 if len(own) < width:
                     own.extend([""] * (width - len(own)))
-                yield [*own, *answer_cells(e164, reason)]
+                yield [*own, *answer]
             else:
-                yield [value, *answer_cells(e164, reason)]
+                yield [value, *answer]
         if number < len(expected):
             raise InputError(f"{table.path.name} changed while it was checked (it is shorter)")
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    written = write_output(output, rows(), columns=columns if keep_columns else OUTPUT_COLUMNS)
+    written = write_output(output, rows(), columns=columns)
     return written, counts, shown
 
 

@@ -260,12 +260,15 @@ def break_even(sizes: list[int]) -> None:
 
 def run_check(
     input_path: Path, output: Path, env: dict[str, str], region: str
-) -> tuple[float, float, str]:
-    """Run ``fbcheck check`` once; return wall seconds, peak RSS in MiB and its summary."""
-    cmd = [sys.executable, "-m", "addin.cli", "check", str(input_path), "-o", str(output)]
-    seconds, peak, text = run_measured([*cmd, "--yes", "--region", region], env)
-    summary = next((line for line in text.splitlines() if line.startswith("wrote")), "")
-    return seconds, peak, summary
+) -> tuple[float, float, str, str]:
+    """Run ``fbcheck check`` once; return wall seconds, peak RSS in MiB, summary and phases."""
+    cmd = [sys.executable, str(REPOSITORY / "bench" / "timed_check.py"), "check"]
+    cmd += [str(input_path), "-o", str(output), "--yes", "--region", region]
+    seconds, peak, text = run_measured(cmd, env)
+    lines = text.splitlines()
+    summary = next((line for line in lines if line.startswith("wrote")), "")
+    phases = next((line for line in lines if line.startswith("phases: ")), "phases: ?")
+    return seconds, peak, summary, phases.removeprefix("phases: ")
 
 
 def run_reference(input_path: Path, env: dict[str, str], region: str) -> tuple[float, float]:
@@ -547,7 +550,7 @@ def check_figures(work: Path, mix: str, sizes: list[int]) -> None:
             }
             output = work / f"output-{mix}-{size}.csv"
             emulator_before = cpu_seconds(emulator.pid)
-            seconds, peak, summary = run_check(input_path, output, env, region)
+            seconds, peak, summary, phases = run_check(input_path, output, env, region)
             emulator_cpu = cpu_seconds(emulator.pid) - emulator_before
             reference, reference_peak = run_reference(input_path, env, region)
             verdict = ""
@@ -558,6 +561,7 @@ def check_figures(work: Path, mix: str, sizes: list[int]) -> None:
                 f"{size:>9,} {seconds:>8.1f} {peak:>9.0f} {reference:>12.1f} "
                 f"{reference_peak:>8.0f} {emulator_cpu:>8.1f}  {verdict:>6}  {summary}"
             )
+            print(f"{'':>9} phases of fbcheck check (s): {phases}")
     finally:
         emulator.terminate()
         emulator.wait(10)

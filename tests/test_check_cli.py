@@ -24,6 +24,7 @@ import pytest
 
 from addin import check_cli
 from addin.engine.checker import JobProgress
+from addin.engine.sinks import ANSWER_COLUMNS
 from addin.engine.sources import InputError
 from tests.conftest import Emulator, Emulators
 from tests.engine import phonenumbers_probe as probe
@@ -853,3 +854,87 @@ def test_an_input_that_changes_before_the_output_is_refused(
         count, counts, _ = check_cli._write(out, cells, table, {}, True, final, keep_columns=True)
         assert count == written == len(read_output(out))
         assert counts == Counter({"pending": 2, "invalid": 1})
+
+
+def _global_mix(rng_seed: int) -> list[str]:
+    """Return a seeded mix of every region's numbers in every notation, junk, repeats, blanks."""
+    import random
+
+    rng = random.Random(rng_seed)
+    cells = [v if isinstance(v, str) else repr(v) for v, _ in probe.sample()]
+    rows = [*cells, *rng.choices(cells, k=len(cells) // 3)]
+    rng.shuffle(rows)
+    rows[10:10] = ["", "  ", ""]  # blank rows inside the data
+    return rows
+
+
+@pytest.mark.parametrize("keep_columns", [True, False], ids=["own-columns", "answers-only"])
+def test_the_fast_output_is_the_output_of_reading_again(tmp_path: Path, keep_columns: bool) -> None:
+    """Rows written from the first reading equal rows written from a second, and each row's
+    e164 and reason are what normalising that row alone gives."""
+    from addin.engine.phones import normalize
+    from addin.engine.store.records import Answer
+
+    rows = _global_mix(12)
+    source = write_input(tmp_path / "in.csv", rows)
+    cells, table, width = check_cli._read_rows(source, None, None, "US", workers=0)
+    numbers = cells.numbers()
+    # Answers for two numbers in three; the others stay pending. Reasons that need quoting.
+    answers = {
+        number: Answer(("ban", "yes", "no")[n % 3], 'say "x", then', "upstream", 1.7e9 + n % 5)
+        for n, number in enumerate(numbers)
+        if n % 3
+    }
+    columns = (*table.column_names(width), *ANSWER_COLUMNS)
+    outputs = []
+    for name in ("fast.csv", "again.csv"):
+        if name == "again.csv":
+            # Bytes that change no row (a trailing blank line): the input is read again.
+            with source.open("a", encoding="utf-8") as handle:
+                handle.write("\n")
+            assert not table.unchanged_since_read()
+        else:
+            assert table.unchanged_since_read()
+        out = tmp_path / name
+        written, counts, shown = check_cli._write(
+            out,
+            cells,
+            table,
+            answers,
+            False,
+            _settled_job(),
+            keep_columns=keep_columns,
+            columns=columns,
+            preview=5,
+        )
+        outputs.append((out.read_bytes(), written, counts, shown))
+    assert outputs[0] == outputs[1]
+    written_rows = read_output(tmp_path / "fast.csv")
+    assert len(written_rows) == len(rows) == outputs[0][1]
+    expected = [normalize(value, "US") for value in rows]
+    assert [row["e164"] for row in written_rows] == [r.e164 or "" for r in expected]
+    invalid = [row["reason"] for row, r in zip(written_rows, expected, strict=True) if not r.valid]
+    assert invalid == [r.reason for r in expected if not r.valid]
+    assert {row["reason"] for row in written_rows if row["facebook"] == "yes"} == {'say "x", then'}
+    counts = outputs[0][2]
+    assert counts["pending"]
+    assert counts["yes"]
+    assert counts["invalid"]
+
+
+def test_a_two_column_input_is_written_from_a_second_reading(tmp_path: Path) -> None:
+    """Rows whose other columns are needed come from reading again, the answers unchanged."""
+    source = tmp_path / "in.csv"
+    source.write_text("phone,name\n+41790000001,a\n+41790000001,b\nabc,c\n", encoding="utf-8")
+    cells, table, width = check_cli._read_rows(source, None, None, "CH", workers=0)
+    assert width == 2
+    out = tmp_path / "out.csv"
+    columns = (*table.column_names(width), *ANSWER_COLUMNS)
+    check_cli._write(
+        out, cells, table, {}, True, _settled_job(), keep_columns=True, columns=columns
+    )
+    assert [(row["name"], row["e164"]) for row in read_output(out)] == [
+        ("a", "+41790000001"),
+        ("b", "+41790000001"),
+        ("c", ""),
+    ]

@@ -29,7 +29,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from addin.closing import ClosedOnExit
-from addin.engine.phones import Normalized, normalize_once, validate_region
+from addin.engine.phones import Normalized, cleaned, read_clean, validate_region
 
 __all__ = ["CHUNK", "POOL_FROM", "DistinctCells", "default_workers"]
 
@@ -62,11 +62,11 @@ def default_workers() -> int:
     return min(cores, MAX_WORKERS)
 
 
-def _normalize_chunk(cells: list[object], region: str | None) -> list[Outcome]:
-    """Normalise a chunk in a worker; return (e164, reason) per cell."""
+def _normalize_chunk(cells: list[str], region: str | None) -> list[Outcome]:
+    """Read a chunk of cleaned cells in a worker; return (e164, reason) per cell."""
     results = []
     for cell in cells:
-        result = normalize_once(cell, region)
+        result = read_clean(cell, region)
         results.append((result.e164, result.reason))
     return results
 
@@ -102,14 +102,20 @@ class DistinctCells(ClosedOnExit):
         self.pool_from = max(0, pool_from)
         self.chunk = max(1, chunk)
         self._index: dict[Hashable, int] = {}
+        #: The first value seen of each distinct cell (equal keys show alike).
+        self._values: list[object] = []
         self._outcomes: list[Outcome | None] = []
         self._counts: list[int] = []
+        #: The first distinct cell of each cleaned text (one number in several notations).
+        self._by_clean: dict[str, int] = {}
+        #: (index, first index) of cells whose cleaned text an earlier cell had.
+        self._same_as: list[tuple[int, int]] = []
         #: The distinct cell of each row, in row order.
         self.rows = array("L")
-        self._batch: list[object] = []
-        self._batch_start = 0
+        self._batch: list[str] = []
+        self._batch_index: list[int] = []
         self._pool: ProcessPoolExecutor | None = None
-        self._in_flight: deque[tuple[int, list[object], Future[list[Outcome]]]] = deque()
+        self._in_flight: deque[tuple[list[int], list[str], Future[list[Outcome]]]] = deque()
         self._finished = False
         #: True once some cells went to worker processes.
         self.used_workers = False
@@ -127,28 +133,39 @@ class DistinctCells(ClosedOnExit):
         return index
 
     def _new(self, key: Hashable, value: object) -> int:
-        """Remember a distinct cell and normalise it here or queue it for a worker."""
+        """Remember a distinct cell; read its cleaned text here, in a worker, or not again."""
         if self._finished:
             raise RuntimeError("DistinctCells.add after finish()")
         index = len(self._outcomes)
         self._index[key] = index
+        self._values.append(value)
         self._counts.append(0)
-        if self.workers == 0 or (self._pool is None and index < self.pool_from):
-            result = normalize_once(value, self.region)
+        clean = cleaned(value)
+        if isinstance(clean, Normalized):  # no number, whatever the region
+            self._outcomes.append((clean.e164, clean.reason))
+            return index
+        first = self._by_clean.get(clean)
+        if first is not None:  # the same number in another notation
+            self._outcomes.append(self._outcomes[first])
+            if self._outcomes[first] is None:
+                self._same_as.append((index, first))
+            return index
+        self._by_clean[clean] = index
+        if self.workers == 0 or (self._pool is None and len(self._by_clean) <= self.pool_from):
+            result = read_clean(clean, self.region)
             self._outcomes.append((result.e164, result.reason))
             return index
         self._outcomes.append(None)
-        if not self._batch:
-            self._batch_start = index
-        self._batch.append(value)
+        self._batch.append(clean)
+        self._batch_index.append(index)
         if len(self._batch) >= self.chunk:
             self._send()
         return index
 
     def _send(self) -> None:
         """Hand the current batch to a worker, waiting for older ones when enough wait."""
-        batch, start = self._batch, self._batch_start
-        self._batch = []
+        batch, indexes = self._batch, self._batch_index
+        self._batch, self._batch_index = [], []
         try:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
@@ -158,42 +175,47 @@ class DistinctCells(ClosedOnExit):
         except (OSError, RuntimeError, BrokenProcessPool):
             # No process can be started here (limits, a sandbox): go on in this one.
             self.workers = 0
-            self._normalize_here(start, batch)
+            self._normalize_here(indexes, batch)
             return
         self.used_workers = True
-        self._in_flight.append((start, batch, future))
+        self._in_flight.append((indexes, batch, future))
         while len(self._in_flight) > _IN_FLIGHT_PER_WORKER * self.workers:
             self._collect_oldest()
 
     def _collect_oldest(self) -> None:
         """Wait for the oldest chunk and put its results in place."""
-        start, batch, future = self._in_flight.popleft()
+        indexes, batch, future = self._in_flight.popleft()
         try:
             outcomes = future.result()
         except (OSError, BrokenProcessPool):
             # A worker died (killed, out of memory): its chunk is normalised here.
-            self._normalize_here(start, batch)
+            self._normalize_here(indexes, batch)
             return
-        self._outcomes[start : start + len(outcomes)] = outcomes
+        for index, outcome in zip(indexes, outcomes, strict=True):
+            self._outcomes[index] = outcome
 
-    def _normalize_here(self, start: int, batch: list[object]) -> None:
-        """Normalise a batch in this process and put its results in place."""
-        for offset, value in enumerate(batch):
-            result = normalize_once(value, self.region)
-            self._outcomes[start + offset] = (result.e164, result.reason)
+    def _normalize_here(self, indexes: list[int], batch: list[str]) -> None:
+        """Read a batch of cleaned cells in this process and put the results in place."""
+        for index, clean in zip(indexes, batch, strict=True):
+            result = read_clean(clean, self.region)
+            self._outcomes[index] = (result.e164, result.reason)
 
     def finish(self) -> None:
         """Wait for every result (the last partial chunk is normalised here) and stop workers."""
         if self._finished:
             return
         if self._batch:
-            self._normalize_here(self._batch_start, self._batch)
-            self._batch = []
+            self._normalize_here(self._batch_index, self._batch)
+            self._batch, self._batch_index = [], []
         try:
             while self._in_flight:
                 self._collect_oldest()
         finally:
             self.close()
+        for index, first in self._same_as:
+            self._outcomes[index] = self._outcomes[first]
+        self._same_as.clear()
+        self._by_clean.clear()
         self._finished = True
 
     def close(self) -> None:
@@ -220,6 +242,14 @@ class DistinctCells(ClosedOnExit):
         """Return the normalised result of distinct cell ``index``."""
         e164, reason = self.outcome(index)
         return Normalized(e164=e164, reason=reason)
+
+    def value(self, index: int) -> object:
+        """Return the value of distinct cell ``index`` (the first row's that held it)."""
+        return self._values[index]
+
+    def count(self, index: int) -> int:
+        """Return how many rows held distinct cell ``index``."""
+        return self._counts[index]
 
     def index_of(self, value: object) -> int | None:
         """Return the index of the distinct cell ``value``, or None if no row held it."""

@@ -58,9 +58,11 @@ from addin.formats import is_e164, validate_region
 __all__ = [
     "Normalized",
     "cache_clear",
+    "cleaned",
     "normalize",
     "normalize_many",
     "normalize_once",
+    "read_clean",
     "validate_region",
 ]
 
@@ -91,6 +93,8 @@ LOCAL_ONLY = "too short: the area code is missing"
 _MAX_TEXT_LENGTH = 100
 _MAX_DIGITS = 17
 _DIGITS = re.compile(r"\+?[0-9]+")
+# Text of digits and the plainest separators, with a digit: nothing to fold or refuse.
+_PLAIN = re.compile(r"[0-9+ ()/-]*[0-9][0-9+ ()/-]*")
 _ASCII_DIGITS = frozenset("0123456789")
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
 # "ext. 12", "extension 12", "x12", "#12", ";ext=12" after the last digit of the number.
@@ -177,45 +181,70 @@ def cache_clear() -> None:
 
 def _normalize_uncached(raw: object, region: str | None) -> Normalized:
     """Normalise one value of any type without the cache."""
+    clean = cleaned(raw)
+    if isinstance(clean, Normalized):
+        return clean
+    return _read_clean(clean, region)
+
+
+def cleaned(raw: object) -> str | Normalized:
+    """Return ``raw`` cleaned to ``+digits`` or ``digits``, or the invalid result it already is.
+
+    What follows depends on the cleaned text and the region alone, so callers that see
+    one number in several notations (``+41 79 ...``, ``+4179...``) read it once:
+    ``normalize_once(raw, region)`` is ``read_clean(cleaned(raw), region)``.
+    """
     if raw is None:
         return _invalid(EMPTY)
     if isinstance(raw, str):
-        return _normalize_text(raw, region)
+        return _clean_text(raw)
     # bool is an int subclass: TRUE in a cell is not the number 1.
     if isinstance(raw, bool):
         return _invalid(f"{NOT_A_NUMBER} (TRUE/FALSE)")
     if isinstance(raw, int):
-        return _normalize_whole(raw, region)
+        return _clean_whole(raw)
     if isinstance(raw, float):
         if not math.isfinite(raw):
             return _invalid(NOT_A_NUMBER)
         if not raw.is_integer():
             return _invalid(NOT_WHOLE)
-        return _normalize_whole(int(raw), region)
+        return _clean_whole(int(raw))
     if isinstance(raw, datetime | date | time | timedelta):
         return _invalid(f"{NOT_A_NUMBER} (a date or time)")
     return _invalid(f"{NOT_A_NUMBER} ({type(raw).__name__})")
 
 
+def read_clean(clean: str, region: str | None = None) -> Normalized:
+    """Return the number of a text ``cleaned`` returned, reading national ones in ``region``."""
+    if region is not None:
+        region = validate_region(region)
+    return _read_clean(clean, region)
+
+
 _normalize_cached = lru_cache(maxsize=CACHE_SIZE, typed=True)(_normalize_uncached)
 
 
-def _normalize_whole(value: int, region: str | None) -> Normalized:
-    """Normalise an Excel number cell, which has lost any ``+`` and leading zeros."""
+def _clean_whole(value: int) -> str | Normalized:
+    """Clean an Excel number cell, which has lost any ``+`` and leading zeros."""
     if value < 0:
         return _invalid(NEGATIVE)
     # Above 15 digits Excel has already rounded the value, so it cannot be trusted.
     if value >= 10**15:
         return _invalid(TOO_LONG)
-    return _normalize_digits(str(value), region)
+    # Its digits never start with "00" (and a 0 is "0"): read as digits without "+".
+    return str(value)
 
 
-def _normalize_text(text: str, region: str | None) -> Normalized:
-    """Clean free text down to ``+digits`` or ``digits`` and normalise it."""
+def _clean_text(text: str) -> str | Normalized:
+    """Clean free text down to ``+digits`` or ``digits``, or say why it is no number."""
     if is_e164(text):
-        return _normalize_international(text[1:], region)
+        return text
     if len(text) > _MAX_TEXT_LENGTH:
         return _invalid(TOO_LONG)
+    if _PLAIN.fullmatch(text):
+        # Digits, spaces, "+", "-", "/" and parentheses only: none of the checks below
+        # can match (they need a letter, a quote, ".", ",", ";", "#" or a line end).
+        return _compact(text.translate(_SEPARATORS))
     if not text.isascii():
         text = _fold_unicode(text)
     text = text.strip().lstrip(_QUOTES).strip().strip('"“”').strip()
@@ -234,13 +263,22 @@ def _normalize_text(text: str, region: str | None) -> Normalized:
         return _invalid(LETTERS)
     if _SEVERAL.search(text):
         return _invalid(SEVERAL)
-    compact = text.translate(_SEPARATORS)
+    return _compact(text.translate(_SEPARATORS))
+
+
+def _compact(compact: str) -> str | Normalized:
+    """Return separator-free text if it is ``+digits`` or ``digits``, else why not."""
     if not _DIGITS.fullmatch(compact):
         return _invalid(_describe_junk(compact))
+    if compact in ("00", "+"):
+        return _invalid(NO_DIGITS)
+    return compact
+
+
+def _read_clean(compact: str, region: str | None) -> Normalized:
+    """Normalise ``+digits`` or ``digits`` (see ``cleaned``)."""
     if compact.startswith("00"):
         digits = compact[2:]
-        if not digits:
-            return _invalid(NO_DIGITS)
         result = _normalize_international(digits, region)
         # 00 is the international prefix almost everywhere; where the region dials
         # abroad differently (0011 in AU) or has national numbers starting 00 (UY),
@@ -251,10 +289,7 @@ def _normalize_text(text: str, region: str | None) -> Normalized:
                 return national
         return result
     if compact.startswith("+"):
-        digits = compact[1:]
-        if not digits:
-            return _invalid(NO_DIGITS)
-        return _normalize_international(digits, region)
+        return _normalize_international(compact[1:], region)
     return _normalize_digits(compact, region)
 
 

@@ -43,7 +43,7 @@ import re
 import secrets
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +61,7 @@ __all__ = [
     "SUMMARY_ANSWERS",
     "XLSX_MAX_COLUMNS",
     "XLSX_MAX_ROWS",
+    "IndexedRows",
     "cell_text",
     "write_output",
 ]
@@ -90,6 +91,8 @@ XLSX_MAX_CELL = 32_767
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_FIRST = frozenset(_FORMULA_START)
+# What makes the excel dialect of ``csv.writer`` quote a field.
+_CSV_SPECIAL = frozenset(',"\r\n')
 _HARMLESS = re.compile(r"[+-]?[0-9][0-9 ().\-/]*")
 
 # The .xlsx is written directly as SpreadsheetML: inline-string cells streamed into the
@@ -173,6 +176,25 @@ _COLUMN_WIDTHS = {
     "checked_at": 22,
 }
 _USER_COLUMN_WIDTH = 18
+#: Rows of an ``IndexedRows`` CSV joined into one write.
+_CSV_BLOCK = 65_536
+
+
+@dataclass(frozen=True)
+class IndexedRows:
+    """Rows that repeat: output row ``n`` is ``row_of(order[n])``, built once per index.
+
+    A million-row result holds far fewer distinct rows (each distinct input cell gives
+    one); the CSV writer renders each distinct row once and then only joins lines.
+    """
+
+    row_of: Callable[[int], Sequence[object]]
+    order: Sequence[int]
+
+    def __iter__(self) -> Iterator[Sequence[object]]:
+        """Yield every output row in order (each index's row built again)."""
+        row_of = self.row_of
+        return (row_of(index) for index in self.order)
 
 
 def write_output(
@@ -204,7 +226,9 @@ def write_output(
         )
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        if suffix == ".csv":
+        if suffix == ".csv" and isinstance(rows, IndexedRows):
+            written = _write_csv_indexed(temporary, columns, rows)
+        elif suffix == ".csv":
             written = _write_csv(temporary, columns, rows)
         else:
             written = _write_xlsx(temporary, columns, rows, xlsx_max_rows)
@@ -259,7 +283,12 @@ def _texts(number: int, row: Sequence[object], columns: Sequence[str]) -> list[s
 
 def _defused(text: str) -> str:
     """Return CSV text that Excel cannot run as a formula (see the module docstring)."""
-    if text.startswith(_FORMULA_START) and not _HARMLESS.fullmatch(text):
+    if not text.startswith(_FORMULA_START):
+        return text
+    rest = text[1:]
+    if text[0] in "+-" and rest.isdigit() and rest.isascii():
+        return text  # E.164 and other signed digits: the common case, without the pattern
+    if not _HARMLESS.fullmatch(text):
         return "'" + text
     return text
 
@@ -275,6 +304,42 @@ def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[objec
             texts = _texts(number, row, columns)
             writer.writerow([_defused(t) if t and t[0] in first else t for t in texts])
             written += 1
+    return written
+
+
+def _csv_line(texts: Sequence[str]) -> str:
+    """Return one row as ``csv.writer`` writes it (excel dialect), after defusing its texts.
+
+    The excel dialect quotes a field that holds the delimiter, the quote or a line end,
+    doubling its quotes, and nothing else (rows here have several fields, so its one
+    special case, a row of a single empty field, never arises). Most rows hold no such
+    character: the joined line shows it at once.
+    """
+    first = _FORMULA_FIRST
+    fields = [_defused(text) if text and text[0] in first else text for text in texts]
+    line = ",".join(fields)
+    if line.count(",") != len(fields) - 1 or '"' in line or "\r" in line or "\n" in line:
+        line = ",".join(
+            text if _CSV_SPECIAL.isdisjoint(text) else '"' + text.replace('"', '""') + '"'
+            for text in fields
+        )
+    return line + "\r\n"
+
+
+def _write_csv_indexed(path: Path, columns: Sequence[str], rows: IndexedRows) -> int:
+    """Write an ``IndexedRows`` as ``_write_csv`` writes its rows, rendering each index once."""
+    lines: dict[int, str] = {}
+    order = rows.order
+    written = 0
+    with path.open("x", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle).writerow([_defused(name) for name in columns])
+        for start in range(0, len(order), _CSV_BLOCK):
+            block = order[start : start + _CSV_BLOCK]
+            for number, index in enumerate(block, start + 1):
+                if index not in lines:
+                    lines[index] = _csv_line(_texts(number, rows.row_of(index), columns))
+            handle.write("".join([lines[index] for index in block]))
+            written += len(block)
     return written
 
 

@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import importlib.resources
 import io
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -82,6 +84,8 @@ _SEPARATOR_LINE = re.compile(r"sep=([,;\t|])\r?\n")
 _LETTER_COLUMN = re.compile(r"[A-Za-z]{1,3}")
 
 Row = Sequence[object]
+# The content token of rows held in memory (a workbook's sheet is read once).
+_HELD = "held in memory"
 
 
 class InputError(Exception):
@@ -112,10 +116,18 @@ class InputTable:
         column_label: str,
         sheet: str | None,
         first_column: int = 0,
+        content: Callable[[], object] | None = None,
     ) -> None:
-        """Describe a column; ``rows`` re-opens the file and yields every row in order."""
+        """Describe a column; ``rows`` re-opens the file and yields every row in order.
+
+        ``content`` returns what identifies the rows ``rows`` yields (equal values: the
+        same rows); without it the rows are taken as held in memory, never changing.
+        """
         self.path = path
         self._rows = rows
+        self._content = content or _held
+        #: The content the last complete reading had from its start to its end, if steady.
+        self._read_content: object = None
         #: The 1-based row of the header, or None when the file has no header row.
         self.header_row = header_row
         #: Every header cell as text ("" for an empty one); empty without a header row.
@@ -144,8 +156,36 @@ class InputTable:
             for index in range(width)
         )
 
+    def unchanged_since_read(self) -> bool:
+        """Return True when the rows are those of the last complete reading, unchanged since.
+
+        A reading counts when the content was the same at its start and at its end, so
+        a result computed from it can be written without reading the input again.
+        """
+        if self._read_content is None:
+            return False
+        try:
+            return self._content() == self._read_content
+        except OSError:
+            return False
+
     def __iter__(self) -> Iterator[InputCell]:
         """Yield the column's cells below the header, blank rows inside the data included."""
+        self._read_content = None
+        try:
+            before = self._content()
+        except OSError as error:
+            raise InputError(f"{self.path.name}, row 1: cannot read: {error}") from error
+        yield from self._cells()
+        try:
+            steady = self._content() == before
+        except OSError:
+            steady = False  # gone once read: the reading stands, but is not known steady
+        if steady:
+            self._read_content = before
+
+    def _cells(self) -> Iterator[InputCell]:
+        """Yield the cells of one reading (see ``__iter__``)."""
         index = self.column_index
         start = self.header_row or 0
         # Blank rows count only when data follows them: trailing ones are not input.
@@ -276,7 +316,27 @@ def _read_text(
         first_column=0,
         region=region,
         lines=not tabular,
+        content=lambda: _file_content(path),
     )
+
+
+def _file_content(path: Path) -> tuple[int, int, int, bytes]:
+    """Return what identifies a file's bytes: its size, inode, modification time and a hash.
+
+    The hash is needed: a file rewritten within the clock's resolution keeps its time.
+    Hashing (about 1 GB/s) is far cheaper than parsing the file again.
+    """
+    digest = hashlib.blake2b(digest_size=32)
+    with path.open("rb") as handle:
+        before = os.fstat(handle.fileno())
+        while chunk := handle.read(_CHUNK_BYTES):
+            digest.update(chunk)
+    return before.st_size, before.st_ino, before.st_mtime_ns, digest.digest()
+
+
+def _held() -> object:
+    """Return the content token of rows held in memory (they never change)."""
+    return _HELD
 
 
 def _text_encoding(path: Path) -> str:
@@ -517,6 +577,7 @@ def _choose_column(
     first_column: int,
     region: str | None,
     lines: bool = False,
+    content: Callable[[], object] | None = None,
 ) -> InputTable:
     """Detect the header and pick the column, by name, letter, number or by its content."""
     first_number, first = sample[0]
@@ -546,6 +607,7 @@ def _choose_column(
         column_label=column_letters(first_column + index),
         sheet=sheet,
         first_column=first_column,
+        content=content,
     )
 
 

@@ -20,6 +20,7 @@ from addin.engine.sinks import (
     OUTPUT_COLUMNS,
     XLSX_MAX_CELL,
     XLSX_MAX_COLUMNS,
+    IndexedRows,
     cell_text,
     write_output,
 )
@@ -386,3 +387,66 @@ def test_xlsx_summary_counts_and_charts_the_answers(tmp_path: Path) -> None:
     (series,) = chart.series
     assert series.val.numRef.f == "'Summary'!$B$2:$B$6"
     assert series.cat.numRef.f == "'Summary'!$A$2:$A$6"
+
+
+# --- rows given once per distinct index ------------------------------------------------
+
+# Every kind of field the CSV writer treats apart: delimiters, quotes, line ends, formula
+# starts (harmless and not), blanks, spaces, non-text values, Unicode.
+AWKWARD: list[list[object]] = [
+    *ROWS,
+    ['say "hi", then', "+41798284651", "yes", 'a "quoted" reason', "cache", CHECKED],
+    ["line\nbreak", None, "invalid", "carriage\rreturn", None, None],
+    ["\r\n", None, "invalid", ",", None, None],
+    ["=1+1", None, "invalid", "@SUM(1)", "-", "+"],
+    ["+41 (0)79 828-46.51", "+41798284651", "no", "", "demo", "2024-10-19T18:24:56Z"],
+    ["-41798284651", None, "invalid", "negative number", None, None],
+    ["\t=1", None, "invalid", "\r=1", None, None],
+    ["  ", "", "", "", "", ""],
+    ['"', '""', "'", "x,y", "a\r\nb", " lead"],
+    [True, 7, 1.5, 41798284651.0, dt.date(2024, 1, 2), None],
+    ["０７９ ８２８ ４６ ５１", "+٤١", "ü", "é,è", "", ""],
+]
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.xlsx"])
+def test_indexed_rows_write_the_same_bytes_as_the_rows(tmp_path: Path, name: str) -> None:
+    """Rows given as distinct rows and an order give the file the rows themselves give."""
+    order = [3, 0, 0, 5, 15, 14, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 15, 0, 7, 7]
+    plain, indexed = tmp_path / "plain", tmp_path / "indexed"
+    plain.mkdir()
+    indexed.mkdir()
+    built: list[int] = []
+
+    def row_of(index: int) -> list[object]:
+        """Return a distinct row, noting that it was built."""
+        built.append(index)
+        return AWKWARD[index]
+
+    rows = [AWKWARD[index] for index in order]
+    assert write_output(plain / name, rows) == len(order)
+    assert write_output(indexed / name, IndexedRows(row_of, order)) == len(order)
+    if name.endswith(".csv"):
+        assert (indexed / name).read_bytes() == (plain / name).read_bytes()
+        assert sorted(built) == sorted(set(order))  # each distinct row built once
+    else:
+        assert read_xlsx(indexed / name) == read_xlsx(plain / name)
+
+
+def test_indexed_rows_of_the_wrong_width(tmp_path: Path) -> None:
+    """A malformed distinct row is named by the first output row that uses it."""
+    distinct: list[list[object]] = [ROWS[0], ["too", "short"]]
+    with pytest.raises(ValueError, match="output row 3 has 2 values; expected 6"):
+        write_output(tmp_path / "out.csv", IndexedRows(distinct.__getitem__, [0, 0, 1]))
+    assert leftovers(tmp_path, keep=set()) == []
+
+
+def test_indexed_rows_cross_the_block_size(tmp_path: Path) -> None:
+    """More rows than one block of lines: every row written once, in order."""
+    order = [index % 3 for index in range(70_001)]
+    distinct = [[f"+4179828465{index}", None, "invalid", "x", None, None] for index in range(3)]
+    path = tmp_path / "out.csv"
+    assert write_output(path, IndexedRows(distinct.__getitem__, order)) == len(order)
+    rows = read_csv(path)
+    assert len(rows) == len(order) + 1
+    assert [row[0][-1] for row in rows[1:]] == [str(index) for index in order]
