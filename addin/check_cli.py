@@ -458,7 +458,7 @@ def _read_rows(
     """Read the input once, normalising each distinct cell once; return the widest row too.
 
     Rows are not held: the result knows which distinct cell each row held, and the
-    output is written from a second reading of the input.
+    output is written from it (see ``_write``).
     """
     table = read_input(path, column=column, sheet=sheet, region=region, limits=limits)
     width = table.column_index + 1

@@ -244,18 +244,24 @@ def break_even(sizes: list[int]) -> None:
     from addin.engine.distinct_cells import DistinctCells
 
     cells = list(dict.fromkeys(make_cells("global", 3 * max(sizes), seed=5)))
-    print("break-even of the worker processes (distinct global cells, region US):")
+    print(
+        "break-even of the worker processes (distinct global cells, region US;"
+        f" load average {os.getloadavg()[0]:.1f} at start):"
+    )
     print(f"{'cells':>9} {'here s':>7} {'2 workers s':>12}")
     for size in sizes:
         times = []
+        used = False
         for workers in (0, 2):
             started = time.perf_counter()
             with DistinctCells("US", workers=workers, pool_from=0) as distinct:
                 for cell in cells[:size]:
                     distinct.add(cell)
                 distinct.finish()
+                used = distinct.used_workers
             times.append(time.perf_counter() - started)
-        print(f"{size:>9,} {times[0]:>7.2f} {times[1]:>12.2f}")
+        note = "" if used else "  (fewer cells to read than one chunk: no worker started)"
+        print(f"{size:>9,} {times[0]:>7.2f} {times[1]:>12.2f}{note}")
 
 
 def run_check(

@@ -3,19 +3,22 @@
 A file of a million rows holds far fewer distinct cells (repeats, blank and junk rows),
 and normalising a distinct cell of numbers from anywhere in the world costs about
 10 µs, nearly all of it phonenumbers' validity check. :class:`DistinctCells` keeps
-one result per distinct cell (``phones.normalize`` of it), counts the rows, and
-remembers which distinct cell each row held (4 bytes a row), so a second pass over the
-input (writing the results) looks each row up instead of holding the rows.
+one result per distinct cell, counts the rows, and remembers which distinct cell each
+row held (4 bytes a row), so the output is written from one line per distinct cell
+(or, where a row's other columns are needed, from a second pass over the input that
+looks each row up) instead of holding the rows. A cell is first cleaned
+(``phones.cleaned``: cheap, and junk is answered there); cells that clean to the same
+text (``+41 79 828 46 51`` and ``+41798284651``) are read once (``phones.read_clean``).
 
-The first :data:`POOL_FROM` distinct cells are normalised in this process: below that
+The first :data:`POOL_FROM` distinct cleaned texts are read in this process: below that
 the worker processes cost more to start (a fresh interpreter importing phonenumbers,
 and its metadata loaded again as regions are met) than they save; ``bench/pipeline.py
 --break-even`` measures it. Beyond it, cells go in chunks to ``workers`` processes
 (``spawn``, the same on every platform, and safe in a process that runs threads) while
-this process goes on reading, and the results are put back in order. By default there
-are two workers, none on one core or while the load average says no core is free (a
-worker competing for a busy core only adds its start-up). A worker runs
-the very same ``phones.normalize``, so the answers are identical either way.
+this process goes on reading and cleaning, and the results are put back in place. By
+default there are two workers, none on one core or while the load average says no core
+is free (a worker competing for a busy core only adds its start-up). A worker runs
+the very same ``phones.read_clean``, so the answers are identical either way.
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ duplicates cost a dictionary look-up, and where ``phonenumbers.parse`` (the slow
 would only confirm what the digits already say, the number is built directly: canonical
 E.164, and national digits in regions with a plain national prefix. The validity check
 is never skipped, and the tests hold the shortcuts to the parser's answers.
+``cleaned`` and ``read_clean`` are the two halves of ``normalize_once``: the cheap
+cleaning, then the reading, which depends on the cleaned text and the region alone.
 """
 
 from __future__ import annotations
