@@ -328,17 +328,17 @@ def _csv_line(texts: Sequence[str]) -> str:
 
 def _write_csv_indexed(path: Path, columns: Sequence[str], rows: IndexedRows) -> int:
     """Write an ``IndexedRows`` as ``_write_csv`` writes its rows, rendering each index once."""
-    lines: dict[int, str] = {}
     order = rows.order
+    lines: list[str | None] = [None] * (max(order, default=-1) + 1)
     written = 0
     with path.open("x", encoding="utf-8-sig", newline="") as handle:
         csv.writer(handle).writerow([_defused(name) for name in columns])
         for start in range(0, len(order), _CSV_BLOCK):
             block = order[start : start + _CSV_BLOCK]
             for number, index in enumerate(block, start + 1):
-                if index not in lines:
+                if lines[index] is None:
                     lines[index] = _csv_line(_texts(number, rows.row_of(index), columns))
-            handle.write("".join([lines[index] for index in block]))
+            handle.write("".join([lines[index] or "" for index in block]))
             written += len(block)
     return written
 
