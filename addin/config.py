@@ -141,6 +141,22 @@ class Settings(BaseSettings):
         ),
     )
     max_concurrent_tasks: int = Field(default=5, ge=1)
+    parallel_steps: int = Field(
+        default=4,
+        ge=1,
+        le=32,
+        description=(
+            "Steps of different tasks (polls, downloads) the in-process runner runs at once;"
+            " uploads stay one at a time."
+        ),
+    )
+    scheduler: Literal["inprocess", "queue"] = Field(
+        default="inprocess",
+        description=(
+            "Who does the vendor I/O: 'inprocess', the runner of this process (local mode);"
+            " 'queue', the `fbcheck worker` processes of team mode (PostgreSQL)."
+        ),
+    )
     request_timeout: float = Field(default=30.0, gt=0)
     upload_timeout: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=5, ge=0)

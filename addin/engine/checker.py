@@ -27,7 +27,7 @@ from addin.engine.connection import (
 )
 from addin.engine.errors import UnknownJobError
 from addin.engine.journal import CreateJournal
-from addin.engine.ownership import OwnerLock
+from addin.engine.ownership import QUEUE_OWNER, OwnerLock
 from addin.engine.planning import Plan, plan_numbers
 from addin.engine.private_files import secure_data_dir
 from addin.engine.runner import Runner, RunnerSettings
@@ -178,6 +178,26 @@ def input_fingerprint(kind: str, numbers: Iterable[str]) -> str:
     return digest.hexdigest()[:32]
 
 
+def runner_settings(settings: Settings, connection: VendorConnection) -> RunnerSettings:
+    """Return the steps' settings for ``connection`` (the runner's and the workers' alike)."""
+    return RunnerSettings(
+        realm=connection.task_realm,
+        cache_realm=connection.cache_realm,
+        key_fp=connection.key_fp,
+        source=connection.source,
+        poll_min_interval=connection.poll_min_interval,
+        poll_max_interval=connection.poll_max_interval,
+        max_wait=settings.max_wait,
+        poll_target_delay=settings.target_export_delay,
+        max_concurrent_tasks=settings.max_concurrent_tasks,
+        parallel_steps=settings.parallel_steps,
+        ambiguous_retry_delay=settings.ambiguous_retry_delay,
+        uncertain_creates=settings.uncertain_creates,
+        max_uncertain_resends=settings.max_uncertain_resends,
+        product=connection.product,
+    )
+
+
 class Checker(ClosedOnExit):
     """Plan, run and read checks on one vendor connection; owns the store and the runner."""
 
@@ -221,23 +241,12 @@ class Checker(ClosedOnExit):
             client=connection.client,
             owner=self.owner,
             journal=self.journal,
-            settings=RunnerSettings(
-                realm=self.task_realm,
-                cache_realm=self.cache_realm,
-                key_fp=connection.key_fp,
-                source=connection.source,
-                poll_min_interval=connection.poll_min_interval,
-                poll_max_interval=connection.poll_max_interval,
-                max_wait=settings.max_wait,
-                poll_target_delay=settings.target_export_delay,
-                max_concurrent_tasks=settings.max_concurrent_tasks,
-                ambiguous_retry_delay=settings.ambiguous_retry_delay,
-                uncertain_creates=settings.uncertain_creates,
-                max_uncertain_resends=settings.max_uncertain_resends,
-                product=connection.product,
-            ),
+            settings=runner_settings(settings, connection),
         )
-        if start_runner:
+        #: Team mode: the `fbcheck worker` processes do the vendor I/O, not this process.
+        self.queued = settings.scheduler == "queue"
+        self._queue_app: Any = None
+        if start_runner and not self.queued:
             self.runner.start()
 
     @property
@@ -312,13 +321,28 @@ class Checker(ClosedOnExit):
             plan=plan.summary(),
             hit_source=self.connection.source if self.demo else "cache",
             fingerprint=fingerprint,
-            owner=self.runner.owner,
+            owner=QUEUE_OWNER if self.queued else self.runner.owner,
             lease_seconds=self.runner.settings.lease_seconds,
             min_chunk=self.settings.min_task_numbers,
             product=self.connection.product,
         )
-        self.runner.wake()
+        self.wake()
         return new.job_id
+
+    def wake(self) -> None:
+        """Tell whoever does the vendor I/O that there is new work: the runner, or the workers."""
+        if not self.queued:
+            self.runner.wake()
+            return
+        if self.settings.database_url is None:
+            return
+        from addin.engine.workers import make_app, wake_workers  # team mode only
+
+        if self._queue_app is None:
+            app = make_app(self.settings.database_url.get_secret_value(), sync=True)
+            app.open()
+            self._queue_app = app
+        wake_workers(self._queue_app)
 
     def open_job(self, fingerprint: str) -> str | None:
         """Return the unfinished job of this vendor with the input ``fingerprint``, if any."""
@@ -392,19 +416,19 @@ class Checker(ClosedOnExit):
     def cancel(self, job_id: str) -> CancelReport:
         """Stop what we control for a job and say what was already billed."""
         stopped = self.store.cancel_job(job_id)
-        self.runner.wake()
+        self.wake()
         return CancelReport(job_id, len(stopped), self.store.job_billing(job_id).billed)
 
     def resend(self, job_id: str) -> int:
         """The user's word: upload the job's uncertain tasks again; return how many."""
         refs = self.store.approve_resend(job_id)
-        self.runner.wake()
+        self.wake()
         return len(refs)
 
     def abandon(self, job_id: str) -> int:
         """The user's word: give up the job's uncertain and paused tasks; return how many."""
         refs = self.store.abandon_waiting(job_id, ABANDONED_REASON)
-        self.runner.wake()
+        self.wake()
         return len(refs)
 
     def wait(
@@ -462,6 +486,9 @@ class Checker(ClosedOnExit):
         else:
             self.runner.request_stop()
         self.connection.close()
+        if self._queue_app is not None:
+            self._queue_app.close()
+            self._queue_app = None
         self.owner.release(keep_file=not self.runner.leases_released)
         self.store.close()
 

@@ -25,6 +25,9 @@ from addin.engine.private_files import make_private_dir
 LEASE_SECONDS = 60.0
 #: Seconds between heartbeats.
 HEARTBEAT_SECONDS = 15.0
+#: The lease owner of the tasks team mode's queue workers run (their queue's locks keep
+#: the workers apart; see ``addin.engine.workers``).
+QUEUE_OWNER = "fbcheck-queue"
 
 
 class OwnerLock:

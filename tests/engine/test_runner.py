@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from typing import Any, cast
 import pytest
 
 from addin.engine import runner as runner_module
+from addin.engine import steps as steps_module
 from addin.engine.journal import CreateJournal, JournalEntry
 from addin.engine.ownership import OwnerLock
 from addin.engine.runner import CRASHED_UPLOAD, MAX_UNSENT_ATTEMPTS, MISSING_REASON, Runner
@@ -248,8 +251,9 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     r.close()
 
 
-def test_runner_reads_no_wall_clock_of_its_own() -> None:
-    tree = ast.parse(inspect.getsource(runner_module))
+@pytest.mark.parametrize("module", [runner_module, steps_module], ids=["runner", "steps"])
+def test_runner_reads_no_wall_clock_of_its_own(module: Any) -> None:
+    tree = ast.parse(inspect.getsource(module))
     calls = [
         node.lineno
         for node in ast.walk(tree)
@@ -259,7 +263,7 @@ def test_runner_reads_no_wall_clock_of_its_own() -> None:
         and isinstance(node.func.value, ast.Name)
         and node.func.value.id == "time"
     ]
-    assert calls == [], f"time.*() called on lines {calls} of addin/engine/runner.py"
+    assert calls == [], f"time.*() called on lines {calls} of {module.__name__}"
 
 
 # -- create outcomes -------------------------------------------------------------
@@ -810,3 +814,93 @@ def test_every_request_outcome_is_in_the_ledger(rig: Rig) -> None:
     assert rig.store.realm_billing(REALM) == Billed(billed=2, possibly=2)
     keys = {r[0] for r in rig.store.read("SELECT key_fp FROM requests")}
     assert keys == {KEY_FP}
+
+
+# -- the runner's own thread: steps of different tasks at once, idle until woken -----------
+
+
+def wait_until(check: Any, what: str, timeout: float = 20.0) -> None:
+    """Wait until ``check()`` is true (the runner thread works meanwhile), or fail naming it."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+@dataclass
+class MeetingVendor(FakeVendor):
+    """A vendor whose polls all wait for each other: only polls in flight at once get answers."""
+
+    meeting: threading.Barrier = field(default_factory=lambda: threading.Barrier(2, timeout=10))
+    uploads_at_once: int = 0
+    most_uploads_at_once: int = 0
+    guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def create_task(self, numbers: list[str], *, user_id: str, observe: Observer) -> TaskStatus:
+        """Count the uploads in flight together, then answer as scripted."""
+        with self.guard:
+            self.uploads_at_once += 1
+            self.most_uploads_at_once = max(self.most_uploads_at_once, self.uploads_at_once)
+        try:
+            time.sleep(0.05)  # long enough for a second upload to start, were it allowed
+            return super().create_task(numbers, user_id=user_id, observe=observe)
+        finally:
+            with self.guard:
+                self.uploads_at_once -= 1
+
+    def get_task(self, task_id: str, *, observe: Observer) -> TaskStatus:
+        """Answer only once the other task's poll is in flight too (else the barrier breaks)."""
+        self.meeting.wait()
+        with self.guard:
+            return super().get_task(task_id, observe=observe)
+
+
+def test_polls_of_different_tasks_run_at_once_and_uploads_one_at_a_time(rig: Rig) -> None:
+    vendor = MeetingVendor()
+    rig.vendor = vendor
+    runner = rig.new_runner(parallel_steps=2)
+    job = rig.submit(N1, N2, chunk_size=1, owner=runner.owner)
+    vendor.creates += [status("t1"), status("t2")]
+    vendor.polls += [status("t1", "processing"), status("t2", "processing")]
+    runner.start()
+    try:
+        wait_until(
+            lambda: [t.state for t in rig.store.job_tasks(job)] == [S.RUNNING, S.RUNNING],
+            "both uploads",
+        )
+        rig.time.advance(31.0)
+        runner.wake()
+        # Each poll waits for the other: a runner polling one task after the other would
+        # break the barrier after 10 s and record two failed polls instead of answers.
+        wait_until(lambda: len(rig.ledger()) == 4, "both polls")
+    finally:
+        runner.stop()
+    assert sorted(vendor.polled) == ["t1", "t2"]
+    assert rig.ledger() == [("create", "billed", 200)] * 2 + [("poll", "billed", 200)] * 2
+    assert not vendor.meeting.broken
+    assert vendor.most_uploads_at_once == 1
+    assert runner.fatal is None
+
+
+def test_an_idle_runner_sleeps_until_woken(rig: Rig) -> None:
+    runner = rig.new_runner()
+    assert runner._next_delay() is None  # nothing open in the realm: only a wake brings work
+    other = rig.new_runner()
+    rig.submit(N1, owner=other.owner)
+    # Another process's open task: looked at again soon (that process may stop and leave it).
+    assert runner._next_delay() == runner_module.SYNC_SECONDS
+
+
+def test_a_woken_idle_runner_takes_the_new_job(rig: Rig) -> None:
+    runner = rig.new_runner()
+    rig.vendor.creates.append(status("t1"))
+    runner.start()
+    try:
+        wait_until(runner.first_pass.is_set, "the first pass")
+        job = rig.submit(N1, owner=runner.owner)
+        runner.wake()
+        wait_until(lambda: rig.task(job).state == S.RUNNING, "the upload")
+    finally:
+        runner.stop()
+    assert len(rig.vendor.created) == 1

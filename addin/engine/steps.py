@@ -1,0 +1,597 @@
+"""The steps of one vendor task: create, poll, download-and-store.
+
+Each step does one thing for one task, records it (the store's guarded moves,
+the request ledger, the create journal) and returns a :class:`Next`: which step
+comes next for that task and how many seconds from now, or nothing (the task
+ended, was paused for good, or is no longer this process's). The steps are the
+same code under both schedulers: the in-process runner on SQLite
+(``addin.engine.runner``) and the queue workers of team mode
+(``addin.engine.workers``). What a step remembers of a task between steps (the
+answers the poll schedule learns the pace from, failure counts, when waiting
+began) is a :class:`TaskMemo`, kept in memory by the runner and carried in the
+queued job's arguments by the workers.
+
+The money rules they keep:
+
+- **Every create attempt ends in one outcome** (``addin.upstream.accounting``):
+  *not created* goes back to ``queued`` and is retried with backoff; *created*
+  stores the task id (the create journal first, so a store that cannot be
+  written loses nothing); *uncertain* parks the task in ``uncertain``, where it
+  waits for the user's word (``fbcheck jobs resend`` / ``abandon``, or the task
+  pane). Only with ``uncertain_creates="resend"`` does the scheduler send it
+  again by itself, after ``ambiguous_retry_delay`` and at most
+  ``max_uncertain_resends`` times; each such upload is counted as a possible
+  duplicate.
+- **A task found in ``creating``** (its uploader died during the upload) becomes
+  ``running`` when the journal holds its id, else ``uncertain``: never re-sent.
+- **A paid task is never given up by us.** 401 and 402 while polling, a download
+  that keeps failing and a task older than ``max_wait`` (by default from its size
+  and observed pace, ``polling.wait_limit``; time nobody watched, such as a sleeping
+  machine, does not count) pause the task (state ``paused``, the reason kept); it
+  is tried again later and by the next run. Only the vendor's 404 for the task,
+  asked with the key that created it, marks it lost.
+- **Every request attempt is recorded** with its billing (``Store.record_request``).
+- **A store that cannot be written stops the scheduler** (:class:`StoreFailed`
+  says why and which task ids the journal keeps) instead of retrying for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import partial
+from typing import Any
+
+from addin.engine.journal import CreateJournal
+from addin.engine.ownership import HEARTBEAT_SECONDS, LEASE_SECONDS
+from addin.engine.states import StaleStateError, TaskState
+from addin.engine.store import Store, StoreError, TaskRecord
+from addin.upstream.accounting import Billing, RequestOutcome
+from addin.upstream.client import VendorClient
+from addin.upstream.exceptions import (
+    AmbiguousCreateError,
+    AuthError,
+    BadRequestError,
+    BalanceError,
+    NotFoundError,
+    UpstreamError,
+)
+from addin.upstream.models import TaskStatus
+from addin.upstream.polling import PollSchedule, wait_limit
+
+log = logging.getLogger(__name__)
+
+MAX_UNSENT_ATTEMPTS = 8
+MAX_DOWNLOAD_ATTEMPTS = 3
+#: A poll this much later than planned (or twice the longest poll interval) means nobody
+#: watched the task meanwhile: a machine that slept, a process stopped in a debugger.
+UNWATCHED_GAP = 600.0
+MISSING_REASON = "missing from the vendor's result file (the vendor could not process it)"
+CRASHED_UPLOAD = (
+    "the process that uploaded this task stopped during the upload; the vendor may have"
+    " created (and billed) it"
+)
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def failed_reason(status: TaskStatus) -> str:
+    """Return the reason a failed task's numbers carry: the vendor's own message first.
+
+    A failed task was billed, so no scheduler creates it again; only a new
+    check (the user's word) uploads its numbers again.
+    """
+    said = f": {status.message}" if status.message else " (it gave no message)"
+    return (
+        f"the vendor reports task {status.task_id} as {status.status}{said}; it was billed and"
+        " is not sent again by itself: check again to upload these numbers again"
+    )
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """Timing, limits and identity of the steps and their scheduler."""
+
+    realm: str  # where tasks and claims live
+    cache_realm: str  # where answers are cached
+    key_fp: str  # fingerprint of the API key in use (never the key)
+    source: str  # written on every answer: "upstream", or "demo" on the emulator
+    poll_min_interval: float
+    poll_max_interval: float
+    max_wait: float | None  # None: from the task's size and observed pace (polling.wait_limit)
+    max_concurrent_tasks: int
+    poll_target_delay: float = 60.0
+    ambiguous_retry_delay: float = 30.0
+    product: str = "facebook"  # the check, part of every cache key
+    uncertain_creates: str = "ask"  # "ask": wait for the user's word; "resend": bounded re-sends
+    max_uncertain_resends: int = 2
+    lease_seconds: float = LEASE_SECONDS
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
+    #: Steps of different tasks the in-process runner runs at once (polls and downloads;
+    #: one upload at a time).
+    parallel_steps: int = 4
+
+
+class Step(StrEnum):
+    """The steps of one vendor task."""
+
+    CREATE = "create"
+    POLL = "poll"
+    DOWNLOAD = "download"
+
+
+@dataclass(frozen=True)
+class Next:
+    """What to do next for one task: ``step`` in ``delay`` seconds, or nothing (``step`` None)."""
+
+    step: Step | None
+    delay: float = 0.0
+    #: The result file to fetch (``Step.DOWNLOAD`` only).
+    result_url: str | None = None
+
+
+#: Nothing more to do for the task here: it ended, or another process holds it now.
+DONE = Next(None)
+
+
+@dataclass
+class TaskMemo:
+    """What the steps remember about one task between two steps.
+
+    The runner keeps it in memory; a queue worker passes it to the next job as
+    JSON (:meth:`to_json`), so the next step may run on another machine. Times
+    are on the scheduler's ``clock`` (monotonic in-process, epoch seconds on the
+    queue, where machines share no monotonic clock).
+    """
+
+    #: Every answer the schedule observed: [clock time, status, total, success, failure].
+    answers: list[tuple[float, str, int, int, int]] | None = None
+    download_failures: int = 0
+    transient_failures: int = 0
+    #: Wall time waiting began (or resumed): ``max_wait`` counts from here, so a task paused
+    #: for its age is polled again when a rerun resumes it.
+    waiting_since: float | None = None
+    #: Wall time the next poll was planned for; a poll far later than that means nobody
+    #: watched meanwhile (the machine slept), and that time does not count as waiting.
+    planned_wall: float | None = None
+    _schedule: PollSchedule | None = field(default=None, repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the memo as JSON values (a queued job's argument)."""
+        return {
+            "answers": None if self.answers is None else [list(a) for a in self.answers],
+            "download_failures": self.download_failures,
+            "transient_failures": self.transient_failures,
+            "waiting_since": self.waiting_since,
+            "planned_wall": self.planned_wall,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> TaskMemo:
+        """Return the memo of :meth:`to_json`; None or a malformed memo start afresh."""
+        if not isinstance(data, dict):
+            return cls()
+        try:
+            raw = data.get("answers")
+            answers = (
+                None
+                if raw is None
+                else [(float(a), str(s), int(t), int(o), int(f)) for a, s, t, o, f in raw]
+            )
+            return cls(
+                answers=answers,
+                download_failures=int(data.get("download_failures", 0)),
+                transient_failures=int(data.get("transient_failures", 0)),
+                waiting_since=_float_or_none(data.get("waiting_since")),
+                planned_wall=_float_or_none(data.get("planned_wall")),
+            )
+        except (TypeError, ValueError):
+            log.warning("a malformed task memo was dropped; the task is polled afresh")
+            return cls()
+
+    def schedule(self, settings: RunnerSettings, expected: int) -> PollSchedule:
+        """Return the task's poll schedule, rebuilt from the answers it observed."""
+        if self._schedule is None:
+            self._schedule = PollSchedule(
+                expected_numbers=expected,
+                min_interval=settings.poll_min_interval,
+                max_interval=settings.poll_max_interval,
+                target_delay=settings.poll_target_delay,
+            )
+            for at, state, total, success, failure in self.answers or []:
+                self._schedule.observe(at, _answer(state, total, success, failure))
+            if self.answers is None:
+                self.answers = []
+        return self._schedule
+
+    def observe(self, settings: RunnerSettings, expected: int, now: float, s: TaskStatus) -> None:
+        """Feed one vendor answer to the schedule (and keep it for the next step)."""
+        schedule = self.schedule(settings, expected)
+        schedule.observe(now, s)
+        state = "failed" if s.is_failed else s.status
+        assert self.answers is not None
+        self.answers.append((now, state, s.total, s.success, s.failure))
+
+    def restart(self) -> None:
+        """Forget the answers observed: the task was just created."""
+        self.answers = []
+        self._schedule = None
+
+
+def _float_or_none(value: object) -> float | None:
+    """Return ``value`` as a float, None staying None."""
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def _answer(state: str, total: int, success: int, failure: int) -> TaskStatus:
+    """Return a vendor answer with only what the poll schedule reads."""
+    return TaskStatus("", None, state, total, success, failure, _EPOCH, _EPOCH)
+
+
+class StoreFailed(Exception):
+    """The store could not be written: the scheduler stops (the message says why)."""
+
+
+class UnrecordedTask(StoreFailed):
+    """The vendor created a task the store could not record: the message names its id."""
+
+
+@dataclass
+class _Pending:
+    """Request outcomes collected during one vendor call, stored after it."""
+
+    ref: int
+    outcomes: list[RequestOutcome] = field(default_factory=list)
+
+
+class TaskSteps:
+    """The create, poll and download steps of the tasks of one realm, for one owner."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        client: VendorClient,
+        settings: RunnerSettings,
+        owner: str,
+        journal: CreateJournal,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        """Prepare the steps; ``clock`` times the memo, ``wall`` the waits that count."""
+        self.store = store
+        self.client = client
+        self.settings = settings
+        self.owner = owner
+        self.journal = journal
+        self.clock = clock
+        self.wall = wall
+        #: The tasks whose upload is in flight.
+        self._uploads: set[int] = set()
+        self._uploads_lock = threading.Lock()
+
+    @property
+    def uploading(self) -> int | None:
+        """Return the local ref of a task whose upload is in flight, if any."""
+        with self._uploads_lock:
+            return min(self._uploads) if self._uploads else None
+
+    # -- taking a task over ------------------------------------------------------
+
+    def replay_journal(self) -> None:
+        """Store task ids the journal kept because an earlier store write did not happen."""
+        with self._uploads_lock:
+            in_flight = set(self._uploads)
+        for entry in self.journal.entries():
+            if entry.ref in in_flight:
+                continue  # its upload, in another thread of this process, stores it itself
+            task = self.store.task(entry.ref)
+            if task is None or task.realm != self.settings.realm:
+                continue
+            if task.task_id is None and task.state in (TaskState.CREATING, TaskState.UNCERTAIN):
+                self.store.record_created(
+                    entry.ref, source=task.state, task_id=entry.task_id, vendor_status="pending"
+                )
+                if self.store.task_billing(entry.ref).billed == 0:
+                    outcome = RequestOutcome(
+                        "create", Billing.BILLED, 200, "recovered from the create journal"
+                    )
+                    self.store.record_request(
+                        outcome, realm=task.realm, key_fp=task.key_fp, ref=entry.ref
+                    )
+                log.warning("task %s recovered from the create journal", entry.task_id)
+            self.journal.clear(entry.slot)
+
+    def adopt(self, record: TaskRecord) -> TaskRecord | None:
+        """Take over a task this owner just leased; return its record, or None to leave it.
+
+        A task in ``creating`` lost its uploader inside the upload (ours are never
+        in flight when this is called): it becomes ``running`` if the journal holds
+        its id, else ``uncertain`` (never re-sent). A paused task is tried again.
+        """
+        ref = record.ref
+        if record.state == TaskState.CREATING:
+            entry = next((e for e in self.journal.entries() if e.ref == ref), None)
+            if entry is None:
+                with suppress(StaleStateError):  # settled meanwhile by another process
+                    self.write(partial(self.store.record_uncertain, ref, CRASHED_UPLOAD))
+                return None
+            self.replay_journal()
+            record = self.store.task(ref) or record
+        if record.state == TaskState.PAUSED:
+            # Paused by an earlier run (balance, key, max wait): try it again at once.
+            with suppress(StaleStateError):
+                self.write(partial(self.store.resume_task, ref, self.owner))
+            record = self.store.task(ref) or record
+        return record
+
+    def resend_uncertain(self) -> None:
+        """With ``uncertain_creates="resend"``, queue uncertain uploads again (bounded)."""
+        if self.settings.uncertain_creates != "resend":
+            return
+        oldest = self.wall() - self.settings.ambiguous_retry_delay
+        for task in self.store.open_tasks(self.settings.realm):
+            if (
+                task.state == TaskState.UNCERTAIN
+                and task.realm == self.settings.realm
+                and task.updated_at <= oldest
+                and task.uncertain_creates <= self.settings.max_uncertain_resends
+            ):
+                try:
+                    self.store.approve_resend_task(task.ref, "sent again automatically")
+                except StaleStateError:
+                    continue
+
+    # -- the steps ---------------------------------------------------------------------
+
+    def run(self, step: Step, record: TaskRecord, memo: TaskMemo, url: str | None) -> Next:
+        """Run ``step`` for the task of ``record``."""
+        if step == Step.CREATE:
+            return self.create(record, memo)
+        if step == Step.DOWNLOAD and url is not None:
+            return self.download(record, memo, url)
+        return self.poll(record, memo)
+
+    def create(self, record: TaskRecord, memo: TaskMemo) -> Next:
+        """Upload one queued task (a billed request) and say what comes next."""
+        ref = record.ref
+        numbers = self.store.task_numbers(ref)
+        try:
+            self.store.start_upload(ref, self.owner, self.settings.key_fp)
+        except StaleStateError:
+            return DONE  # cancelled or taken over meanwhile
+        pending = _Pending(ref)
+        with self._uploads_lock:
+            self._uploads.add(ref)
+        try:
+            status = self.client.create_task(
+                numbers, user_id=f"fbcheck-{ref}", observe=pending.outcomes.append
+            )
+        except AmbiguousCreateError as exc:
+            # The request records first: progress never shows an uncertain upload
+            # without the possibly billed request behind it.
+            self._store_outcomes(pending)
+            self._settle_uncertain(ref, f"the upload's outcome is unknown: {exc}")
+            return DONE
+        except (AuthError, BalanceError, BadRequestError) as exc:
+            self._store_outcomes(pending)
+            return self._end(
+                ref, TaskState.CREATING, TaskState.REFUSED, f"the vendor refused it: {exc}"
+            )
+        except UpstreamError as exc:
+            memo.transient_failures += 1
+            if memo.transient_failures >= MAX_UNSENT_ATTEMPTS:
+                reason = f"not created after {MAX_UNSENT_ATTEMPTS} attempts: {exc}"
+                return self._end(ref, TaskState.CREATING, TaskState.REFUSED, reason)
+            self.write(partial(self.store.record_not_created, ref, self.owner, str(exc)))
+            return self._later(memo, Step.CREATE, self._backoff(memo.transient_failures, exc))
+        except Exception as exc:  # anything unforeseen after the body may have left
+            self._store_outcomes(pending)
+            self._settle_uncertain(ref, f"the upload ended unexpectedly: {exc!r}")
+            raise
+        else:
+            # The task id first (journal, then store): on a full disk the request record
+            # below fails too, and the id must be kept (and named) before that.
+            try:
+                self._store_created(ref, status)
+            except UnrecordedTask:
+                with suppress(StoreFailed):  # fails too, and must not hide the task id
+                    self._store_outcomes(pending)
+                raise
+        finally:
+            with self._uploads_lock:
+                self._uploads.discard(ref)
+            self._store_outcomes(pending)
+        memo.transient_failures = 0
+        if status.is_failed:  # failed at once: billed, and never created again by itself
+            return self._end(ref, TaskState.RUNNING, TaskState.FAILED, failed_reason(status))
+        now = self.clock()
+        memo.restart()
+        memo.observe(self.settings, record.n_numbers, now, status)
+        delay = memo.schedule(self.settings, record.n_numbers).next_delay(now)
+        return self._later(memo, Step.POLL, delay)
+
+    def poll(self, record: TaskRecord, memo: TaskMemo) -> Next:
+        """Read one running task (a billed request) and act on its status.
+
+        A paused task whose retry is due is resumed first.
+        """
+        ref = record.ref
+        if record.state == TaskState.PAUSED:
+            self.write(partial(self.store.resume_task, ref, self.owner))
+            memo.waiting_since = self.wall()
+            record = self.store.task(ref) or record
+        if record.state != TaskState.RUNNING:
+            return DONE
+        assert record.task_id is not None
+        schedule = memo.schedule(self.settings, record.n_numbers)  # resumed: poll now, then adapt
+        since = max(record.created_at or 0.0, memo.waiting_since or 0.0)
+        overdue = self.wall() - (memo.planned_wall or self.wall())
+        if since and overdue > self._unwatched_gap():
+            # Nobody watched for that long (a sleeping machine): it does not count as waiting.
+            since += overdue
+            memo.waiting_since = since
+        limit = self.settings.max_wait or wait_limit(record.n_numbers, schedule.observed_rate())
+        if since and self.wall() - since > limit:
+            return self._pause(
+                ref,
+                memo,
+                f"task {record.task_id} is not finished after {limit:.0f} s;"
+                " it stays open: run again to keep waiting",
+            )
+        pending = _Pending(ref)
+        try:
+            status = self.client.get_task(record.task_id, observe=pending.outcomes.append)
+        except NotFoundError as exc:
+            self._store_outcomes(pending)
+            reason = f"the vendor no longer knows task {record.task_id} (404 with its own key)"
+            return self._end(ref, TaskState.RUNNING, TaskState.LOST, f"{reason}: {exc}")
+        except (AuthError, BalanceError) as exc:
+            self._store_outcomes(pending)
+            return self._pause(
+                ref,
+                memo,
+                f"paused: the vendor refused to report task {record.task_id} ({exc}); top up the"
+                " balance or set the key back and run again: nothing is uploaded again",
+            )
+        except UpstreamError as exc:
+            self._store_outcomes(pending)
+            memo.transient_failures += 1
+            self.write(partial(self.store.note_error, ref, str(exc)))
+            return self._later(memo, Step.POLL, self._backoff(memo.transient_failures, exc))
+        self._store_outcomes(pending)
+        memo.transient_failures = 0
+        self.write(
+            lambda: self.store.record_poll(
+                ref, self.owner, status.status, status.total, status.success, status.failure
+            )
+        )
+        now = self.clock()
+        if status.is_failed:
+            return self._end(ref, TaskState.RUNNING, TaskState.FAILED, failed_reason(status))
+        if status.is_exported and status.result_url:
+            return Next(Step.DOWNLOAD, 0.0, status.result_url)
+        memo.observe(self.settings, record.n_numbers, now, status)
+        return self._later(memo, Step.POLL, schedule.next_delay(now))
+
+    def download(self, record: TaskRecord, memo: TaskMemo, url: str) -> Next:
+        """Fetch and store the result file; on failure ask the task again for a fresh link."""
+        try:
+            results = self.client.download_result(url)
+        except UpstreamError as exc:
+            memo.download_failures += 1
+            if memo.download_failures >= MAX_DOWNLOAD_ATTEMPTS:
+                memo.download_failures = 0
+                reason = f"the result of task {record.task_id} could not be read: {exc}"
+                return self._pause(record.ref, memo, reason)
+            self.write(partial(self.store.note_error, record.ref, str(exc)))
+            # The link may have expired: the next (billed) poll returns a fresh one.
+            return self._later(memo, Step.POLL, self._backoff(memo.download_failures))
+        answers = {number: (row.answer, row.reason) for number, row in results.items()}
+        self.write(
+            lambda: self.store.finish_task(
+                record.ref,
+                self.owner,
+                cache_realm=self.settings.cache_realm,
+                results=answers,
+                source=self.settings.source,
+                missing_reason=MISSING_REASON,
+                product=self.settings.product,
+            )
+        )
+        return DONE
+
+    # -- recording -----------------------------------------------------------------------
+
+    def _settle_uncertain(self, ref: int, reason: str) -> None:
+        """Park an upload with an unknown outcome until the user decides."""
+        # Already marked when an interrupted CLI did it from its own thread.
+        with suppress(StaleStateError):
+            self.write(partial(self.store.record_uncertain, ref, reason))
+
+    def _store_created(self, ref: int, status: TaskStatus) -> None:
+        """Store a created task's id: in the journal first, then in the store."""
+        slot = self.journal.write(ref, status.task_id)
+
+        def save(source: TaskState) -> None:
+            """Record the task as running, coming from ``source``."""
+            self.store.record_created(
+                ref,
+                source=source,
+                task_id=status.task_id,
+                vendor_status=status.status,
+                total=status.total,
+                success=status.success,
+                failure=status.failure,
+            )
+
+        try:
+            try:
+                self.write(lambda: save(TaskState.CREATING))
+            except StaleStateError:
+                self.write(lambda: save(TaskState.UNCERTAIN))  # marked meanwhile by a Ctrl-C
+        except StoreFailed as exc:
+            kept = f"kept in {self.journal.path}" if slot is not None else "NOT kept anywhere"
+            raise UnrecordedTask(
+                f"the vendor created task {status.task_id} (local task {ref}) but the store could"
+                f" not record it ({exc}); the id is {kept}: the next run resumes it without"
+                " paying again"
+            ) from exc
+        self.journal.clear(slot)
+
+    def _later(self, memo: TaskMemo, step: Step, delay: float) -> Next:
+        """Plan ``step`` ``delay`` seconds from now (the planned wall time kept in the memo)."""
+        memo.planned_wall = self.wall() + delay
+        return Next(step, delay)
+
+    def _pause(self, ref: int, memo: TaskMemo, reason: str) -> Next:
+        """Keep a paid task open but stop polling it until a later retry (or the next run)."""
+        self.write(lambda: self.store.pause_task(ref, self.owner, reason))
+        return self._later(memo, Step.POLL, self.settings.poll_max_interval)
+
+    def _end(self, ref: int, source: TaskState, target: TaskState, reason: str) -> Next:
+        """End a task without answers (its numbers get ``error`` with ``reason``)."""
+        self.write(
+            lambda: self.store.end_task(
+                ref, source, target, reason, owner=self.owner, answer_source=self.settings.source
+            )
+        )
+        return DONE
+
+    def _store_outcomes(self, pending: _Pending) -> None:
+        """Store the request outcomes collected during one call (once)."""
+        outcomes, pending.outcomes[:] = list(pending.outcomes), []
+        for outcome in outcomes:
+            self.write(
+                partial(
+                    self.store.record_request,
+                    outcome,
+                    realm=self.settings.realm,
+                    key_fp=self.settings.key_fp,
+                    ref=pending.ref,
+                )
+            )
+
+    @staticmethod
+    def write(action: Callable[[], None]) -> None:
+        """Run a store write; a store that cannot be written stops the scheduler."""
+        try:
+            action()
+        except StoreError as exc:
+            raise StoreFailed(str(exc)) from exc
+
+    def _unwatched_gap(self) -> float:
+        """Return how much later than planned a poll may come before the gap is not waiting."""
+        return max(UNWATCHED_GAP, 2 * self.settings.poll_max_interval)
+
+    def _backoff(self, failures: int, error: UpstreamError | None = None) -> float:
+        """Return the wait after ``failures`` transient errors in a row, or the Retry-After."""
+        base = max(self.settings.poll_min_interval, 1.0)
+        wait = float(min(self.settings.poll_max_interval, base * 2 ** min(failures, 10)))
+        retry_after = getattr(error, "retry_after", None)
+        return max(wait, float(retry_after)) if retry_after else wait
