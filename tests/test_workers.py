@@ -1,0 +1,254 @@
+"""Team mode's queue workers: `fbcheck worker` processes, a PostgreSQL queue, the emulator.
+
+A throwaway PostgreSQL cluster on loopback (``tests/postgres.py``) holds the
+queue; the emulator is the vendor over HTTP; jobs are submitted by a Checker in
+queue mode (``FBCHECK_SCHEDULER=queue``: it runs no runner of its own, as
+``fbcheck serve --team`` does) and done by real ``fbcheck worker`` processes,
+one of them killed with SIGKILL in the middle.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from addin.config import Settings
+from addin.engine.checker import Checker
+from addin.engine.states import TaskState
+from addin.engine.steps import CRASHED_UPLOAD
+from addin.engine.workers import TAKEOVER_BOUND, apply_queue_schema
+from addin.vendor import open_checker
+from tests.conftest import Emulator
+
+try:
+    from tests.postgres import Cluster
+except ImportError:  # pragma: no cover - the store's PostgreSQL test cluster is not here
+    Cluster = None  # type: ignore[assignment,misc]
+
+KEY = "worker-test-key"
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """One throwaway PostgreSQL cluster for this module (skipped, saying why, without one)."""
+    if Cluster is None:
+        pytest.skip("tests/postgres.py (the throwaway PostgreSQL cluster) is missing")
+    reason = Cluster.why_not()
+    if reason:
+        pytest.skip(f"no PostgreSQL cluster: {reason}")
+    running = Cluster.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def queue_url(cluster: Any) -> str:
+    """Return a new database with the queue's tables."""
+    url: str = cluster.url(cluster.create_database())
+    assert apply_queue_schema(url) is True
+    assert apply_queue_schema(url) is False  # a second upgrade changes nothing
+    return url
+
+
+def environment(tmp_path: Path, url: str, vendor: Emulator, **extra: str) -> dict[str, str]:
+    """Return the environment of the team's processes (workers and the submitting side)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FBCHECK_")}
+    env.update(
+        FBCHECK_DATA_DIR=str(tmp_path / "data"),
+        FBCHECK_DATABASE_URL=url,
+        FBCHECK_SCHEDULER="queue",
+        FBCHECK_API_KEY=KEY,
+        FBCHECK_API_URL=vendor.url,
+        FBCHECK_POLL_MIN_INTERVAL="0.2",
+        FBCHECK_POLL_MAX_INTERVAL="1",
+        FBCHECK_MAX_NUMBERS_PER_TASK="100",
+        FBCHECK_MAX_CONCURRENT_TASKS="20",
+        FBCHECK_REGION="CH",
+        PYTHONPATH=str(REPOSITORY),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def start_worker(env: dict[str, str], tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
+    """Start ``fbcheck worker --name NAME``; its output goes to a file beside the test."""
+    with (tmp_path / f"{name}.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "addin.cli", "worker", "--name", name],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop(worker: subprocess.Popen[bytes]) -> None:
+    """Stop a worker (SIGTERM, then SIGKILL if it lingers)."""
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(10)
+
+
+def checker_for(env: dict[str, str]) -> Checker:
+    """Return a Checker in queue mode on the environment's store and vendor."""
+    keys = {k.removeprefix("FBCHECK_").lower(): v for k, v in env.items() if k[:8] == "FBCHECK_"}
+    return open_checker(Settings(**keys))  # type: ignore[arg-type]
+
+
+def numbers(count: int) -> list[str]:
+    """Return ``count`` distinct Swiss mobile numbers in E.164."""
+    return [f"+4179{n:07d}" for n in range(1_000_000, 1_000_000 + count)]
+
+
+def uploads(vendor: Emulator) -> Counter[str]:
+    """Return how many times the vendor received each number."""
+    return Counter(n for t in vendor.tasks(with_numbers=True) for n in t["uploaded_numbers"])
+
+
+def wait_for(check: Any, what: str, timeout: float) -> None:
+    """Wait until ``check()`` is true, or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def logs(tmp_path: Path) -> str:
+    """Return every worker's output (for failure messages)."""
+    return "\n".join(p.read_text(errors="replace") for p in sorted(tmp_path.glob("w*.log")))
+
+
+def test_two_workers_finish_a_job_and_a_killed_one_loses_nothing(
+    tmp_path: Path, queue_url: str, emulators: Any
+) -> None:
+    vendor = emulators.start(MOCK_PROFILE="demo", MOCK_API_KEYS={KEY: 1_000_000})
+    env = environment(tmp_path, queue_url, vendor)
+    values = numbers(1200)  # 12 tasks of 100
+    workers = [start_worker(env, tmp_path, name) for name in ("w1", "w2")]
+    try:
+        with checker_for(env) as checker:
+            assert not checker.runner.alive  # queue mode: this process does no vendor I/O
+            job = checker.submit(checker.plan(values))
+            # Every upload done (none in flight), polls under way: kill one worker now.
+            wait_for(lambda: vendor.ledger()["tasks_created"] == 12, "12 uploads", 90)
+            workers[0].kill()
+            workers[0].wait(10)
+            progress = checker.wait(job, timeout=90 + TAKEOVER_BOUND)
+            assert progress.finished, logs(tmp_path)
+            answers = checker.answers(job)
+    finally:
+        for worker in workers:
+            stop(worker)
+    assert workers[0].returncode == -signal.SIGKILL
+    assert set(answers) == set(values)
+    assert {a.answer for a in answers.values()} <= {"yes", "no", "ban"}
+    uploaded = uploads(vendor)
+    assert set(uploaded) == set(values)
+    assert [n for n, times in uploaded.items() if times > 1] == []  # 0 duplicates
+    assert vendor.ledger()["tasks_created"] == 12
+
+
+def test_a_worker_killed_inside_an_upload_leaves_it_uncertain_never_resent(
+    tmp_path: Path, queue_url: str, emulators: Any
+) -> None:
+    vendor = emulators.start(MOCK_PROFILE="demo", MOCK_API_KEYS={KEY: 1_000_000})
+    vendor.configure(create_latency_ms=4000)
+    env = environment(tmp_path, queue_url, vendor)
+    values = numbers(50)
+    first = start_worker(env, tmp_path, "w1")
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        with checker_for(env) as checker:
+            job = checker.submit(checker.plan(values))
+            wait_for(
+                lambda: [t.state for t in checker.store.job_tasks(job)] == [TaskState.CREATING],
+                "the upload in flight",
+                60,
+            )
+            first.kill()
+            first.wait(10)
+            second = start_worker(env, tmp_path, "w2")
+            wait_for(
+                lambda: [t.state for t in checker.store.job_tasks(job)] == [TaskState.UNCERTAIN],
+                "the takeover",
+                60 + TAKEOVER_BOUND,
+            )
+            (task,) = checker.store.job_tasks(job)
+            assert task.error == CRASHED_UPLOAD
+            # A few more sweeps of the live worker: still one upload, no second one.
+            time.sleep(3 * 5)
+            assert [t.state for t in checker.store.job_tasks(job)] == [TaskState.UNCERTAIN]
+    finally:
+        stop(first)
+        if second is not None:
+            stop(second)
+    assert len(vendor.tasks()) <= 1  # the emulator may have created it: billed once at most
+    assert all(times == 1 for times in uploads(vendor).values())
+
+
+def test_a_worker_without_the_queue_tables_refuses_and_names_the_upgrade(
+    tmp_path: Path, cluster: Any, emulators: Any
+) -> None:
+    vendor = emulators.start(MOCK_API_KEYS={KEY: 100})
+    bare = cluster.url(cluster.create_database())
+    env = environment(tmp_path, bare, vendor)
+    done = subprocess.run(
+        [sys.executable, "-m", "addin.cli", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 8, done.stderr
+    assert "fbcheck db upgrade" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        ({"FBCHECK_DATABASE_URL": ""}, "FBCHECK_DATABASE_URL=postgresql://"),
+        ({"FBCHECK_DATABASE_URL": "sqlite:///x.db"}, "FBCHECK_DATABASE_URL=postgresql://"),
+        ({"FBCHECK_API_KEY": ""}, "FBCHECK_API_KEY"),
+    ],
+    ids=["no-url", "not-postgres", "demo-mode"],
+)
+def test_a_worker_without_its_settings_says_which_and_exits_2(
+    tmp_path: Path, changes: dict[str, str], said: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FBCHECK_")}
+    env.update(
+        FBCHECK_DATA_DIR=str(tmp_path / "data"),
+        FBCHECK_DATABASE_URL="postgresql://u:p@127.0.0.1:1/db",
+        FBCHECK_API_KEY=KEY,
+        FBCHECK_API_URL="http://127.0.0.1:1",
+        PYTHONPATH=str(REPOSITORY),
+    )
+    env.update(changes)
+    done = subprocess.run(
+        [sys.executable, "-m", "addin.cli", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr
