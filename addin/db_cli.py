@@ -2,9 +2,11 @@
 
 The store is the one ``fbcheck check`` uses: ``FBCHECK_DATABASE_URL`` (PostgreSQL),
 else the SQLite file in the data folder. PostgreSQL is only ever changed by this
-command: ``fbcheck serve``, ``check`` and ``jobs`` facing an older schema refuse to
-start (exit 8) and name it. The SQLite file is upgraded by any command that opens
-it, as before; this command does the same and says what it did.
+command: ``fbcheck serve``, ``check``, ``jobs`` and ``worker`` facing an older schema refuse
+to start (exit 8) and name it. On PostgreSQL it also creates the tables of the workers'
+queue (procrastinate's, ``addin.engine.workers``) when they are missing. The SQLite file
+is upgraded by any command that opens it, as before; this command does the same and says
+what it did.
 
 Exit codes: 0 upgraded or already current; 2 a bad ``FBCHECK_`` setting; 8 the store
 could not be used (the message says why; never with the password).
@@ -65,6 +67,7 @@ def upgrade(settings: Settings) -> str:
 
         try:
             change = _upgrade_postgres(location)
+            change += _upgrade_queue(location)
         except psycopg.Error as exc:
             target = PostgresBackend(
                 location, lock_timeout=settings.store_lock_timeout, check=False
@@ -76,6 +79,16 @@ def upgrade(settings: Settings) -> str:
     store.close()
     change = store.schema_change or "already at the newest revision: nothing to do"
     return f"SQLite store {location}: {change}."
+
+
+def _upgrade_queue(url: str) -> str:
+    """Create the workers' queue tables (procrastinate's) unless there; return what was done."""
+    from addin.engine.store.postgres import libpq_url
+    from addin.engine.workers import apply_queue_schema
+
+    if apply_queue_schema(libpq_url(url)):
+        return "; the workers' queue tables created"
+    return "; the workers' queue tables present"
 
 
 def _upgrade_postgres(url: str) -> str:

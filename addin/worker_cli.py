@@ -56,16 +56,18 @@ def run(args: argparse.Namespace, *, settings: Settings | None = None) -> int:
 
 
 def queue_url(settings: Settings) -> str:
-    """Return the PostgreSQL URL of the store and the queue, or stop with exit 2."""
+    """Return the PostgreSQL URL of the store and the queue (as libpq reads it), or exit 2."""
+    from addin.engine.store.postgres import is_postgres_url, libpq_url
+
     url = settings.database_url.get_secret_value().strip() if settings.database_url else ""
-    if not url.startswith(("postgresql://", "postgres://")):
+    if not is_postgres_url(url):
         raise CommandError(
             EXIT_USAGE,
             "needs FBCHECK_DATABASE_URL=postgresql://USER:PASSWORD@HOST:PORT/DATABASE (the"
             " team's store and queue); a single user needs no worker: `fbcheck serve` and"
             " `fbcheck check` do the vendor I/O themselves",
         )
-    return url
+    return libpq_url(url)
 
 
 def _work(settings: Settings, *, name: str | None) -> int:
@@ -85,7 +87,8 @@ def _work(settings: Settings, *, name: str | None) -> int:
     except (OSError, RuntimeError) as exc:
         raise CommandError(EXIT_STORE, f"the data folder cannot be used: {exc}") from None
     try:
-        store = Store(store_location(settings), lock_timeout=settings.store_lock_timeout)
+        # The store refuses a schema older than this fbcheck, naming `fbcheck db upgrade`.
+        store = Store(settings.store_location, lock_timeout=settings.store_lock_timeout)
     except StoreError as exc:
         raise CommandError(EXIT_STORE, str(exc)) from None
     app = make_app(url)
@@ -154,8 +157,3 @@ def _check_queue(url: str, present: Any) -> None:
             EXIT_STORE,
             "the queue's tables are missing from the database: run `fbcheck db upgrade` first",
         )
-
-
-def store_location(settings: Settings) -> Any:
-    """Return where the store is: the PostgreSQL URL once the store runs there, else SQLite."""
-    return settings.db_path

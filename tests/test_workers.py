@@ -1,7 +1,7 @@
 """Team mode's queue workers: `fbcheck worker` processes, a PostgreSQL queue, the emulator.
 
 A throwaway PostgreSQL cluster on loopback (``tests/postgres.py``) holds the
-queue; the emulator is the vendor over HTTP; jobs are submitted by a Checker in
+store and the queue; the emulator is the vendor over HTTP; jobs are submitted by a Checker in
 queue mode (``FBCHECK_SCHEDULER=queue``: it runs no runner of its own, as
 ``fbcheck serve --team`` does) and done by real ``fbcheck worker`` processes,
 one of them killed with SIGKILL in the middle.
@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,37 +28,40 @@ from addin.engine.workers import TAKEOVER_BOUND, apply_queue_schema
 from addin.vendor import open_checker
 from tests.conftest import Emulator
 
-try:
-    from tests.postgres import Cluster
-except ImportError:  # pragma: no cover - the store's PostgreSQL test cluster is not here
-    Cluster = None  # type: ignore[assignment,misc]
-
 KEY = "worker-test-key"
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    """One throwaway PostgreSQL cluster for this module (skipped, saying why, without one)."""
-    if Cluster is None:
-        pytest.skip("tests/postgres.py (the throwaway PostgreSQL cluster) is missing")
-    reason = Cluster.why_not()
-    if reason:
-        pytest.skip(f"no PostgreSQL cluster: {reason}")
-    running = Cluster.start()
-    yield running
-    running.stop()
+def db_upgrade(url: str, tmp_path: Path) -> str:
+    """Run ``fbcheck db upgrade`` on ``url``; return what it printed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FBCHECK_")}
+    env.update(
+        FBCHECK_DATABASE_URL=url,
+        FBCHECK_DATA_DIR=str(tmp_path / "data"),
+        PYTHONPATH=str(REPOSITORY),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "addin.cli", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 @pytest.fixture
-def queue_url(cluster: Any) -> str:
-    """Return a new database with the queue's tables."""
-    url: str = cluster.url(cluster.create_database())
-    assert apply_queue_schema(url) is True
-    assert apply_queue_schema(url) is False  # a second upgrade changes nothing
-    return url
+def queue_url(pg_store_url: str, tmp_path: Path) -> str:
+    """Return a new database at the store's head revision, the queue's tables added by
+    ``fbcheck db upgrade``."""
+    assert "the workers' queue tables created" in db_upgrade(pg_store_url, tmp_path)
+    assert "the workers' queue tables present" in db_upgrade(pg_store_url, tmp_path)
+    assert apply_queue_schema(pg_store_url) is False  # nothing left to do
+    return pg_store_url
 
 
 def environment(tmp_path: Path, url: str, vendor: Emulator, **extra: str) -> dict[str, str]:
@@ -203,12 +205,13 @@ def test_a_worker_killed_inside_an_upload_leaves_it_uncertain_never_resent(
     assert all(times == 1 for times in uploads(vendor).values())
 
 
-def test_a_worker_without_the_queue_tables_refuses_and_names_the_upgrade(
-    tmp_path: Path, cluster: Any, emulators: Any
+@pytest.mark.parametrize("missing", ["queue", "store"])
+def test_a_worker_facing_an_outdated_schema_refuses_and_names_the_upgrade(
+    tmp_path: Path, pg_url: str, pg_store_url: str, emulators: Any, missing: str
 ) -> None:
     vendor = emulators.start(MOCK_API_KEYS={KEY: 100})
-    bare = cluster.url(cluster.create_database())
-    env = environment(tmp_path, bare, vendor)
+    # "store": an empty database (no revision at all); "queue": the store's tables only.
+    env = environment(tmp_path, pg_url if missing == "store" else pg_store_url, vendor)
     done = subprocess.run(
         [sys.executable, "-m", "addin.cli", "worker"],
         env=env,

@@ -339,7 +339,9 @@ class Checker(ClosedOnExit):
         from addin.engine.workers import make_app, wake_workers  # team mode only
 
         if self._queue_app is None:
-            app = make_app(self.settings.database_url.get_secret_value(), sync=True)
+            from addin.engine.store.postgres import libpq_url
+
+            app = make_app(libpq_url(self.settings.database_url.get_secret_value()), sync=True)
             app.open()
             self._queue_app = app
         wake_workers(self._queue_app)
