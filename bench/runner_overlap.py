@@ -1,0 +1,92 @@
+"""Print how long the runner takes for a job's tasks: steps one after another, and overlapped.
+
+The same job (``--numbers`` distinct numbers in tasks of ``--chunk``, 24 tasks by
+default, as a 1,000,000-row global check makes) runs twice on fresh data folders
+against the emulator (its own process, ``instant`` profile, as in
+``bench/pipeline.py``): once with ``FBCHECK_PARALLEL_STEPS=1`` (the steps of
+different tasks one after the other, as before the steps were split out) and once
+with the default pool. The time printed runs from the job's submission (its
+numbers stored) to its last answer stored: uploads, polls, downloads and storing
+the answers, nothing of reading or writing files. Repeated ``--rounds`` times,
+alternating, so both see the same machine load.
+
+Usage: ``python bench/runner_overlap.py [--numbers 480000] [--chunk 20000] [--rounds 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pipeline import start_emulator
+from pydantic import SecretStr
+
+from addin.config import Settings
+from addin.vendor import open_checker
+
+
+def one_run(url: str, data: Path, values: list[str], chunk: int, parallel: int) -> float:
+    """Run the job once; return seconds from submission to the last answer stored."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        api_key=SecretStr("bench"),
+        api_url=url,
+        data_dir=data,
+        poll_min_interval=0.05,
+        poll_max_interval=0.5,
+        max_numbers_per_task=chunk,
+        parallel_steps=parallel,
+    )
+    with open_checker(settings) as checker:
+        plan = checker.plan(values)
+        started = time.perf_counter()
+        job = checker.submit(plan)
+        progress = checker.wait(job, timeout=3600, interval=0.05)
+        elapsed = time.perf_counter() - started
+        if not progress.finished:
+            raise SystemExit(f"the job did not finish: {progress}")
+    return elapsed
+
+
+def main() -> None:
+    """Run both variants ``--rounds`` times and print each time and the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--numbers", type=int, default=480_000)
+    parser.add_argument("--chunk", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--parallel", type=int, default=Settings.model_fields["parallel_steps"].default
+    )
+    args = parser.parse_args()
+    values = [f"+4179{n:07d}" for n in range(args.numbers)]
+    emulator, url = start_emulator("instant", "bench:100000000")
+    work = Path(tempfile.mkdtemp(prefix="fbcheck-overlap-"))
+    tasks = -(-args.numbers // args.chunk)
+    print(
+        f"{args.numbers:,} numbers in {tasks} tasks; {os.cpu_count()} cores,"
+        f" load average {os.getloadavg()[0]:.1f} at start"
+    )
+    print(f"{'round':>5} {'steps 1 by 1 s':>15} {f'pool of {args.parallel} s':>12} {'ratio':>6}")
+    try:
+        for round_no in range(1, args.rounds + 1):
+            times = []
+            for parallel in (1, args.parallel):
+                data = work / f"data-{round_no}-{parallel}"
+                times.append(one_run(url, data, values, args.chunk, parallel))
+                shutil.rmtree(data, ignore_errors=True)
+            print(f"{round_no:>5} {times[0]:>15.1f} {times[1]:>12.1f} {times[0] / times[1]:>6.2f}")
+    finally:
+        emulator.terminate()
+        emulator.wait(10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
