@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from contextlib import suppress
@@ -246,6 +247,7 @@ class Checker(ClosedOnExit):
         #: Team mode: the `fbcheck worker` processes do the vendor I/O, not this process.
         self.queued = settings.scheduler == "queue"
         self._queue_app: Any = None
+        self._queue_lock = threading.Lock()
         if start_runner and not self.queued:
             self.runner.start()
 
@@ -336,14 +338,15 @@ class Checker(ClosedOnExit):
             return
         if self.settings.database_url is None:
             return
+        from addin.engine.store.postgres import libpq_url
         from addin.engine.workers import make_app, wake_workers  # team mode only
 
-        if self._queue_app is None:
-            from addin.engine.store.postgres import libpq_url
-
-            app = make_app(libpq_url(self.settings.database_url.get_secret_value()), sync=True)
-            app.open()
-            self._queue_app = app
+        with self._queue_lock:  # requests of several threads may be the first at once
+            if self._queue_app is None:
+                url = libpq_url(self.settings.database_url.get_secret_value())
+                app = make_app(url, sync=True)
+                app.open()
+                self._queue_app = app
         wake_workers(self._queue_app)
 
     def open_job(self, fingerprint: str) -> str | None:
