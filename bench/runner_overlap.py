@@ -12,7 +12,11 @@ this process and of the emulator meanwhile (when wall is about their sum, the
 steps wait for the CPU, not for each other, and overlapping them cannot gain).
 Repeated ``--rounds`` times, alternating, so both see the same machine load.
 
-Usage: ``python bench/runner_overlap.py [--numbers 480000] [--chunk 20000] [--rounds 2]``
+``--latency-ms`` makes the emulator answer every request that late, as a distant
+vendor does.
+
+Usage: ``python bench/runner_overlap.py [--numbers 480000] [--chunk 20000] [--rounds 2]
+[--latency-ms 0]``
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -66,15 +72,24 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
+        "--latency-ms", type=int, default=0, help="the emulator answers every request this late"
+    )
+    parser.add_argument(
         "--parallel", type=int, default=Settings.model_fields["parallel_steps"].default
     )
     args = parser.parse_args()
     values = [f"+4179{n:07d}" for n in range(args.numbers)]
     emulator, url = start_emulator("instant", "bench:100000000")
+    if args.latency_ms:
+        answer = requests.put(
+            f"{url}/_mock/config", json={"latency_ms": args.latency_ms}, timeout=5
+        )
+        answer.raise_for_status()
     work = Path(tempfile.mkdtemp(prefix="fbcheck-overlap-"))
     tasks = -(-args.numbers // args.chunk)
     print(
-        f"{args.numbers:,} numbers in {tasks} tasks; {os.cpu_count()} cores,"
+        f"{args.numbers:,} numbers in {tasks} tasks, {args.latency_ms} ms vendor latency;"
+        f" {os.cpu_count()} cores,"
         f" load average {os.getloadavg()[0]:.1f} at start"
     )
     print(
