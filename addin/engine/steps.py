@@ -293,6 +293,11 @@ class TaskSteps:
             task = self.store.task(entry.ref)
             if task is None or task.realm != self.settings.realm:
                 continue
+            if (
+                task.lease_owner not in (None, self.owner)
+                and (task.lease_expires or 0.0) >= self.wall()
+            ):
+                continue  # another live process's upload (a shared data folder) stores it itself
             if task.task_id is None and task.state in (TaskState.CREATING, TaskState.UNCERTAIN):
                 self.store.record_created(
                     entry.ref, source=task.state, task_id=entry.task_id, vendor_status="pending"
