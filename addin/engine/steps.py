@@ -63,7 +63,7 @@ from addin.upstream.exceptions import (
     UpstreamError,
 )
 from addin.upstream.models import TaskStatus
-from addin.upstream.polling import PollSchedule, wait_limit
+from addin.upstream.polling import PaceHistory, PollSchedule, wait_limit
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,11 @@ class TaskMemo:
     #: Wall time the next poll was planned for; a poll far later than that means nobody
     #: watched meanwhile (the machine slept), and that time does not count as waiting.
     planned_wall: float | None = None
+    #: What earlier tasks of the realm showed of the vendor's pace when this task's
+    #: schedule was first built (kept, so a schedule rebuilt in another step, another
+    #: process, folds this task's answers into the same start, never twice).
+    pace_start: PaceHistory | None = None
+    pace_read: bool = False
     _schedule: PollSchedule | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -169,6 +174,10 @@ class TaskMemo:
             "transient_failures": self.transient_failures,
             "waiting_since": self.waiting_since,
             "planned_wall": self.planned_wall,
+            "pace_start": None
+            if self.pace_start is None
+            else [self.pace_start.top_rate, self.pace_start.tasks],
+            "pace_read": self.pace_read,
         }
 
     @classmethod
@@ -189,29 +198,50 @@ class TaskMemo:
                 transient_failures=int(data.get("transient_failures", 0)),
                 waiting_since=_float_or_none(data.get("waiting_since")),
                 planned_wall=_float_or_none(data.get("planned_wall")),
+                pace_start=_pace_or_none(data.get("pace_start")),
+                pace_read=bool(data.get("pace_read", False)),
             )
         except (TypeError, ValueError):
             log.warning("a malformed task memo was dropped; the task is polled afresh")
             return cls()
 
-    def schedule(self, settings: RunnerSettings, expected: int) -> PollSchedule:
-        """Return the task's poll schedule, rebuilt from the answers it observed."""
+    def schedule(
+        self, settings: RunnerSettings, expected: int, pace: PaceLink | None = None
+    ) -> PollSchedule:
+        """Return the task's poll schedule, rebuilt from the answers it observed.
+
+        ``pace`` reads what earlier tasks of the realm showed (once per task) and
+        stores what this task's answers add to it.
+        """
         if self._schedule is None:
-            self._schedule = PollSchedule(
+            if pace is not None and not self.pace_read:
+                self.pace_start = pace.read()
+                self.pace_read = True
+            replay = PollSchedule(
                 expected_numbers=expected,
                 min_interval=settings.poll_min_interval,
                 max_interval=settings.poll_max_interval,
                 target_delay=settings.poll_target_delay,
+                history=self.pace_start,
+                on_learned=None if pace is None else pace.learned,
             )
             for at, state, total, success, failure in self.answers or []:
-                self._schedule.observe(at, _answer(state, total, success, failure))
+                replay.observe(at, _answer(state, total, success, failure))
+            self._schedule = replay
             if self.answers is None:
                 self.answers = []
         return self._schedule
 
-    def observe(self, settings: RunnerSettings, expected: int, now: float, s: TaskStatus) -> None:
+    def observe(
+        self,
+        settings: RunnerSettings,
+        expected: int,
+        now: float,
+        s: TaskStatus,
+        pace: PaceLink | None = None,
+    ) -> None:
         """Feed one vendor answer to the schedule (and keep it for the next step)."""
-        schedule = self.schedule(settings, expected)
+        schedule = self.schedule(settings, expected, pace)
         schedule.observe(now, s)
         state = "failed" if s.is_failed else s.status
         assert self.answers is not None
@@ -221,6 +251,24 @@ class TaskMemo:
         """Forget the answers observed: the task was just created."""
         self.answers = []
         self._schedule = None
+        self.pace_start = None
+        self.pace_read = False
+
+
+@dataclass(frozen=True)
+class PaceLink:
+    """Where a task's schedule reads and stores the vendor's pace seen by earlier tasks."""
+
+    read: Callable[[], PaceHistory | None]
+    learned: Callable[[PaceHistory], None]
+
+
+def _pace_or_none(value: object) -> PaceHistory | None:
+    """Return a memo's ``pace_start`` (``[top_rate, tasks]``) as a history, or None."""
+    if value is None:
+        return None
+    top_rate, tasks = value  # type: ignore[misc]
+    return PaceHistory(float(top_rate), int(tasks))
 
 
 def _float_or_none(value: object) -> float | None:
@@ -271,6 +319,14 @@ class TaskSteps:
         self.journal = journal
         self.clock = clock
         self.wall = wall
+        realm = settings.realm
+        #: Earlier tasks' pace, read when a task's schedule is built and kept up to date.
+        self.pace = PaceLink(
+            read=partial(store.pace_history, realm),
+            learned=lambda learned: self.write(
+                partial(store.record_pace_history, realm, learned)
+            ),
+        )
         #: The tasks whose upload is in flight.
         self._uploads: set[int] = set()
         self._uploads_lock = threading.Lock()
@@ -417,8 +473,8 @@ class TaskSteps:
             return self._end(ref, TaskState.RUNNING, TaskState.FAILED, failed_reason(status))
         now = self.clock()
         memo.restart()
-        memo.observe(self.settings, record.n_numbers, now, status)
-        delay = memo.schedule(self.settings, record.n_numbers).next_delay(now)
+        memo.observe(self.settings, record.n_numbers, now, status, self.pace)
+        delay = memo.schedule(self.settings, record.n_numbers, self.pace).next_delay(now)
         return self._later(memo, Step.POLL, delay)
 
     def poll(self, record: TaskRecord, memo: TaskMemo) -> Next:
@@ -434,7 +490,7 @@ class TaskSteps:
         if record.state != TaskState.RUNNING:
             return DONE
         assert record.task_id is not None
-        schedule = memo.schedule(self.settings, record.n_numbers)  # resumed: poll now, then adapt
+        schedule = memo.schedule(self.settings, record.n_numbers, self.pace)  # resumed: poll now, then adapt
         since = max(record.created_at or 0.0, memo.waiting_since or 0.0)
         overdue = self.wall() - (memo.planned_wall or self.wall())
         if since and overdue > self._unwatched_gap():
@@ -481,7 +537,7 @@ class TaskSteps:
             return self._end(ref, TaskState.RUNNING, TaskState.FAILED, failed_reason(status))
         if status.is_exported and status.result_url:
             return Next(Step.DOWNLOAD, 0.0, status.result_url)
-        memo.observe(self.settings, record.n_numbers, now, status)
+        memo.observe(self.settings, record.n_numbers, now, status, self.pace)
         return self._later(memo, Step.POLL, schedule.next_delay(now))
 
     def download(self, record: TaskRecord, memo: TaskMemo, url: str) -> Next:

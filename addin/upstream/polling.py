@@ -52,17 +52,22 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from addin.upstream.models import TaskStatus
 
 __all__ = [
+    "HISTORY_DECAY",
+    "HISTORY_GROWTH",
+    "HISTORY_MIN_SPAN",
+    "HISTORY_SPEEDUP",
     "MEASURED_SPEEDUP",
     "PENDING_BACKOFF",
     "SPREAD_FACTOR",
     "START_BOUND_SPEEDUP",
+    "PaceHistory",
     "PollObservation",
     "PollSchedule",
     "PollSettings",
@@ -93,6 +98,18 @@ SLOWEST_PACE_SHARE: Final = 0.1
 
 _TERMINAL: Final = ("exported", "failed")
 
+#: What earlier tasks of a vendor showed counts this much less with every later task
+#: that showed something (a fast spell months ago fades) ...
+HISTORY_DECAY: Final = 0.99
+#: ... and one task may raise it at most this many times (one odd task, say a rate
+#: measured over two answers a hair apart, cannot make every later task poll at the floor).
+HISTORY_GROWTH: Final = 2.0
+#: Only stretches between answers at least this long (seconds) count for the history.
+HISTORY_MIN_SPAN: Final = 10.0
+#: With a history, the plausible top rate is at most this many times the fastest
+#: rate earlier tasks showed (unless this task measured faster) and at least that rate.
+HISTORY_SPEEDUP: Final = 1.3
+
 
 @dataclass(frozen=True)
 class PollObservation:
@@ -108,6 +125,73 @@ class PollObservation:
         """Return the observation of ``status`` received at ``at``."""
         state = "failed" if status.is_failed else status.status
         return cls(at, state, status.done, status.total)
+
+
+@dataclass(frozen=True)
+class PaceHistory:
+    """What earlier tasks of one vendor (realm) showed of its pace, observed, never assumed.
+
+    ``top_rate``: the fastest processing rate (numbers/s) an answer of an earlier
+    task proved (a rate between two answers, or the start bound), decayed by
+    ``HISTORY_DECAY`` with every later task; ``tasks``: how many tasks contributed.
+
+    Only the top rate is kept: it is what the schedule misses when a task's own
+    answers prove too little. How long earlier tasks stayed ``pending`` or took from
+    ``completed`` to ``exported`` could only make a poll later, which is safe only if
+    every later task waits at least as long: nothing an earlier task showed says so.
+    """
+
+    top_rate: float
+    tasks: int = 1
+
+    def __post_init__(self) -> None:
+        """Refuse figures no answer could have shown."""
+        if not (math.isfinite(self.top_rate) and self.top_rate > 0):
+            raise ValueError("top_rate must be a finite number > 0")
+        if self.tasks < 1:
+            raise ValueError("tasks must be at least 1")
+
+    @classmethod
+    def learn(
+        cls, history: PaceHistory | None, observations: Sequence[PollObservation]
+    ) -> PaceHistory | None:
+        """Return ``history`` (None: none yet) with one more task's answers folded in.
+
+        Pure and idempotent per task: called on the same history with a task's
+        growing answers, the last call wins. The top rate becomes the larger of the
+        old one times ``HISTORY_DECAY`` and the task's fastest proven rate, the latter
+        capped at ``HISTORY_GROWTH`` times the old one; a task that proved no rate
+        changes nothing.
+        """
+        rate = max(_proven_rates(observations), default=0.0)
+        if not (math.isfinite(rate) and rate > 0):
+            return history
+        if history is None:
+            return cls(rate)
+        rate = min(rate, history.top_rate * HISTORY_GROWTH)
+        return cls(max(history.top_rate * HISTORY_DECAY, rate), history.tasks + 1)
+
+
+def _proven_rates(observations: Sequence[PollObservation]) -> list[float]:
+    """Return the rates (numbers/s) of the task's stretches at least ``HISTORY_MIN_SPAN`` long.
+
+    As :func:`measured_rates` (the start bound and the rates between answers), but
+    two answers a moment apart, whose counts moved by a rounding, prove no rate worth
+    keeping for other tasks.
+    """
+    working = [o for o in observations if o.status == "processing" and o.done > 0]
+    if not working:
+        return []
+    rates = []
+    before = [o.at for o in observations if o.at < working[0].at]
+    if before and working[0].at - max(before) >= HISTORY_MIN_SPAN:
+        rates.append(working[0].done / (working[0].at - max(before)))
+    rates.extend(
+        (later.done - earlier.done) / (later.at - earlier.at)
+        for earlier, later in itertools.pairwise(working)
+        if later.at - earlier.at >= HISTORY_MIN_SPAN
+    )
+    return rates
 
 
 @dataclass(frozen=True)
@@ -136,14 +220,16 @@ def next_poll_at(
     expected_numbers: int,
     settings: PollSettings,
     now: float,
+    history: PaceHistory | None = None,
 ) -> float:
     """Return the moment of the next poll: within [now + min_interval, now + max_interval].
 
     ``observations`` are the answers so far, oldest first (the create answer first);
     ``expected_numbers`` the uploaded count, which stands in for ``total`` while the
-    vendor reports 0. See the module docstring for the rule.
+    vendor reports 0; ``history`` what earlier tasks of the vendor showed (None: a
+    vendor never seen). See the module docstring for the rule.
     """
-    planned = _planned(observations, expected_numbers, settings, now)
+    planned = _planned(observations, expected_numbers, settings, now, history)
     low, high = now + settings.min_interval, now + settings.max_interval
     return min(high, max(low, planned)) if math.isfinite(planned) else high
 
@@ -153,6 +239,7 @@ def _planned(
     expected_numbers: int,
     settings: PollSettings,
     now: float,
+    history: PaceHistory | None,
 ) -> float:
     """Return the unclamped moment of the next poll."""
     if not observations:
@@ -160,13 +247,32 @@ def _planned(
     last = observations[-1]
     if last.status in ("completed", *_TERMINAL):
         return last.at + settings.target_delay
-    top = top_rate(observations)
-    if top is None:
-        # Nothing done yet: back off by how long the task has waited so far.
-        waited = last.at - observations[0].at
-        return last.at + max(settings.grace, PENDING_BACKOFF * waited)
     total = last.total or expected_numbers
     remaining = max(total - last.done, 0)
+    known = history.top_rate if history is not None else None
+    top = top_rate(observations)
+    if top is None:
+        # Nothing done yet: back off by how long the task has waited so far ...
+        waited = last.at - observations[0].at
+        backoff = last.at + max(settings.grace, PENDING_BACKOFF * waited)
+        if known is None:
+            return backoff
+        # ... but no later than the export of a task that began just after the last
+        # answer and ran at the fastest rate an earlier task of this vendor showed.
+        return min(backoff, last.at + remaining / known + settings.grace)
+    if known is not None:
+        # This task's answers may prove too little (a first answer just after the
+        # start, one long stretch): the vendor has been seen this fast before. And
+        # a guess far above what the vendor ever showed only costs polls, unless
+        # this task itself measured more.
+        bound, between = measured_rates(observations)
+        fastest = max([*between, *([] if bound is None else [bound])], default=0.0)
+        if not between:
+            # Only the start bound: it says little of the top rate (the first answer
+            # may have caught only the start of processing).
+            top = max(known * HISTORY_SPEEDUP, fastest * HISTORY_SPEEDUP)
+        else:
+            top = max(known, fastest * HISTORY_SPEEDUP, min(top, known * HISTORY_SPEEDUP))
     return last.at + remaining / top + settings.grace
 
 
@@ -228,12 +334,22 @@ class PollSchedule:
         min_interval: float,
         max_interval: float,
         target_delay: float = 60.0,
+        history: PaceHistory | None = None,
+        on_learned: Callable[[PaceHistory], None] | None = None,
     ) -> None:
-        """Set the task size, the delay bounds and the target delay after export (seconds)."""
+        """Set the task size, the delay bounds and the target delay after export (seconds).
+
+        ``history``: what earlier tasks of the vendor showed (None: never seen);
+        ``on_learned`` is called with the history including this task's answers
+        whenever an answer changes it (the caller stores it for later tasks).
+        """
         if expected_numbers < 0:
             raise ValueError("expected_numbers must not be negative")
         self.expected_numbers = expected_numbers
         self.settings = PollSettings(min_interval, max_interval, target_delay)
+        self.history = history
+        self._on_learned = on_learned
+        self._learned = history
         self._observations: list[PollObservation] = []
 
     @property
@@ -254,10 +370,23 @@ class PollSchedule:
     def observe(self, now: float, status: TaskStatus) -> None:
         """Record an answer (the create answer first) received at ``now`` (monotonic s)."""
         self._observations.append(PollObservation.of(now, status))
+        learned = PaceHistory.learn(self.history, self._observations)
+        if learned is not None and learned != self._learned:
+            self._learned = learned
+            if self._on_learned is not None:
+                self._on_learned(learned)
+
+    @property
+    def learned(self) -> PaceHistory | None:
+        """Return the history with this task's answers so far folded in."""
+        return self._learned
 
     def next_delay(self, now: float) -> float:
         """Return how many seconds to wait from ``now`` before the next poll."""
-        return next_poll_at(self._observations, self.expected_numbers, self.settings, now) - now
+        at = next_poll_at(
+            self._observations, self.expected_numbers, self.settings, now, self.history
+        )
+        return at - now
 
     def observed_rate(self) -> float | None:
         """Return the task's mean pace since its processing began (numbers/s), if measured."""

@@ -10,6 +10,7 @@ module:
 - ``jobs``: jobs and their numbers, planned and claimed in one transaction;
 - ``tasks``: upstream tasks, their leases and guarded state moves (``addin.engine.states``);
 - ``ledger``: one record per vendor request outcome;
+- ``pace``: what earlier tasks of a realm showed of the vendor's pace (poll schedule);
 - ``database``: connections and transactions (``postgres`` for PostgreSQL);
 - ``migrate``: the schema revisions, run on a store (``revisions``: their ids).
 """
@@ -20,6 +21,7 @@ from addin.engine.store.cache import ResultCache
 from addin.engine.store.database import StoreError
 from addin.engine.store.jobs import JobTable, NewJob
 from addin.engine.store.ledger import Billed, RequestLedger
+from addin.engine.store.pace import PaceTable
 from addin.engine.store.records import Answer, JobRecord, TaskRecord
 
 __all__ = [
@@ -33,5 +35,5 @@ __all__ = [
 ]
 
 
-class Store(JobTable, ResultCache, RequestLedger):
+class Store(JobTable, ResultCache, RequestLedger, PaceTable):
     """The store: every table family over one SQLite file or PostgreSQL database."""

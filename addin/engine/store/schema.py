@@ -152,6 +152,25 @@ def define_tables(metadata: sa.MetaData) -> None:
     )
 
 
+def define_pace_history(metadata: sa.MetaData) -> None:
+    """Add ``pace_history`` (revision 0002): what earlier tasks of a realm showed of its pace.
+
+    One row per task realm, rewritten as polls come back (``polling.PaceHistory``):
+    the fastest processing rate an answer proved (numbers/s), decayed with every
+    task, and how many tasks contributed.
+    """
+    sa.Table(
+        "pace_history",
+        metadata,
+        sa.Column("realm", sa.Text, nullable=False, primary_key=True),
+        sa.Column("top_rate", sa.Double().with_variant(sqlite.REAL(), "sqlite"), nullable=False),
+        sa.Column("tasks", sa.Integer, nullable=False),
+        sa.Column("updated_at", TIMESTAMP, nullable=False),
+        sqlite_with_rowid=False,
+    )
+
+
 #: The schema at the newest revision.
 metadata = sa.MetaData()
 define_tables(metadata)
+define_pace_history(metadata)
