@@ -17,10 +17,15 @@ from hypothesis import strategies as st
 
 from addin.upstream.models import TaskStatus
 from addin.upstream.polling import (
+    HISTORY_DECAY,
+    HISTORY_GROWTH,
+    HISTORY_MIN_SPAN,
+    HISTORY_SPEEDUP,
     MEASURED_SPEEDUP,
     PENDING_BACKOFF,
     QUEUE_ALLOWANCE,
     START_BOUND_SPEEDUP,
+    PaceHistory,
     PollObservation,
     PollSchedule,
     PollSettings,
@@ -114,13 +119,21 @@ def simulate(
     min_interval: float = MIN_INTERVAL,
     max_interval: float = MAX_INTERVAL,
     target_delay: float = TARGET,
+    history: PaceHistory | None = None,
+    learned: list[PaceHistory] | None = None,
 ) -> Outcome:
-    """Drive a PollSchedule against ``vendor`` from the create answer to the export."""
+    """Drive a PollSchedule against ``vendor`` from the create answer to the export.
+
+    ``history``: what earlier tasks showed; every history the schedule hands back
+    as the answers come is appended to ``learned``.
+    """
     schedule = PollSchedule(
         expected_numbers=vendor.numbers,
         min_interval=min_interval,
         max_interval=max_interval,
         target_delay=target_delay,
+        history=history,
+        on_learned=None if learned is None else learned.append,
     )
     now = 0.0
     schedule.observe(now, vendor.at(now))
@@ -448,3 +461,199 @@ def test_the_schedule_is_a_pure_function_of_its_inputs(steps, expected):
     first = next_poll_at(seen, expected, SETTINGS, now)
     assert next_poll_at(list(seen), expected, SETTINGS, now) == first
     assert seen == observations_of(steps, expected)  # the answers were not touched
+
+
+# -- what earlier tasks of the vendor showed (PaceHistory) ------------------------------
+
+histories = st.builds(
+    PaceHistory,
+    st.floats(min_value=0.01, max_value=10_000, allow_nan=False),
+    st.integers(min_value=1, max_value=10_000),
+)
+
+
+def carried(
+    seeds: range, history: PaceHistory | None = None
+) -> list[tuple[Outcome, PaceHistory | None]]:
+    """Return each seed's task with the history carried from the tasks before it, in order."""
+    done = []
+    for seed in seeds:
+        learned: list[PaceHistory] = []
+        done.append(
+            (simulate(Vendor.variable(20_000, seed), history=history, learned=learned), history)
+        )
+        history = learned[-1] if learned else history
+    return done
+
+
+def warmed_up() -> PaceHistory:
+    """Return the history after 20 tasks of the variable profile (seeds no other test uses)."""
+    *_, (_, history) = carried(range(10_000, 10_021))
+    assert history is not None
+    return history
+
+
+def test_with_what_earlier_tasks_showed_the_variable_pace_meets_the_targets_over_100_seeds():
+    # The realistic order: tasks of one vendor one after another, each starting from
+    # what the earlier ones showed (20 warm-up tasks first). The same seeds without a
+    # history are the test above: 2 tasks over 10 billed requests, 2 over the grace.
+    runs = carried(range(100), warmed_up())
+    billed = sorted(o.billed for o, _ in runs)
+    late = sorted(o.lateness for o, _ in runs)
+    assert min(late) >= 0
+    assert statistics.median(billed) <= 7
+    assert max(billed) <= 10
+    assert statistics.median(late) <= TARGET
+    assert max(late) <= GRACE
+
+
+def test_a_first_answer_just_after_the_start_is_caught_with_a_history():
+    # Seed 439: the answer at 120 s caught only 390 numbers; alone the schedule
+    # trusts 3x that start bound and waits the 900 s ceiling (135 s late). An
+    # earlier task proved 25 numbers/s: the poll comes in time.
+    vendor = Vendor.variable(20_000, 439)
+    cold = simulate(vendor)
+    warm = simulate(vendor, history=PaceHistory(25.0))
+    assert cold.lateness > GRACE
+    assert warm.lateness <= GRACE
+    assert warm.billed <= cold.billed + 1
+
+
+def test_a_fast_task_behind_a_long_queue_is_caught_with_a_history():
+    # Pending from 0 to 1,510 s (polls at 0, 120, 600 and 1,500 s), then 20,000
+    # numbers at 30/s (11 minutes): alone the pending back-off waits the 900 s
+    # ceiling and sleeps through the whole task (exported at 2,187 s, seen at 2,400 s).
+    vendor = Vendor(20_000, 30.0, queue=1_510.0, export_delay=10.0)
+    cold = simulate(vendor)
+    warm = simulate(vendor, history=PaceHistory(30.0))
+    assert cold.lateness > GRACE
+    assert warm.lateness <= GRACE
+
+
+def test_while_pending_a_history_polls_by_when_the_task_could_be_done():
+    seen = [obs(0, "pending"), obs(120, "pending"), obs(600, "pending")]
+    alone = next_poll_at(seen, 20_000, SETTINGS, 600)
+    assert alone == 600 + MAX_INTERVAL  # 4 x 600 s, clamped
+    # 20,000 numbers at 40/s take 500 s: the export could be at 1,100 s.
+    assert next_poll_at(seen, 20_000, SETTINGS, 600, PaceHistory(40.0)) == 600 + 500 + GRACE
+    # A slower vendor than the back-off allows for changes nothing.
+    assert next_poll_at(seen, 20_000, SETTINGS, 600, PaceHistory(5.0)) == alone
+
+
+def test_a_history_bounds_this_tasks_guess_unless_it_measured_more():
+    # Steady 10/s between answers: alone the top rate is 2.5 x 10 = 25/s.
+    seen = [
+        obs(0, "pending"),
+        obs(100, "processing", 500, 10_000),
+        obs(400, "processing", 3_500, 10_000),
+    ]
+    assert top_rate(seen) == pytest.approx(MEASURED_SPEEDUP * 10)
+    remaining = 10_000 - 3_500
+    # The vendor never went above 12/s before: at most 1.3 x 12 = 15.6/s is plausible.
+    at = next_poll_at(seen, 10_000, SETTINGS, 400, PaceHistory(12.0))
+    assert at == pytest.approx(400 + remaining / (HISTORY_SPEEDUP * 12) + GRACE)
+    # This task measured more than the history's ceiling: its own rate counts.
+    at = next_poll_at(seen, 10_000, SETTINGS, 400, PaceHistory(5.0))
+    assert at == pytest.approx(400 + remaining / (HISTORY_SPEEDUP * 10) + GRACE)
+    # A history faster than this task's guess is the floor.
+    at = next_poll_at(seen, 10_000, SETTINGS, 400, PaceHistory(40.0))
+    assert at == pytest.approx(400 + remaining / 40 + GRACE)
+
+
+def test_the_history_learns_the_fastest_proven_rate_decays_and_caps_growth():
+    seen = [obs(0, "pending"), obs(100, "processing", 500), obs(400, "processing", 3_500)]
+    # The start bound (500 in 100 s) and the rate between answers (3,000 in 300 s).
+    assert PaceHistory.learn(None, seen) == PaceHistory(10.0, 1)
+    # An earlier, faster vendor decays by one step; a slower one is raised.
+    assert PaceHistory.learn(PaceHistory(20.0, 4), seen) == PaceHistory(20.0 * HISTORY_DECAY, 5)
+    assert PaceHistory.learn(PaceHistory(8.0, 4), seen) == PaceHistory(10.0, 5)
+    # One odd task raises it at most HISTORY_GROWTH times.
+    assert PaceHistory.learn(PaceHistory(1.0, 4), seen) == PaceHistory(HISTORY_GROWTH, 5)
+    # A task that proved no rate changes nothing.
+    assert PaceHistory.learn(PaceHistory(8.0, 4), seen[:1]) == PaceHistory(8.0, 4)
+    assert PaceHistory.learn(None, [obs(0, "pending"), obs(900, "exported", 20_000)]) is None
+
+
+def test_answers_a_moment_apart_teach_the_history_nothing():
+    # 40 numbers in 0.5 s "is" 80/s: a rounding of the counter, not a pace.
+    seen = [
+        obs(0, "pending"),
+        obs(HISTORY_MIN_SPAN / 2, "processing", 40),
+        obs(HISTORY_MIN_SPAN, "processing", 80),
+    ]
+    assert PaceHistory.learn(None, seen) is None
+    later = [*seen, obs(HISTORY_MIN_SPAN + 100, "processing", 1_080)]
+    assert PaceHistory.learn(None, later) == PaceHistory(10.0, 1)
+
+
+def test_the_schedule_hands_back_what_it_learned_as_answers_come():
+    learned: list[PaceHistory] = []
+    schedule = PollSchedule(
+        expected_numbers=20_000,
+        min_interval=MIN_INTERVAL,
+        max_interval=MAX_INTERVAL,
+        history=PaceHistory(4.0, 3),
+        on_learned=learned.append,
+    )
+    schedule.observe(0, status("pending"))
+    assert learned == []  # nothing proven yet: nothing to store
+    schedule.observe(100, status("processing", 20_000, 500))
+    assert learned == [PaceHistory(5.0, 4)]
+    schedule.observe(200, status("processing", 20_000, 1_000))
+    assert learned == [PaceHistory(5.0, 4)]  # the same history: not handed back again
+    schedule.observe(300, status("processing", 20_000, 2_500))
+    # From the history it started with (one task, one fold), not from the last one.
+    assert learned[-1] == PaceHistory(min(15.0, 4.0 * HISTORY_GROWTH), 4)
+    assert schedule.learned == learned[-1]
+    assert schedule.history == PaceHistory(4.0, 3)
+
+
+@pytest.mark.parametrize(
+    ("rate", "tasks"), [(0.0, 1), (-1.0, 1), (math.inf, 1), (math.nan, 1), (1.0, 0)]
+)
+def test_a_history_no_answer_could_show_is_refused(rate, tasks):
+    with pytest.raises(ValueError, match="must be"):
+        PaceHistory(rate, tasks)
+
+
+@given(
+    expected=st.integers(min_value=0, max_value=200_000),
+    bounds=bounds,
+    steps=answers,
+    later=st.floats(min_value=0, max_value=10_000),
+    history=histories,
+)
+def test_with_a_history_the_next_poll_stays_within_the_bounds(
+    expected, bounds, steps, later, history
+):
+    low, high = bounds
+    settings = PollSettings(low, high, TARGET)
+    seen = observations_of(steps, expected)
+    now = (seen[-1].at if seen else 0.0) + later
+    assert now + low <= next_poll_at(seen, expected, settings, now, history) <= now + high
+
+
+@given(
+    expected=st.integers(min_value=0, max_value=200_000),
+    steps=answers,
+    later=st.floats(min_value=0, max_value=10_000),
+    rates=st.tuples(
+        st.floats(min_value=0.01, max_value=10_000), st.floats(min_value=0.01, max_value=10_000)
+    ).map(sorted),
+)
+def test_a_faster_history_never_polls_later(expected, steps, later, rates):
+    seen = observations_of(steps, expected)
+    now = (seen[-1].at if seen else 0.0) + later
+    slow, fast = (PaceHistory(r) for r in rates)
+    assert next_poll_at(seen, expected, SETTINGS, now, fast) <= next_poll_at(
+        seen, expected, SETTINGS, now, slow
+    )
+
+
+@given(steps=answers, expected=st.integers(min_value=0, max_value=200_000), history=histories)
+def test_one_task_moves_the_history_by_a_bounded_step(steps, expected, history):
+    learned = PaceHistory.learn(history, observations_of(steps, expected))
+    assert learned is not None
+    assert history.top_rate * HISTORY_DECAY <= learned.top_rate
+    assert learned.top_rate <= max(history.top_rate, history.top_rate * HISTORY_GROWTH)
+    assert learned.tasks in (history.tasks, history.tasks + 1)
