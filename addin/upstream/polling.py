@@ -61,7 +61,6 @@ from addin.upstream.models import TaskStatus
 __all__ = [
     "HISTORY_DECAY",
     "HISTORY_GROWTH",
-    "HISTORY_MIN_SPAN",
     "HISTORY_SPEEDUP",
     "MEASURED_SPEEDUP",
     "PENDING_BACKOFF",
@@ -104,8 +103,6 @@ HISTORY_DECAY: Final = 0.99
 #: ... and one task may raise it at most this many times (one odd task, say a rate
 #: measured over two answers a hair apart, cannot make every later task poll at the floor).
 HISTORY_GROWTH: Final = 2.0
-#: Only stretches between answers at least this long (seconds) count for the history.
-HISTORY_MIN_SPAN: Final = 10.0
 #: With a history, the plausible top rate is at most this many times the fastest
 #: rate earlier tasks showed (unless this task measured faster) and at least that rate.
 HISTORY_SPEEDUP: Final = 1.3
@@ -153,7 +150,10 @@ class PaceHistory:
 
     @classmethod
     def learn(
-        cls, history: PaceHistory | None, observations: Sequence[PollObservation]
+        cls,
+        history: PaceHistory | None,
+        observations: Sequence[PollObservation],
+        min_span: float = 0.0,
     ) -> PaceHistory | None:
         """Return ``history`` (None: none yet) with one more task's answers folded in.
 
@@ -161,9 +161,10 @@ class PaceHistory:
         growing answers, the last call wins. The top rate becomes the larger of the
         old one times ``HISTORY_DECAY`` and the task's fastest proven rate, the latter
         capped at ``HISTORY_GROWTH`` times the old one; a task that proved no rate
-        changes nothing.
+        changes nothing. Only stretches at least ``min_span`` seconds long count (the
+        schedule passes its ``min_interval``).
         """
-        rate = max(_proven_rates(observations), default=0.0)
+        rate = max(_proven_rates(observations, min_span), default=0.0)
         if not (math.isfinite(rate) and rate > 0):
             return history
         if history is None:
@@ -172,24 +173,25 @@ class PaceHistory:
         return cls(max(history.top_rate * HISTORY_DECAY, rate), history.tasks + 1)
 
 
-def _proven_rates(observations: Sequence[PollObservation]) -> list[float]:
-    """Return the rates (numbers/s) of the task's stretches at least ``HISTORY_MIN_SPAN`` long.
+def _proven_rates(observations: Sequence[PollObservation], min_span: float) -> list[float]:
+    """Return the rates (numbers/s) of the task's stretches at least ``min_span`` long.
 
     As :func:`measured_rates` (the start bound and the rates between answers), but
-    two answers a moment apart, whose counts moved by a rounding, prove no rate worth
-    keeping for other tasks.
+    two answers closer than the polls' floor (a retry, a resumed task), whose counts
+    may have moved by a rounding or one jump of the vendor's counter, prove no rate
+    worth keeping for other tasks.
     """
     working = [o for o in observations if o.status == "processing" and o.done > 0]
     if not working:
         return []
     rates = []
     before = [o.at for o in observations if o.at < working[0].at]
-    if before and working[0].at - max(before) >= HISTORY_MIN_SPAN:
+    if before and working[0].at - max(before) >= max(min_span, 1e-9):
         rates.append(working[0].done / (working[0].at - max(before)))
     rates.extend(
         (later.done - earlier.done) / (later.at - earlier.at)
         for earlier, later in itertools.pairwise(working)
-        if later.at - earlier.at >= HISTORY_MIN_SPAN
+        if later.at - earlier.at >= max(min_span, 1e-9)
     )
     return rates
 
@@ -370,7 +372,7 @@ class PollSchedule:
     def observe(self, now: float, status: TaskStatus) -> None:
         """Record an answer (the create answer first) received at ``now`` (monotonic s)."""
         self._observations.append(PollObservation.of(now, status))
-        learned = PaceHistory.learn(self.history, self._observations)
+        learned = PaceHistory.learn(self.history, self._observations, self.settings.min_interval)
         if learned is not None and learned != self._learned:
             self._learned = learned
             if self._on_learned is not None:

@@ -12,6 +12,7 @@ from addin.config import Settings
 from addin.engine.checker import Account, Checker, JobProgress
 from addin.engine.connection import cache_realm_of
 from addin.engine.errors import UnknownJobError
+from addin.engine.store import Store
 from addin.vendor import open_checker
 from tests.conftest import Emulator as SharedEmulator
 
@@ -392,3 +393,35 @@ def test_retire_ends_open_demo_tasks_with_the_reason(tmp_path: Path) -> None:
         answers = again.answers(job_id)
     assert progress.finished
     assert [a.reason for a in answers.values()] == ["the key changed"]
+
+
+def test_the_pace_a_task_showed_is_stored_for_the_next_task_of_the_vendor(tmp_path: Path) -> None:
+    # 200 numbers/s from the create on: the polls (0.05 s apart at least) see the count move.
+    with Emulator(
+        MOCK_PROFILE="realistic", MOCK_QUEUE_DELAY=0, MOCK_RATE=200, MOCK_EXPORT_DELAY=0.5
+    ) as emu:
+        settings = make_settings(
+            tmp_path, emu.url, max_numbers_per_task=1_000, target_export_delay=0.1
+        )
+        with open_checker(settings) as checker:
+            run_job(checker, numbers(400))
+            realm = checker.task_realm
+        store = Store(settings.store_location)
+        try:
+            first = store.pace_history(realm)
+            assert first is not None, "no pace history was written"
+            assert first.tasks == 1
+            # What the polls measured, between 0 and about the emulator's pace (its
+            # clock and ours differ by the request times only).
+            assert 0 < first.top_rate < 200 * 1.5
+        finally:
+            store.close()
+        with open_checker(settings) as checker:
+            run_job(checker, numbers(400, start=400))
+        store = Store(settings.store_location)
+        try:
+            second = store.pace_history(realm)
+            assert second is not None
+            assert second.tasks == 2  # the second task started from the first's history
+        finally:
+            store.close()

@@ -19,7 +19,6 @@ from addin.upstream.models import TaskStatus
 from addin.upstream.polling import (
     HISTORY_DECAY,
     HISTORY_GROWTH,
-    HISTORY_MIN_SPAN,
     HISTORY_SPEEDUP,
     MEASURED_SPEEDUP,
     PENDING_BACKOFF,
@@ -574,16 +573,14 @@ def test_the_history_learns_the_fastest_proven_rate_decays_and_caps_growth():
     assert PaceHistory.learn(None, [obs(0, "pending"), obs(900, "exported", 20_000)]) is None
 
 
-def test_answers_a_moment_apart_teach_the_history_nothing():
-    # 40 numbers in 0.5 s "is" 80/s: a rounding of the counter, not a pace.
-    seen = [
-        obs(0, "pending"),
-        obs(HISTORY_MIN_SPAN / 2, "processing", 40),
-        obs(HISTORY_MIN_SPAN, "processing", 80),
-    ]
-    assert PaceHistory.learn(None, seen) is None
-    later = [*seen, obs(HISTORY_MIN_SPAN + 100, "processing", 1_080)]
-    assert PaceHistory.learn(None, later) == PaceHistory(10.0, 1)
+def test_answers_closer_than_the_poll_floor_teach_the_history_nothing():
+    # 400 numbers in 1 s "is" 400/s: one jump of the counter (a retry came quickly).
+    seen = [obs(0, "pending"), obs(30, "processing", 300), obs(31, "processing", 700)]
+    assert PaceHistory.learn(None, seen, min_span=MIN_INTERVAL) == PaceHistory(10.0, 1)
+    assert PaceHistory.learn(None, seen[:1] + seen[2:], min_span=MIN_INTERVAL) is not None
+    assert PaceHistory.learn(None, seen, min_span=0) == PaceHistory(400.0, 1)
+    quick = [obs(0, "pending"), obs(10, "processing", 300), obs(20, "processing", 700)]
+    assert PaceHistory.learn(None, quick, min_span=MIN_INTERVAL) is None
 
 
 def test_the_schedule_hands_back_what_it_learned_as_answers_come():
