@@ -25,6 +25,16 @@ documented or assumed rate:
   deviations) if higher; with only the start bound measured it is
   ``START_BOUND_SPEEDUP`` times that bound.
 
+**What earlier tasks of the vendor showed** (:class:`PaceHistory`, optional: None
+for a vendor never seen, and the rule is as above): the fastest rate an answer of an
+earlier task of the same realm proved, decayed by ``HISTORY_DECAY`` with every later
+task and raised by one task at most ``HISTORY_GROWTH`` times. It is the floor of the
+plausible top rate (a first answer that caught only the start of processing proves
+little: then ``HISTORY_SPEEDUP`` times it), bounds the wait while nothing is done
+(a task could begin just after the last answer and run that fast), and caps this
+task's own guess at ``HISTORY_SPEEDUP`` times it unless this task measured more.
+:class:`PollSchedule` folds each answer into it and hands it back to be stored.
+
 The rule then: poll at the earliest moment the task could plausibly be exported,
 plus the grace: ``last answer + remaining / top rate + 2 * target_delay``. The
 export cannot come before the last number is done, so that poll notices it at
