@@ -46,12 +46,14 @@ close, the ceiling bounds how late a vendor faster than plausible is noticed,
 and how long a stalled or queued task goes unseen.
 
 Measured on the emulator's ``variable`` profile (``bench/polling_cost.py``, 100
-seeds, see the README's figures): a 20,000-number task costs a median of 6 billed
-requests (11 at worst) and is noticed a median of 42 s late; about one task in
-thirty is noticed more than the grace late (220 s at worst), when a first answer
-caught only the start of processing, or a burst came after slow stretches that
-no answer foretold: what learning from the answers alone cannot know. A larger
-``target_delay`` costs fewer polls and is noticed later.
+seeds, see the README's figures): a 20,000-number task alone (no history) costs a
+median of 6 billed requests (11 at worst) and is noticed a median of 42 s late;
+about one task in thirty is noticed more than the grace late (220 s at worst),
+when a first answer caught only the start of processing, or a burst came after
+slow stretches that no answer foretold. With the history of the tasks before it
+(after 20 warm-up tasks) the worst is 10 billed requests and 112 s (500 seeds: 1
+task of 500 over the grace, 134 s). A larger ``target_delay`` costs fewer polls
+and is noticed later.
 
 :func:`wait_limit` gives the default give-up time of a task from its size and the
 pace it showed (``FBCHECK_MAX_WAIT`` unset).
