@@ -112,8 +112,8 @@ _TERMINAL: Final = ("exported", "failed")
 #: What earlier tasks of a vendor showed counts this much less with every later task
 #: that showed something (a fast spell months ago fades) ...
 HISTORY_DECAY: Final = 0.99
-#: ... and one task may raise it at most this many times (one odd task, say a rate
-#: measured over two answers a hair apart, cannot make every later task poll at the floor).
+#: ... and one task may raise it at most this many times (one odd task, say a burst no
+#: later task repeats, cannot make every later task poll at the floor).
 HISTORY_GROWTH: Final = 2.0
 #: With a history, the plausible top rate is at most this many times the fastest
 #: rate earlier tasks showed (unless this task measured faster) and at least that rate.
