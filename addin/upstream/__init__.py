@@ -29,6 +29,7 @@ from addin.upstream.exceptions import (
 )
 from addin.upstream.models import TaskStatus, parse_task, parse_timestamp
 from addin.upstream.polling import (
+    PaceHistory,
     PollObservation,
     PollSchedule,
     PollSettings,
@@ -48,6 +49,7 @@ __all__ = [
     "LegacyDialect",
     "LinkExpiredError",
     "NotFoundError",
+    "PaceHistory",
     "PayloadTooLargeError",
     "PollObservation",
     "PollSchedule",
