@@ -267,8 +267,12 @@ def _pace_or_none(value: object) -> PaceHistory | None:
     """Return a memo's ``pace_start`` (``[top_rate, tasks]``) as a history, or None."""
     if value is None:
         return None
-    top_rate, tasks = value  # type: ignore[misc]
-    return PaceHistory(float(top_rate), int(tasks))
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError(f"not a pace history: {value!r}")
+    top_rate, tasks = value[0], value[1]
+    if not isinstance(top_rate, int | float) or not isinstance(tasks, int):
+        raise ValueError(f"not a pace history: {value!r}")
+    return PaceHistory(float(top_rate), tasks)
 
 
 def _float_or_none(value: object) -> float | None:
@@ -323,9 +327,7 @@ class TaskSteps:
         #: Earlier tasks' pace, read when a task's schedule is built and kept up to date.
         self.pace = PaceLink(
             read=partial(store.pace_history, realm),
-            learned=lambda learned: self.write(
-                partial(store.record_pace_history, realm, learned)
-            ),
+            learned=lambda learned: self.write(partial(store.record_pace_history, realm, learned)),
         )
         #: The tasks whose upload is in flight.
         self._uploads: set[int] = set()
@@ -490,7 +492,8 @@ class TaskSteps:
         if record.state != TaskState.RUNNING:
             return DONE
         assert record.task_id is not None
-        schedule = memo.schedule(self.settings, record.n_numbers, self.pace)  # resumed: poll now, then adapt
+        # A resumed task is polled now, then the schedule adapts.
+        schedule = memo.schedule(self.settings, record.n_numbers, self.pace)
         since = max(record.created_at or 0.0, memo.waiting_since or 0.0)
         overdue = self.wall() - (memo.planned_wall or self.wall())
         if since and overdue > self._unwatched_gap():
