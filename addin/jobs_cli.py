@@ -119,16 +119,9 @@ def _jobs(args: argparse.Namespace, ui: Output, given: Settings | None) -> int:
 
 def _resend(checker: Checker, progress: JobProgress, settings: Settings, ui: Output) -> int:
     """Send the uncertain uploads again on the user's word and follow the job."""
-    count = checker.resend(progress.job_id)
-    ui.set(resent=count)
-    if not count:
-        ui.say(f"job {progress.job_id} has no upload waiting for your word")
-        show_job(progress, ui)
-        return job_exit_code(progress)
-    ui.say(
-        f"sending {count} upload(s) of job {progress.job_id} again, as you asked"
-        " (the vendor may bill them twice)"
-    )
+    nothing = announce_resend(checker.resend(progress.job_id), progress, ui)
+    if nothing is not None:
+        return nothing
     try:
         with interruptible():
             final = follow(checker, progress.job_id, ui, interval=settings.progress_interval)
@@ -142,6 +135,22 @@ def _resend(checker: Checker, progress: JobProgress, settings: Settings, ui: Out
         " (answered from the cache, nothing uploaded again)"
     )
     return job_exit_code(final)
+
+
+def announce_resend(
+    count: int, progress: JobProgress, ui: Output, *, server: str | None = None
+) -> int | None:
+    """Say what resending ``count`` waiting uploads does; the exit code when none waited."""
+    ui.set(resent=count)
+    if not count:
+        ui.say(f"job {progress.job_id} has no upload waiting for your word")
+        show_job(progress, ui, server=server)
+        return job_exit_code(progress)
+    ui.say(
+        f"sending {count} upload(s) of job {progress.job_id} again, as you asked"
+        " (the vendor may bill them twice)"
+    )
+    return None
 
 
 def job_exit_code(progress: JobProgress) -> int:

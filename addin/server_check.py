@@ -44,7 +44,7 @@ from addin.config import Settings
 from addin.engine.checker import JobProgress
 from addin.engine.planning import shown_balance
 from addin.engine.store import Answer
-from addin.jobs_cli import job_exit_code, list_jobs, show_job
+from addin.jobs_cli import announce_resend, job_exit_code, list_jobs, show_job
 from addin.team_server import (
     EXIT_SERVER,
     EXIT_SIGN_IN,
@@ -349,15 +349,9 @@ def _resend(jobs: RemoteJobs, progress: JobProgress, settings: Settings, ui: Out
     """Send the uncertain uploads again on the user's word and follow the job."""
     server = jobs.server
     count = _decide(server, progress.job_id, "resend", "resent")
-    ui.set(resent=count)
-    if not count:
-        ui.say(f"job {progress.job_id} has no upload waiting for your word")
-        show_job(progress, ui, server=server.base_url)
-        return job_exit_code(progress)
-    ui.say(
-        f"sending {count} upload(s) of job {progress.job_id} again, as you asked"
-        " (the vendor may bill them twice)"
-    )
+    nothing = announce_resend(count, progress, ui, server=server.base_url)
+    if nothing is not None:
+        return nothing
     try:
         with interruptible():
             final = follow(
