@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "addin.check_cli",
     "addin.jobs_cli",
     "addin.db_cli",
+    "addin.users_cli",
     "addin.worker_cli",
     "addin.web.cli",
     "mock_server.cli",

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         default=None, description="Vendor API key; without it everything runs on the emulator."
     )
+    api_key_file: Path | None = Field(
+        default=None,
+        description=(
+            "A file holding the vendor API key (a secrets file of the team server, e.g. a"
+            " Docker or systemd secret); read when api_key is unset, which wins over it."
+        ),
+    )
     api_url: str | None = Field(
         default=None,
         description="Vendor base URL; by default the dialect's (see vendor_url).",
@@ -244,6 +251,28 @@ class Settings(BaseSettings):
             " down, server restarting) before it stops; the job goes on on the server."
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_from_file(cls, data: Any) -> Any:
+        """Read ``api_key`` from ``api_key_file`` when only the file is given."""
+        if not isinstance(data, dict):
+            return data
+        path, key = data.get("api_key_file"), data.get("api_key")
+        if not path or key:
+            return data
+        try:
+            text = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ValueError(f"api_key_file: cannot read {path}: {reason}") from None
+        if not text or not text.isascii() or not text.isprintable() or " " in text:
+            # Never echo the content: it may be a real key with a typo.
+            raise ValueError(
+                f"api_key_file: {path} does not hold an API key (one line of printable"
+                " characters without spaces)"
+            )
+        return {**data, "api_key": text}
 
     @model_validator(mode="after")
     def _chunks_fit(self) -> Settings:

@@ -89,6 +89,8 @@ class JobProgress:
     settled: bool = False
     #: How many of the job's tasks are in each state.
     task_states: dict[str, int] = field(default_factory=dict)
+    #: The team server's user who started the job (None in local mode).
+    started_by: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -129,6 +131,7 @@ class JobProgress:
             "other_key_tasks": self.other_key_tasks,
             "task_errors": self.task_errors,
             "task_states": self.task_states,
+            "started_by": self.started_by,
         }
 
     @classmethod
@@ -304,12 +307,19 @@ class Checker(ClosedOnExit):
         )
 
     def submit(
-        self, plan: Plan, *, kind: str = "check", label: str = "", fingerprint: str | None = None
+        self,
+        plan: Plan,
+        *,
+        kind: str = "check",
+        label: str = "",
+        fingerprint: str | None = None,
+        started_by: str | None = None,
     ) -> str:
         """Store the job, claim its numbers and queue its tasks (one transaction); return its id.
 
         Numbers answered or claimed by another job since ``plan`` was made are
-        taken from the cache or joined, never uploaded twice.
+        taken from the cache or joined, never uploaded twice. ``started_by`` names
+        the team server's user who asked (None in local mode).
         """
         new = self.store.create_job(
             realm=self.task_realm,
@@ -327,6 +337,7 @@ class Checker(ClosedOnExit):
             lease_seconds=self.runner.settings.lease_seconds,
             min_chunk=self.settings.min_task_numbers,
             product=self.connection.product,
+            started_by=started_by,
         )
         self.wake()
         return new.job_id
@@ -412,6 +423,7 @@ class Checker(ClosedOnExit):
             settled=(job.state != JobState.RUNNING or not movable)
             and (self.runner.first_pass.is_set() or not self.runner.alive),
             task_states=_count_states(t for t in tasks if t.job_id == job_id),
+            started_by=job.started_by,
         )
 
     def answers(self, job_id: str) -> dict[str, Answer]:
@@ -513,9 +525,13 @@ class Checker(ClosedOnExit):
             raise UnknownJobError(job_id)
         return progress
 
-    def history(self, limit: int = 50) -> list[JobProgress]:
-        """Return the progress of the ``limit`` most recent jobs, newest first."""
-        jobs = (self.progress(record.job_id) for record in self.store.jobs(limit=limit))
+    def history(self, limit: int = 50, *, started_by: str | None = None) -> list[JobProgress]:
+        """Return the progress of the ``limit`` most recent jobs, newest first.
+
+        With ``started_by``, only that user's jobs (the team server's own history).
+        """
+        records = self.store.jobs(limit=limit, started_by=started_by)
+        jobs = (self.progress(record.job_id) for record in records)
         return [progress for progress in jobs if progress is not None]
 
     def cached_answers(self, numbers: Iterable[str]) -> dict[str, tuple[str, float]]:

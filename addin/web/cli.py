@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import platform
+import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,14 +14,23 @@ from typing import Any
 from pydantic import ValidationError
 
 from addin.config import Settings
+from addin.engine.connection import key_fingerprint
 from addin.engine.normalizer_pool import server_workers
 from addin.engine.private_files import secure_data_dir
 from addin.engine.store import Store, StoreError
+from addin.http_server import BackgroundServer
 from addin.web import create_app
 from addin.web.certs import SOURCE_OFFICE, ensure_server_certificate, trust_instructions
-from addin.web.flask_config import DEFAULT_PORT, NORMALIZE_WORKERS_KEY, PORT_KEY, SETTINGS_KEY
+from addin.web.flask_config import (
+    DEFAULT_PORT,
+    NORMALIZE_WORKERS_KEY,
+    PORT_KEY,
+    SETTINGS_KEY,
+    START_RUNNER_KEY,
+)
 from addin.web.manifest import DEFAULT_BASE_URL, normalize_base_url, render_manifest
 from addin.web.serving import bind_backend
+from addin.web.team import TEAM_KEY, TeamMode
 
 #: Exit codes: 0 done, 1 could not do it (port busy, file unwritable), 2 bad usage,
 #: 8 the store cannot be used (as for ``fbcheck check``).
@@ -34,18 +44,47 @@ def register(subparsers: Any) -> None:
     serve_parser = subparsers.add_parser(
         "serve",
         help="run the HTTPS backend that the Excel add-in talks to",
-        description="Run the add-in backend over HTTPS on this computer only.",
+        description=(
+            "Run the add-in backend over HTTPS on this computer only, or with --team the"
+            " shared team server for many users (bearer tokens: fbcheck users add)."
+        ),
     )
     serve_parser.add_argument(
         "--host",
         default="127.0.0.1",
-        help="loopback address to listen on: 127.0.0.1 (default), ::1 or localhost",
+        help=(
+            "address to listen on: 127.0.0.1 (default), ::1 or localhost; with --team any"
+            " IP address (0.0.0.0 or :: for every interface)"
+        ),
     )
     serve_parser.add_argument(
         "--port",
         type=_port_number,
         default=DEFAULT_PORT,
         help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
+    team = serve_parser.add_argument_group("team server (--team)")
+    team.add_argument(
+        "--team",
+        action="store_true",
+        help="serve many users: every API call needs a personal token (fbcheck users add)",
+    )
+    team.add_argument("--cert", type=Path, help="TLS certificate chain (PEM) of the server's name")
+    team.add_argument("--key", type=Path, help="the certificate's private key (PEM)")
+    team.add_argument(
+        "--trust-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help=(
+            "plain HTTP behind a TLS-terminating proxy at this IP address (repeatable):"
+            " its X-Forwarded-Proto/-For are honoured, nobody else's"
+        ),
+    )
+    team.add_argument(
+        "--no-runner",
+        action="store_true",
+        help="do no vendor I/O in this process: `fbcheck worker` processes do it",
     )
     serve_parser.set_defaults(func=serve)
 
@@ -75,7 +114,26 @@ def run(argv: Sequence[str]) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Serve the backend over HTTPS until Ctrl-C."""
+    """Serve the backend over HTTPS until Ctrl-C (``--team``: the team server)."""
+    if args.team:
+        return serve_team(args)
+    team_only = [
+        flag
+        for flag, given in (
+            ("--cert", args.cert is not None),
+            ("--key", args.key is not None),
+            ("--trust-proxy", bool(args.trust_proxy)),
+            ("--no-runner", args.no_runner),
+        )
+        if given
+    ]
+    if team_only:
+        print(
+            f"fbcheck serve: {', '.join(team_only)} only with --team (the team server);"
+            " the local backend uses its own certificate on this computer.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     bind_host = _loopback_bind_address(args.host)
     if bind_host is None:
         print(
@@ -140,6 +198,124 @@ def serve(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     server.serve_forever()
     return 0
+
+
+def serve_team(args: argparse.Namespace) -> int:
+    """Serve the team server until Ctrl-C or SIGTERM."""
+    plan = _team_plan(args)
+    if isinstance(plan, str):
+        print(f"fbcheck serve --team: {plan}", file=sys.stderr)
+        return EXIT_USAGE
+    bind_host, mode = plan
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"fbcheck serve --team: invalid settings:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _make_data_dir_private(settings)
+    certfile, keyfile = args.cert, args.key
+    if certfile is None and not mode.trusted_proxies:
+        # Loopback only (a trial on this computer): the local certificate, as `fbcheck serve`.
+        try:
+            local = ensure_server_certificate(data_dir=settings.data_dir, home=Path.home())
+        except OSError as exc:
+            print(
+                f"fbcheck serve --team: cannot prepare the TLS certificate: {exc}", file=sys.stderr
+            )
+            return EXIT_FAILED
+        certfile, keyfile = local.certfile, local.keyfile
+    problem = _store_problem(settings)
+    if problem is not None:
+        print(f"fbcheck serve --team: not started: {problem}", file=sys.stderr)
+        return EXIT_STORE
+    app = create_app(
+        {
+            SETTINGS_KEY: settings,
+            PORT_KEY: args.port or DEFAULT_PORT,
+            TEAM_KEY: mode,
+            START_RUNNER_KEY: not args.no_runner,
+            NORMALIZE_WORKERS_KEY: server_workers(settings.normalize_workers),
+        }
+    )
+    try:
+        server = BackgroundServer(
+            app, host=bind_host, port=args.port, certfile=certfile, keyfile=keyfile
+        )
+    except ssl.SSLError as exc:
+        print(
+            f"fbcheck serve --team: the certificate or key cannot be used: {exc}", file=sys.stderr
+        )
+        return EXIT_USAGE
+    except OSError as exc:
+        print(
+            f"fbcheck serve --team: cannot listen on {bind_host} port {args.port}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    app.config[PORT_KEY] = server.port
+    shown = f"[{bind_host}]" if ":" in bind_host else bind_host
+    print(f"FBCheck team server on {server.scheme}://{shown}:{server.port}  (Ctrl-C stops it)")
+    if mode.trusted_proxies:
+        proxies = ", ".join(sorted(str(a) for a in mode.trusted_proxies))
+        print(f"Plain HTTP behind the TLS proxy at {proxies}: only it may say the client's scheme.")
+    if settings.demo:
+        print(
+            "DEMO MODE: no API key is set (FBCHECK_API_KEY or FBCHECK_API_KEY_FILE), so every"
+            " answer comes from the built-in emulator, not from the vendor."
+        )
+    else:
+        assert settings.api_key is not None
+        fingerprint = key_fingerprint(settings.api_key.get_secret_value())
+        print(f"Vendor API key: set on this server (fingerprint {fingerprint}); never sent out.")
+    if args.no_runner:
+        print("No vendor I/O in this process: `fbcheck worker` processes do it.")
+    users = _active_users(settings)
+    if not users:
+        print("No users yet: `fbcheck users add NAME --admin` prints a personal token.")
+    print("Add-in manifest: <this server's https URL>/manifest.xml")
+    sys.stdout.flush()
+    server.serve_forever()
+    return 0
+
+
+def _team_plan(args: argparse.Namespace) -> tuple[str, TeamMode] | str:
+    """Return the bind address and team mode of ``serve --team``, or why they are refused."""
+    if (args.cert is None) != (args.key is None):
+        return "give both --cert and --key (the certificate and its private key), or neither"
+    for path in (args.cert, args.key):
+        if path is not None and not path.is_file():
+            return f"no such file: {path}"
+    host = "127.0.0.1" if args.host.lower() == "localhost" else args.host.strip("[]")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"--host must be an IP address to listen on (0.0.0.0 for all), not {args.host!r}"
+    try:
+        mode = TeamMode.trusting(args.trust_proxy)
+    except ValueError:
+        return f"--trust-proxy takes IP addresses, not {', '.join(map(repr, args.trust_proxy))}"
+    if args.cert is not None and mode.trusted_proxies:
+        return "choose TLS (--cert/--key) or a TLS-terminating proxy (--trust-proxy), not both"
+    if args.cert is None and not mode.trusted_proxies and not address.is_loopback:
+        return (
+            f"refusing plain HTTP on {args.host}: tokens would cross the network unencrypted."
+            " Give the server's TLS certificate (--cert FILE --key FILE), or run it behind a"
+            " TLS-terminating proxy and trust that proxy's address (--trust-proxy ADDRESS)."
+        )
+    return str(address), mode
+
+
+def _active_users(settings: Settings) -> int:
+    """Return how many users hold a token (0 when the store cannot say)."""
+    try:
+        store = Store(settings.store_location, lock_timeout=settings.store_lock_timeout)
+    except StoreError:
+        return 0
+    try:
+        return sum(1 for user in store.users() if user.active)
+    finally:
+        store.close()
 
 
 def _make_data_dir_private(settings: Settings) -> None:

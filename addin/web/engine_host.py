@@ -15,6 +15,7 @@ app is garbage-collected or the interpreter exits.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import weakref
@@ -36,7 +37,7 @@ from addin.web.coalescer import (
     LookupCoalescer,
     Submission,
 )
-from addin.web.file_numbers import file_uploads
+from addin.web.file_numbers import FileUploads, file_uploads
 from addin.web.flask_config import (
     EMULATOR_CONFIG_KEY,
     LOOKUP_CLOCK_KEY,
@@ -44,11 +45,13 @@ from addin.web.flask_config import (
     LOOKUP_QUIET_KEY,
     NORMALIZE_WORKERS_KEY,
     SETTINGS_KEY,
+    START_RUNNER_KEY,
 )
 from addin.web.held_lookups import HeldBatch, HeldLookups
 from addin.web.pending_plans import PendingPlans
 from addin.web.runtime_settings import RuntimeSettings
-from addin.web.uploads import selection_uploads
+from addin.web.team import started_by
+from addin.web.uploads import SelectionUploads, selection_uploads
 
 EXTENSION_KEY = "fbcheck.engine"
 #: Seconds a settings change waits for requests still using the old engine.
@@ -74,6 +77,48 @@ class EngineClosedError(RuntimeError):
     """The app was closed; no engine is available any more."""
 
 
+class Desk:
+    """One person's unfinished business: look-ups being joined, the held batch, plans, uploads.
+
+    The local backend has one desk (user None). On the team server each user has
+    their own, so nobody confirms, cancels or joins another person's batch, and each
+    ``=FBCHECK`` job names the one user whose cells asked for it.
+    """
+
+    def __init__(self, host: EngineHost, user: str | None) -> None:
+        """Make an empty desk for ``user`` whose look-ups ``host`` submits."""
+        self.user = user
+        coalescing: dict[str, Any] = dict(host._coalescing)
+        self.coalescer = LookupCoalescer(
+            functools.partial(host._submit_lookups, self),
+            quiet=coalescing["quiet"],
+            max_wait=coalescing["max_wait"],
+            # A batch of a full task's size goes at once: waiting cannot merge more into it.
+            max_batch=host.settings.max_numbers_per_task,
+            clock=coalescing["clock"],
+        )
+        self.plans = PendingPlans()
+        self.held_lookups = HeldLookups()
+        #: Selections that arrive in chunks (Excel on the web's 5 MB per request).
+        self.uploads = selection_uploads()
+        #: The numbers of files checked from the command line (``--server``).
+        self.file_uploads = file_uploads()
+
+    def forget(self) -> None:
+        """Drop what a new API key voids: queued look-ups, plans, the held batch."""
+        self.coalescer.forget_all()
+        self.plans.clear()
+        self.held_lookups.clear()
+
+    def close(self) -> None:
+        """Stop the coalescer and drop everything."""
+        self.coalescer.close()
+        self.plans.clear()
+        self.held_lookups.clear()
+        self.uploads.clear()
+        self.file_uploads.clear()
+
+
 class EngineHost:
     """Lends one app's Checker to its requests; owns the look-up coalescer and pending plans."""
 
@@ -86,8 +131,13 @@ class EngineHost:
         lookup_max_wait: float = DEFAULT_MAX_WAIT,
         lookup_clock: Callable[[], float] = time.monotonic,
         normalize_workers: int = 0,
+        start_runner: bool = True,
     ) -> None:
-        """Apply the saved task-pane settings to ``base``; start only the normalising workers."""
+        """Apply the saved task-pane settings to ``base``; start only the normalising workers.
+
+        ``start_runner=False``: the Checker does no vendor I/O of its own (the team
+        server whose ``fbcheck worker`` processes do it).
+        """
         self.runtime = RuntimeSettings(base)
         self.emulator_config = dict(emulator_config or {})
         #: Bumped when the API key changes: plans of an older generation are void.
@@ -97,22 +147,58 @@ class EngineHost:
         self._checker: Checker | None = None
         self._leases: dict[int, int] = {}
         self._closed = False
-        self.coalescer = LookupCoalescer(
-            self._submit_lookups,
-            quiet=lookup_quiet,
-            max_wait=lookup_max_wait,
-            # A batch of a full task's size goes at once: waiting cannot merge more into it.
-            max_batch=self.settings.max_numbers_per_task,
-            clock=lookup_clock,
-        )
-        self.plans = PendingPlans()
-        self.held_lookups = HeldLookups()
-        #: Selections that arrive in chunks (Excel on the web's 5 MB per request).
-        self.uploads = selection_uploads()
-        #: The numbers of files checked from the command line (``--server``).
-        self.file_uploads = file_uploads()
         #: Normalises a selection's distinct cells, shared with warm workers when large.
         self.normalizer = NormalizerPool(normalize_workers)
+        self.start_runner = start_runner
+        self._coalescing: dict[str, Any] = {
+            "quiet": lookup_quiet,
+            "max_wait": lookup_max_wait,
+            "clock": lookup_clock,
+        }
+        #: Each person's unfinished business; local mode has only the desk of ``None``.
+        self._desks: dict[str | None, Desk] = {}
+        self.desk(None)
+
+    def desk(self, user: str | None) -> Desk:
+        """Return ``user``'s desk (None: the local backend's one user), made on first use."""
+        with self._lock:
+            desk = self._desks.get(user)
+            if desk is None:
+                if self._closed:
+                    raise EngineClosedError("the backend is shutting down; start it again")
+                desk = Desk(self, user)
+                self._desks[user] = desk
+            return desk
+
+    def _desks_now(self) -> list[Desk]:
+        """Return every desk made so far."""
+        with self._lock:
+            return list(self._desks.values())
+
+    @property
+    def coalescer(self) -> LookupCoalescer:
+        """Return the local user's look-up coalescer."""
+        return self.desk(None).coalescer
+
+    @property
+    def plans(self) -> PendingPlans:
+        """Return the local user's selection plans awaiting confirmation."""
+        return self.desk(None).plans
+
+    @property
+    def held_lookups(self) -> HeldLookups:
+        """Return the local user's look-up batch held for confirmation."""
+        return self.desk(None).held_lookups
+
+    @property
+    def uploads(self) -> SelectionUploads:
+        """Return the local user's selections arriving in chunks."""
+        return self.desk(None).uploads
+
+    @property
+    def file_uploads(self) -> FileUploads:
+        """Return the local user's file numbers arriving in chunks (``--server``)."""
+        return self.desk(None).file_uploads
 
     @property
     def settings(self) -> Settings:
@@ -131,7 +217,11 @@ class EngineHost:
             if self._closed:
                 raise EngineClosedError("the backend is shutting down; start it again")
             if self._checker is None:
-                self._checker = open_checker(self.settings, emulator_config=self.emulator_config)
+                self._checker = open_checker(
+                    self.settings,
+                    emulator_config=self.emulator_config,
+                    start_runner=self.start_runner,
+                )
             checker = self._checker
             self._leases[id(checker)] = self._leases.get(id(checker), 0) + 1
         try:
@@ -161,9 +251,8 @@ class EngineHost:
                 elif self._checker is not None:
                     self._checker.use_settings(new)
             if rebuild:
-                self.coalescer.forget_all()
-                self.plans.clear()
-                self.held_lookups.clear()
+                for desk in self._desks_now():
+                    desk.forget()
                 if old is not None:
                     self._retire(old)
             return new
@@ -174,7 +263,7 @@ class EngineHost:
             self._lock.wait_for(lambda: id(old) not in self._leases, timeout=DRAIN_TIMEOUT)
         old.retire(DEMO_SWITCH_REASON)
 
-    def _submit_lookups(self, numbers: list[str]) -> str | Submission | None:
+    def _submit_lookups(self, desk: Desk, numbers: list[str]) -> str | Submission | None:
         """Submit queued ``=FBCHECK`` numbers as one job and return its id.
 
         None when they are held for confirmation instead: their plan uploads more
@@ -184,7 +273,7 @@ class EngineHost:
         drops them in the pane); the cached or joined rest is still submitted.
         """
         with self.checker() as checker:
-            plan = self.held_lookups.hold_or_plan(
+            plan = desk.held_lookups.hold_or_plan(
                 numbers,
                 checker.plan,
                 threshold=self.settings.confirm_above,
@@ -193,47 +282,51 @@ class EngineHost:
             if plan is None:
                 return None
             if not plan.held:
-                return _submit_lookup_plan(checker, plan)
+                return _submit_lookup_plan(checker, plan, desk.user)
             job_id = None
             if plan.hits or plan.in_flight:
-                job_id = _submit_lookup_plan(checker, plan)
+                job_id = _submit_lookup_plan(checker, plan, desk.user)
             reason = (
                 f"not sent yet: {plan.held:,} new number(s), fewer than the vendor's minimum of"
                 f" {plan.min_size:,} per task; sent when enough are waiting"
             )
             return Submission(job_id, too_few=tuple(plan.upload), reason=reason)
 
-    def confirm_lookups(self, batch_id: str, version: int) -> tuple[str, Plan]:
+    def confirm_lookups(
+        self, batch_id: str, version: int, desk: Desk | None = None
+    ) -> tuple[str, Plan]:
         """Submit the held batch the user confirmed (planned again); return its job and plan.
 
-        Raises ``HeldBatchGoneError``, ``HeldBatchChangedError`` (nothing submitted)
-        or ``SettingsChangedError``.
+        ``desk``: whose batch (default: the local user's). Raises ``HeldBatchGoneError``,
+        ``HeldBatchChangedError`` (nothing submitted) or ``SettingsChangedError``.
         """
-        batch = self.held_lookups.take(batch_id, version)
+        desk = desk or self.desk(None)
+        batch = desk.held_lookups.take(batch_id, version)
         if batch.generation != self.generation:
-            self.coalescer.settle(batch.numbers, Lookup("declined", reason=DEMO_SWITCH_REASON))
+            desk.coalescer.settle(batch.numbers, Lookup("declined", reason=DEMO_SWITCH_REASON))
             raise SettingsChangedError(batch_id)
         try:
             with self.checker() as checker:
                 # Planned again: numbers answered or started meanwhile are not uploaded twice.
                 plan = checker.plan(list(batch.numbers))
                 _refuse_unpayable(checker, plan)
-                job_id = _submit_lookup_plan(checker, plan)
+                job_id = _submit_lookup_plan(checker, plan, desk.user)
         except BalanceTooLowError as exc:
-            self.coalescer.settle(batch.numbers, Lookup("declined", reason=str(exc)))
+            desk.coalescer.settle(batch.numbers, Lookup("declined", reason=str(exc)))
             raise
         except Exception as exc:
-            self.coalescer.settle(
+            desk.coalescer.settle(
                 batch.numbers, Lookup("failed", reason=f"could not start the check: {exc}")
             )
             raise
-        self.coalescer.settle(batch.numbers, Lookup("submitted", job_id=job_id))
+        desk.coalescer.settle(batch.numbers, Lookup("submitted", job_id=job_id))
         return job_id, plan
 
-    def cancel_lookups(self, batch_id: str) -> HeldBatch:
+    def cancel_lookups(self, batch_id: str, desk: Desk | None = None) -> HeldBatch:
         """Drop the held batch the user declined (nothing billed); raise ``HeldBatchGoneError``."""
-        batch = self.held_lookups.take(batch_id)
-        self.coalescer.settle(batch.numbers, Lookup("declined", reason=LOOKUPS_CANCELLED_REASON))
+        desk = desk or self.desk(None)
+        batch = desk.held_lookups.take(batch_id)
+        desk.coalescer.settle(batch.numbers, Lookup("declined", reason=LOOKUPS_CANCELLED_REASON))
         return batch
 
     def close(self) -> None:
@@ -243,11 +336,9 @@ class EngineHost:
                 return
             self._closed = True
             checker, self._checker = self._checker, None
-        self.coalescer.close()
-        self.plans.clear()
-        self.held_lookups.clear()
-        self.uploads.clear()
-        self.file_uploads.clear()
+            desks = list(self._desks.values())
+        for desk in desks:
+            desk.close()
         self.normalizer.close()
         if checker is not None:
             checker.close()
@@ -270,9 +361,11 @@ def _refuse_unpayable(checker: Checker, plan: Plan) -> None:
         )
 
 
-def _submit_lookup_plan(checker: Checker, plan: Plan) -> str:
-    """Submit a plan of ``=FBCHECK`` numbers as a look-up job; return its id."""
-    return checker.submit(plan, kind="lookups", label=f"=FBCHECK: {plan.distinct} numbers")
+def _submit_lookup_plan(checker: Checker, plan: Plan, started_by: str | None) -> str:
+    """Submit a plan of ``=FBCHECK`` numbers as a look-up job of ``started_by``; return its id."""
+    return checker.submit(
+        plan, kind="lookups", label=f"=FBCHECK: {plan.distinct} numbers", started_by=started_by
+    )
 
 
 def _key_text(settings: Settings) -> str:
@@ -289,6 +382,7 @@ def install(app: Flask) -> EngineHost:
         lookup_max_wait=float(app.config.get(LOOKUP_MAX_WAIT_KEY, DEFAULT_MAX_WAIT)),
         lookup_clock=app.config.get(LOOKUP_CLOCK_KEY, time.monotonic),
         normalize_workers=int(app.config.get(NORMALIZE_WORKERS_KEY, 0)),
+        start_runner=bool(app.config.get(START_RUNNER_KEY, True)),
     )
     app.config[SETTINGS_KEY] = host.settings
     app.extensions[EXTENSION_KEY] = host
@@ -302,6 +396,11 @@ def host_of(app: Flask) -> EngineHost:
     host = app.extensions[EXTENSION_KEY]
     assert isinstance(host, EngineHost)
     return host
+
+
+def desk_of(app: Flask) -> Desk:
+    """Return the desk of this request's user (the one local desk outside team mode)."""
+    return host_of(app).desk(started_by())
 
 
 def apply_settings(app: Flask, changes: Mapping[str, Any]) -> Settings:

@@ -34,6 +34,9 @@ LOOKUP_CLOCK_KEY = "FBCHECK_LOOKUP_CLOCK"
 #: (``addin.engine.normalizer_pool``); ``fbcheck serve`` starts them, an app made
 #: without this key (tests, scripts) starts none.
 NORMALIZE_WORKERS_KEY = "FBCHECK_NORMALIZE_WORKERS"
+#: False: the backend's Checker does no vendor I/O itself (no in-process runner): the
+#: team server whose ``fbcheck worker`` processes do it. Default True.
+START_RUNNER_KEY = "FBCHECK_START_RUNNER"
 
 DEFAULT_PORT = 8443
 

@@ -21,6 +21,9 @@ Every request, in this order:
 
 Static pages, icons and ``/manifest.xml`` skip rule 5 because Office itself
 loads them, but rules 1-4 still apply.
+
+The team server (``fbcheck serve --team``) answers the network instead, with the
+rules of :mod:`addin.web.team` (https, bearer tokens); the headers below apply alike.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, request
-from werkzeug.datastructures import Headers
+from flask import Flask, Response, current_app, g, request
+from werkzeug.datastructures import Headers, MultiDict
 
+from addin.web import team
 from addin.web.flask_config import port_of
 from addin.web.json_api import error_response
 
@@ -222,21 +226,105 @@ def check_request(
     return None
 
 
+def check_team_request(
+    mode: team.TeamMode,
+    *,
+    method: str,
+    path: str,
+    scheme: str,
+    remote_addr: str | None,
+    headers: Headers,
+    args: MultiDict[str, str],
+) -> Refusal | None:
+    """Return why a team-mode request must be refused (``addin.web.team``'s rules 1-4)."""
+    if team.token_in_query(args):
+        return Refusal(
+            400,
+            "token_in_url",
+            "Never put a token in a URL (it ends up in logs): send it as"
+            " Authorization: Bearer ...; a token that was sent so should be replaced"
+            " (fbcheck users revoke, then add).",
+        )
+    came = team.arrival(mode, scheme=scheme, remote_addr=remote_addr, headers=headers)
+    if came.scheme != "https" and not is_loopback(remote_addr):
+        return Refusal(
+            403,
+            "https_required",
+            "This team server answers only over https (its own TLS, or a proxy it trusts).",
+        )
+    if method == "OPTIONS":
+        return Refusal(403, "preflight_refused", "Cross-origin requests are not accepted.")
+    origin = headers.get("Origin")
+    host = headers.get("Host", "")
+    own = f"{came.scheme}://{host}".lower()
+    if (
+        origin is not None
+        and origin.lower() != own
+        and not is_office_static_fetch(method, path, origin)
+    ):
+        return Refusal(403, "foreign_origin", f"Requests from {origin!r} are not accepted.")
+    if is_api_path(path):
+        fetch_site = headers.get("Sec-Fetch-Site")
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            return Refusal(403, "cross_site", "Cross-site API calls are not accepted.")
+        return sign_in_refusal(path=path, headers=headers)
+    return None
+
+
+def sign_in_refusal(*, path: str, headers: Headers) -> Refusal | None:
+    """Return why an API request lacks a valid token (team rule 5), or None; keeps the user."""
+    if path in team.OPEN_API_PATHS:
+        return None
+    token = team.bearer_token(headers)
+    if token is None:
+        return Refusal(
+            401,
+            "token_required",
+            "Sign in: this team server needs your personal token"
+            " (Authorization: Bearer ...; ask an admin for one).",
+        )
+    user = team.users_store(current_app).user_of_token(token)
+    if user is None:
+        return Refusal(
+            401,
+            "token_refused",
+            "Sign in again: this token is wrong or was revoked (ask an admin for a new one).",
+        )
+    g.fbcheck_user = user
+    return None
+
+
 def _refuse_untrusted_requests() -> Response | None:
-    """Flask ``before_request`` hook applying :func:`check_request`."""
-    refusal = check_request(
-        method=request.method,
-        path=request.path,
-        remote_addr=request.remote_addr,
-        headers=request.headers,
-        port=port_of(current_app),
-    )
+    """Flask ``before_request`` hook applying :func:`check_request` (team mode: its rules)."""
+    mode = team.team_of(current_app)
+    refusal: Refusal | None
+    if mode is None:
+        refusal = check_request(
+            method=request.method,
+            path=request.path,
+            remote_addr=request.remote_addr,
+            headers=request.headers,
+            port=port_of(current_app),
+        )
+    else:
+        refusal = check_team_request(
+            mode,
+            method=request.method,
+            path=request.path,
+            scheme=request.scheme,
+            remote_addr=request.remote_addr,
+            headers=request.headers,
+            args=request.args,
+        )
     if refusal is None:
         return None
     current_app.logger.warning(
         "refused %s %s from %s: %s", request.method, request.path, request.remote_addr, refusal.code
     )
-    return error_response(refusal.status, refusal.code, refusal.message)
+    response = error_response(refusal.status, refusal.code, refusal.message)
+    if refusal.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="fbcheck"'
+    return response
 
 
 def _add_security_headers(response: Response) -> Response:

@@ -11,6 +11,7 @@ module:
 - ``tasks``: upstream tasks, their leases and guarded state moves (``addin.engine.states``);
 - ``ledger``: one record per vendor request outcome;
 - ``pace``: what earlier tasks of a realm showed of the vendor's pace (poll schedule);
+- ``users``: the team server's people and their hashed tokens;
 - ``database``: connections and transactions (``postgres`` for PostgreSQL);
 - ``migrate``: the schema revisions, run on a store (``revisions``: their ids).
 """
@@ -23,6 +24,7 @@ from addin.engine.store.jobs import JobTable, NewJob
 from addin.engine.store.ledger import Billed, RequestLedger
 from addin.engine.store.pace import PaceTable
 from addin.engine.store.records import Answer, JobRecord, TaskRecord
+from addin.engine.store.users import User, UserError, UserTable
 
 __all__ = [
     "Answer",
@@ -32,8 +34,10 @@ __all__ = [
     "Store",
     "StoreError",
     "TaskRecord",
+    "User",
+    "UserError",
 ]
 
 
-class Store(JobTable, ResultCache, RequestLedger, PaceTable):
+class Store(JobTable, ResultCache, RequestLedger, PaceTable, UserTable):
     """The store: every table family over one SQLite file or PostgreSQL database."""

@@ -73,12 +73,14 @@ class JobTable(TaskTable):
         lease_seconds: float = 0.0,
         min_chunk: int = 1,
         product: str = FIRST_PRODUCT,
+        started_by: str | None = None,
     ) -> NewJob:
         """Store a job for the distinct ``numbers``, claiming the ones nobody checks yet.
 
         New tasks are leased to ``owner`` (the submitting process's runner) at once.
         Numbers to upload are split by ``addin.engine.chunking.balanced_chunks``; fewer
         than ``min_chunk`` of them make no task and are left out of the job (``held``).
+        ``started_by`` names the team server's user who started it (None: local mode).
         """
         job_id = uuid.uuid4().hex[:16]
         now = self.clock()
@@ -109,7 +111,7 @@ class JobTable(TaskTable):
             plan = {**plan, "cache_hits": len(hits), "in_flight": len(joined)}
             plan.update(to_upload=len(upload) - held, tasks=len(groups), held=held)
             db.execute(
-                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",  # noqa: S608
+                f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",  # noqa: S608
                 (
                     job_id,
                     realm,
@@ -121,6 +123,7 @@ class JobTable(TaskTable):
                     int(refresh),
                     json.dumps(plan),
                     fingerprint,
+                    started_by,
                 ),
             )
             insert_rows(
@@ -177,12 +180,19 @@ class JobTable(TaskTable):
         rows = self.read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,))  # noqa: S608
         return job_from_row(rows[0]) if rows else None
 
-    def jobs(self, *, limit: int = 50) -> list[JobRecord]:
-        """Return the newest jobs first."""
-        rows = self.read(
-            f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at DESC LIMIT ?",  # noqa: S608
-            (limit,),
-        )
+    def jobs(self, *, limit: int = 50, started_by: str | None = None) -> list[JobRecord]:
+        """Return the newest jobs first; only ``started_by``'s when a user is named."""
+        if started_by is None:
+            rows = self.read(
+                f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at DESC LIMIT ?",  # noqa: S608
+                (limit,),
+            )
+        else:
+            rows = self.read(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE started_by = ?"  # noqa: S608
+                " ORDER BY created_at DESC LIMIT ?",
+                (started_by, limit),
+            )
         return [job_from_row(r) for r in rows]
 
     def job_answers(self, job_id: str) -> dict[str, Answer]:

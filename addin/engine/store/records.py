@@ -16,7 +16,8 @@ TASK_COLUMNS = (
     " lease_owner, lease_expires, key_fp, error"
 )
 JOB_COLUMNS = (
-    "job_id, realm, kind, label, state, created_at, updated_at, refresh, plan, error, fingerprint"
+    "job_id, realm, kind, label, state, created_at, updated_at, refresh, plan, error, fingerprint,"
+    " started_by"
 )
 
 
@@ -66,6 +67,8 @@ class JobRecord:
     plan: dict[str, Any]
     error: str | None
     fingerprint: str | None
+    #: The team server's user who started the job (None in local mode).
+    started_by: str | None = None
 
 
 @dataclass(frozen=True)

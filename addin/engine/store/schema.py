@@ -170,7 +170,28 @@ def define_pace_history(metadata: sa.MetaData) -> None:
     )
 
 
+def define_people(metadata: sa.MetaData) -> None:
+    """Add revision 0003 to ``metadata``: who started each job, and the team server's people."""
+    # started_by: the team server's user who started the job (NULL in local mode).
+    jobs = metadata.tables["jobs"]
+    jobs.append_column(sa.Column("started_by", sa.Text))
+    sa.Index("jobs_started_by", jobs.c.started_by, jobs.c.created_at)
+    # The team server's people (users.py). token_hash is the sha256 of a random
+    # personal token (the token itself is never stored); NULL once the user is revoked.
+    sa.Table(
+        "users",
+        metadata,
+        sa.Column("name", sa.Text, primary_key=True),
+        sa.Column("admin", sa.Integer, nullable=False, server_default=sa.text("0")),
+        sa.Column("token_hash", sa.Text, unique=True),
+        sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("last_seen", TIMESTAMP),
+        sa.Column("revoked_at", TIMESTAMP),
+    )
+
+
 #: The schema at the newest revision.
 metadata = sa.MetaData()
 define_tables(metadata)
 define_pace_history(metadata)
+define_people(metadata)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from addin.engine.checker import Checker, JobProgress
 from addin.web.engine_host import host_of
 from addin.web.json_api import ApiError, NoBody, parse_body, parse_query, reply
+from addin.web.team import own_job, sees_every_job, started_by
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 
@@ -33,10 +34,12 @@ class HistoryQuery(BaseModel):
 
 @bp.get("")
 def history() -> Response:
-    """Return recent jobs, newest first (``?limit=`` up to 200)."""
+    """Return recent jobs, newest first (``?limit=`` up to 200); on the team server, a
+    user's own (an admin's: everyone's)."""
     query = parse_query(HistoryQuery)
+    mine = None if sees_every_job() else started_by()
     with host_of(current_app).checker() as checker:
-        jobs = checker.history(query.limit)
+        jobs = checker.history(query.limit, started_by=mine)
     return reply(jobs=[job_json(progress) for progress in jobs])
 
 
@@ -44,7 +47,7 @@ def history() -> Response:
 def job(job_id: str) -> Response:
     """Return one job's progress."""
     with host_of(current_app).checker() as checker:
-        progress = checker.progress_of(job_id)
+        progress = own_job(checker, job_id)
     return reply(**job_json(progress))
 
 
@@ -53,7 +56,7 @@ def cancel(job_id: str) -> Response:
     """Stop a job's uploads and polls; say what was already billed."""
     parse_body(NoBody)
     with host_of(current_app).checker() as checker:
-        checker.progress_of(job_id)
+        own_job(checker, job_id)
         report = checker.cancel(job_id)
         progress = checker.progress(job_id)
     state = progress.state if progress is not None else "cancelled"
@@ -78,7 +81,7 @@ def _decide(job_id: str, done: str, decision: Callable[[Checker, str], int]) -> 
     """Carry out the user's word on a job's waiting tasks; 409 when nothing waits any more."""
     parse_body(NoBody)
     with host_of(current_app).checker() as checker:
-        checker.progress_of(job_id)
+        own_job(checker, job_id)
         count = decision(checker, job_id)
         if not count:
             raise ApiError(409, "nothing_waits", _NOTHING_WAITS.format(job_id=job_id))

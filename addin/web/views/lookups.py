@@ -38,7 +38,7 @@ from pydantic import (
 from addin.engine.checker import Checker, NumberStatus
 from addin.engine.phones import normalize, validate_region
 from addin.web.coalescer import BELOW_MINIMUM, Lookup, LookupCoalescer
-from addin.web.engine_host import BalanceTooLowError, SettingsChangedError, host_of
+from addin.web.engine_host import BalanceTooLowError, SettingsChangedError, desk_of, host_of
 from addin.web.excel_values import CellValue, RegionText
 from addin.web.held_lookups import HeldBatchChangedError, HeldBatchGoneError
 from addin.web.json_api import ApiError, NoBody, parse_body, reply
@@ -122,6 +122,7 @@ _HELD_GONE = (
 def lookups() -> Response:
     """Answer a batch of ``=FBCHECK`` calls; nothing here waits for the vendor."""
     host = host_of(current_app)
+    desk = desk_of(current_app)
     # Up to the backend's body limit: 10,000 cells may hold long texts.
     body = parse_body(LookupsBody, max_bytes=current_app.config["MAX_CONTENT_LENGTH"])
     default_region = host.settings.region
@@ -143,12 +144,12 @@ def lookups() -> Response:
         failed = {
             number: FAILED_TEXT.format(message=message)
             for number, message in checker.failed_uploads(unknown).items()
-            if not _still_checking(host.coalescer.lookup(number), None)
+            if not _still_checking(desk.coalescer.lookup(number), None)
         }
         waiting = [n for n in numbers if n not in cached and n not in stale and n not in failed]
-        statuses = _job_statuses(checker, host.coalescer, waiting)
-        host.coalescer.add(
-            n for n in waiting if not _still_checking(host.coalescer.lookup(n), statuses.get(n))
+        statuses = _job_statuses(checker, desk.coalescer, waiting)
+        desk.coalescer.add(
+            n for n in waiting if not _still_checking(desk.coalescer.lookup(n), statuses.get(n))
         )
     results = []
     for e164, reason in normalized:
@@ -164,7 +165,7 @@ def lookups() -> Response:
                 _result("done", e164, answer=answer, stale=True, checked_at=_iso(checked_at))
             )
         else:
-            lookup = host.coalescer.lookup(e164)
+            lookup = desk.coalescer.lookup(e164)
             job_id = lookup.job_id if lookup is not None else None
             status = statuses.get(e164) if job_id else None
             results.append(
@@ -176,7 +177,7 @@ def lookups() -> Response:
 @bp.get("/held")
 def held() -> Response:
     """Show the look-up batch waiting for the user's confirmation, or null."""
-    batch = host_of(current_app).held_lookups.current()
+    batch = desk_of(current_app).held_lookups.current()
     return reply(held=None if batch is None else batch.as_dict())
 
 
@@ -186,7 +187,7 @@ def confirm_held(batch_id: str) -> Response:
     version = parse_body(ConfirmBody).version
     host = host_of(current_app)
     try:
-        job_id, plan = host.confirm_lookups(batch_id, version)
+        job_id, plan = host.confirm_lookups(batch_id, version, desk=desk_of(current_app))
     except HeldBatchGoneError:
         raise ApiError(404, "batch_not_found", _HELD_GONE) from None
     except HeldBatchChangedError as exc:
@@ -212,7 +213,7 @@ def cancel_held(batch_id: str) -> Response:
     """Drop the held batch the user declined; nothing was billed."""
     parse_body(NoBody)
     try:
-        batch = host_of(current_app).cancel_lookups(batch_id)
+        batch = host_of(current_app).cancel_lookups(batch_id, desk=desk_of(current_app))
     except HeldBatchGoneError:
         raise ApiError(404, "batch_not_found", _HELD_GONE) from None
     return reply(batch_id=batch_id, cancelled=len(batch.numbers))
@@ -229,7 +230,8 @@ DROPPED_REASON = (
 def below_minimum() -> Response:
     """Return how many look-ups wait because they are too few for one task, and why."""
     host = host_of(current_app)
-    waiting, reason = host.coalescer.below_minimum()
+    desk = desk_of(current_app)
+    waiting, reason = desk.coalescer.below_minimum()
     return reply(waiting=waiting, reason=reason, minimum=host.settings.min_task_numbers)
 
 
@@ -237,21 +239,22 @@ def below_minimum() -> Response:
 def drop_below_minimum() -> Response:
     """The user's word in the pane: give up those look-ups (their cells say why)."""
     parse_body(NoBody)
-    return reply(dropped=host_of(current_app).coalescer.drop_below_minimum(DROPPED_REASON))
+    return reply(dropped=desk_of(current_app).coalescer.drop_below_minimum(DROPPED_REASON))
 
 
 @bp.post("/poll")
 def poll() -> Response:
     """Report answers and progress for numbers the page still waits for."""
     host = host_of(current_app)
+    desk = desk_of(current_app)
     distinct = list(dict.fromkeys(parse_body(PollBody).numbers))
     answers: dict[str, dict[str, Any]] = {}
     with host.checker() as checker:
         cached = checker.cached_answers(distinct)
-        statuses = _job_statuses(checker, host.coalescer, [n for n in distinct if n not in cached])
+        statuses = _job_statuses(checker, desk.coalescer, [n for n in distinct if n not in cached])
         lost: list[str] = []
         for number in distinct:
-            lookup = host.coalescer.lookup(number)
+            lookup = desk.coalescer.lookup(number)
             if number in cached:
                 job_id = lookup.job_id if lookup is not None else None
                 answers[number] = _result("done", number, answer=cached[number][0], job_id=job_id)
@@ -263,7 +266,7 @@ def poll() -> Response:
                 answers[number] = _result("pending", number, progress=QUEUED_TEXT)
             else:
                 answers[number] = _poll_answer(number, lookup, statuses.get(number))
-        host.coalescer.add(lost)
+        desk.coalescer.add(lost)
     return reply(results=answers)
 
 

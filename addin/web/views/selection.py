@@ -30,8 +30,9 @@ from addin.web.answer_columns import (
     result_column,
 )
 from addin.web.collection_pause import collection_paused
-from addin.web.engine_host import EngineHost, host_of
+from addin.web.engine_host import Desk, desk_of, host_of
 from addin.web.json_api import ApiError, NoBody, parse_body, reply
+from addin.web.team import own_job, started_by
 from addin.web.xlwings_glue import (
     ChunkBody,
     Selection,
@@ -57,9 +58,8 @@ NO_BALANCE = "not sent: balance"
 def open_upload() -> Response:
     """Open an upload session for a selection sent in chunks."""
     body = parse_body(UploadHeader, code="bad_payload", shape_code="bad_payload")
-    host = host_of(current_app)
     header = read_header(body.sheet, body.region, body.areas)
-    upload_id = host.uploads.open(header, body.chunks)
+    upload_id = desk_of(current_app).uploads.open(header, body.chunks)
     return reply(upload_id=upload_id, chunks=body.chunks, rows=header.rows, label=header.label)
 
 
@@ -73,14 +73,14 @@ def put_chunk(upload_id: str, index: str) -> Response:
         shape_code="bad_payload",
         max_bytes=current_app.config["MAX_CONTENT_LENGTH"],
     )
-    host = host_of(current_app)
-    header, expected = host.uploads.header(upload_id)
+    desk = desk_of(current_app)
+    header, expected = desk.uploads.header(upload_id)
     if not index.isdigit() or not index.isascii():
         raise SelectionError(
             "bad_upload", f"the chunk index must be 0 to {expected - 1}, not {index[:20]!r}"
         )
     chunk = read_chunk(header, body)
-    received = host.uploads.put(upload_id, int(index), chunk, request.content_length or 0)
+    received = desk.uploads.put(upload_id, int(index), chunk, request.content_length or 0)
     return reply(upload_id=upload_id, index=int(index), received=received, chunks=expected)
 
 
@@ -88,7 +88,7 @@ def put_chunk(upload_id: str, index: str) -> Response:
 def drop_upload(upload_id: str) -> Response:
     """Forget an upload the user cancelled."""
     parse_body(NoBody)
-    if not host_of(current_app).uploads.drop(upload_id):
+    if not desk_of(current_app).uploads.drop(upload_id):
         raise ApiError(404, "upload_not_found", f"upload {upload_id!r} is unknown or expired")
     return reply(upload_id=upload_id, dropped=True)
 
@@ -99,8 +99,9 @@ def check_selection() -> Response:
     """Plan the selection, start the check (or ask first) and fill the answer column."""
     body = _body()
     host = host_of(current_app)
+    desk = desk_of(current_app)
     overwrite, start = body.overwrite, body.start
-    selection = _selection(host, body)
+    selection = _selection(desk, body)
     conflict = None if overwrite else _conflict(selection)
     if conflict is not None:
         # The user's data is in the way: ask before anything is planned or billed.
@@ -143,11 +144,13 @@ def check_selection() -> Response:
                     " top up the balance and check again"
                 )
         if refusal is None and (needs_confirmation or (numbers and not start)):
-            plan_id = host.plans.add(
+            plan_id = desk.plans.add(
                 plan, numbers=numbers, label=selection.label, generation=host.generation
             )
         elif numbers and refusal is None:
-            job_id = checker.submit(plan, kind="selection", label=selection.label)
+            job_id = checker.submit(
+                plan, kind="selection", label=selection.label, started_by=started_by()
+            )
     placeholder = UNCONFIRMED if needs_confirmation else (HELD if plan.held else PENDING)
     if refusal is not None:
         placeholder = NO_BALANCE
@@ -181,7 +184,7 @@ def confirm_plan(plan_id: str) -> Response:
     """Start the check of a plan the user confirmed."""
     parse_body(NoBody)
     host = host_of(current_app)
-    pending = host.plans.take(plan_id)
+    pending = desk_of(current_app).plans.take(plan_id)
     if pending is None:
         raise ApiError(404, "plan_not_found", _PLAN_GONE)
     if pending.generation != host.generation:
@@ -193,7 +196,9 @@ def confirm_plan(plan_id: str) -> Response:
     with host.checker() as checker:
         # Planned again: numbers answered or started meanwhile are not uploaded twice.
         plan = checker.plan(pending.numbers, rows=pending.plan.rows, invalid=pending.plan.invalid)
-        job_id = checker.submit(plan, kind="selection", label=pending.label)
+        job_id = checker.submit(
+            plan, kind="selection", label=pending.label, started_by=started_by()
+        )
     return reply(job_id=job_id, plan=plan.summary())
 
 
@@ -201,7 +206,7 @@ def confirm_plan(plan_id: str) -> Response:
 def discard_plan(plan_id: str) -> Response:
     """Forget a plan the user declined; nothing was billed."""
     parse_body(NoBody)
-    if host_of(current_app).plans.take(plan_id) is None:
+    if desk_of(current_app).plans.take(plan_id) is None:
         raise ApiError(404, "plan_not_found", _PLAN_GONE)
     return reply(plan_id=plan_id, discarded=True)
 
@@ -212,8 +217,8 @@ def write_results(job_id: str) -> Response:
     """Write a job's answers next to the cells that still hold the numbers it checked."""
     host = host_of(current_app)
     with host.checker() as checker:
-        progress = checker.progress_of(job_id)
-        selection = _selection(host, _body())
+        progress = own_job(checker, job_id)
+        selection = _selection(desk_of(current_app), _body())
         region = selection.region_or(host.settings.region)
         areas = read_areas(selection.cells, region, normalize_cells=host.normalizer.normalize)
         answers = checker.answers(job_id)
@@ -260,14 +265,14 @@ def _body() -> SelectionBody:
     )
 
 
-def _selection(host: EngineHost, body: SelectionBody) -> Selection:
+def _selection(desk: Desk, body: SelectionBody) -> Selection:
     """Return the selection in ``body``, or the one its ``upload_id`` names (used once)."""
     if body.upload_id is not None:
         if body.sheet is not None or body.areas is not None:
             raise SelectionError(
                 "bad_payload", "send either the selection or an upload_id, not both"
             )
-        return host.uploads.take(body.upload_id)
+        return desk.uploads.take(body.upload_id)
     return read_selection(body)
 
 
