@@ -246,7 +246,9 @@ def check_team_request(
             " (fbcheck users revoke, then add).",
         )
     came = team.arrival(mode, scheme=scheme, remote_addr=remote_addr, headers=headers)
-    if came.scheme != "https" and not is_loopback(remote_addr):
+    # A proxy saying "http" relays a client whose token crossed the network in clear;
+    # a direct plain-HTTP peer is accepted from this computer only (a local trial).
+    if came.scheme != "https" and (came.relayed or not is_loopback(remote_addr)):
         return Refusal(
             403,
             "https_required",

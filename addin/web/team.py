@@ -10,8 +10,8 @@ order:
 2. the request must have arrived over https: the server's own TLS, or a
    TLS-terminating proxy whose address was trusted explicitly (``--trust-proxy``;
    only from those addresses are ``X-Forwarded-Proto`` and ``X-Forwarded-For``
-   honoured), else 403 ``https_required`` (loopback peers excepted, for a local
-   trial over plain HTTP);
+   honoured), else 403 ``https_required`` (a direct loopback peer excepted, for a
+   local trial over plain HTTP; a proxy that says ``http`` is refused);
 3. ``OPTIONS`` is refused (403 ``preflight_refused``): no CORS, as locally;
 4. an ``Origin``, when sent, must be the server's own origin (the ``Host`` it was
    called by, with the scheme above), else 403 ``foreign_origin``; Office on the web

@@ -1,0 +1,208 @@
+"""``fbcheck serve --team`` and ``fbcheck users``: refusals, tokens shown once, a real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from addin.cli import main
+from addin.engine.connection import key_fingerprint
+from addin.web.certs import ServerCertificate
+from addin.web.cli import run
+from tests.web.conftest import SECRET_KEY
+from tests.web.test_cli import REPO, read_until
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point HOME and the data folder at ``tmp_path`` and drop any API key."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FBCHECK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("FBCHECK_API_KEY", raising=False)
+    monkeypatch.delenv("FBCHECK_API_KEY_FILE", raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env file
+    return tmp_path
+
+
+# -- fbcheck users ---------------------------------------------------------------
+
+
+def test_users_add_prints_the_token_once_and_stores_only_its_hash(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["users", "add", "alice", "--admin"]) == 0
+    out, err = capsys.readouterr()
+    token = out.strip()
+    assert token.startswith("fbct_")
+    assert len(token) > 40
+    assert "shown this once" in err
+    assert token.encode() not in (env / "data" / "fbcheck.sqlite3").read_bytes()
+    assert main(["users", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "alice" in listing
+    assert "yes" in listing
+    assert token not in listing
+    assert main(["users", "list", "--json"]) == 0
+    (alice,) = json.loads(capsys.readouterr().out)["users"]
+    assert alice["name"] == "alice"
+    assert alice["admin"] is True
+    assert alice["last_seen"] is None
+    assert alice["revoked_at"] is None
+    assert token not in json.dumps(alice)
+
+
+def test_users_refusals_say_why(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["users", "add", "alice"]) == 0
+    capsys.readouterr()
+    assert main(["users", "add", "alice"]) == 2
+    assert "exists already" in capsys.readouterr().err
+    for bad in ("two words", "_under", ".dot", "x" * 65, "semi;colon", "tab\tname"):
+        assert main(["users", "add", bad]) == 2, bad
+        assert "a user name is" in capsys.readouterr().err
+    assert main(["users", "revoke", "nobody"]) == 2
+    assert "no user named nobody" in capsys.readouterr().err
+    assert main(["users", "revoke", "alice"]) == 0
+    capsys.readouterr()
+    assert main(["users", "revoke", "alice"]) == 2
+    assert "revoked already" in capsys.readouterr().err
+    # A revoked user may be given a new token: their jobs stay theirs.
+    assert main(["users", "add", "alice"]) == 0
+    assert capsys.readouterr().out.startswith("fbct_")
+
+
+def test_users_on_an_unusable_store_exit_8(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (env / "data").mkdir()
+    (env / "data" / "fbcheck.sqlite3").mkdir()
+    assert main(["users", "list"]) == 8
+    assert "folder" in capsys.readouterr().err
+
+
+# -- fbcheck serve --team refusals -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--team", "--host", "0.0.0.0"], "refusing plain HTTP on 0.0.0.0"),  # noqa: S104
+        (["--team", "--host", "192.168.1.10"], "--trust-proxy ADDRESS"),
+        (["--team", "--host", "fbcheck.example.com"], "must be an IP address"),
+        (["--team", "--cert", "c.pem"], "both --cert and --key"),
+        (["--team", "--cert", "c.pem", "--key", "k.pem"], "no such file: c.pem"),
+        (["--team", "--trust-proxy", "proxy.example"], "--trust-proxy takes IP addresses"),
+        (["--cert", "c.pem", "--key", "k.pem"], "--cert, --key only with --team"),
+        (["--trust-proxy", "10.0.0.5"], "--trust-proxy only with --team"),
+        (["--no-runner"], "--no-runner only with --team"),
+    ],
+)
+def test_serve_team_refusals(
+    env: Path, argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["serve", *argv]) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_serve_team_refuses_tls_and_a_proxy_together(
+    env: Path, certificate: ServerCertificate, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--cert", str(certificate.certfile), "--key", str(certificate.keyfile)]
+    assert run(["serve", "--team", *argv, "--trust-proxy", "10.0.0.5"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_serve_team_refuses_a_key_that_is_not_the_certificates(
+    env: Path, certificate: ServerCertificate, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = env / "wrong.pem"
+    wrong.write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    argv = ["--cert", str(certificate.certfile), "--key", str(wrong), "--port", "0"]
+    assert run(["serve", "--team", *argv]) == 2
+    assert "cannot be used" in capsys.readouterr().err
+
+
+def test_an_unreadable_key_file_is_invalid_settings(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FBCHECK_API_KEY_FILE", str(env / "missing-key"))
+    assert run(["serve", "--team"]) == 2
+    err = capsys.readouterr().err
+    assert "api_key_file: cannot read" in err
+    assert "No such file" in err
+
+
+# -- a real team server process ------------------------------------------------------
+
+
+@pytest.fixture
+def team_process(env: Path, certificate: ServerCertificate) -> Iterator[tuple[list[str], str]]:
+    """Run ``serve --team`` with the test certificate and a key file; yield lines and a token."""
+    key_file = env / "vendor-key"
+    key_file.write_text(SECRET_KEY, encoding="utf-8")
+    child_env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(REPO),
+        "FBCHECK_API_KEY_FILE": str(key_file),
+        "FBCHECK_API_URL": "http://127.0.0.1:9",  # never contacted: no check is started
+    }
+    code = "import sys; from addin.cli import main; sys.exit(main(sys.argv[1:]))"
+    added = subprocess.run(
+        [sys.executable, "-c", code, "users", "add", "alice"],
+        capture_output=True,
+        text=True,
+        env=child_env,
+        cwd=env,
+        check=True,
+    )
+    argv = [
+        "serve",
+        "--team",
+        "--port",
+        "0",
+        "--cert",
+        str(certificate.certfile),
+        "--key",
+        str(certificate.keyfile),
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=child_env,
+        cwd=env,
+    )
+    try:
+        yield read_until(process, "Add-in manifest"), added.stdout.strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_serve_team_end_to_end(
+    team_process: tuple[list[str], str], certificate: ServerCertificate
+) -> None:
+    lines, token = team_process
+    text = "\n".join(lines)
+    assert lines[0].startswith("FBCheck team server on https://127.0.0.1:")
+    port = int(lines[0].split()[4].rsplit(":", 1)[1])
+    assert f"fingerprint {key_fingerprint(SECRET_KEY)}" in text
+    assert SECRET_KEY not in text
+    assert "No users yet" not in text
+    base, ca = f"https://localhost:{port}", str(certificate.ca_file)
+    assert requests.get(f"{base}/api/health", verify=ca, timeout=10).json()["team"] is True
+    assert requests.get(f"{base}/api/jobs", verify=ca, timeout=10).status_code == 401
+    auth = {"Authorization": f"Bearer {token}"}
+    me = requests.get(f"{base}/api/whoami", headers=auth, verify=ca, timeout=10)
+    assert me.json()["user"] == "alice"
+    settings = requests.get(f"{base}/api/settings", headers=auth, verify=ca, timeout=10)
+    assert settings.json()["key_fingerprint"] == key_fingerprint(SECRET_KEY)
+    assert SECRET_KEY not in settings.text
