@@ -1,6 +1,10 @@
 // The task pane's and the custom functions' only way to the FBCheck backend.
 // Same origin, JSON in and out, and the X-FBCheck-Client header the backend
-// requires on every /api/ and /xlwings/ route (docs/addin-api.md).
+// requires on every /api/ and /xlwings/ route (docs/addin-api.md). On the team
+// server, also the signed-in user's token as "Authorization: Bearer" (sign-in.js);
+// a 401 there tells the token store, and the pane asks to sign in again.
+
+import { SIGN_IN_CODES, tokens as pageTokens } from "./sign-in.js";
 
 /** The header and value that mark a request as coming from our own page. */
 export const CLIENT_HEADER = "X-FBCheck-Client";
@@ -17,10 +21,17 @@ export class BackendError extends Error {
   }
 }
 
-/** Return a client whose request(method, path, body) answers the parsed JSON or throws BackendError. */
-export function createBackend({ fetch: fetchFunction = globalThis.fetch, baseUrl = "" } = {}) {
+/**
+ * Return a client whose request(method, path, body) answers the parsed JSON or throws BackendError.
+ * ``tokens``: where the team server's token comes from (sign-in.js; null: never sent).
+ */
+export function createBackend({ fetch: fetchFunction = globalThis.fetch, baseUrl = "", tokens = pageTokens } = {}) {
   async function request(method, path, body) {
     const init = { method, headers: { [CLIENT_HEADER]: CLIENT_NAME }, cache: "no-store" };
+    const token = tokens ? await tokens.get() : null;
+    if (token) {
+      init.headers.Authorization = `Bearer ${token}`;
+    }
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -46,6 +57,9 @@ export function createBackend({ fetch: fetchFunction = globalThis.fetch, baseUrl
       const code = (data && data.error) || "http_" + response.status;
       const message =
         (data && data.message) || `The backend answered ${response.status} to ${method} ${path}.`;
+      if (response.status === 401 && tokens && SIGN_IN_CODES.includes(code)) {
+        tokens.signInNeeded(code, message);
+      }
       throw new BackendError(response.status, code, message);
     }
     if (data === null || typeof data !== "object") {

@@ -17,6 +17,7 @@
 // backend, its cells saying "awaiting confirmation", until the pane confirms.
 
 import { BackendError, describeError } from "./backend-client.js";
+import { SIGN_IN_CODES } from "./sign-in.js";
 
 /** Time without a new call before the queued calls are sent. */
 export const BATCH_DELAY_MS = 100;
@@ -28,6 +29,8 @@ export const MAX_ITEMS = 10000;
 export const PROGRESS_TEXT = "checking…";
 /** What a cell shows while the backend does not answer (the batch is sent again). */
 export const WAITING_FOR_BACKEND_TEXT = "waiting for the backend…";
+/** What a cell says while the team server waits for a sign-in in the task pane. */
+export const WAITING_FOR_SIGN_IN_TEXT = "sign in to the team server in the task pane…";
 /** What the backend reports for a number in a batch that waits for the pane's confirmation. */
 export const AWAITING_CONFIRMATION_TEXT = "awaiting confirmation";
 /** Appended to an answer older than the cache lifetime: "yes (stale)". */
@@ -45,7 +48,21 @@ export function backendRetryDelay(failures) {
  * gateway saying the same. Such a look-up waits and is sent again; any other refusal is final.
  */
 export function isBackendDown(error) {
-  return error instanceof BackendError && [0, 502, 503, 504].includes(error.status);
+  return (error instanceof BackendError && [0, 502, 503, 504].includes(error.status)) || needsSignIn(error);
+}
+
+/**
+ * Return true when the team server refused the token (401): the cell waits for the
+ * sign-in and is sent again, never answered #N/A (Excel does not run a failed custom
+ * function again, office-js#1462).
+ */
+export function needsSignIn(error) {
+  return error instanceof BackendError && error.status === 401 && SIGN_IN_CODES.includes(error.code);
+}
+
+/** Return what a waiting cell says after ``error``. */
+function waitingText(error) {
+  return needsSignIn(error) ? WAITING_FOR_SIGN_IN_TEXT : WAITING_FOR_BACKEND_TEXT;
 }
 
 /** Return the default poll delay in ms after ``polls`` polls: 2 s, growing to 5 s. */
@@ -331,6 +348,7 @@ export class LookupBatcher {
     this.queue.clear();
     const touched = new Set();
     let down = false;
+    let waitText = WAITING_FOR_BACKEND_TEXT;
     for (const part of chunk(entries, this.maxItems)) {
       const items = part.map((entry) =>
         entry.refresh ? { value: entry.value, region: entry.region, refresh: true } : { value: entry.value, region: entry.region },
@@ -350,13 +368,16 @@ export class LookupBatcher {
           }
         });
       } catch (error) {
+        if (!down && isBackendDown(error)) {
+          waitText = waitingText(error);
+        }
         down = down || isBackendDown(error);
         for (const entry of part) {
           const cells = entry.cells.filter((cell) => !cell.call.cancelled);
           if (down) {
             // Not an answer: wait for the backend and send the same look-ups again.
             for (const cell of cells) {
-              cell.call.setCell(cell.row, cell.column, { text: WAITING_FOR_BACKEND_TEXT });
+              cell.call.setCell(cell.row, cell.column, { text: waitText });
               touched.add(cell.call);
             }
             if (cells.length) {
@@ -441,7 +462,7 @@ export class LookupBatcher {
         failed = true;
         for (const number of numbers) {
           for (const cell of this.pending.get(number) || []) {
-            cell.call.setCell(cell.row, cell.column, { text: WAITING_FOR_BACKEND_TEXT });
+            cell.call.setCell(cell.row, cell.column, { text: waitingText(error) });
             this.awaiting.delete(cell);
             touched.add(cell.call);
           }

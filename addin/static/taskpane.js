@@ -10,6 +10,7 @@ import { applyOfficeTheme } from "./office-theme.js";
 import { fillFigures, planFigures } from "./figures.js";
 import { fillResultBar } from "./result-bar.js";
 import { selectTab, setupTabs, showSection, watchAttention } from "./tabs.js";
+import { tokens } from "./sign-in.js";
 import "./functions.js";
 import "./lookup-pane.js";
 
@@ -250,6 +251,14 @@ session.onHistoryChange(() => loadAccount());
 /** Show the stored settings (the key only masked). */
 function showSettings(settings) {
   noteDemo(settings.demo);
+  // The team server's key lives on the server only: no field for it, its fingerprint shown.
+  byId("api-key-field").hidden = settings.team === true;
+  byId("team-key").hidden = settings.team !== true;
+  if (settings.team === true) {
+    byId("team-key").textContent = settings.key_fingerprint
+      ? `The vendor API key is set on the team server (fingerprint ${settings.key_fingerprint}).`
+      : "No vendor API key is set on the team server: DEMO mode.";
+  }
   byId("api-key-current").textContent = settings.api_key || "not set";
   byId("api-key").value = "";
   byId("api-key").placeholder = settings.api_key || "not set";
@@ -373,19 +382,82 @@ byId("clear-cache").addEventListener("click", async () => {
 
 // ---- start-up ------------------------------------------------------------
 
-/** Ask the backend whether it runs and in demo mode. */
+/**
+ * Ask the backend whether it runs, in demo mode, and whether it is a team server;
+ * return false when the team server needs a sign-in first (the sign-in form is shown).
+ */
 async function loadHealth() {
   try {
     const health = await backend.get("/api/health");
     noteDemo(health.demo);
     setStatus(
       "backend-status",
-      `Connected to the FBCheck backend (version ${health.version})${health.demo ? ", DEMO mode." : "."}`,
+      `Connected to the FBCheck ${health.team ? "team server" : "backend"} (version ${health.version})${
+        health.demo ? ", DEMO mode." : "."
+      }`,
     );
+    if (health.team === true) {
+      return await checkSignIn();
+    }
   } catch (error) {
     setStatus("backend-status", describeError(error), true);
   }
+  return true;
 }
+
+// ---- the team server's sign-in --------------------------------------------
+
+/** Show the sign-in form with ``text`` (a refused token: "Sign in again: ..."). */
+function showSignIn(text) {
+  byId("sign-in").hidden = false;
+  byId("signed-in").hidden = true;
+  setStatus("sign-in-status", text, /again/i.test(text));
+  byId("sign-in-token").value = "";
+}
+
+/** Ask the team server who the stored token belongs to; false (form shown) without one. */
+async function checkSignIn() {
+  if (!(await tokens.get())) {
+    showSignIn("Not signed in yet.");
+    return false;
+  }
+  try {
+    const me = await backend.get("/api/whoami");
+    byId("sign-in").hidden = true;
+    byId("signed-in").hidden = false;
+    byId("signed-in-text").textContent = `Signed in as ${me.user}${me.admin ? " (admin: every job)" : ""}.`;
+    return true;
+  } catch (error) {
+    // A 401 has shown the form already (below); anything else is said on the status line.
+    if (!(error && error.status === 401)) {
+      setStatus("backend-status", describeError(error), true);
+    }
+    return false;
+  }
+}
+
+// Any call refused for its token (the pane's, the ribbon's, =FBCHECK's) asks to sign in again.
+tokens.onSignInNeeded((code, message) => showSignIn(message));
+
+byId("sign-in").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await tokens.set(byId("sign-in-token").value);
+  } catch (error) {
+    setStatus("sign-in-status", describeError(error), true);
+    return;
+  }
+  if (await checkSignIn()) {
+    loadSettings();
+    loadAccount();
+    loadHistory();
+  }
+});
+
+byId("sign-out").addEventListener("click", async () => {
+  await tokens.clear();
+  showSignIn("Signed out: the token was removed from this add-in's storage.");
+});
 
 /** Load everything the pane shows. */
 function start() {
@@ -397,10 +469,13 @@ function start() {
     // A host without the theme API: the light default stays; the pane still loads.
     console.warn("Office theme not applied:", error);
   }
-  loadHealth();
-  loadSettings();
-  loadAccount();
-  loadHistory();
+  loadHealth().then((ready) => {
+    if (ready) {
+      loadSettings();
+      loadAccount();
+      loadHistory();
+    }
+  });
 }
 
 // The ribbon's ExecuteFunction button; the shared runtime keeps this page alive.

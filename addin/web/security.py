@@ -281,7 +281,7 @@ def sign_in_refusal(*, path: str, headers: Headers) -> Refusal | None:
     if token is None:
         return Refusal(
             401,
-            "token_required",
+            team.TOKEN_REQUIRED,
             "Sign in: this team server needs your personal token"
             " (Authorization: Bearer ...; ask an admin for one).",
         )
@@ -289,7 +289,7 @@ def sign_in_refusal(*, path: str, headers: Headers) -> Refusal | None:
     if user is None:
         return Refusal(
             401,
-            "token_refused",
+            team.TOKEN_REFUSED,
             "Sign in again: this token is wrong or was revoked (ask an admin for a new one).",
         )
     g.fbcheck_user = user

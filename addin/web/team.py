@@ -48,6 +48,10 @@ from addin.web.flask_config import settings_of
 TEAM_KEY = "FBCHECK_TEAM"
 #: ``app.extensions`` key of the store that answers who a token belongs to.
 USERS_EXTENSION = "fbcheck.users"
+#: The 401 codes: no token sent, a wrong or revoked one (the pane's "sign in again").
+TOKEN_REQUIRED = "token_required"  # noqa: S105 (error codes, not secrets)
+TOKEN_REFUSED = "token_refused"  # noqa: S105
+SIGN_IN_CODES = (TOKEN_REQUIRED, TOKEN_REFUSED)
 #: The routes open to anyone in team mode besides the static files.
 OPEN_API_PATHS = frozenset({"/api/health"})
 #: Query parameter names that would carry a token; refused whatever their value.

@@ -20,7 +20,7 @@ import pytest
 
 from addin.engine.states import JobState
 from addin.formats import OUTCOMES, column_letters
-from addin.web import answer_columns, coalescer, security, xlwings_glue
+from addin.web import answer_columns, coalescer, security, team, xlwings_glue
 from addin.web.views import lookups
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,6 +142,7 @@ def test_every_script_constant_is_readable() -> None:
         ("selection-check.js", "PENDING", answer_columns.PENDING),
         ("selection-check.js", "UNCONFIRMED", answer_columns.UNCONFIRMED),
         ("backend-client.js", "CLIENT_HEADER", security.CLIENT_HEADER),
+        ("sign-in.js", "SIGN_IN_CODES", list(team.SIGN_IN_CODES)),
         ("excel-payload.js", "MAX_SELECTED_ROWS", xlwings_glue.MAX_SELECTION_ROWS),
         # One documented figure: writes go in blocks of at most 20,000 rows.
         ("excel-actions.js", "WRITE_BLOCK_ROWS", xlwings_glue.MAX_ROWS_PER_ACTION),
