@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from addin.config import Settings
+from addin.config import Settings, load_settings
 
 
 def settings(**values: Any) -> Settings:
@@ -70,3 +70,49 @@ def test_the_store_is_the_sqlite_file_unless_a_database_url_is_set(monkeypatch, 
     current = settings(data_dir=tmp_path)
     assert current.store_location == url
     assert "s3cret" not in repr(current)
+
+
+def test_the_key_can_come_from_a_secrets_file(tmp_path, monkeypatch):
+    key_file = tmp_path / "vendor-key"
+    key_file.write_text("sk-from-a-file-1234\n", encoding="utf-8")
+    monkeypatch.delenv("FBCHECK_API_KEY", raising=False)
+    monkeypatch.setenv("FBCHECK_API_KEY_FILE", str(key_file))
+    loaded = settings()
+    assert loaded.api_key is not None
+    assert loaded.api_key.get_secret_value() == "sk-from-a-file-1234"
+    assert not loaded.demo
+    # Settings rebuilt with changes (the task pane's) keep it.
+    changed = load_settings(loaded, {"region": "CH"}).api_key
+    assert changed is not None
+    assert changed.get_secret_value() == "sk-from-a-file-1234"
+    # The variable itself wins over the file.
+    monkeypatch.setenv("FBCHECK_API_KEY", "sk-from-the-env-5678")
+    env_key = settings().api_key
+    assert env_key is not None
+    assert env_key.get_secret_value() == "sk-from-the-env-5678"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        ("", "does not hold an API key"),
+        ("two words\n", "does not hold an API key"),
+        ("sk-\x00-control", "does not hold an API key"),
+        (b"\xff\xfe-not-utf-8", "cannot read"),
+    ],
+)
+def test_a_key_file_that_cannot_serve_is_refused_without_its_content(
+    tmp_path, monkeypatch, content, message
+):
+    key_file = tmp_path / "vendor-key"
+    if isinstance(content, bytes):
+        key_file.write_bytes(content)
+    elif content is not None:
+        key_file.write_text(content, encoding="utf-8")
+    monkeypatch.delenv("FBCHECK_API_KEY", raising=False)
+    monkeypatch.setenv("FBCHECK_API_KEY_FILE", str(key_file))
+    with pytest.raises(ValidationError, match=message) as caught:
+        settings()
+    if isinstance(content, str) and content.strip():
+        assert content.strip() not in str(caught.value)

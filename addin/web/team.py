@@ -33,7 +33,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from flask import Flask, g
 from werkzeug.datastructures import Headers, MultiDict
@@ -192,10 +191,3 @@ def own_job(checker: Checker, job_id: str) -> JobProgress:
     if not may_see(progress.started_by):
         raise UnknownJobError(job_id)
     return progress
-
-
-def close_users(app: Flask) -> None:
-    """Close this thread's connection of the users' store, if one was opened."""
-    store: Any = app.extensions.get(USERS_EXTENSION)
-    if isinstance(store, Store):
-        store.close()

@@ -16,12 +16,14 @@ from addin.engine.store import Store
 from addin.http_server import BackgroundServer
 from addin.web import close_app, create_app
 from addin.web.certs import ServerCertificate
+from addin.web.engine_host import host_of
 from addin.web.flask_config import (
     EMULATOR_CONFIG_KEY,
     LOOKUP_MAX_WAIT_KEY,
     LOOKUP_QUIET_KEY,
     PORT_KEY,
     SETTINGS_KEY,
+    START_RUNNER_KEY,
 )
 from addin.web.team import TEAM_KEY, TeamMode
 from tests.conftest import Emulator, Emulators
@@ -69,8 +71,13 @@ class Team:
 
 
 @contextmanager
-def team_server(tmp_path: Path, certificate: ServerCertificate, **settings: Any) -> Iterator[Team]:
-    """Yield a team server (the instant demo emulator unless ``settings`` say) over TLS."""
+def team_server(
+    tmp_path: Path, certificate: ServerCertificate, *, runner: bool = True, **settings: Any
+) -> Iterator[Team]:
+    """Yield a team server (the instant demo emulator unless ``settings`` say) over TLS.
+
+    ``runner=False``: no vendor I/O in the server (``serve --team --no-runner``).
+    """
     app = create_app(
         {
             SETTINGS_KEY: fast_settings(tmp_path, **settings),
@@ -79,6 +86,7 @@ def team_server(tmp_path: Path, certificate: ServerCertificate, **settings: Any)
             EMULATOR_CONFIG_KEY: {"MOCK_PROFILE": "instant"},
             LOOKUP_QUIET_KEY: 0.2,
             LOOKUP_MAX_WAIT_KEY: 1.0,
+            START_RUNNER_KEY: runner,
         }
     )
     server = BackgroundServer(app, certfile=certificate.certfile, keyfile=certificate.keyfile)
@@ -324,3 +332,18 @@ def test_the_pane_cannot_set_the_key_and_only_an_admin_changes_settings(keyed: T
     assert error_of(keyed.call("POST", "/api/cache/clear", user, json={}), 403) == "admin_only"
     assert keyed.ok("PUT", "/api/settings", admin, json={"region": "CH"})["region"] == "CH"
     assert keyed.ok("GET", "/api/settings", user)["key_fingerprint"] == key_fingerprint(SECRET_KEY)
+
+
+def test_without_the_runner_the_server_does_no_vendor_io(
+    tmp_path: Path, certificate: ServerCertificate
+) -> None:
+    with team_server(tmp_path, certificate, runner=False) as team:
+        token = team.add("alice")
+        job_id = check(team, token, 0)
+        job = team.ok("GET", f"/api/jobs/{job_id}", token)
+        # Planned and queued for a worker; this process uploads nothing.
+        assert job["task_states"] == {"queued": 1}
+        assert job["billed"] == 0
+        with host_of(team.app).checker() as checker:
+            assert not checker.runner.alive
+            assert checker.runner.owner  # it still names itself for the leases

@@ -1,0 +1,153 @@
+"""The team server's people (``addin.engine.store.users``) and who started each job."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from addin.engine.store import Store, UserError
+from addin.engine.store.database import SCHEMA_VERSION, schema_sql
+from addin.engine.store.users import LAST_SEEN_EVERY, TOKEN_PREFIX, token_hash
+
+
+class Clock:
+    """A hand-moved clock for the store."""
+
+    def __init__(self) -> None:
+        """Start at a fixed moment."""
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        """Return the current time."""
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The store's clock."""
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Store:
+    """An empty store on a hand-moved clock."""
+    return Store(tmp_path / "fbcheck.sqlite3", clock=clock)
+
+
+def test_a_token_is_random_prefixed_and_stored_only_as_its_hash(store: Store) -> None:
+    first, second = store.add_user("alice"), store.add_user("bob", admin=True)
+    assert first.startswith(TOKEN_PREFIX)
+    assert first != second
+    assert len(first) >= len(TOKEN_PREFIX) + 43  # 32 random bytes, base64url
+    stored = {r[0]: r[1] for r in store.read("SELECT name, token_hash FROM users")}
+    assert stored == {"alice": token_hash(first), "bob": token_hash(second)}
+    assert first.encode() not in store.path.read_bytes()
+
+
+def test_the_token_names_its_user_and_a_revoked_or_wrong_one_nobody(
+    store: Store, clock: Clock
+) -> None:
+    token = store.add_user("alice", admin=True)
+    user = store.user_of_token(token)
+    assert user is not None
+    assert (user.name, user.admin, user.active) == ("alice", True, True)
+    assert store.user_of_token(token[:-1]) is None
+    assert store.user_of_token("") is None
+    clock.now += 5
+    store.revoke_user("alice")
+    assert store.user_of_token(token) is None
+    (alice,) = store.users()
+    assert alice.revoked_at == clock.now
+    assert not alice.active
+    fresh = store.add_user("alice")
+    assert store.user_of_token(token) is None
+    renewed = store.user_of_token(fresh)
+    assert renewed is not None
+    assert renewed.admin is False  # as asked this time
+
+
+def test_last_seen_is_written_at_most_once_a_minute(store: Store, clock: Clock) -> None:
+    token = store.add_user("alice")
+    store.user_of_token(token)
+    first = clock.now
+    clock.now += LAST_SEEN_EVERY - 1
+    store.user_of_token(token)
+    assert [u.last_seen for u in store.users()] == [first]
+    clock.now += 1
+    store.user_of_token(token)
+    assert [u.last_seen for u in store.users()] == [clock.now]
+
+
+@pytest.mark.parametrize("name", ["", " ", "a b", "_x", "x" * 65, "a/b", "é"])
+def test_a_bad_name_is_refused(store: Store, name: str) -> None:
+    with pytest.raises(UserError, match="a user name is"):
+        store.add_user(name)
+    assert store.users() == []
+
+
+def test_adding_an_active_user_again_or_revoking_nobody_is_refused(store: Store) -> None:
+    token = store.add_user("alice")
+    with pytest.raises(UserError, match="exists already"):
+        store.add_user("alice")
+    assert store.user_of_token(token) is not None  # the first token still works
+    with pytest.raises(UserError, match="no user named bob"):
+        store.revoke_user("bob")
+
+
+def test_jobs_record_who_started_them(store: Store) -> None:
+    def job(started_by: str | None) -> str:
+        """Store a job of one cached-nothing number; return its id."""
+        return store.create_job(
+            realm="demo:x",
+            cache_realm="demo",
+            kind="selection",
+            label="Sheet1!A1",
+            numbers=[],
+            refresh=False,
+            max_age=3600,
+            chunk_size=10,
+            plan={},
+            hit_source="demo",
+            started_by=started_by,
+        ).job_id
+
+    alices, bobs, local = job("alice"), job("bob"), job(None)
+    record = store.job(alices)
+    assert record is not None
+    assert record.started_by == "alice"
+    assert [j.job_id for j in store.jobs(started_by="alice")] == [alices]
+    assert [j.job_id for j in store.jobs(started_by="bob")] == [bobs]
+    assert {j.job_id for j in store.jobs()} == {alices, bobs, local}
+
+
+def test_a_version_3_store_gains_started_by_and_users(tmp_path: Path) -> None:
+    path = tmp_path / "fbcheck.sqlite3"
+    conn = sqlite3.connect(path)
+    old = schema_sql().replace(
+        "    fingerprint TEXT,\n    started_by TEXT\n", "    fingerprint TEXT\n"
+    )
+    old = old.split("CREATE TABLE IF NOT EXISTS users")[0]
+    old = old.replace(
+        "CREATE INDEX IF NOT EXISTS jobs_started_by ON jobs (started_by, created_at);", ""
+    )
+    old = "\n".join(line for line in old.splitlines() if not line.startswith("--"))
+    assert "started_by" not in old
+    assert "users" not in old
+    conn.executescript(old)
+    with conn:
+        conn.execute(
+            "INSERT INTO jobs (job_id, realm, kind, state, created_at, updated_at)"
+            " VALUES ('j1', 'demo:x', 'check', 'done', 1, 1)"
+        )
+    conn.execute("PRAGMA user_version = 3")
+    conn.close()
+    store = Store(path)
+    assert store.read("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+    record = store.job("j1")
+    assert record is not None
+    assert record.started_by is None  # a local job, kept
+    token = store.add_user("alice")
+    assert store.user_of_token(token) is not None
+    store.close()
