@@ -31,6 +31,7 @@ foreign page cannot call the API as a signed-in user without the token.
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -148,14 +149,19 @@ def bearer_token(headers: Headers) -> str | None:
 
 
 def users_store(app: Flask) -> Store:
-    """Return the store that knows the users (opened on first use)."""
-    store = app.extensions.get(USERS_EXTENSION)
-    if store is None:
-        settings = settings_of(app)
-        store = Store(settings.store_location, lock_timeout=settings.store_lock_timeout)
-        app.extensions[USERS_EXTENSION] = store
+    """Return the store that knows the users (opened once, on first use)."""
+    with _opening:
+        store = app.extensions.get(USERS_EXTENSION)
+        if store is None:
+            settings = settings_of(app)
+            store = Store(settings.store_location, lock_timeout=settings.store_lock_timeout)
+            app.extensions[USERS_EXTENSION] = store
     assert isinstance(store, Store)
     return store
+
+
+#: One opening of the users' store at a time (the server's threads sign in together).
+_opening = threading.Lock()
 
 
 def current_user() -> User | None:
