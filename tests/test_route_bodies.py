@@ -107,6 +107,7 @@ def _reset_emulator(targets: Targets) -> None:
 #: Every route of both apps: (app, rule, method) -> how to exercise it.
 ROUTES: dict[tuple[str, str, str], Route] = {
     (BACKEND, "/api/health", "GET"): Route(("/api/health",)),
+    (BACKEND, "/api/whoami", "GET"): Route(("/api/whoami",)),
     (BACKEND, "/manifest.xml", "GET"): Route(("/manifest.xml",)),
     (BACKEND, "/xlwings/check-selection", "POST"): Route(
         ("/xlwings/check-selection",), bodies=(_selection(),)
