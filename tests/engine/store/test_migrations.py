@@ -17,7 +17,7 @@ from addin.engine.states import TaskState
 from addin.engine.store import Store
 from addin.engine.store.migrate import script_revisions, sqlalchemy_url
 from addin.engine.store.revisions import HEAD, REVISIONS
-from addin.engine.store.schema import metadata
+from addin.engine.store.schema import define_tables, metadata
 
 #: A store written by fbcheck before schema revisions (PRAGMA user_version 3): two jobs,
 #: a done task with cached answers and a billed request, a running task, an uncertain one.
@@ -66,15 +66,24 @@ def test_an_adopted_version_3_store_has_the_metadata_too(tmp_path: Path) -> None
     assert [d for d in found if d[0][0] != "modify_nullable"] == []
 
 
+#: The tables and columns of version 3 (the baseline): what an adopted store must keep.
+BASELINE = sa.MetaData()
+define_tables(BASELINE)
+
+
 def table_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Return every row of every fbcheck table the SQLite file at ``path`` has, sorted."""
+    """Return every row of every version-3 table of the SQLite file at ``path``, sorted.
+
+    Only version 3's columns: later revisions add columns (``jobs.started_by``) and tables.
+    """
     conn = sqlite3.connect(path)
     try:
-        present = {
-            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-        names = [t.name for t in metadata.sorted_tables if t.name in present]
-        return {n: sorted(conn.execute(f"SELECT * FROM {n}").fetchall()) for n in names}  # noqa: S608
+        rows = {}
+        for table in BASELINE.sorted_tables:
+            columns = ", ".join(column.name for column in table.columns)
+            query = f"SELECT {columns} FROM {table.name}"  # noqa: S608
+            rows[table.name] = sorted(conn.execute(query).fetchall())
+        return rows
     finally:
         conn.close()
 

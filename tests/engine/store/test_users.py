@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from addin.engine.store import Store, UserError
-from addin.engine.store.database import SCHEMA_VERSION, schema_sql
+from addin.engine.store.revisions import HEAD
 from addin.engine.store.users import LAST_SEEN_EVERY, TOKEN_PREFIX, token_hash
+
+#: A store written by fbcheck before schema revisions (PRAGMA user_version 3).
+VERSION_3_STORE = Path(__file__).parent / "data" / "version3.sqlite3"
 
 
 class Clock:
@@ -43,6 +47,7 @@ def test_a_token_is_random_prefixed_and_stored_only_as_its_hash(store: Store) ->
     assert len(first) >= len(TOKEN_PREFIX) + 43  # 32 random bytes, base64url
     stored = {r[0]: r[1] for r in store.read("SELECT name, token_hash FROM users")}
     assert stored == {"alice": token_hash(first), "bob": token_hash(second)}
+    assert store.path is not None
     assert first.encode() not in store.path.read_bytes()
 
 
@@ -124,30 +129,21 @@ def test_jobs_record_who_started_them(store: Store) -> None:
 
 def test_a_version_3_store_gains_started_by_and_users(tmp_path: Path) -> None:
     path = tmp_path / "fbcheck.sqlite3"
-    conn = sqlite3.connect(path)
-    old = schema_sql().replace(
-        "    fingerprint TEXT,\n    started_by TEXT\n", "    fingerprint TEXT\n"
-    )
-    old = old.split("CREATE TABLE IF NOT EXISTS users")[0]
-    old = old.replace(
-        "CREATE INDEX IF NOT EXISTS jobs_started_by ON jobs (started_by, created_at);", ""
-    )
-    old = "\n".join(line for line in old.splitlines() if not line.startswith("--"))
-    assert "started_by" not in old
-    assert "users" not in old
-    conn.executescript(old)
-    with conn:
-        conn.execute(
-            "INSERT INTO jobs (job_id, realm, kind, state, created_at, updated_at)"
-            " VALUES ('j1', 'demo:x', 'check', 'done', 1, 1)"
-        )
-    conn.execute("PRAGMA user_version = 3")
-    conn.close()
+    shutil.copy(VERSION_3_STORE, path)
+    before = sqlite3.connect(path)
+    jobs_before = before.execute("SELECT job_id FROM jobs ORDER BY job_id").fetchall()
+    tables = {r[0] for r in before.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    columns = {r[1] for r in before.execute("PRAGMA table_info(jobs)")}
+    before.close()
+    assert "users" not in tables
+    assert "started_by" not in columns
+    assert jobs_before
     store = Store(path)
-    assert store.read("PRAGMA user_version")[0][0] == SCHEMA_VERSION
-    record = store.job("j1")
-    assert record is not None
-    assert record.started_by is None  # a local job, kept
+    assert store.read("SELECT version_num FROM alembic_version")[0][0] == HEAD
+    for (job_id,) in jobs_before:
+        record = store.job(job_id)
+        assert record is not None
+        assert record.started_by is None  # a local job, kept
     token = store.add_user("alice")
     assert store.user_of_token(token) is not None
     store.close()
