@@ -106,6 +106,7 @@ def test_wheel_holds_the_package_data(wheel: Path) -> None:
         "addin/engine/store/migrations/script.py.mako",
         "addin/engine/store/migrations/README.md",
         "addin/engine/store/migrations/versions/rev0001_baseline.py",
+        "addin/engine/store/migrations/versions/rev0002_people.py",
         "addin/static/taskpane.html",
         "addin/static/functions.json",
         "addin/static/icons/icon-80.png",
