@@ -360,9 +360,12 @@ class Checker(ClosedOnExit):
                 self._queue_app = app
         wake_workers(self._queue_app)
 
-    def open_job(self, fingerprint: str) -> str | None:
-        """Return the unfinished job of this vendor with the input ``fingerprint``, if any."""
-        job = self.store.open_job(fingerprint, self.task_realm)
+    def open_job(self, fingerprint: str, *, started_by: str | None = None) -> str | None:
+        """Return the unfinished job of this vendor with the input ``fingerprint``, if any.
+
+        ``started_by``: only among that user's jobs (None: anyone's, the local backend).
+        """
+        job = self.store.open_job(fingerprint, self.task_realm, started_by=started_by)
         return job.job_id if job is not None else None
 
     def progress(self, job_id: str) -> JobProgress | None:

@@ -228,12 +228,15 @@ def serve_team(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"fbcheck serve --team: not started: {problem}", file=sys.stderr)
         return EXIT_STORE
+    # One rule: the queue's `fbcheck worker` processes do the vendor I/O, so queue mode
+    # starts no runner here; --no-runner says the same without a queue (tests, a trial).
+    in_process = not args.no_runner and settings.scheduler != "queue"
     app = create_app(
         {
             SETTINGS_KEY: settings,
             PORT_KEY: args.port or DEFAULT_PORT,
             TEAM_KEY: mode,
-            START_RUNNER_KEY: not args.no_runner,
+            START_RUNNER_KEY: in_process,
             NORMALIZE_WORKERS_KEY: server_workers(settings.normalize_workers),
         }
     )
@@ -268,7 +271,7 @@ def serve_team(args: argparse.Namespace) -> int:
         assert settings.api_key is not None
         fingerprint = key_fingerprint(settings.api_key.get_secret_value())
         print(f"Vendor API key: set on this server (fingerprint {fingerprint}); never sent out.")
-    if args.no_runner:
+    if not in_process:
         print("No vendor I/O in this process: `fbcheck worker` processes do it.")
     users = _active_users(settings)
     if not users:

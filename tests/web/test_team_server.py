@@ -11,6 +11,7 @@ import pytest
 import requests
 from flask import Flask
 
+from addin.engine.checker import input_fingerprint
 from addin.engine.connection import key_fingerprint
 from addin.engine.store import Store
 from addin.http_server import BackgroundServer
@@ -347,3 +348,69 @@ def test_without_the_runner_the_server_does_no_vendor_io(
         with host_of(team.app).checker() as checker:
             assert not checker.runner.alive
             assert checker.runner.owner  # it still names itself for the leases
+
+
+# -- file jobs (fbcheck check --server) per user ---------------------------------
+
+
+def start_file_job(team: Team, token: str, numbers: list[str]) -> dict[str, Any]:
+    """Open, send, plan and start a file job of ``numbers`` as the token's user."""
+    fingerprint = input_fingerprint("cli", numbers)
+    opened = team.ok(
+        "POST", "/api/file-jobs", token, json={"fingerprint": fingerprint, "chunks": 1}
+    )
+    assert opened["continued"] is False, opened
+    upload = opened["upload_id"]
+    team.ok("PUT", f"/api/file-jobs/uploads/{upload}/chunks/0", token, json={"numbers": numbers})
+    planned = team.ok(
+        "POST",
+        f"/api/file-jobs/uploads/{upload}/plan",
+        token,
+        json={"rows": len(numbers), "invalid": 0, "label": "in.csv"},
+    )
+    return team.ok("POST", f"/api/file-jobs/plans/{planned['plan_id']}/start", token, json={})
+
+
+def test_file_jobs_are_their_users_own(tmp_path: Path, certificate: ServerCertificate) -> None:
+    # No runner: the job stays unfinished, so the same input could be continued.
+    with team_server(tmp_path, certificate, runner=False) as team:
+        alice, bob, admin = team.add("alice"), team.add("bob"), team.add("root", admin=True)
+        numbers = [number(i) for i in range(4)]
+        fingerprint = input_fingerprint("cli", numbers)
+        started = start_file_job(team, alice, numbers)
+        job_id = started["job_id"]
+        assert team.ok("GET", f"/api/jobs/{job_id}", alice)["started_by"] == "alice"
+        # Alice running the same command again continues her job.
+        again = team.ok(
+            "POST", "/api/file-jobs", alice, json={"fingerprint": fingerprint, "chunks": 1}
+        )
+        assert (again["continued"], again["job_id"]) == (True, job_id)
+        # Bob's run of the same input learns nothing of it: he gets his own upload.
+        bobs = team.ok(
+            "POST", "/api/file-jobs", bob, json={"fingerprint": fingerprint, "chunks": 1}
+        )
+        assert (bobs["continued"], bobs["job_id"]) == (False, None)
+        assert bobs["upload_id"]
+        # Upload sessions and plans are per user: Bob's upload is unknown to Alice.
+        chunk = f"/api/file-jobs/uploads/{bobs['upload_id']}/chunks/0"
+        response = team.call("PUT", chunk, alice, json={"numbers": numbers})
+        assert response.status_code == 404, response.text
+        team.ok("PUT", chunk, bob, json={"numbers": numbers})
+        # Another user's job and its answers are unknown (404); an admin sees them.
+        for path in (f"/api/jobs/{job_id}", f"/api/file-jobs/{job_id}/answers"):
+            assert error_of(team.call("GET", path, bob), 404) == "job_not_found"
+            team.ok("GET", path, admin)
+        assert team.ok("GET", f"/api/file-jobs/{job_id}/answers", alice)["answers"] == []
+        # Bob's own job of the same input is a second job, his.
+        bobs_plan = team.ok(
+            "POST",
+            f"/api/file-jobs/uploads/{bobs['upload_id']}/plan",
+            bob,
+            json={"rows": 4, "invalid": 0},
+        )
+        plan_path = f"/api/file-jobs/plans/{bobs_plan['plan_id']}/start"
+        assert error_of(team.call("POST", plan_path, alice, json={}), 404) == "plan_not_found"
+        his = team.ok("POST", plan_path, bob, json={})
+        assert his["continued"] is False
+        assert his["job_id"] != job_id
+        assert team.ok("GET", f"/api/jobs/{his['job_id']}", bob)["started_by"] == "bob"

@@ -161,13 +161,26 @@ class JobTable(TaskTable):
                 db.execute("ANALYZE job_numbers, task_numbers, claims")
         return NewJob(job_id, len(hits), len(joined), len(upload) - held, len(groups), held)
 
-    def open_job(self, fingerprint: str, realm: str) -> JobRecord | None:
-        """Return the newest unfinished job of ``realm`` with this input fingerprint, if any."""
-        rows = self.read(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE fingerprint = ? AND realm = ?"  # noqa: S608
-            " AND state = 'running' ORDER BY created_at DESC LIMIT 1",
-            (fingerprint, realm),
-        )
+    def open_job(
+        self, fingerprint: str, realm: str, *, started_by: str | None = None
+    ) -> JobRecord | None:
+        """Return the newest unfinished job of ``realm`` with this input fingerprint, if any.
+
+        With ``started_by``, only among that user's jobs (the team server: one person's
+        run never continues, or learns of, another person's job of the same input).
+        """
+        if started_by is None:
+            rows = self.read(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE fingerprint = ? AND realm = ?"  # noqa: S608
+                " AND state = 'running' ORDER BY created_at DESC LIMIT 1",
+                (fingerprint, realm),
+            )
+        else:
+            rows = self.read(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE fingerprint = ? AND realm = ?"  # noqa: S608
+                " AND started_by = ? AND state = 'running' ORDER BY created_at DESC LIMIT 1",
+                (fingerprint, realm, started_by),
+            )
         return job_from_row(rows[0]) if rows else None
 
     def _job_realm(self, job_id: str) -> str | None:

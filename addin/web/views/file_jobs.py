@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from addin.engine.checker import input_fingerprint
 from addin.engine.planning import balance_shortfall
-from addin.web.engine_host import host_of
+from addin.web.engine_host import desk_of, host_of
 from addin.web.file_numbers import (
     E164Text,
     FileHeader,
@@ -35,6 +35,7 @@ from addin.web.file_numbers import (
     checked_chunk,
 )
 from addin.web.json_api import ApiError, parse_body, parse_query, reply
+from addin.web.team import own_job, started_by
 from addin.web.xlwings_glue import SelectionError
 
 bp = Blueprint("file_jobs", __name__, url_prefix="/api/file-jobs")
@@ -78,10 +79,12 @@ def open_file_job() -> Response:
     host = host_of(current_app)
     if not body.refresh:
         with host.checker() as checker:
-            existing = checker.open_job(body.fingerprint)
+            existing = checker.open_job(body.fingerprint, started_by=started_by())
         if existing is not None:
             return reply(job_id=existing, continued=True, upload_id=None)
-    upload_id = host.file_uploads.open(FileHeader(body.fingerprint, body.refresh), body.chunks)
+    upload_id = desk_of(current_app).file_uploads.open(
+        FileHeader(body.fingerprint, body.refresh), body.chunks
+    )
     return reply(job_id=None, continued=False, upload_id=upload_id, chunks=body.chunks)
 
 
@@ -89,15 +92,15 @@ def open_file_job() -> Response:
 def put_numbers(upload_id: str, index: str) -> Response:
     """Keep one chunk of numbers; the same chunk sent again is taken once."""
     body = parse_body(NumbersChunk, code="bad_upload", shape_code="bad_upload")
-    host = host_of(current_app)
-    _, expected = host.file_uploads.header(upload_id)
+    uploads = desk_of(current_app).file_uploads
+    _, expected = uploads.header(upload_id)
     if not index.isdigit() or not index.isascii():
         raise SelectionError(
             "bad_upload", f"the chunk index must be 0 to {expected - 1}, not {index[:20]!r}"
         )
     chunk = checked_chunk(body)
     size = request.content_length or 0
-    received = host.file_uploads.put(upload_id, int(index), chunk, size)
+    received = uploads.put(upload_id, int(index), chunk, size)
     return reply(upload_id=upload_id, index=int(index), received=received, chunks=expected)
 
 
@@ -106,7 +109,8 @@ def plan_file_job(upload_id: str) -> Response:
     """Plan the uploaded numbers (nothing billed) and keep the plan for ``start``."""
     body = parse_body(PlanFileJob)
     host = host_of(current_app)
-    sent = host.file_uploads.take(upload_id)
+    desk = desk_of(current_app)
+    sent = desk.file_uploads.take(upload_id)
     if input_fingerprint(FILE_JOB_KIND, sent.numbers) != sent.header.fingerprint:
         raise ApiError(
             400,
@@ -118,7 +122,7 @@ def plan_file_job(upload_id: str) -> Response:
         plan = checker.plan(
             sent.numbers, refresh=sent.header.refresh, rows=body.rows, invalid=body.invalid
         )
-    plan_id = host.plans.add(
+    plan_id = desk.plans.add(
         plan, numbers=sent.numbers, label=body.label, generation=host.generation
     )
     return reply(plan_id=plan_id, plan=plan.summary())
@@ -129,7 +133,7 @@ def start_file_job(plan_id: str) -> Response:
     """Start a planned file job, or answer the unfinished one of the same input."""
     parse_body(StartFileJob)
     host = host_of(current_app)
-    pending = host.plans.take(plan_id)
+    pending = desk_of(current_app).plans.take(plan_id)
     if pending is None:
         raise ApiError(
             404,
@@ -146,7 +150,7 @@ def start_file_job(plan_id: str) -> Response:
     refresh = pending.plan.refresh
     with host.checker() as checker:
         # Another run of the same input may have started it meanwhile: follow that one.
-        existing = None if refresh else checker.open_job(fingerprint)
+        existing = None if refresh else checker.open_job(fingerprint, started_by=started_by())
         if existing is not None:
             return reply(job_id=existing, continued=True, plan=None, balance=None)
         # Planned again: numbers answered or started meanwhile are not uploaded twice.
@@ -165,7 +169,11 @@ def start_file_job(plan_id: str) -> Response:
             if refusal is not None:
                 raise ApiError(402, "balance_too_low", f"stopped before billing: {refusal}")
         job_id = checker.submit(
-            plan, kind=FILE_JOB_KIND, label=pending.label, fingerprint=fingerprint
+            plan,
+            kind=FILE_JOB_KIND,
+            label=pending.label,
+            fingerprint=fingerprint,
+            started_by=started_by(),
         )
     return reply(
         job_id=job_id,
@@ -181,7 +189,8 @@ def answers(job_id: str) -> Response:
     """Return a page of the job's answers in number order: ``[e164, answer, reason, ...]``."""
     query = parse_query(AnswersQuery)
     with host_of(current_app).checker() as checker:
-        checker.progress_of(job_id)
+        # Another user's job is unknown here (404), as on GET /api/jobs/<id>.
+        own_job(checker, job_id)
         found = checker.answers(job_id)
     numbers = sorted(found)
     start = 0 if query.after is None else bisect.bisect_right(numbers, query.after)
