@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,16 @@ from addin.cli import main
 from addin.engine.connection import key_fingerprint
 from addin.web.certs import ServerCertificate
 from addin.web.cli import run
+from tests.conftest import Emulator, Emulators
+from tests.test_server_check import (
+    fbcheck,
+    job_of,
+    laptop_env,
+    read_output,
+    swiss,
+    uploads,
+    write_input,
+)
 from tests.web.conftest import SECRET_KEY
 from tests.web.test_cli import REPO, read_until
 
@@ -139,9 +151,31 @@ def test_an_unreadable_key_file_is_invalid_settings(
 # -- a real team server process ------------------------------------------------------
 
 
-@pytest.fixture
-def team_process(env: Path, certificate: ServerCertificate) -> Iterator[tuple[list[str], str]]:
-    """Run ``serve --team`` with the test certificate and a key file; yield lines and a token."""
+CODE = "import sys; from addin.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def add_user(env: Path, child_env: dict[str, str], name: str) -> str:
+    """Run ``fbcheck users add NAME`` in a subprocess; return the token it printed."""
+    added = subprocess.run(
+        [sys.executable, "-c", CODE, "users", "add", name],
+        capture_output=True,
+        text=True,
+        env=child_env,
+        cwd=env,
+        check=True,
+    )
+    return added.stdout.strip()
+
+
+@contextmanager
+def serving_team(
+    env: Path, certificate: ServerCertificate, **extra: str
+) -> Iterator[tuple[list[str], dict[str, str], str]]:
+    """Run ``serve --team`` (the test certificate, a key file, ``extra`` variables).
+
+    Yields the lines up to the manifest's, the server's environment (for ``users add``)
+    and the token of alice, added before the start.
+    """
     key_file = env / "vendor-key"
     key_file.write_text(SECRET_KEY, encoding="utf-8")
     child_env = {
@@ -149,17 +183,11 @@ def team_process(env: Path, certificate: ServerCertificate) -> Iterator[tuple[li
         "PYTHONUNBUFFERED": "1",
         "PYTHONPATH": str(REPO),
         "FBCHECK_API_KEY_FILE": str(key_file),
-        "FBCHECK_API_URL": "http://127.0.0.1:9",  # never contacted: no check is started
+        "FBCHECK_API_URL": "http://127.0.0.1:9",  # never contacted unless ``extra`` says
+        **extra,
     }
-    code = "import sys; from addin.cli import main; sys.exit(main(sys.argv[1:]))"
-    added = subprocess.run(
-        [sys.executable, "-c", code, "users", "add", "alice"],
-        capture_output=True,
-        text=True,
-        env=child_env,
-        cwd=env,
-        check=True,
-    )
+    # A user before the start: the server reports it has some.
+    alice = add_user(env, child_env, "alice")
     argv = [
         "serve",
         "--team",
@@ -171,7 +199,7 @@ def team_process(env: Path, certificate: ServerCertificate) -> Iterator[tuple[li
         str(certificate.keyfile),
     ]
     process = subprocess.Popen(
-        [sys.executable, "-c", code, *argv],
+        [sys.executable, "-c", CODE, *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -179,12 +207,25 @@ def team_process(env: Path, certificate: ServerCertificate) -> Iterator[tuple[li
         cwd=env,
     )
     try:
-        yield read_until(process, "Add-in manifest"), added.stdout.strip()
+        yield read_until(process, "Add-in manifest"), child_env, alice
     finally:
         process.terminate()
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def port_of(lines: list[str]) -> int:
+    """Return the port of the first line ``FBCheck team server on https://host:port``."""
+    assert lines[0].startswith("FBCheck team server on https://127.0.0.1:"), lines
+    return int(lines[0].split()[4].rsplit(":", 1)[1])
+
+
+@pytest.fixture
+def team_process(env: Path, certificate: ServerCertificate) -> Iterator[tuple[list[str], str]]:
+    """Run ``serve --team`` with the test certificate and a key file; yield lines and a token."""
+    with serving_team(env, certificate) as (lines, _, alice):
+        yield lines, alice
 
 
 def test_serve_team_end_to_end(
@@ -206,3 +247,64 @@ def test_serve_team_end_to_end(
     settings = requests.get(f"{base}/api/settings", headers=auth, verify=ca, timeout=10)
     assert settings.json()["key_fingerprint"] == key_fingerprint(SECRET_KEY)
     assert SECRET_KEY not in settings.text
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "in_process"), [("inprocess", True), ("queue", False)], ids=["inprocess", "queue"]
+)
+def test_serve_team_in_queue_mode_starts_no_runner(
+    env: Path, certificate: ServerCertificate, scheduler: str, in_process: bool
+) -> None:
+    # Queue mode: the `fbcheck worker` processes do the vendor I/O, never this one.
+    with serving_team(env, certificate, FBCHECK_SCHEDULER=scheduler) as (lines, _, _alice):
+        said = "No vendor I/O in this process: `fbcheck worker` processes do it." in lines
+    assert said is not in_process, lines
+
+
+def test_check_server_against_a_real_team_server_process(
+    env: Path, certificate: ServerCertificate, emulators: Emulators[Emulator]
+) -> None:
+    vendor = emulators.start(MOCK_PROFILE="instant", MOCK_API_KEYS={SECRET_KEY: 1_000_000})
+    settings = {
+        "FBCHECK_API_URL": vendor.url,
+        "FBCHECK_REGION": "CH",
+        "FBCHECK_POLL_MIN_INTERVAL": "0.05",
+        "FBCHECK_POLL_MAX_INTERVAL": "0.3",
+    }
+    with serving_team(env, certificate, **settings) as (lines, server_env, alice):
+        bob = add_user(env, server_env, "bob")
+        base, ca = f"https://localhost:{port_of(lines)}", str(certificate.ca_file)
+        values = [*swiss(12), "abc"]
+        source = write_input(env / "in.csv", values)
+        out = env / "out.csv"
+        laptop = laptop_env(env, FBCHECK_TOKEN=alice, REQUESTS_CA_BUNDLE=ca)
+        result = fbcheck(env, laptop, "check", "--server", base, str(source), "-o", str(out))
+        assert result.returncode == 0, result.stdout + result.stderr
+        job = job_of(result.stdout)
+        # The output is written here, with the server's answers.
+        rows = read_output(out)
+        assert [r["phone"] for r in rows] == values
+        assert {r["facebook"] for r in rows[:12]} <= {"yes", "no", "ban"}
+        assert rows[12]["facebook"] == "invalid"
+        assert uploads(vendor) == Counter(swiss(12))
+        assert not (env / "laptop").exists()
+
+        def get(path: str, token: str) -> requests.Response:
+            """GET ``path`` from the team server with ``token``."""
+            headers = {"Authorization": f"Bearer {token}"}
+            return requests.get(f"{base}{path}", headers=headers, verify=ca, timeout=30)
+
+        # The file job is Alice's; Bob cannot see it, nor its answers, nor list it.
+        mine = get(f"/api/jobs/{job}", alice)
+        assert mine.status_code == 200, mine.text
+        assert (mine.json()["started_by"], mine.json()["kind"]) == ("alice", "cli")
+        for path in (f"/api/jobs/{job}", f"/api/file-jobs/{job}/answers"):
+            refused = get(path, bob)
+            assert refused.status_code == 404, refused.text
+            assert refused.json()["error"] == "job_not_found"
+        assert get("/api/jobs", bob).json()["jobs"] == []
+        bobs = fbcheck(env, {**laptop, "FBCHECK_TOKEN": bob}, "jobs", "list", "--server", base)
+        assert bobs.returncode == 0, bobs.stderr
+        assert job not in bobs.stdout
+        alices = fbcheck(env, laptop, "jobs", "list", "--server", base, "--json")
+        assert [j["job_id"] for j in json.loads(alices.stdout)["jobs"]] == [job]
