@@ -127,3 +127,35 @@ def test_a_version_3_store_gains_started_by_and_users(tmp_path: Path) -> None:
     token = store.add_user("alice")
     assert store.user_of_token(token) is not None
     store.close()
+
+
+def test_the_unfinished_job_of_an_input_is_looked_for_among_one_users_jobs(store: Store) -> None:
+    def job(started_by: str | None) -> str:
+        """Store an unfinished job of one number to upload, input fingerprint "f"."""
+        return store.create_job(
+            realm="demo:x",
+            cache_realm="demo",
+            kind="cli",
+            label="in.csv",
+            numbers=["+41790000001"],
+            refresh=False,
+            max_age=3600,
+            chunk_size=10,
+            plan={},
+            hit_source="demo",
+            fingerprint="f",
+            started_by=started_by,
+        ).job_id
+
+    alices = job("alice")
+
+    def found(started_by: str | None) -> str | None:
+        """Return the open job of input "f" that ``started_by`` would continue."""
+        record = store.open_job("f", "demo:x", started_by=started_by)
+        return None if record is None else record.job_id
+
+    assert found("alice") == alices
+    assert found("bob") is None
+    assert found(None) == alices  # the local backend: anyone's
+    bobs = job("bob")
+    assert (found("alice"), found("bob")) == (alices, bobs)
