@@ -72,15 +72,22 @@ define_tables(BASELINE)
 
 
 def table_rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Return every row of every version-3 table of the SQLite file at ``path``, sorted.
+    """Return every row of every fbcheck table the SQLite file at ``path`` has, sorted.
 
-    Only version 3's columns: later revisions add columns (``jobs.started_by``) and tables.
+    Of version 3's tables only version 3's columns: later revisions add columns
+    (``jobs.started_by``); their tables are read whole.
     """
     conn = sqlite3.connect(path)
     try:
+        present = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
         rows = {}
-        for table in BASELINE.sorted_tables:
-            columns = ", ".join(column.name for column in table.columns)
+        for table in metadata.sorted_tables:
+            if table.name not in present:
+                continue
+            known = BASELINE.tables.get(table.name, table)
+            columns = ", ".join(column.name for column in known.columns)
             query = f"SELECT {columns} FROM {table.name}"  # noqa: S608
             rows[table.name] = sorted(conn.execute(query).fetchall())
         return rows
