@@ -6,6 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Test processes: most tests wait on loopback servers and subprocesses, not on the CPU,
+# so four share two cores well; tests of one file stay in one process (loadfile).
+PYTEST_WORKERS ?= 4
+
 .PHONY: demo test lint typecheck pytest bench env clean
 
 $(STAMP): pyproject.toml package-lock.json
@@ -44,7 +48,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 
