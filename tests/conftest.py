@@ -8,7 +8,12 @@ fixture, overrides that fixture with ``Emulators(TheSubclass)``.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import subprocess
+import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import pytest
@@ -86,6 +91,32 @@ class Emulator:
 
 
 E = TypeVar("E", bound=Emulator)
+
+
+def wait_for_stored_tasks(
+    data_dir: Path, count: int, proc: subprocess.Popen[str], timeout: float = 60.0
+) -> None:
+    """Wait until a local CLI run has stored ``count`` vendor task ids, with no upload in flight.
+
+    The vendor counts a create as it answers; the client stores the id a moment later. A
+    kill between the two is a real uncertain upload (tested on its own), so a test that
+    means to kill after the ids are safe waits here rather than for the vendor's count.
+    """
+    deadline = time.monotonic() + timeout
+    store = data_dir / "fbcheck.sqlite3"
+    while True:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"the client stored {count} task id(s) too late"
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+                stored, creating = db.execute(
+                    "SELECT COUNT(task_id), COALESCE(SUM(state = 'creating'), 0) FROM tasks"
+                ).fetchone()
+        except sqlite3.OperationalError:  # not made yet, or busy for a moment
+            stored, creating = 0, 0
+        if stored >= count and not creating:
+            return
+        time.sleep(0.02)
 
 
 class Emulators(Generic[E]):

@@ -26,7 +26,7 @@ from addin import check_cli
 from addin.engine.checker import JobProgress
 from addin.engine.sinks import ANSWER_COLUMNS
 from addin.engine.sources import InputError
-from tests.conftest import Emulator, Emulators
+from tests.conftest import Emulator, Emulators, wait_for_stored_tasks
 from tests.engine import phonenumbers_probe as probe
 
 KEY = "cli-key"
@@ -236,6 +236,7 @@ def test_killed_run_resumes_without_new_creates(
     proc = _start(tmp_path, env, "check", str(source), "-o", str(out), "--yes")
     # With two tasks at once, a third create cannot start for about 2 s: a safe moment.
     _wait_for_creates(emulator, 2, proc)
+    wait_for_stored_tasks(tmp_path / "data", 2, proc)
     proc.send_signal(stop_signal)
     _, stderr = proc.communicate(timeout=30)
     if stop_signal == signal.SIGINT:

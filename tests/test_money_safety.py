@@ -32,6 +32,7 @@ from addin.web.engine_host import host_of
 from mock_server import create_app as create_emulator
 from mock_server.models import Emulator
 from mock_server.server import BackgroundServer
+from tests.conftest import wait_for_stored_tasks
 from tests.web.conftest import AddinClient
 from tests.web.engine_app import engine_app, ok, payload, post, wait_job
 
@@ -620,7 +621,7 @@ def test_rerun_as_pid_1_takes_over_the_dead_pid_1s_tasks(tmp_path: Path, vendor:
     run = Running(tmp_path, env, *args, prefix=UNSHARE)
     try:
         vendor.wait_created(1)
-        time.sleep(0.3)  # the task id is stored right after the answer
+        wait_for_stored_tasks(tmp_path / "data", 1, run.proc)
         # The CLI is PID 1 of its namespace: kill it from outside.
         inner = _children(run.proc.pid)
         assert inner, "unshare has no child"
@@ -722,7 +723,7 @@ def test_rerun_with_another_key_uploads_nothing_and_key_a_collects(
     run = Running(tmp_path, env, *args)
     try:
         vendor.wait_created(1)
-        time.sleep(0.3)  # the task id is stored right after the answer
+        wait_for_stored_tasks(tmp_path / "data", 1, run.proc)
     finally:
         run.kill()
     other = fbcheck(tmp_path, {**env, "FBCHECK_API_KEY": OTHER_KEY}, *args)
