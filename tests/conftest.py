@@ -93,6 +93,30 @@ class Emulator:
 E = TypeVar("E", bound=Emulator)
 
 
+def _task_counts(data_dir: Path) -> tuple[int, int]:
+    """Return (tasks with a vendor id, tasks mid-upload) of a local store, (0, 0) if none yet."""
+    store = data_dir / "fbcheck.sqlite3"
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+            stored, creating = db.execute(
+                "SELECT COUNT(task_id), COALESCE(SUM(state = 'creating'), 0) FROM tasks"
+            ).fetchone()
+    except sqlite3.OperationalError:  # not made yet, or busy for a moment
+        return 0, 0
+    return int(stored), int(creating)
+
+
+def _wait_for_store(
+    data_dir: Path, proc: subprocess.Popen[str], ready: Any, what: str, timeout: float
+) -> None:
+    """Wait until ``ready(stored, creating)`` holds for a local CLI run's store."""
+    deadline = time.monotonic() + timeout
+    while not ready(*_task_counts(data_dir)):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"the client did not reach {what} in time"
+        time.sleep(0.02)
+
+
 def wait_for_stored_tasks(
     data_dir: Path, count: int, proc: subprocess.Popen[str], timeout: float = 60.0
 ) -> None:
@@ -102,21 +126,20 @@ def wait_for_stored_tasks(
     kill between the two is a real uncertain upload (tested on its own), so a test that
     means to kill after the ids are safe waits here rather than for the vendor's count.
     """
-    deadline = time.monotonic() + timeout
-    store = data_dir / "fbcheck.sqlite3"
-    while True:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, f"the client stored {count} task id(s) too late"
-        try:
-            with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
-                stored, creating = db.execute(
-                    "SELECT COUNT(task_id), COALESCE(SUM(state = 'creating'), 0) FROM tasks"
-                ).fetchone()
-        except sqlite3.OperationalError:  # not made yet, or busy for a moment
-            stored, creating = 0, 0
-        if stored >= count and not creating:
-            return
-        time.sleep(0.02)
+    _wait_for_store(
+        data_dir,
+        proc,
+        lambda stored, creating: stored >= count and not creating,
+        f"{count} stored task id(s)",
+        timeout,
+    )
+
+
+def wait_for_upload_in_flight(
+    data_dir: Path, proc: subprocess.Popen[str], timeout: float = 60.0
+) -> None:
+    """Wait until a local CLI run is inside an upload (a task in ``creating``)."""
+    _wait_for_store(data_dir, proc, lambda _, creating: creating > 0, "an upload", timeout)
 
 
 class Emulators(Generic[E]):

@@ -32,7 +32,7 @@ from addin.web.engine_host import host_of
 from mock_server import create_app as create_emulator
 from mock_server.models import Emulator
 from mock_server.server import BackgroundServer
-from tests.conftest import wait_for_stored_tasks
+from tests.conftest import wait_for_stored_tasks, wait_for_upload_in_flight
 from tests.web.conftest import AddinClient
 from tests.web.engine_app import engine_app, ok, payload, post, wait_job
 
@@ -751,7 +751,7 @@ def test_kill_inside_an_upload_is_reported_and_not_resent(tmp_path: Path, vendor
     run = Running(tmp_path, env, *args)
     try:
         run.wait_for("estimated cost")
-        time.sleep(0.5)
+        wait_for_upload_in_flight(tmp_path / "data", run.proc)
         assert vendor.ledger()["tasks_created"] == 0
     finally:
         run.kill()
@@ -760,6 +760,8 @@ def test_kill_inside_an_upload_is_reported_and_not_resent(tmp_path: Path, vendor
     again = fbcheck(tmp_path, env, *args)
     assert again.returncode == 6, again.stdout + again.stderr
     assert "WAITING FOR YOUR WORD: 20 numbers in 1 upload(s)" in again.stdout
+    # The dead upload is counted as possibly billed (the vendor did bill it).
+    assert "the job in all: 0 billed, 1 possibly billed" in again.stdout
     assert vendor.ledger()["tasks_created"] == 1
     assert_each_uploaded_once(vendor, values)
     job = job_of(again.stdout)

@@ -383,6 +383,18 @@ class TaskSteps:
             if entry is None:
                 with suppress(StaleStateError):  # settled meanwhile by another process
                     self.write(partial(self.store.record_uncertain, ref, CRASHED_UPLOAD))
+                    # The dead upload may have created (and billed) a task: count it as
+                    # possibly billed, as an upload whose answer never came back is.
+                    outcome = RequestOutcome("create", Billing.POSSIBLY, None, CRASHED_UPLOAD)
+                    self.write(
+                        partial(
+                            self.store.record_request,
+                            outcome,
+                            realm=record.realm,
+                            key_fp=record.key_fp,
+                            ref=ref,
+                        )
+                    )
                 return None
             self.replay_journal()
             record = self.store.task(ref) or record
