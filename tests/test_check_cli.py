@@ -233,8 +233,10 @@ def test_killed_run_resumes_without_new_creates(
     env = env_for(
         tmp_path, emulator, FBCHECK_MAX_NUMBERS_PER_TASK="100", FBCHECK_MAX_CONCURRENT_TASKS="2"
     )
+    # The first tasks wait in the vendor's queue until the test moves its clock: with two
+    # tasks at once, no third create can start before the stop, however loaded the machine.
+    assert emulator.configure(queue_delay=3600).status_code == 200
     proc = _start(tmp_path, env, "check", str(source), "-o", str(out), "--yes")
-    # With two tasks at once, a third create cannot start for about 2 s: a safe moment.
     _wait_for_creates(emulator, 2, proc)
     wait_for_stored_tasks(tmp_path / "data", 2, proc)
     proc.send_signal(stop_signal)
@@ -244,6 +246,8 @@ def test_killed_run_resumes_without_new_creates(
         assert "created at the vendor and stored: run the same command again" in stderr
     assert not out.exists()
     created_before = emulator.ledger()["tasks_created"]
+    assert emulator.configure(queue_delay=1).status_code == 200  # the demo profile's
+    emulator.advance(7200)  # the two queued tasks finish meanwhile
 
     result = fbcheck(tmp_path, env, "check", str(source), "-o", str(out), "--yes")
     assert result.returncode == 0, result.stderr
