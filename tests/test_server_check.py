@@ -397,6 +397,9 @@ def test_ctrl_c_stops_following_and_the_same_command_continues_the_same_job(
     source = write_input(tmp_path / "in.csv", values)
     env = laptop_env(tmp_path)
     args = ("check", "--server", team.url, str(source), "-o", str(tmp_path / "out.csv"), "--yes")
+    # The task waits in the vendor's queue until the test moves its clock: the job is still
+    # open when the same command runs again, however loaded the machine.
+    assert vendor.configure(queue_delay=3600).status_code == 200
     proc = start(tmp_path, env, *args)
     seen: list[str] = []
     wait_line(proc, "progress:", seen)
@@ -406,9 +409,13 @@ def test_ctrl_c_stops_following_and_the_same_command_continues_the_same_job(
     assert "stopped following job" in stderr
     assert f"fbcheck jobs show --server {team.url}" in stderr
     assert vendor.ledger()["tasks_created"] == 1
-    again = fbcheck(tmp_path, env, *args)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "continuing job" in again.stdout
+    rerun = start(tmp_path, env, *args)
+    wait_line(rerun, "progress:", seen)  # following the job: now let the vendor finish it
+    assert vendor.configure(queue_delay=1).status_code == 200  # the demo profile's
+    vendor.advance(7200)
+    stdout, stderr = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, stdout + stderr
+    assert "continuing job" in stdout
     # The same job, not a second paid one: one task, each number sent once.
     assert vendor.ledger()["tasks_created"] == 1
     assert uploads(vendor) == Counter(values)
