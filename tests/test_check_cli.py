@@ -713,7 +713,8 @@ def test_jobs_list_and_show_are_aligned_text_when_piped(tmp_path: Path) -> None:
     listing = fbcheck(tmp_path, env, "jobs", "list")
     assert listing.returncode == 0, listing.stderr
     header, row = listing.stdout.splitlines()
-    assert header.split()[:4] == ["job", "created", "(UTC)", "state"]
+    assert header.split()[:5] == ["job", "created", "(UTC)", "state", "kind"]
+    assert "started by" not in header  # local jobs have no user: no column for them
     assert row.startswith(job_id)
     assert row.index("done") == header.index("state")
     shown = fbcheck(tmp_path, env, "jobs", "show", job_id)
