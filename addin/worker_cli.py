@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from addin.check_cli import EXIT_OK, EXIT_STORE, EXIT_USAGE, load_settings
+from addin.check_cli import EXIT_OK, EXIT_STORE, EXIT_USAGE, load_settings, open_store, run_plain
 from addin.cli_output import CommandError
 from addin.config import Settings
 from addin.engine.checker import runner_settings
@@ -31,7 +31,6 @@ from addin.engine.journal import CreateJournal
 from addin.engine.ownership import QUEUE_OWNER
 from addin.engine.private_files import secure_data_dir
 from addin.engine.steps import TaskSteps
-from addin.engine.store import Store, StoreError
 
 
 def register(subparsers: Any) -> None:
@@ -48,11 +47,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, *, settings: Settings | None = None) -> int:
     """Run ``fbcheck worker`` until stopped and return its exit code."""
-    try:
-        return _work(load_settings(settings), name=args.name)
-    except CommandError as exc:
-        print(f"fbcheck worker: {exc.message}", file=sys.stderr)
-        return exc.code
+    return run_plain("fbcheck worker", lambda: _work(load_settings(settings), name=args.name))
 
 
 def queue_url(settings: Settings) -> str:
@@ -86,11 +81,8 @@ def _work(settings: Settings, *, name: str | None) -> int:
         journal, held = worker_journal(settings.data_dir)
     except (OSError, RuntimeError) as exc:
         raise CommandError(EXIT_STORE, f"the data folder cannot be used: {exc}") from None
-    try:
-        # The store refuses a schema older than this fbcheck, naming `fbcheck db upgrade`.
-        store = Store(settings.store_location, lock_timeout=settings.store_lock_timeout)
-    except StoreError as exc:
-        raise CommandError(EXIT_STORE, str(exc)) from None
+    # The store refuses a schema older than this fbcheck, naming `fbcheck db upgrade`.
+    store = open_store(settings)
     app = make_app(url)
     try:
         _check_queue(url, queue_schema_present)
