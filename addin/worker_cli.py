@@ -4,7 +4,8 @@ Start as many as you like, on any machines that reach the database and the
 vendor: each takes the next due step (create, poll, download) of any task. A
 worker stopped with Ctrl-C or SIGTERM ends the steps in flight first; a worker
 that dies (SIGKILL, a crash, a lost machine) has its jobs taken over by another
-within about 30 s (``addin.engine.workers.TAKEOVER_BOUND``), and an upload it had
+within about 30 s (``FBCHECK_WORKER_STALLED_AFTER``, 25 s by default, plus a sweep
+of 5 s: ``addin.engine.workers.takeover_bound``), and an upload it had
 in flight is never sent again by itself: the task waits as ``uncertain`` for
 ``fbcheck jobs resend`` or ``abandon``.
 
@@ -97,8 +98,15 @@ def _work(settings: Settings, *, name: str | None) -> int:
             )
             # Epoch seconds for the memo: the next step may run on another machine.
             steps.clock = steps.wall
-            print(f"fbcheck worker: working on {connection.task_realm}", file=sys.stderr)
-            run_worker(app, WorkerRuntime(store=store, steps=steps), name=name)
+            print(
+                f"fbcheck worker: working on {connection.task_realm}; a worker without a"
+                f" heartbeat for {settings.worker_stalled_after:g} s is taken over",
+                file=sys.stderr,
+            )
+            runtime = WorkerRuntime(
+                store=store, steps=steps, stalled_after=settings.worker_stalled_after
+            )
+            run_worker(app, runtime, name=name)
         finally:
             connection.close()
     finally:
