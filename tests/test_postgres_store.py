@@ -164,61 +164,6 @@ def test_the_store_sql_becomes_psycopg_sql() -> None:
     assert pg_sql("SELECT 'it''s ?'") == "SELECT 'it''s ?'"
 
 
-TWO_PROCESS_SCRIPT = """
-import json, sys
-from addin.engine.store import Store
-
-store = Store(sys.argv[1])
-print("ready", flush=True)
-sys.stdin.readline()
-numbers = [f"+4179{n:07d}" for n in range(int(sys.argv[2]))]
-new = store.create_job(
-    realm="r", cache_realm="c", kind="test", label="", numbers=numbers, refresh=False,
-    max_age=3600.0, chunk_size=500, plan={}, hit_source="cache",
-)
-print(json.dumps({"uploaded": new.uploaded, "joined": new.joined}), flush=True)
-"""
-
-
-def test_two_processes_planning_the_same_numbers_at_once_claim_each_once(
-    pg_store_url: str,
-) -> None:
-    count = 12_000  # above ANALYZE_FROM: the statistics refresh runs inside the race too
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", TWO_PROCESS_SCRIPT, pg_store_url, str(count)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    try:
-        for child in children:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "ready"
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        results = []
-        for child in children:
-            out, _ = child.communicate(timeout=120)
-            assert child.returncode == 0
-            results.append(json.loads(out))
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-    assert sorted((r["uploaded"], r["joined"]) for r in results) == [(0, count), (count, 0)]
-    with psycopg.connect(pg_store_url) as conn:
-        claims = conn.execute("SELECT COUNT(*), COUNT(DISTINCT e164) FROM claims").fetchone()
-        uploads = conn.execute("SELECT COUNT(*), COUNT(DISTINCT e164) FROM task_numbers").fetchone()
-    assert claims == (count, count)
-    assert uploads == (count, count)
-
-
 def test_the_claims_key_refuses_a_second_open_claim_on_postgresql(pg_store_url: str) -> None:
     store = Store(pg_store_url)
     with store.transaction() as db:
