@@ -18,8 +18,7 @@ from addin.cli import main
 from addin.engine.connection import key_fingerprint
 from addin.web.certs import ServerCertificate
 from addin.web.cli import run
-from tests.conftest import Emulator, Emulators
-from tests.test_server_check import (
+from tests.cli_runs import (
     fbcheck,
     job_of,
     laptop_env,
@@ -28,6 +27,7 @@ from tests.test_server_check import (
     uploads,
     write_input,
 )
+from tests.conftest import Emulator, Emulators
 from tests.web.conftest import SECRET_KEY
 from tests.web.test_cli import REPO, read_until
 
