@@ -73,8 +73,7 @@ HEARTBEATS_PER_STALL: Final = 5
 
 
 def heartbeat_seconds(stalled_after: float) -> float:
-    """Return the seconds between two heartbeats of a worker that counts as dead after
-    ``stalled_after`` seconds without one."""
+    """Return the seconds between heartbeats when ``stalled_after`` silent seconds mean dead."""
     return min(HEARTBEAT_SECONDS, stalled_after / HEARTBEATS_PER_STALL)
 
 
@@ -264,8 +263,7 @@ async def _open_locks(app: procrastinate.App) -> set[str]:
 
 
 async def _retry_stalled(app: procrastinate.App, stalled_after: float) -> int:
-    """Give the jobs of workers without a heartbeat for ``stalled_after`` seconds to another
-    worker; return how many."""
+    """Give jobs of workers silent for ``stalled_after`` seconds to another; return how many."""
     stalled = list(
         await app.job_manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=stalled_after)
     )
