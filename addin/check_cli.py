@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -74,7 +75,7 @@ from addin.engine.sinks import (
     write_output,
 )
 from addin.engine.sources import InputError, InputLimits, InputTable, read_input
-from addin.engine.store import StoreError
+from addin.engine.store import Store, StoreError
 from addin.formats import utc_timestamp
 from addin.vendor import open_checker
 
@@ -175,12 +176,39 @@ def load_settings(given: Settings | None = None) -> Settings:
         raise CommandError(EXIT_USAGE, f"bad FBCHECK_ setting: {exc}") from None
 
 
-def start_checker(settings: Settings) -> Checker:
-    """Open the store and the vendor connection; a store that cannot be used stops with exit 8."""
+@contextmanager
+def store_failures() -> Iterator[None]:
+    """Turn a store that cannot be used into exit 8: a ``CommandError`` saying why."""
     try:
-        return open_checker(settings)
+        yield
     except StoreError as exc:
         raise CommandError(EXIT_STORE, str(exc)) from None
+
+
+def open_store(settings: Settings) -> Store:
+    """Open the store of ``settings``; a store that cannot be used stops with exit 8."""
+    with store_failures():
+        return Store(settings.store_location, lock_timeout=settings.store_lock_timeout)
+
+
+def start_checker(settings: Settings) -> Checker:
+    """Open the store and the vendor connection; a store that cannot be used stops with exit 8."""
+    with store_failures():
+        return open_checker(settings)
+
+
+def run_plain(command: str, body: Callable[[], int]) -> int:
+    """Run a command that prints plain lines (no ``--json`` document) and return its code.
+
+    A bad setting, a store that cannot be used (exit 8) or another ``CommandError``
+    ends it with one line on standard error, ``COMMAND: why``.
+    """
+    try:
+        with store_failures():
+            return body()
+    except CommandError as exc:
+        print(f"{command}: {exc.message}", file=sys.stderr)
+        return exc.code
 
 
 def run(

@@ -164,6 +164,16 @@ class Settings(BaseSettings):
             " 'queue', the `fbcheck worker` processes of team mode (PostgreSQL)."
         ),
     )
+    worker_stalled_after: float = Field(
+        default=25.0,
+        ge=2.0,
+        le=3600.0,
+        description=(
+            "Team mode: seconds without a heartbeat after which a `fbcheck worker` counts"
+            " as dead and its jobs go to another worker (heartbeats every fifth of it, at"
+            " most 5 s; taken over within this plus 5 s). The same on every worker."
+        ),
+    )
     request_timeout: float = Field(default=30.0, gt=0)
     upload_timeout: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=5, ge=0)

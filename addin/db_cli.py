@@ -18,8 +18,7 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from addin.check_cli import EXIT_OK, EXIT_STORE, load_settings
-from addin.cli_output import CommandError
+from addin.check_cli import EXIT_OK, load_settings, run_plain
 from addin.config import Settings
 from addin.engine.store import Store, StoreError
 
@@ -42,17 +41,13 @@ def run(
 ) -> int:
     """Run ``fbcheck db ACTION`` and return its exit code."""
     stream = out or sys.stdout
-    try:
-        loaded = load_settings(settings)
-        said = upgrade(loaded)
-    except CommandError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return exc.code
-    except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_STORE
-    print(said, file=stream)
-    return EXIT_OK
+
+    def body() -> int:
+        """Upgrade and say what was done."""
+        print(upgrade(load_settings(settings)), file=stream)
+        return EXIT_OK
+
+    return run_plain("error", body)
 
 
 def upgrade(settings: Settings) -> str:

@@ -177,29 +177,34 @@ def _waiting(p: JobProgress) -> str:
 
 
 def list_jobs(jobs: list[JobProgress], ui: Output) -> None:
-    """Print ``jobs list``: one row per job, newest first."""
+    """Print ``jobs list``: one row per job, newest first.
+
+    A team server's jobs name who started them (``started by``); local jobs never
+    do, so the column is shown only when some job has one.
+    """
     if not jobs:
         ui.say("no job yet: `fbcheck check FILE` starts one")
         return
-    grid = Grid(
-        [
-            Column("job"),
-            Column("created (UTC)"),
-            Column("state"),
-            Column("kind"),
-            Column("answered", numeric=True),
-            Column("billed", numeric=True),
-            Column("possibly", numeric=True),
-            Column("waiting"),
-            Column("label"),
-        ]
-    )
+    team = any(p.started_by is not None for p in jobs)
+    columns = [Column("job"), Column("created (UTC)"), Column("state"), Column("kind")]
+    if team:
+        columns.append(Column("started by"))
+    columns += [
+        Column("answered", numeric=True),
+        Column("billed", numeric=True),
+        Column("possibly", numeric=True),
+        Column("waiting"),
+        Column("label"),
+    ]
+    grid = Grid(columns)
     for p in jobs:
+        who = [p.started_by or ""] if team else []
         grid.add(
             p.job_id,
             _created(p),
             p.state,
             p.kind,
+            *who,
             f"{p.answered:,}/{p.distinct:,}",
             f"{p.billed:,}",
             f"{p.possibly_billed:,}",

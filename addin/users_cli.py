@@ -11,6 +11,7 @@ import argparse
 import datetime
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -58,64 +59,62 @@ def _store() -> Store | int:
         return EXIT_STORE
 
 
-def add_user(args: argparse.Namespace) -> int:
-    """Create a user and print the token once."""
+def _on_store(action: str, work: Callable[[Store], int]) -> int:
+    """Run ``work`` on the store and close it; a refused name exits 2, a store failure 8."""
     store = _store()
     if isinstance(store, int):
         return store
     try:
-        token = store.add_user(args.name, admin=args.admin)
+        return work(store)
     except UserError as exc:
-        print(f"fbcheck users add: {exc}", file=sys.stderr)
+        print(f"fbcheck users {action}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except StoreError as exc:
-        print(f"fbcheck users add: {exc}", file=sys.stderr)
+        print(f"fbcheck users {action}: {exc}", file=sys.stderr)
         return EXIT_STORE
     finally:
         store.close()
-    role = "admin" if args.admin else "user"
-    print(
-        f"Added {role} {args.name}. Their personal token follows; it is shown this once"
-        " (only its hash is kept). They type it into the task pane's sign-in, or set"
-        " FBCHECK_TOKEN for the command line.",
-        file=sys.stderr,
-    )
-    print(token)
-    return 0
+
+
+def add_user(args: argparse.Namespace) -> int:
+    """Create a user and print the token once."""
+
+    def add(store: Store) -> int:
+        """Store the user; print the token alone on standard output."""
+        token = store.add_user(args.name, admin=args.admin)
+        role = "admin" if args.admin else "user"
+        print(
+            f"Added {role} {args.name}. Their personal token follows; it is shown this once"
+            " (only its hash is kept). They type it into the task pane's sign-in, or set"
+            " FBCHECK_TOKEN for the command line.",
+            file=sys.stderr,
+        )
+        print(token)
+        return 0
+
+    return _on_store("add", add)
 
 
 def revoke_user(args: argparse.Namespace) -> int:
     """Revoke a user's token."""
-    store = _store()
-    if isinstance(store, int):
-        return store
-    try:
+
+    def revoke(store: Store) -> int:
+        """Revoke it and say so."""
         store.revoke_user(args.name)
-    except UserError as exc:
-        print(f"fbcheck users revoke: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except StoreError as exc:
-        print(f"fbcheck users revoke: {exc}", file=sys.stderr)
-        return EXIT_STORE
-    finally:
-        store.close()
-    print(f"Revoked {args.name}: their token is refused from now on (their jobs are kept).")
-    return 0
+        print(f"Revoked {args.name}: their token is refused from now on (their jobs are kept).")
+        return 0
+
+    return _on_store("revoke", revoke)
 
 
 def list_users(args: argparse.Namespace) -> int:
     """List the users (never their tokens)."""
-    store = _store()
-    if isinstance(store, int):
-        return store
-    try:
-        users = store.users()
-    except StoreError as exc:
-        print(f"fbcheck users list: {exc}", file=sys.stderr)
-        return EXIT_STORE
-    finally:
-        store.close()
-    if args.json:
+    return _on_store("list", lambda store: _print_users(store.users(), as_json=args.json))
+
+
+def _print_users(users: list[User], *, as_json: bool) -> int:
+    """Print the users as a table, or as one JSON document."""
+    if as_json:
         print(json.dumps({"users": [user_json(u) for u in users]}))
         return 0
     if not users:

@@ -4,7 +4,8 @@ Start as many as you like, on any machines that reach the database and the
 vendor: each takes the next due step (create, poll, download) of any task. A
 worker stopped with Ctrl-C or SIGTERM ends the steps in flight first; a worker
 that dies (SIGKILL, a crash, a lost machine) has its jobs taken over by another
-within about 30 s (``addin.engine.workers.TAKEOVER_BOUND``), and an upload it had
+within about 30 s (``FBCHECK_WORKER_STALLED_AFTER``, 25 s by default, plus a sweep
+of 5 s: ``addin.engine.workers.takeover_bound``), and an upload it had
 in flight is never sent again by itself: the task waits as ``uncertain`` for
 ``fbcheck jobs resend`` or ``abandon``.
 
@@ -22,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from addin.check_cli import EXIT_OK, EXIT_STORE, EXIT_USAGE, load_settings
+from addin.check_cli import EXIT_OK, EXIT_STORE, EXIT_USAGE, load_settings, open_store, run_plain
 from addin.cli_output import CommandError
 from addin.config import Settings
 from addin.engine.checker import runner_settings
@@ -31,7 +32,6 @@ from addin.engine.journal import CreateJournal
 from addin.engine.ownership import QUEUE_OWNER
 from addin.engine.private_files import secure_data_dir
 from addin.engine.steps import TaskSteps
-from addin.engine.store import Store, StoreError
 
 
 def register(subparsers: Any) -> None:
@@ -48,11 +48,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, *, settings: Settings | None = None) -> int:
     """Run ``fbcheck worker`` until stopped and return its exit code."""
-    try:
-        return _work(load_settings(settings), name=args.name)
-    except CommandError as exc:
-        print(f"fbcheck worker: {exc.message}", file=sys.stderr)
-        return exc.code
+    return run_plain("fbcheck worker", lambda: _work(load_settings(settings), name=args.name))
 
 
 def queue_url(settings: Settings) -> str:
@@ -86,11 +82,8 @@ def _work(settings: Settings, *, name: str | None) -> int:
         journal, held = worker_journal(settings.data_dir)
     except (OSError, RuntimeError) as exc:
         raise CommandError(EXIT_STORE, f"the data folder cannot be used: {exc}") from None
-    try:
-        # The store refuses a schema older than this fbcheck, naming `fbcheck db upgrade`.
-        store = Store(settings.store_location, lock_timeout=settings.store_lock_timeout)
-    except StoreError as exc:
-        raise CommandError(EXIT_STORE, str(exc)) from None
+    # The store refuses a schema older than this fbcheck, naming `fbcheck db upgrade`.
+    store = open_store(settings)
     app = make_app(url)
     try:
         _check_queue(url, queue_schema_present)
@@ -105,8 +98,15 @@ def _work(settings: Settings, *, name: str | None) -> int:
             )
             # Epoch seconds for the memo: the next step may run on another machine.
             steps.clock = steps.wall
-            print(f"fbcheck worker: working on {connection.task_realm}", file=sys.stderr)
-            run_worker(app, WorkerRuntime(store=store, steps=steps), name=name)
+            print(
+                f"fbcheck worker: working on {connection.task_realm}; a worker without a"
+                f" heartbeat for {settings.worker_stalled_after:g} s is taken over",
+                file=sys.stderr,
+            )
+            runtime = WorkerRuntime(
+                store=store, steps=steps, stalled_after=settings.worker_stalled_after
+            )
+            run_worker(app, runtime, name=name)
         finally:
             connection.close()
     finally:

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import csv
-import fcntl
 import json
 import os
-import pty
 import re
 import signal
-import struct
 import subprocess
-import sys
-import termios
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,61 +20,26 @@ from addin import check_cli
 from addin.engine.checker import JobProgress
 from addin.engine.sinks import ANSWER_COLUMNS
 from addin.engine.sources import InputError
+from tests.cli_runs import (
+    LOCAL_KEY,
+    Terminal,
+    env_for,
+    fbcheck,
+    read_output,
+    start,
+    swiss,
+    write_input,
+)
 from tests.conftest import Emulator, Emulators, wait_for_stored_tasks
 from tests.engine import phonenumbers_probe as probe
 
-KEY = "cli-key"
+KEY = LOCAL_KEY
 
 
 @pytest.fixture
 def emulator(emulators: Emulators[Emulator]) -> Emulator:
     """The emulator on the demo profile (about 500 numbers/s after a 1 s queue)."""
     return emulators.start(MOCK_PROFILE="demo", MOCK_API_KEYS={KEY: 1_000_000})
-
-
-def env_for(tmp_path: Path, server: Emulator | None, **extra: str) -> dict[str, str]:
-    """Return the environment of a CLI run (live mode on the local emulator, or demo)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FBCHECK_")}
-    env.update(
-        FBCHECK_DATA_DIR=str(tmp_path / "data"),
-        FBCHECK_POLL_MIN_INTERVAL="0.05",
-        FBCHECK_POLL_MAX_INTERVAL="0.3",
-        FBCHECK_REGION="CH",
-    )
-    if server is not None:
-        env.update(FBCHECK_API_KEY=KEY, FBCHECK_API_URL=server.url)
-    env.update(extra)
-    return env
-
-
-def fbcheck(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI to the end and return its result."""
-    return subprocess.run(
-        [sys.executable, "-m", "addin.cli", *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def write_input(path: Path, values: list[str]) -> Path:
-    """Write a one-column CSV with a header."""
-    path.write_text("phone\n" + "\n".join(values) + "\n", encoding="utf-8")
-    return path
-
-
-def read_output(path: Path) -> list[dict[str, str]]:
-    """Read the CLI's CSV output."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def swiss(count: int, start: int = 0) -> list[str]:
-    """Return valid Swiss mobile numbers in E.164."""
-    return [f"+4179{n:07d}" for n in range(start, start + count)]
 
 
 def test_demo_run_writes_one_row_per_input_in_order(tmp_path: Path) -> None:
@@ -202,18 +161,6 @@ def test_unknown_key_exits_4(tmp_path: Path, emulator: Emulator) -> None:
     assert all("401" in r["reason"] for r in rows)
 
 
-def _start(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    """Start the CLI in the background."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "addin.cli", *args],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _wait_for_creates(server: Emulator, count: int, proc: subprocess.Popen[str]) -> None:
     """Wait until the emulator has seen ``count`` task creations."""
     deadline = time.monotonic() + 60
@@ -236,7 +183,7 @@ def test_killed_run_resumes_without_new_creates(
     # The first tasks wait in the vendor's queue until the test moves its clock: with two
     # tasks at once, no third create can start before the stop, however loaded the machine.
     assert emulator.configure(queue_delay=3600).status_code == 200
-    proc = _start(tmp_path, env, "check", str(source), "-o", str(out), "--yes")
+    proc = start(tmp_path, env, "check", str(source), "-o", str(out), "--yes")
     _wait_for_creates(emulator, 2, proc)
     wait_for_stored_tasks(tmp_path / "data", 2, proc)
     proc.send_signal(stop_signal)
@@ -276,7 +223,7 @@ def test_ctrl_c_while_reading_a_large_input_exits_130_without_a_traceback(
         for n in range(600_000):
             handle.write(f"+4179{n:07d}\n")
     env = env_for(tmp_path, emulator)
-    proc = _start(tmp_path, env, "check", str(source), "-o", str(tmp_path / "o.csv"), "--yes")
+    proc = start(tmp_path, env, "check", str(source), "-o", str(tmp_path / "o.csv"), "--yes")
     fds = Path(f"/proc/{proc.pid}/fd")
     deadline = time.monotonic() + 60
     while not any(_links_to(fd, source) for fd in _entries(fds)):
@@ -542,70 +489,6 @@ def test_a_bad_progress_interval_is_a_usage_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-class Terminal:
-    """The CLI on a pseudo-terminal (stdin, stdout and stderr), its output read as it comes."""
-
-    def __init__(self, tmp_path: Path, env: dict[str, str], *args: str) -> None:
-        """Start ``fbcheck ARGS`` on a new 50x160 pseudo-terminal."""
-        try:
-            master, slave = pty.openpty()
-        except OSError as exc:
-            pytest.skip(f"no pseudo-terminal on this machine: {exc}")
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
-        env = {k: v for k, v in env.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
-        env["TERM"] = "xterm-256color"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "addin.cli", *args],
-            env=env,
-            cwd=tmp_path,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-        )
-        os.close(slave)
-        self.master = master
-        self.received = bytearray()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        """Collect everything the terminal shows until the CLI closes it."""
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:  # EIO: every writer has closed the terminal
-                return
-            if not data:
-                return
-            self.received += data
-
-    @property
-    def text(self) -> str:
-        """Return what the terminal received so far."""
-        return self.received.decode("utf-8", errors="replace")
-
-    def wait_for(self, text: str, timeout: float = 60.0) -> None:
-        """Wait until ``text`` shows on the terminal."""
-        deadline = time.monotonic() + timeout
-        while text not in self.text:
-            assert self.proc.poll() is None, f"{text!r} never came: {self.text}"
-            assert time.monotonic() < deadline, f"{text!r} never came: {self.text}"
-            time.sleep(0.05)
-
-    def finish(self, timeout: float = 120.0) -> int:
-        """Wait for the end (a hang fails the test) and return the exit code."""
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-            pytest.fail(f"the CLI hung: {self.text}")
-        finally:
-            self.reader.join(10)
-            os.close(self.master)
-        return code
-
-
 def test_a_terminal_gets_the_rich_bar_and_tables(tmp_path: Path) -> None:
     """On a terminal: the DEMO label, a bar, done/total, rate, tasks, requests; rich tables."""
     source = write_input(tmp_path / "in.csv", [*swiss(3), "abc"])
@@ -717,7 +600,8 @@ def test_jobs_list_and_show_are_aligned_text_when_piped(tmp_path: Path) -> None:
     listing = fbcheck(tmp_path, env, "jobs", "list")
     assert listing.returncode == 0, listing.stderr
     header, row = listing.stdout.splitlines()
-    assert header.split()[:4] == ["job", "created", "(UTC)", "state"]
+    assert header.split()[:5] == ["job", "created", "(UTC)", "state", "kind"]
+    assert "started by" not in header  # local jobs have no user: no column for them
     assert row.startswith(job_id)
     assert row.index("done") == header.index("state")
     shown = fbcheck(tmp_path, env, "jobs", "show", job_id)
@@ -755,7 +639,7 @@ def test_json_after_ctrl_c_says_130_and_what_was_billed(
 ) -> None:
     slow = emulators.start(MOCK_PROFILE="demo", MOCK_RATE=5, MOCK_API_KEYS={KEY: 1_000_000})
     source = write_input(tmp_path / "in.csv", swiss(300))
-    proc = _start(tmp_path, env_for(tmp_path, slow), "check", str(source), "--yes", "--json")
+    proc = start(tmp_path, env_for(tmp_path, slow), "check", str(source), "--yes", "--json")
     _wait_for_creates(slow, 1, proc)
     time.sleep(0.3)  # the task id is stored right after the answer
     proc.send_signal(signal.SIGINT)

@@ -116,3 +116,19 @@ def test_a_key_file_that_cannot_serve_is_refused_without_its_content(
         settings()
     if isinstance(content, str) and content.strip():
         assert content.strip() not in str(caught.value)
+
+
+def test_the_workers_stall_bound_defaults_to_25_s_and_reads_its_variable(monkeypatch):
+    from addin.engine.workers import STALLED_AFTER, TAKEOVER_BOUND, heartbeat_seconds
+
+    monkeypatch.delenv("FBCHECK_WORKER_STALLED_AFTER", raising=False)
+    assert settings().worker_stalled_after == STALLED_AFTER == 25.0
+    assert (heartbeat_seconds(STALLED_AFTER), TAKEOVER_BOUND) == (5.0, 30.0)
+    monkeypatch.setenv("FBCHECK_WORKER_STALLED_AFTER", "5")
+    assert settings().worker_stalled_after == 5.0
+    assert heartbeat_seconds(5.0) == 1.0
+    assert heartbeat_seconds(600.0) == 5.0  # a longer bound never beats more slowly
+    for bad in ("1", "0", "-5", "4000"):
+        monkeypatch.setenv("FBCHECK_WORKER_STALLED_AFTER", bad)
+        with pytest.raises(ValidationError, match="worker_stalled_after"):
+            settings()

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runs import LOCAL_KEY as KEY
+from tests.cli_runs import env_for, fbcheck, read_output, swiss, write_input
 from tests.conftest import Emulator, Emulators
-from tests.test_check_cli import KEY, env_for, fbcheck, read_output, swiss, write_input
 
 EXIT_FAILED = 4
 EXIT_BELOW_MINIMUM = 9

@@ -11,6 +11,8 @@ import csv
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -162,61 +164,6 @@ def test_the_store_sql_becomes_psycopg_sql() -> None:
     assert pg_sql("SELECT 'it''s ?'") == "SELECT 'it''s ?'"
 
 
-TWO_PROCESS_SCRIPT = """
-import json, sys
-from addin.engine.store import Store
-
-store = Store(sys.argv[1])
-print("ready", flush=True)
-sys.stdin.readline()
-numbers = [f"+4179{n:07d}" for n in range(int(sys.argv[2]))]
-new = store.create_job(
-    realm="r", cache_realm="c", kind="test", label="", numbers=numbers, refresh=False,
-    max_age=3600.0, chunk_size=500, plan={}, hit_source="cache",
-)
-print(json.dumps({"uploaded": new.uploaded, "joined": new.joined}), flush=True)
-"""
-
-
-def test_two_processes_planning_the_same_numbers_at_once_claim_each_once(
-    pg_store_url: str,
-) -> None:
-    count = 12_000  # above ANALYZE_FROM: the statistics refresh runs inside the race too
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", TWO_PROCESS_SCRIPT, pg_store_url, str(count)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    try:
-        for child in children:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "ready"
-        for child in children:
-            assert child.stdin is not None
-            child.stdin.write("go\n")
-            child.stdin.flush()
-        results = []
-        for child in children:
-            out, _ = child.communicate(timeout=120)
-            assert child.returncode == 0
-            results.append(json.loads(out))
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-    assert sorted((r["uploaded"], r["joined"]) for r in results) == [(0, count), (count, 0)]
-    with psycopg.connect(pg_store_url) as conn:
-        claims = conn.execute("SELECT COUNT(*), COUNT(DISTINCT e164) FROM claims").fetchone()
-        uploads = conn.execute("SELECT COUNT(*), COUNT(DISTINCT e164) FROM task_numbers").fetchone()
-    assert claims == (count, count)
-    assert uploads == (count, count)
-
-
 def test_the_claims_key_refuses_a_second_open_claim_on_postgresql(pg_store_url: str) -> None:
     store = Store(pg_store_url)
     with store.transaction() as db:
@@ -261,3 +208,69 @@ def test_two_upgrades_at_once_run_one_after_the_other(pg_url: str, tmp_path: Pat
     said = sorted(out for out, _ in outputs)
     assert "nothing to do" in said[0]
     assert "upgraded from an empty database" in said[1]
+
+
+def _waiting_on_a_lock(url: str) -> bool:
+    """Return True when a connection to the database of ``url`` waits for a lock."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def test_a_claim_waits_for_the_realms_lock_so_it_never_deadlocks_with_a_task_end(
+    pg_store_url: str,
+) -> None:
+    # Two queued tasks nobody leases. A transaction that holds the realm's claims lock (a
+    # plan, a task end, a cancel, an abandon) moves the second task, then the first: the
+    # order abandon_waiting takes (uncertain tasks, then paused ones), and cancel_job's
+    # (the job's tasks as the database lists them). A claim of the realm taking the task
+    # rows without that lock would hold the first and wait for the second: a deadlock.
+    store = Store(pg_store_url, lock_timeout=30)
+    new = store.create_job(
+        realm="r",
+        cache_realm="c",
+        kind="test",
+        label="",
+        numbers=["+41790000001", "+41790000002"],
+        refresh=False,
+        max_age=3600.0,
+        chunk_size=1,
+        plan={},
+        hit_source="cache",
+    )
+    first, second = sorted(t.ref for t in store.job_tasks(new.job_id))
+    claimer = Store(pg_store_url, lock_timeout=30)
+    claimed: list[list[int]] = []
+    failed: list[BaseException] = []
+
+    def claim() -> None:
+        """Claim the realm's tasks, as a runner's pass does."""
+        try:
+            records = claimer.claim_tasks(
+                "r", "b" * 32, key_fp="k", lease_seconds=60.0, owners_gone=lambda owners: set()
+            )
+            claimed.append([r.ref for r in records])
+        except BaseException as exc:
+            failed.append(exc)
+        finally:
+            claimer.close()
+
+    thread = threading.Thread(target=claim)
+    with store.transaction(lock="r") as db:
+        db.execute("UPDATE tasks SET updated_at = updated_at WHERE ref = ?", (second,))
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not _waiting_on_a_lock(pg_store_url):
+            assert thread.is_alive(), failed
+            assert time.monotonic() < deadline, "the claim never waited for a lock"
+            time.sleep(0.05)
+        # PostgreSQL looks for a deadlock after deadlock_timeout (1 s) of waiting.
+        db.execute("UPDATE tasks SET updated_at = updated_at WHERE ref = ?", (first,))
+        time.sleep(1.5)
+    thread.join(30)
+    store.close()
+    assert failed == [], [repr(exc.__cause__) for exc in failed]
+    assert claimed == [[first, second]]

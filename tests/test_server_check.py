@@ -9,13 +9,10 @@ must stay absent: nothing of a local store is opened.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -29,12 +26,22 @@ from flask import Flask
 from addin.http_server import BackgroundServer
 from addin.web import close_app, create_app
 from addin.web.flask_config import PORT_KEY, SETTINGS_KEY
+from tests.cli_runs import (
+    TEAM_KEY,
+    TOKEN,
+    fbcheck,
+    job_of,
+    laptop_env,
+    read_output,
+    start,
+    swiss,
+    uploads,
+    write_input,
+)
 from tests.conftest import Emulator, Emulators
 from tests.web.conftest import make_settings
 
-KEY = "team-vendor-key"
-TOKEN = "tok-personal-7f3a"
-LAPTOP_KEY = "laptop-key-never-used"
+KEY = TEAM_KEY
 
 
 class Recorder:
@@ -176,49 +183,6 @@ def team(tmp_path: Path, vendor: Emulator) -> Iterator[LocalServer]:
     server.close()
 
 
-def laptop_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """Return a laptop's environment: a token, a vendor key that must be ignored."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FBCHECK_")}
-    env.update(
-        FBCHECK_DATA_DIR=str(tmp_path / "laptop"),
-        FBCHECK_TOKEN=TOKEN,
-        FBCHECK_API_KEY=LAPTOP_KEY,
-        # A database no run with --server may touch: nothing listens on port 9.
-        FBCHECK_DATABASE_URL="postgresql://laptop:secret@127.0.0.1:9/none",
-        FBCHECK_REGION="CH",
-        FBCHECK_PROGRESS_INTERVAL="0.2",
-    )
-    env.update(extra)
-    return env
-
-
-def fbcheck(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI to the end (standard input not a terminal) and return its result."""
-    return subprocess.run(
-        [sys.executable, "-m", "addin.cli", *args],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def start(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    """Start the CLI; its standard error is read line by line."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "addin.cli", *args],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def wait_line(proc: subprocess.Popen[str], needle: str, seen: list[str]) -> str:
     """Read standard error until a line holds ``needle``; return it (all lines go to ``seen``)."""
     assert proc.stderr is not None
@@ -231,38 +195,6 @@ def wait_line(proc: subprocess.Popen[str], needle: str, seen: list[str]) -> str:
         if needle in line:
             return line
     raise AssertionError(f"no line with {needle!r}: {''.join(seen)}")
-
-
-def write_input(path: Path, values: list[str]) -> Path:
-    """Write a one-column CSV with a header."""
-    path.write_text("phone\n" + "\n".join(values) + "\n", encoding="utf-8")
-    return path
-
-
-def read_output(path: Path) -> list[dict[str, str]]:
-    """Read the CLI's CSV output."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def swiss(count: int, start: int = 0) -> list[str]:
-    """Return valid Swiss mobile numbers in E.164."""
-    return [f"+4179{n:07d}" for n in range(start, start + count)]
-
-
-def uploads(vendor: Emulator) -> Counter[str]:
-    """Return how many times the vendor was sent each number."""
-    counts: Counter[str] = Counter()
-    for task in vendor.tasks(with_numbers=True):
-        counts.update(task["uploaded_numbers"])
-    return counts
-
-
-def job_of(text: str) -> str:
-    """Return the job id a run printed."""
-    marker = "for job "
-    assert marker in text, text
-    return text.split(marker, 1)[1].split()[0]
 
 
 def assert_token_only_in_the_header(team: LocalServer) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,25 +24,12 @@ from addin.team_server import (
     server_url,
 )
 from addin.web.security import CLIENT_HEADER
+from tests.cli_runs import TEAM_KEY as KEY
+from tests.cli_runs import TOKEN, Terminal, fbcheck, laptop_env, read_output, swiss
 from tests.conftest import Emulator, Emulators
-from tests.test_check_cli import Terminal
-from tests.test_server_check import KEY, TOKEN, LocalServer, laptop_env, read_output, swiss
+from tests.test_server_check import LocalServer
 
 UNAUTHORIZED = {"error": "unauthorized", "message": "this token was revoked", "demo": False}
-
-
-def run_cli(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI with standard input that is not a terminal."""
-    return subprocess.run(
-        [sys.executable, "-m", "addin.cli", *args],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def input_file(tmp_path: Path) -> Path:
@@ -61,7 +46,7 @@ def test_a_rejected_token_says_sign_in_again_with_exit_10(
         "/api/file-jobs", method="POST", headers={"Authorization": f"Bearer {TOKEN}"}
     ).respond_with_json(UNAUTHORIZED, status=401)
     source = input_file(tmp_path)
-    result = run_cli(
+    result = fbcheck(
         tmp_path, laptop_env(tmp_path), "check", "--server", httpserver.url_for(""), str(source)
     )
     assert result.returncode == 10, result.stderr
@@ -77,7 +62,7 @@ def test_a_rejected_token_says_sign_in_again_with_exit_10(
 
 def test_jobs_with_a_rejected_token_exit_10(tmp_path: Path, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/api/jobs", method="GET").respond_with_json(UNAUTHORIZED, status=401)
-    result = run_cli(
+    result = fbcheck(
         tmp_path,
         laptop_env(tmp_path),
         "jobs",
@@ -96,7 +81,7 @@ def test_no_token_and_no_terminal_stops_before_any_request(
     env = laptop_env(tmp_path)
     del env["FBCHECK_TOKEN"]
     source = input_file(tmp_path)
-    result = run_cli(tmp_path, env, "check", "--server", httpserver.url_for(""), str(source))
+    result = fbcheck(tmp_path, env, "check", "--server", httpserver.url_for(""), str(source))
     assert result.returncode == 10, result.stderr
     assert "no token for" in result.stderr
     assert "standard input is not a terminal" in result.stderr
@@ -109,7 +94,7 @@ def test_a_token_that_cannot_be_one_is_refused_before_any_request(
 ) -> None:
     source = input_file(tmp_path)
     env = laptop_env(tmp_path, FBCHECK_TOKEN=token)
-    result = run_cli(tmp_path, env, "check", "--server", httpserver.url_for(""), str(source))
+    result = fbcheck(tmp_path, env, "check", "--server", httpserver.url_for(""), str(source))
     assert result.returncode == 10, result.stderr
     assert "characters a token never has" in result.stderr
     assert httpserver.log == []
@@ -122,7 +107,7 @@ def test_a_page_that_is_not_json_is_no_fbcheck_server(
         "<html>sign in to the proxy</html>", content_type="text/html"
     )
     source = input_file(tmp_path)
-    result = run_cli(
+    result = fbcheck(
         tmp_path, laptop_env(tmp_path), "check", "--server", httpserver.url_for(""), str(source)
     )
     assert result.returncode == 11, result.stderr
@@ -148,7 +133,7 @@ def test_a_server_url_that_is_not_https_or_loopback_is_refused(
     with pytest.raises(ValueError, match=said):
         server_url(url)
     source = input_file(tmp_path)
-    result = run_cli(tmp_path, laptop_env(tmp_path), "check", "--server", url, str(source))
+    result = fbcheck(tmp_path, laptop_env(tmp_path), "check", "--server", url, str(source))
     assert result.returncode == 2
     assert said in result.stderr
 

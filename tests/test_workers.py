@@ -24,11 +24,15 @@ from addin.config import Settings
 from addin.engine.checker import Checker
 from addin.engine.states import TaskState
 from addin.engine.steps import CRASHED_UPLOAD
-from addin.engine.workers import TAKEOVER_BOUND, apply_queue_schema
+from addin.engine.workers import SWEEP_SECONDS, apply_queue_schema, takeover_bound
 from addin.vendor import open_checker
 from tests.conftest import Emulator
 
 KEY = "worker-test-key"
+#: The workers' FBCHECK_WORKER_STALLED_AFTER here: a killed one is taken over within
+#: 10 s rather than 30 s (heartbeats every second).
+STALLED_AFTER = 5.0
+TAKEOVER_BOUND = takeover_bound(STALLED_AFTER)
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.slow
@@ -78,6 +82,7 @@ def environment(tmp_path: Path, url: str, vendor: Emulator, **extra: str) -> dic
         FBCHECK_MAX_NUMBERS_PER_TASK="100",
         FBCHECK_MAX_CONCURRENT_TASKS="20",
         FBCHECK_REGION="CH",
+        FBCHECK_WORKER_STALLED_AFTER=f"{STALLED_AFTER:g}",
         PYTHONPATH=str(REPOSITORY),
         PYTHONUNBUFFERED="1",
     )
@@ -137,6 +142,12 @@ def logs(tmp_path: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in sorted(tmp_path.glob("w*.log")))
 
 
+def assert_shorter_bound(tmp_path: Path, name: str) -> None:
+    """Assert that worker ``name`` said it takes a worker over after ``STALLED_AFTER``."""
+    said = (tmp_path / f"{name}.log").read_text(errors="replace")
+    assert f"a worker without a heartbeat for {STALLED_AFTER:g} s is taken over" in said, said
+
+
 def test_two_workers_finish_a_job_and_a_killed_one_loses_nothing(
     tmp_path: Path, queue_url: str, emulators: Any
 ) -> None:
@@ -159,6 +170,7 @@ def test_two_workers_finish_a_job_and_a_killed_one_loses_nothing(
         for worker in workers:
             stop(worker)
     assert workers[0].returncode == -signal.SIGKILL
+    assert_shorter_bound(tmp_path, "w2")
     assert set(answers) == set(values)
     assert {a.answer for a in answers.values()} <= {"yes", "no", "ban"}
     uploaded = uploads(vendor)
@@ -195,12 +207,13 @@ def test_a_worker_killed_inside_an_upload_leaves_it_uncertain_never_resent(
             (task,) = checker.store.job_tasks(job)
             assert task.error == CRASHED_UPLOAD
             # A few more sweeps of the live worker: still one upload, no second one.
-            time.sleep(3 * 5)
+            time.sleep(3 * SWEEP_SECONDS)
             assert [t.state for t in checker.store.job_tasks(job)] == [TaskState.UNCERTAIN]
     finally:
         stop(first)
         if second is not None:
             stop(second)
+    assert_shorter_bound(tmp_path, "w2")
     assert len(vendor.tasks()) <= 1  # the emulator may have created it: billed once at most
     assert all(times == 1 for times in uploads(vendor).values())
 

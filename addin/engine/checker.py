@@ -39,6 +39,7 @@ from addin.engine.states import (
     StaleStateError,
     TaskState,
 )
+from addin.engine.steps import TaskSteps
 from addin.engine.store import Answer, Store, StoreError, TaskRecord
 from addin.engine.store.problems import data_dir_problem
 from addin.upstream.accounting import RequestOutcome
@@ -240,13 +241,14 @@ class Checker(ClosedOnExit):
                 self.owner.release()
                 self.store.close()
                 raise
-        self.runner = Runner(
+        steps = TaskSteps(
             store=self.store,
             client=connection.client,
-            owner=self.owner,
-            journal=self.journal,
             settings=runner_settings(settings, connection),
+            owner=self.owner.owner,
+            journal=self.journal,
         )
+        self.runner = Runner(steps=steps, owner=self.owner)
         #: Team mode: the `fbcheck worker` processes do the vendor I/O, not this process.
         self.queued = settings.scheduler == "queue"
         self._queue_app: Any = None

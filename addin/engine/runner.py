@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -117,35 +116,13 @@ class _StepPool:
 class Runner:
     """Owns upstream I/O for one realm in a daemon thread (and its step threads)."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        client: VendorClient,
-        settings: RunnerSettings,
-        owner: OwnerLock,
-        journal: CreateJournal,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
-    ) -> None:
-        """Prepare a runner; call ``start()`` to run it."""
-        self.store = store
-        self.client = client
-        self.settings = settings
+    def __init__(self, *, steps: TaskSteps, owner: OwnerLock) -> None:
+        """Prepare a runner of ``steps`` (their owner is ``owner``'s); call ``start()``."""
+        if steps.owner != owner.owner:
+            raise ValueError("the steps work for another owner than this runner's lock")
+        self.steps = steps
         self.owner_lock = owner
         self.owner = owner.owner
-        self.journal = journal
-        self.clock = clock
-        self.wall = wall
-        self.steps = TaskSteps(
-            store=store,
-            client=client,
-            settings=settings,
-            owner=self.owner,
-            journal=journal,
-            clock=clock,
-            wall=wall,
-        )
         #: Why the runner stopped by itself (the store could not be written), if it did.
         self.fatal: str | None = None
         #: Set once the first pass (tasks taken over, paused ones tried again) is done.
@@ -161,6 +138,37 @@ class Runner:
         self._pool: _StepPool | None = None
         #: A store failure met by a step thread, raised by the runner's own thread.
         self._step_failure: BaseException | None = None
+
+    # The steps' store, vendor client, settings, journal and clocks are the runner's.
+    @property
+    def store(self) -> Store:
+        """Return the store the steps write."""
+        return self.steps.store
+
+    @property
+    def client(self) -> VendorClient:
+        """Return the vendor client of the steps."""
+        return self.steps.client
+
+    @property
+    def settings(self) -> RunnerSettings:
+        """Return the settings of the steps."""
+        return self.steps.settings
+
+    @property
+    def journal(self) -> CreateJournal:
+        """Return the create journal of the steps."""
+        return self.steps.journal
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """Return the monotonic clock of the steps (their memo's and the pace's)."""
+        return self.steps.clock
+
+    @property
+    def wall(self) -> Callable[[], float]:
+        """Return the wall clock of the steps (the waits that count)."""
+        return self.steps.wall
 
     @property
     def uploading(self) -> int | None:

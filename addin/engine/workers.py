@@ -23,7 +23,10 @@ number of machines run its jobs. The steps are those of the in-process runner
   ``HEARTBEAT_SECONDS``; a job whose worker has not written one for
   ``STALLED_AFTER`` seconds is retried by the next recovery, so another worker takes
   it up within ``STALLED_AFTER + SWEEP_SECONDS`` (about 30 s) of the kill
-  (:data:`TAKEOVER_BOUND`). The retried step reads the task's stored state first:
+  (:data:`TAKEOVER_BOUND`). ``STALLED_AFTER`` is the default of the setting
+  ``FBCHECK_WORKER_STALLED_AFTER`` (:attr:`WorkerRuntime.stalled_after`); the
+  heartbeat follows it (:func:`heartbeat_seconds`), and :func:`takeover_bound`
+  gives the bound of another value. The retried step reads the task's stored state first:
   a poll is asked again (one more billed poll at most), a result downloaded
   again (free), and an upload that was in flight is **never** sent again: the task
   is in ``creating``, so it becomes ``uncertain`` and waits for a person's word.
@@ -60,12 +63,28 @@ RECOVER_TASK: Final = "fbcheck.recover"
 SWEEP_LOCK: Final = "fbcheck-sweep"
 #: Seconds between two sweeps (the periodic job; a wake defers one at once).
 SWEEP_SECONDS: Final = 5
-#: Seconds between two heartbeats of a worker.
+#: Seconds between two heartbeats of a worker (at the default ``STALLED_AFTER``; at most).
 HEARTBEAT_SECONDS: Final = 5.0
-#: A job whose worker wrote no heartbeat for this long is given to another worker.
+#: A job whose worker wrote no heartbeat for this long is given to another worker
+#: (the default of ``FBCHECK_WORKER_STALLED_AFTER``).
 STALLED_AFTER: Final = 25.0
-#: The longest a killed worker's job waits before another worker takes it (seconds).
-TAKEOVER_BOUND: Final = STALLED_AFTER + SWEEP_SECONDS
+#: Heartbeats a worker writes within ``stalled_after``: a late one or two is no death.
+HEARTBEATS_PER_STALL: Final = 5
+
+
+def heartbeat_seconds(stalled_after: float) -> float:
+    """Return the seconds between heartbeats when ``stalled_after`` silent seconds mean dead."""
+    return min(HEARTBEAT_SECONDS, stalled_after / HEARTBEATS_PER_STALL)
+
+
+def takeover_bound(stalled_after: float) -> float:
+    """Return the longest a killed worker's job waits before another worker takes it."""
+    return stalled_after + SWEEP_SECONDS
+
+
+#: The longest a killed worker's job waits before another worker takes it (seconds),
+#: at the default ``STALLED_AFTER``.
+TAKEOVER_BOUND: Final = takeover_bound(STALLED_AFTER)
 #: Jobs one worker runs at once.
 WORKER_CONCURRENCY: Final = 4
 #: Tasks the queue works on (uncertain ones wait for a person).
@@ -132,6 +151,8 @@ class WorkerRuntime:
 
     store: Store
     steps: TaskSteps
+    #: Seconds without a heartbeat after which a worker counts as dead (the setting).
+    stalled_after: float = STALLED_AFTER
 
     # -- one step ------------------------------------------------------------------
 
@@ -241,10 +262,10 @@ async def _open_locks(app: procrastinate.App) -> set[str]:
     return {str(row["lock"]) for row in rows}
 
 
-async def _retry_stalled(app: procrastinate.App) -> int:
-    """Give the jobs of workers without a recent heartbeat to another worker; return how many."""
+async def _retry_stalled(app: procrastinate.App, stalled_after: float) -> int:
+    """Give jobs of workers silent for ``stalled_after`` seconds to another; return how many."""
     stalled = list(
-        await app.job_manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=STALLED_AFTER)
+        await app.job_manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=stalled_after)
     )
     for job in stalled:
         try:
@@ -286,10 +307,10 @@ def _register(app: procrastinate.App) -> None:
     # Without a lock: a worker killed inside a sweep holds the sweep's lock until this
     # job, run by another worker, gives that sweep to someone else.
     @app.periodic(cron=f"* * * * * */{SWEEP_SECONDS}", periodic_id="recover")
-    @app.task(name=RECOVER_TASK, queue=QUEUE)
-    async def recover_job(timestamp: int) -> None:
-        """Give the jobs of dead workers (no heartbeat for ``STALLED_AFTER``) to the living."""
-        await _retry_stalled(app)
+    @app.task(name=RECOVER_TASK, queue=QUEUE, pass_context=True)
+    async def recover_job(context: procrastinate.JobContext, timestamp: int) -> None:
+        """Give the jobs of dead workers (no heartbeat for ``stalled_after``) to the living."""
+        await _retry_stalled(app, _runtime(context).stalled_after)
 
     @app.periodic(cron=f"* * * * * */{SWEEP_SECONDS}", periodic_id="sweep")
     @app.task(name=SWEEP_TASK, queue=QUEUE, lock=SWEEP_LOCK, pass_context=True)
@@ -316,8 +337,8 @@ def run_worker(app: procrastinate.App, runtime: WorkerRuntime, *, name: str | No
         queues=[QUEUE],
         name=name,
         concurrency=WORKER_CONCURRENCY,
-        update_heartbeat_interval=HEARTBEAT_SECONDS,
-        stalled_worker_timeout=STALLED_AFTER,
+        update_heartbeat_interval=heartbeat_seconds(runtime.stalled_after),
+        stalled_worker_timeout=runtime.stalled_after,
         additional_context={"fbcheck": runtime},
         delete_jobs="successful",
     )

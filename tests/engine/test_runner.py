@@ -26,6 +26,7 @@ from addin.engine.ownership import OwnerLock
 from addin.engine.runner import CRASHED_UPLOAD, MAX_UNSENT_ATTEMPTS, MISSING_REASON, Runner
 from addin.engine.runner import RunnerSettings as Settings
 from addin.engine.states import JobState, TaskState
+from addin.engine.steps import TaskSteps
 from addin.engine.store import Billed, Store, StoreError, TaskRecord
 from addin.upstream.accounting import GATEWAY_STATUSES, Billing, Observer, RequestOutcome
 from addin.upstream.client import VendorClient
@@ -182,15 +183,16 @@ class Rig:
         """Return a runner (another process's, in effect) with its own owner lock."""
         lock = OwnerLock(self.data_dir)
         self.locks.append(lock)
-        return Runner(
+        steps = TaskSteps(
             store=self.store,
             client=cast(VendorClient, self.vendor),
             settings=settings(**overrides),
-            owner=lock,
+            owner=lock.owner,
             journal=self.journal,
             clock=self.time.monotonic,
             wall=self.time.wall,
         )
+        return Runner(steps=steps, owner=lock)
 
     def submit(self, *numbers: str, chunk_size: int = 10, owner: str | None = None) -> str:
         """Store a job as the Checker does (tasks leased to the runner); return its id."""

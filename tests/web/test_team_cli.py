@@ -18,8 +18,7 @@ from addin.cli import main
 from addin.engine.connection import key_fingerprint
 from addin.web.certs import ServerCertificate
 from addin.web.cli import run
-from tests.conftest import Emulator, Emulators
-from tests.test_server_check import (
+from tests.cli_runs import (
     fbcheck,
     job_of,
     laptop_env,
@@ -28,6 +27,7 @@ from tests.test_server_check import (
     uploads,
     write_input,
 )
+from tests.conftest import Emulator, Emulators
 from tests.web.conftest import SECRET_KEY
 from tests.web.test_cli import REPO, read_until
 
@@ -308,3 +308,10 @@ def test_check_server_against_a_real_team_server_process(
         assert job not in bobs.stdout
         alices = fbcheck(env, laptop, "jobs", "list", "--server", base, "--json")
         assert [j["job_id"] for j in json.loads(alices.stdout)["jobs"]] == [job]
+        # The table names who started each job, as the JSON does.
+        table = fbcheck(env, laptop, "jobs", "list", "--server", base)
+        assert table.returncode == 0, table.stderr
+        header, row = table.stdout.splitlines()
+        assert header.split()[:7] == ["job", "created", "(UTC)", "state", "kind", "started", "by"]
+        assert row.startswith(job)
+        assert row[header.index("started by") :].startswith("alice ")

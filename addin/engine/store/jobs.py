@@ -258,7 +258,7 @@ class JobTable(TaskTable):
                 r[0]
                 for r in db.execute(
                     "SELECT DISTINCT task_ref FROM job_numbers WHERE job_id = ?"
-                    " AND answer IS NULL AND task_ref IS NOT NULL",
+                    " AND answer IS NULL AND task_ref IS NOT NULL ORDER BY task_ref",
                     (job_id,),
                 )
             ]

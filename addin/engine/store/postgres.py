@@ -11,9 +11,14 @@ and machines:
 - planning a job and ending a task (the transactions that read, add or drop a
   realm's claims) take a transaction-scoped advisory lock on the realm
   (``pg_advisory_xact_lock``), so they run one after the other as under SQLite's
-  ``BEGIN IMMEDIATE``. An advisory lock rather than SERIALIZABLE with retries: a
-  plan of a million numbers that fails serialisation would redo all its work, and
-  plans of other realms (another vendor account, the demo) need not wait at all;
+  ``BEGIN IMMEDIATE``. Claims (leasing many task rows at once), cancels and abandons
+  take the same lock first, so each takes the realm's lock, then the task rows, and
+  none holds rows another waits for while it waits for the lock (a claim taking rows
+  without it deadlocked with a cancel holding it; a dead owner's leases in other
+  realms are freed in one transaction per realm, under that realm's lock). An
+  advisory lock rather than SERIALIZABLE with retries: a plan of a million numbers
+  that fails serialisation would redo all its work, and plans of other realms
+  (another vendor account, the demo) need not wait at all;
 - every other write is one guarded ``UPDATE ... WHERE state = ?`` (and lease
   owner), which PostgreSQL re-checks on the row it finally locks under READ
   COMMITTED, so a move another process made first changes nothing here.

@@ -8,7 +8,7 @@ ends releases its numbers' claims in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from addin.engine.states import (
@@ -126,7 +126,10 @@ class TaskTable(Database):
         the key that uploads it.
         """
         now = self.clock()
-        with self.transaction() as db:
+        # The realm's claims lock first, as plans and task ends take it (PostgreSQL): a
+        # claim takes many task rows, and without it a cancel or an abandon holding the
+        # lock and one of those rows could wait for another this claim holds, a deadlock.
+        with self.transaction(lock=realm) as db:
             held = {
                 r[0]
                 for r in db.execute(
@@ -142,8 +145,8 @@ class TaskTable(Database):
             # this, so a later run with the tasks' own key could not tell it was dead.
             db.execute(
                 "UPDATE tasks SET lease_owner = NULL, lease_expires = NULL"  # noqa: S608
-                f" WHERE lease_owner IN ({marks})",
-                gone,
+                f" WHERE realm = ? AND lease_owner IN ({marks})",
+                (realm, *gone),
             )
             db.execute(
                 "UPDATE tasks SET lease_owner = ?, lease_expires = ?"  # noqa: S608
@@ -158,7 +161,29 @@ class TaskTable(Database):
                 f" AND state IN ({sql_list(_LEASABLE)}) ORDER BY ref",
                 (owner,),
             ).fetchall()
+        if gone:
+            self._free_leases(gone)
         return [task_from_row(r) for r in rows]
+
+    def _free_leases(self, owners: Sequence[str]) -> None:
+        """Free the leases dead ``owners`` hold in any realm, each realm under its lock.
+
+        One transaction per realm, holding that realm's claims lock only: taking rows of
+        other realms inside a claim would hold them without their lock, in the order of
+        a scan, against a cancel or an abandon there that holds it.
+        """
+        marks = ",".join("?" * len(owners))
+        realms = self.read(
+            f"SELECT DISTINCT realm FROM tasks WHERE lease_owner IN ({marks})",  # noqa: S608
+            tuple(owners),
+        )
+        for (other,) in sorted(realms):
+            with self.transaction(lock=other) as db:
+                db.execute(
+                    "UPDATE tasks SET lease_owner = NULL, lease_expires = NULL"  # noqa: S608
+                    f" WHERE realm = ? AND lease_owner IN ({marks})",
+                    (other, *owners),
+                )
 
     def renew_leases(self, owner: str, lease_seconds: float) -> int:
         """Extend every lease ``owner`` holds (the heartbeat); return how many."""

@@ -8,6 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from addin.engine.states import JobState, TaskState
 from addin.engine.store import NewJob, Store
 from tests.engine.store.conftest import CACHE, OWNER, REALM, Desk, numbers
@@ -147,28 +149,48 @@ import json, sys
 from pathlib import Path
 from addin.engine.store import Store
 
-store = Store(Path(sys.argv[1]))
+location, count, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+store = Store(location if location.startswith("postgresql://") else Path(location))
 print("ready", flush=True)
 sys.stdin.readline()
-numbers = [f"+4179{n:07d}" for n in range(int(sys.argv[2]))]
+numbers = [f"+4179{n:07d}" for n in range(count)]
 new = store.create_job(
     realm="r", cache_realm="c", kind="test", label="", numbers=numbers, refresh=False,
-    max_age=3600.0, chunk_size=50, plan={}, hit_source="cache",
+    max_age=3600.0, chunk_size=chunk, plan={}, hit_source="cache",
 )
 print(json.dumps({"uploaded": new.uploaded, "joined": new.joined}), flush=True)
 """
 
 
-def test_processes_at_once_put_each_number_in_one_task(tmp_path: Path) -> None:
-    path = tmp_path / "fbcheck.sqlite3"
+@pytest.mark.parametrize(
+    ("backend", "processes", "count", "chunk"),
+    [
+        ("sqlite", 3, 300, 50),
+        # Above ANALYZE_FROM: the statistics refresh runs inside the race too.
+        ("postgresql", 2, 12_000, 500),
+    ],
+)
+def test_processes_at_once_put_each_number_in_one_task(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    backend: str,
+    processes: int,
+    count: int,
+    chunk: int,
+) -> None:
+    location = (
+        str(request.getfixturevalue("pg_store_url"))
+        if backend == "postgresql"
+        else str(tmp_path / "fbcheck.sqlite3")
+    )
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", SUBMIT_SCRIPT, str(path), "300"],
+            [sys.executable, "-c", SUBMIT_SCRIPT, location, str(count), str(chunk)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        for _ in range(3)
+        for _ in range(processes)
     ]
     try:
         for child in children:
@@ -180,7 +202,7 @@ def test_processes_at_once_put_each_number_in_one_task(tmp_path: Path) -> None:
             child.stdin.flush()
         results = []
         for child in children:
-            out, _ = child.communicate(timeout=60)
+            out, _ = child.communicate(timeout=120)
             assert child.returncode == 0
             results.append(json.loads(out))
     finally:
@@ -188,9 +210,10 @@ def test_processes_at_once_put_each_number_in_one_task(tmp_path: Path) -> None:
             if child.poll() is None:
                 child.kill()
                 child.wait()
-    assert sorted((r["uploaded"], r["joined"]) for r in results) == [(0, 300), (0, 300), (300, 0)]
-    store = Store(path)
-    assert_each_number_in_one_task(store, 300)
+    joins = [(0, count)] * (processes - 1)
+    assert sorted((r["uploaded"], r["joined"]) for r in results) == [*joins, (count, 0)]
+    store = Store(location if backend == "postgresql" else Path(location))
+    assert_each_number_in_one_task(store, count)
     store.close()
 
 

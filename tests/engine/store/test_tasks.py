@@ -206,6 +206,14 @@ def test_claim_takes_a_dead_owners_lease_at_once(desk: Desk) -> None:
     assert _claim(desk.store, OTHER, gone={OWNER}) == [ref]
 
 
+def test_a_dead_owners_leases_in_other_realms_are_freed_too(desk: Desk) -> None:
+    here = desk.only_task(desk.job(numbers(1)).job_id).ref
+    elsewhere = desk.only_task(desk.job(numbers(1, 1), realm="elsewhere").job_id).ref
+    assert _claim(desk.store, OTHER, gone={OWNER}) == [here]
+    # Its lock file is gone now: its lease in the other realm is not left to expire.
+    assert (desk.task(elsewhere).lease_owner, desk.task(elsewhere).lease_expires) == (None, None)
+
+
 def test_claim_asks_only_about_live_foreign_owners(desk: Desk) -> None:
     desk.job(numbers(1))
     seen: list[set[str]] = []
