@@ -3,7 +3,7 @@
 ``LocalTeam`` starts, all on 127.0.0.1: a throwaway PostgreSQL cluster
 (``addin.local_postgres``) with one database upgraded by ``fbcheck db upgrade``; the
 vendor emulator (``python -m mock_server``, its flags as given); the users
-(``fbcheck users add``, tokens kept); N ``fbcheck serve --team`` processes over https
+(as ``fbcheck users add`` makes them, tokens kept); N ``fbcheck serve --team`` processes over https
 with one local certificate (``addin.web.certs``, its CA given to the clients as
 ``REQUESTS_CA_BUNDLE``) in queue mode (``FBCHECK_SCHEDULER=queue``: they do no vendor
 I/O); and M ``fbcheck worker`` processes sharing one data folder (as workers of one
@@ -40,6 +40,7 @@ from typing import Any, Self
 import psycopg
 import requests
 
+from addin.engine.store import Store
 from addin.engine.store.postgres import libpq_url
 from addin.local_postgres import LocalCluster
 from addin.upstream.accounting import Billing
@@ -119,7 +120,7 @@ class LocalTeam:
         self.user_names = tuple(users)
         self.emulator_flags = tuple(emulator_flags)
         self.settings = dict(settings or {})
-        self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.say = say or (lambda text: print(text, flush=True))
         self.root = Path(tempfile.mkdtemp(prefix="fbcheck-team-"))
         self.logs = self.root / "logs"
         self.logs.mkdir()
@@ -162,18 +163,24 @@ class LocalTeam:
         reason = LocalCluster.why_not()
         if reason is not None:
             raise LaunchError(f"no local PostgreSQL: {reason}")
+        began = time.monotonic()
         self.say("starting a throwaway PostgreSQL cluster on 127.0.0.1 ...")
         try:
             self.cluster = LocalCluster.start()
         except RuntimeError as exc:
             raise LaunchError(f"the PostgreSQL cluster did not start: {exc}") from None
         self.database_url = self.cluster.url(self.cluster.create_database(prefix="team"))
-        self._run_fbcheck("db upgrade", ["db", "upgrade"])
         self.emulator = self._spawn("emulator", [*EMULATOR, "--port", "0", *self._key_flag()])
+        self._run_fbcheck("db upgrade", ["db", "upgrade"])
+        # In this process (one store connection), as `fbcheck users add NAME` does.
+        store = Store(self.database_url)
+        try:
+            for name in self.user_names:
+                self.tokens[name] = store.add_user(name)
+        finally:
+            store.close()
         line = self._wait_for(self.emulator, re.compile(r"listening on (http://\S+)"))
         self.emulator_url = line.group(1)
-        for name in self.user_names:
-            self.tokens[name] = self._run_fbcheck(f"users add {name}", ["users", "add", name])
         certificate = ensure_server_certificate(data_dir=self.data_dir, home=self.root)
         self.ca_file = certificate.ca_file
         tls = ["--cert", str(certificate.certfile), "--key", str(certificate.keyfile)]
@@ -191,6 +198,11 @@ class LocalTeam:
             self.server_urls.append(f"https://localhost:{port}")
         for worker in self.workers:
             self._wait_for(worker, re.compile(r"fbcheck worker: working on"))
+        self.say(
+            f"team ready after {time.monotonic() - began:.1f} s: PostgreSQL on port"
+            f" {self.cluster.port}, the emulator, {len(self.servers)} servers,"
+            f" {len(self.workers)} workers, {len(self.tokens)} users"
+        )
 
     def _key_flag(self) -> list[str]:
         """Return the emulator's flags: the team's key with its balance, then the caller's."""
