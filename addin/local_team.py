@@ -113,8 +113,13 @@ class LocalTeam:
         emulator_flags: Sequence[str] = ("--profile", "demo"),
         settings: Mapping[str, str] | None = None,
         say: Callable[[str], None] | None = None,
+        keep_logs: Path | None = None,
     ) -> None:
-        """Keep what to start; ``settings`` are FBCHECK_* variables of servers and workers."""
+        """Keep what to start; ``settings`` are FBCHECK_* variables of servers and workers.
+
+        ``keep_logs``: a folder the processes' logs are copied to when they stop.
+        """
+        self.keep_logs = keep_logs
         self.servers_wanted = servers
         self.workers_wanted = workers
         self.user_names = tuple(users)
@@ -356,6 +361,9 @@ class LocalTeam:
                 part.popen.wait(10)
         if self.cluster is not None:
             self.cluster.stop()
+        if self.keep_logs is not None:
+            with contextlib.suppress(OSError):  # the logs are a help; cleaning up comes first
+                shutil.copytree(self.logs, self.keep_logs, dirs_exist_ok=True)
         shutil.rmtree(self.root, ignore_errors=True)
         with contextlib.suppress(ValueError):  # atexit and signals: the main thread only
             atexit.unregister(self.stop)

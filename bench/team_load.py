@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -172,29 +173,67 @@ class ApiUser:
         # Per request: requests lets REQUESTS_CA_BUNDLE override a session's own ``verify``.
         self.verify = str(team.ca_file)
         self.latencies = latencies
+        #: Times a lost start had the whole command run again.
+        self.reruns = 0
 
-    def call(self, method: str, url: str, route: str, **kwargs: Any) -> Any:
-        """Send one request, time it, and return its JSON (raise on an error status)."""
-        started = time.perf_counter()
-        answer = self.session.request(method, url, timeout=300, verify=self.verify, **kwargs)
-        self.latencies.add(route, time.perf_counter() - started, answer.status_code)
-        if not 200 <= answer.status_code < 300:
-            raise RuntimeError(f"{method} {route}: {answer.status_code} {answer.text[:300]}")
-        return answer.json()
+    def call(self, method: str, url: str, route: str, *, again: bool = False, **kwargs: Any) -> Any:
+        """Send one request, time it, and return its JSON (raise on an error status).
+
+        ``again``: sent again after a network failure (1 s, 2 s, 4 s apart, at most 4
+        times), as ``fbcheck check --server`` sends its reading, chunk and plan requests;
+        the others are sent once.
+        """
+        for attempt in range(5):
+            started = time.perf_counter()
+            try:
+                answer = self.session.request(
+                    method, url, timeout=300, verify=self.verify, **kwargs
+                )
+            except requests.ConnectionError:
+                self.latencies.add(route, time.perf_counter() - started, 0)
+                if not again or attempt == 4:
+                    raise
+                time.sleep(2**attempt)
+                continue
+            self.latencies.add(route, time.perf_counter() - started, answer.status_code)
+            if not 200 <= answer.status_code < 300:
+                raise RuntimeError(f"{method} {route}: {answer.status_code} {answer.text[:300]}")
+            return answer.json()
+        raise AssertionError("unreachable")
 
     def submit(self, base: str, numbers: list[str], label: str) -> str:
-        """Start a file job of ``numbers`` as ``fbcheck check --server`` does; return its id."""
+        """Start a file job of ``numbers`` as ``fbcheck check --server`` does; return its id.
+
+        When the start's answer is lost, the whole command is run again, as its message
+        says: the server answers the job it started for this input (by its fingerprint),
+        or a new upload if it started none; nothing is paid twice.
+        """
+        for attempt in range(3):
+            try:
+                return self._submit_once(base, numbers, label)
+            except requests.ConnectionError:
+                if attempt == 2:
+                    raise
+                self.reruns += 1
+        raise AssertionError("unreachable")
+
+    def _submit_once(self, base: str, numbers: list[str], label: str) -> str:
+        """Open, send, plan and start one file job (or follow the unfinished one)."""
         opened = self.call(
             "POST",
             f"{base}/api/file-jobs",
             "open",
+            again=True,
             json={"fingerprint": input_fingerprint(FILE_JOB_KIND, numbers), "chunks": 1},
         )
+        if opened.get("job_id"):
+            return str(opened["job_id"])  # a run before this one started it
         upload = opened["upload_id"]
         self.call(
             "PUT",
             f"{base}/api/file-jobs/uploads/{upload}/chunks/0",
             "chunk",
+            again=True,
             json={"numbers": numbers},
         )
         planned = self.call(
@@ -210,7 +249,7 @@ class ApiUser:
 
     def jobs(self, base: str) -> dict[str, dict[str, Any]]:
         """Return the user's jobs' progress by id (``GET /api/jobs``)."""
-        listed = self.call("GET", f"{base}/api/jobs", "jobs", params={"limit": 200})
+        listed = self.call("GET", f"{base}/api/jobs", "jobs", again=True, params={"limit": 200})
         return {job["job_id"]: job for job in listed["jobs"]}
 
     def answers(self, base: str, job_id: str) -> dict[str, str]:
@@ -238,6 +277,7 @@ class UserRun:
     answered_rows: int = 0
     rows: int = 0
     waiting_jobs: int = 0
+    reruns: int = 0
     error: str | None = None
 
 
@@ -279,6 +319,7 @@ def run_user(
     except (requests.RequestException, RuntimeError, KeyError) as exc:
         seen.error = f"{type(exc).__name__}: {exc}"
     finally:
+        seen.reruns = user.reruns
         user.session.close()
     return seen
 
@@ -302,6 +343,9 @@ class RunFigures:
     latency: tuple[int, float, float, float] = (0, 0.0, 0.0, 0.0)
     by_route: dict[str, tuple[int, float, float, float]] = field(default_factory=dict)
     failed_requests: int = 0
+    reruns: int = 0
+    #: Why each uncertain task is uncertain (the store's words).
+    uncertain_reasons: list[str] = field(default_factory=list)
     killed: str = ""
     errors: list[str] = field(default_factory=list)
 
@@ -354,6 +398,7 @@ def one_run(name: str, load: Load, args: argparse.Namespace, *, kill: bool) -> R
         users=tuple(load.jobs),
         emulator_flags=emulator,
         settings=settings_for(args.time_scale, args.max_concurrent_tasks),
+        keep_logs=args.logs / name.replace(" ", "-") if args.logs else None,
     ) as team:
         latencies = Latencies()
         results: dict[str, UserRun] = {}
@@ -394,7 +439,9 @@ def one_run(name: str, load: Load, args: argparse.Namespace, *, kill: bool) -> R
         figures.rows = load.rows
         figures.answered = sum(r.answered_rows for r in results.values())
         figures.waiting_for_word = sum(p.waiting_for_word for p in people.values())
-        figures.uncertain_tasks = _uncertain_tasks(team)
+        figures.uncertain_reasons = _uncertain_reasons(team)
+        figures.uncertain_tasks = len(figures.uncertain_reasons)
+        figures.reruns = sum(r.reruns for r in results.values())
         figures.latency = latencies.summary()
         routes = sorted({r for r, _, _ in latencies.samples})
         figures.by_route = {r: latencies.summary(r) for r in routes}
@@ -404,11 +451,14 @@ def one_run(name: str, load: Load, args: argparse.Namespace, *, kill: bool) -> R
     return figures
 
 
-def _uncertain_tasks(team: LocalTeam) -> int:
-    """Return how many tasks wait for a person's word (an uncertain upload)."""
+def _uncertain_reasons(team: LocalTeam) -> list[str]:
+    """Return, per task waiting for a person's word (an uncertain upload), the store's why."""
     with psycopg.connect(libpq_url(team.database_url)) as db:
-        row = db.execute("SELECT COUNT(*) FROM tasks WHERE state = 'uncertain'").fetchone()
-    return int(row[0]) if row else 0
+        rows = db.execute(
+            "SELECT ref, n_numbers, COALESCE(error, '') FROM tasks WHERE state = 'uncertain'"
+            " ORDER BY ref"
+        ).fetchall()
+    return [f"task {ref} ({count:,} numbers): {error}" for ref, count, error in rows]
 
 
 def _yes(value: bool) -> str:
@@ -439,7 +489,11 @@ def report(runs: list[RunFigures]) -> None:
         ),
         ("rows waiting for a person's word", [f"{r.waiting_for_word:,}" for r in runs]),
         ("uncertain uploads (tasks)", [f"{r.uncertain_tasks:,}" for r in runs]),
-        ("API requests (non-2xx)", [f"{r.latency[0]:,} ({r.failed_requests})" for r in runs]),
+        (
+            "API requests (failed: no answer or not 2xx)",
+            [f"{r.latency[0]:,} ({r.failed_requests})" for r in runs],
+        ),
+        ("lost starts: command run again", [f"{r.reruns}" for r in runs]),
         ("API latency p50", [ms(r.latency[1]) for r in runs]),
         ("API latency p95", [ms(r.latency[2]) for r in runs]),
         ("API latency max", [ms(r.latency[3]) for r in runs]),
@@ -469,12 +523,15 @@ def report(runs: list[RunFigures]) -> None:
     for r in runs:
         if r.killed:
             print(f"{r.name}: {r.killed}")
-        if r.waiting_for_word:
+        if r.waiting_for_word or r.uncertain_tasks:
             print(
-                f"{r.name}: {r.waiting_for_word:,} rows wait for a person's word: an upload was in"
-                " flight when its worker died, so the vendor may have created and billed it; it"
-                " is not sent again by itself (`fbcheck jobs resend` or `abandon`)"
+                f"{r.name}: {r.waiting_for_word:,} rows wait for a person's word on"
+                f" {r.uncertain_tasks} uncertain upload(s): the vendor may have created and"
+                " billed the task, so it is not sent again by itself (`fbcheck jobs resend`"
+                " or `abandon` decides):"
             )
+            for reason in r.uncertain_reasons:
+                print(f"  {reason}")
         for error in r.errors:
             print(f"{r.name}: {error}")
 
@@ -496,6 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--max-concurrent-tasks", type=int, default=5, help="FBCHECK_MAX_CONCURRENT_TASKS (5)"
     )
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per run at most")
+    parser.add_argument("--logs", type=Path, help="keep every process's log here (per run)")
     parser.add_argument(
         "--runs", choices=("both", "plain", "kill"), default="both", help="which runs (both)"
     )
