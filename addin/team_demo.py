@@ -12,7 +12,8 @@ numbers the emulator received more than once (from its own task list: 0).
 
 Exit codes: 0 when every row is answered and no number was uploaded twice; 1 when
 not (the figures say what); 2 when no local PostgreSQL can be started (the message
-says what to install); 3 when a part of the team did not start.
+says what to install); 3 when a part of the team did not start; 130 after Ctrl-C
+(everything it started is stopped first).
 """
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LaunchError as exc:
         print(f"team-demo: {exc}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        print(
+            "team-demo: stopped (Ctrl-C); every process and the cluster are gone", file=sys.stderr
+        )
+        return 130
 
 
 def _run(team: LocalTeam, inputs: dict[str, list[str]]) -> int:

@@ -411,6 +411,7 @@ def one_run(name: str, load: Load, args: argparse.Namespace, *, kill: bool) -> R
                     u, run_user(team, u, j, latencies, deadline)
                 ),
                 name=user,
+                daemon=True,  # after Ctrl-C the team is stopped and nobody waits for them
             )
             for user, jobs in load.jobs.items()
         ]
@@ -593,6 +594,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LaunchError as exc:
         print(f"team_load: {exc}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        print(
+            "team_load: stopped (Ctrl-C); every process and the cluster are gone", file=sys.stderr
+        )
+        return 130
     report(runs)
     return 0 if all(r.met for r in runs) else 1
 
