@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # so four share two cores well; tests of one file stay in one process (loadfile).
 PYTEST_WORKERS ?= 4
 
-.PHONY: demo test lint typecheck pytest bench env clean
+.PHONY: demo team-demo test lint typecheck pytest bench team-bench env clean
 
 $(STAMP): pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,16 @@ demo: $(STAMP)
 	FBCHECK_API_KEY= FBCHECK_API_DIALECT=$(DIALECT) FBCHECK_DATA_DIR=$(DEMO_DATA) \
 		$(BIN)/fbcheck check addin/data/sample_numbers.csv -o $(DEMO_OUT) \
 		--region US --yes --preview 12
+
+# Team mode on this computer (PostgreSQL from Debian's postgresql package, as .ci/run
+# installs it): a throwaway cluster, the emulator, two team servers and two workers on
+# 127.0.0.1; alice and bob check overlapping files at once, and it prints what each paid.
+team-demo: $(STAMP)
+	$(BIN)/python -m addin.team_demo
+
+# The team load of issue 13 (a few minutes per run, two runs); quick: ARGS="--users 4 --jobs 2".
+team-bench: $(STAMP)
+	$(BIN)/python bench/team_load.py $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/polling_cost.py
