@@ -18,20 +18,27 @@ class ResultCache(Database):
         max_age: float,
         now: float | None = None,
         product: str = FIRST_PRODUCT,
+        payers: dict[str, str] | None = None,
     ) -> dict[str, tuple[str, float]]:
-        """Return {e164: (answer, checked_at)} for fresh cache entries of ``product``."""
+        """Return {e164: (answer, checked_at)} for fresh cache entries of ``product``.
+
+        ``payers``, when given, is filled with {e164: the user who paid} for the entries
+        whose payer is known (``results.paid_by``: a team server's job bought them).
+        """
         now = self.clock() if now is None else now
         oldest = now - max_age
         found: dict[str, tuple[str, float]] = {}
         for chunk in chunks(list(numbers), 900):
             marks = ",".join("?" * len(chunk))
             rows = self.read(
-                f"SELECT e164, answer, checked_at FROM results WHERE realm = ? "  # noqa: S608
+                f"SELECT e164, answer, checked_at, paid_by FROM results WHERE realm = ? "  # noqa: S608
                 f"AND product = ? AND checked_at >= ? AND e164 IN ({marks})",
                 (realm, product, oldest, *chunk),
             )
             for row in rows:
                 found[row[0]] = (row[1], row[2])
+                if payers is not None and row[3] is not None:
+                    payers[row[0]] = row[3]
         return found
 
     def clear_cache(self, realm: str | None = None) -> int:
