@@ -89,6 +89,6 @@ def test_numbers_joined_in_a_colleagues_open_task_count_as_paid_by_them(desk: De
     desk.job(numbers(2, start=60), owner=None)
     carl = plan_for(desk.store, [*numbers(2, start=60), *numbers(1)], "carl")
     assert (carl["in_flight"], carl["paid_by_colleagues"]) == (3, 1)
-    assert desk.store.task_starters(
-        [t.ref for t in desk.store.job_tasks(anns.job_id)]
-    ) == {t.ref: "ann" for t in desk.store.job_tasks(anns.job_id)}
+    assert desk.store.task_starters([t.ref for t in desk.store.job_tasks(anns.job_id)]) == {
+        t.ref: "ann" for t in desk.store.job_tasks(anns.job_id)
+    }
