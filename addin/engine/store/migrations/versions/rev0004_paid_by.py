@@ -3,8 +3,9 @@
 Revision ID: 0004
 Revises: 0003
 
-Only adds a nullable column: answers cached before it have no known payer (NULL),
-and an older fbcheck still reads and writes the cache (it leaves the column NULL).
+Only adds a nullable column: answers cached before it have no known payer (NULL).
+An older fbcheck still reads and writes the cache; it does not know the column, so
+answers it stores are NULL (new rows) or keep the payer they had (refreshed rows).
 """
 
 from __future__ import annotations
