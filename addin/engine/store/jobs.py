@@ -18,6 +18,7 @@ from typing import Any
 
 from addin.engine.chunking import balanced_chunks
 from addin.engine.states import JobState, TaskState, sql_list
+from addin.engine.store.cache import fresh_answers
 from addin.engine.store.database import FIRST_PRODUCT, chunks, insert_rows, is_postgres
 from addin.engine.store.records import (
     JOB_COLUMNS,
@@ -94,17 +95,21 @@ class JobTable(TaskTable):
             hits: dict[str, tuple[str, float]] = {}
             hit_payers: dict[str, str] = {}
             joined: dict[str, int] = {}
+            if not refresh:
+                rows = fresh_answers(
+                    db.execute,
+                    list(numbers),
+                    realm=cache_realm,
+                    product=product,
+                    oldest=now - max_age,
+                    postgres=is_postgres(db),
+                )
+                for row in rows:
+                    hits[row[0]] = (row[1], row[2])
+                    if row[3] is not None:
+                        hit_payers[row[0]] = row[3]
             for chunk in chunks(list(numbers), 900):
                 marks = ",".join("?" * len(chunk))
-                if not refresh:
-                    for row in db.execute(
-                        "SELECT e164, answer, checked_at, paid_by FROM results WHERE realm = ?"  # noqa: S608
-                        f" AND product = ? AND checked_at >= ? AND e164 IN ({marks})",
-                        (cache_realm, product, now - max_age, *chunk),
-                    ):
-                        hits[row[0]] = (row[1], row[2])
-                        if row[3] is not None:
-                            hit_payers[row[0]] = row[3]
                 for row in db.execute(
                     f"SELECT e164, ref FROM claims WHERE realm = ? AND e164 IN ({marks})",  # noqa: S608
                     (realm, *chunk),
