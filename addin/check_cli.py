@@ -522,6 +522,7 @@ def print_plan(plan: dict[str, Any], header: str | None, ui: Output) -> None:
         ("distinct numbers", f"{plan['distinct']:,}"),
         ("cached", f"{plan['cache_hits']:,}"),
         ("already in an open task", f"{plan['in_flight']:,}"),
+        *_paid_by_colleagues(plan),
         ("to upload", f"{plan['to_upload'] - plan.get('held', 0):,}"),
         ("tasks", f"{plan['tasks']:,}"),
         ("estimated cost", cost),
@@ -536,6 +537,19 @@ def print_plan(plan: dict[str, Any], header: str | None, ui: Output) -> None:
         )
     ui.set(estimate=plan)
     ui.table(facts_grid(f"estimate{column}, before anything is billed", facts))
+
+
+def _paid_by_colleagues(plan: dict[str, Any]) -> list[tuple[str, str]]:
+    """Return the estimate's row of numbers other users paid for (a team server's plan only)."""
+    if "paid_by_colleagues" not in plan:
+        return []  # local mode: nobody else pays into this store
+    return [
+        (
+            "paid for by colleagues",
+            f"{plan['paid_by_colleagues']:,} (of the cached and open-task ones; reused,"
+            " not billed again)",
+        )
+    ]
 
 
 class JobSource(Protocol):

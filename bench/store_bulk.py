@@ -6,7 +6,10 @@ Two steps of a job of N distinct numbers (default 1,000,000) in tasks of 20,000:
   tasks, in one transaction), the step a 1M-row ``fbcheck check`` spends most of its
   store time in;
 * ``answers``: each task created and answered (``finish_task``: the cache rows and
-  every job number's answer), as the runner stores downloaded results.
+  every job number's answer, with who paid for them), as the runner stores downloaded
+  results;
+* ``cached job``: a colleague's job of the same numbers (``started_by`` named), all
+  answered from the cache, counting the numbers the first job paid for.
 
 The reference is the floor for the same rows on the same database: the job's rows
 (job_numbers, task_numbers, claims) inserted plainly in one transaction, by
@@ -14,10 +17,11 @@ The reference is the floor for the same rows on the same database: the job's row
 
 PostgreSQL runs on a throwaway cluster of the tests (``tests/postgres.py``), skipped
 with the reason when none can be started here. ``--baseline DIR`` also times the
-SQLite store of another checkout (``DIR``, say the main branch's work tree) in a
-child process, for a before/after figure measured in the same run.
+store of another checkout (``DIR``, say the main branch's work tree) in a child
+process, on each backend, for a before/after figure measured in the same run.
 
-Usage: ``python bench/store_bulk.py [--numbers N] [--baseline DIR] [--backends sqlite,postgresql]``
+Usage: ``python bench/store_bulk.py [--numbers N] [--baseline DIR] [--backends sqlite,postgresql]
+[--rounds N] [--no-cached-job]``
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 TASK_SIZE = 20_000
+NAN = float("nan")
 OWNER = "b" * 32
 
 
@@ -44,8 +49,9 @@ def numbers(count: int) -> list[str]:
     return [f"+1555{n:07d}" for n in range(count)]
 
 
-def time_store(location: Any, count: int) -> dict[str, float]:
-    """Time ``create_job`` and the answers of its tasks on a new store at ``location``."""
+def time_store(location: Any, count: int, cached: bool = True) -> dict[str, float]:
+    """Time ``create_job``, the answers of its tasks and (``cached``) a colleague's job of the
+    same numbers on a new store at ``location``; a step not timed is NaN."""
     from addin.engine.states import TaskState
     from addin.engine.store import Store
 
@@ -65,6 +71,7 @@ def time_store(location: Any, count: int) -> dict[str, float]:
         hit_source="cache",
         owner=OWNER,
         lease_seconds=600.0,
+        started_by="bench-first",
     )
     planned = time.perf_counter()
     for task in store.job_tasks(job.job_id):
@@ -83,8 +90,32 @@ def time_store(location: Any, count: int) -> dict[str, float]:
         )
     answered = time.perf_counter()
     assert store.job_counts(job.job_id) == {"yes": count}
+    if not cached:
+        store.close()
+        return {"store job": planned - started, "answers": answered - planned, "cached job": NAN}
+    again = store.create_job(
+        realm="bench",
+        cache_realm="bench-cache",
+        kind="bench",
+        label="",
+        numbers=wanted,
+        refresh=False,
+        max_age=3600.0,
+        chunk_size=TASK_SIZE,
+        plan={},
+        hit_source="cache",
+        owner=OWNER,
+        lease_seconds=600.0,
+        started_by="bench-colleague",
+    )
+    reused = time.perf_counter()
+    assert (again.cache_hits, again.uploaded) == (count, 0)
     store.close()
-    return {"store job": planned - started, "answers": answered - planned}
+    return {
+        "store job": planned - started,
+        "answers": answered - planned,
+        "cached job": reused - answered,
+    }
 
 
 def job_rows(
@@ -139,12 +170,17 @@ def reference_postgres(url: str, count: int) -> float:
         return time.perf_counter() - started
 
 
-def baseline_sqlite(checkout: Path, count: int, folder: Path) -> dict[str, float]:
-    """Time the SQLite store of another checkout, in a child process on its code."""
+def baseline(checkout: Path, count: int, location: str, *, cached: bool) -> dict[str, float]:
+    """Time the store of another checkout at ``location`` (an SQLite path, or the URL of an
+    empty PostgreSQL database its own code upgrades), in a child process on its code."""
     code = (
         "import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
-        " sys.path.insert(1, sys.argv[2]); import store_bulk;"
-        " print(json.dumps(store_bulk.time_store(Path(sys.argv[3]), int(sys.argv[4]))))"
+        " sys.path.insert(1, sys.argv[2]); import store_bulk; where = sys.argv[3]\n"
+        "if where.startswith('postgresql://'):\n"
+        "    from addin.engine.store.migrate import upgrade_postgres; upgrade_postgres(where)\n"
+        "else:\n"
+        "    where = Path(where)\n"
+        "print(json.dumps(store_bulk.time_store(where, int(sys.argv[4]), sys.argv[5] == '1')))"
     )
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     done = subprocess.run(
@@ -154,8 +190,9 @@ def baseline_sqlite(checkout: Path, count: int, folder: Path) -> dict[str, float
             code,
             str(checkout),
             str(REPOSITORY / "bench"),
-            str(folder / "baseline.sqlite3"),
+            location,
             str(count),
+            "1" if cached else "0",
         ],
         capture_output=True,
         text=True,
@@ -176,9 +213,16 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--baseline", type=Path, help="another checkout to time (SQLite)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat, interleaved (load varies)")
+    parser.add_argument(
+        "--no-cached-job",
+        action="store_true",
+        help="skip the colleague's cached job (a store before the array look-up takes hours"
+        " for it on PostgreSQL at 1,000,000 numbers)",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(REPOSITORY))
     backends = args.backends.split(",")
+    cached = not args.no_cached_job
     folder = Path(tempfile.mkdtemp(prefix="fbcheck-store-bench-"))
     rows: list[tuple[str, dict[str, float], float | None]] = []
     cluster = None
@@ -194,12 +238,14 @@ def main() -> None:
         for round_ in range(args.rounds):
             for old in folder.glob("*.sqlite3*"):
                 old.unlink()
-            if args.baseline:
-                figures = baseline_sqlite(args.baseline, args.numbers, folder)
+            if args.baseline and "sqlite" in backends:
+                figures = baseline(
+                    args.baseline, args.numbers, str(folder / "baseline.sqlite3"), cached=cached
+                )
                 rows.append((f"sqlite ({args.baseline})", figures, None))
             if "sqlite" in backends:
                 reference = reference_sqlite(folder / "reference.sqlite3", args.numbers)
-                figures = time_store(folder / "store.sqlite3", args.numbers)
+                figures = time_store(folder / "store.sqlite3", args.numbers, cached)
                 rows.append(("sqlite (this checkout)", figures, reference))
             if cluster is not None:
                 from addin.engine.store.migrate import upgrade_postgres
@@ -210,7 +256,12 @@ def main() -> None:
                     upgrade_postgres(url)
                     urls.append(url)
                 reference = reference_postgres(urls[0], args.numbers)
-                rows.append(("postgresql", time_store(urls[1], args.numbers), reference))
+                rows.append(("postgresql", time_store(urls[1], args.numbers, cached), reference))
+                if args.baseline:
+                    url = cluster.url(cluster.create_database(prefix=f"base{round_}"))
+                    urls.append(url)
+                    figures = baseline(args.baseline, args.numbers, url, cached=cached)
+                    rows.append((f"postgresql ({args.baseline})", figures, None))
                 for url in urls:
                     cluster.drop_database(url.rsplit("/", 1)[1])
     finally:
@@ -219,10 +270,16 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     load = os.getloadavg()[0]
     print(f"{args.numbers:,} distinct numbers in tasks of {TASK_SIZE:,}; load average {load:.1f}")
-    print(f"{'store':<40} {'store job s':>11} {'answers s':>10} {'reference s':>12}")
+    print(
+        f"{'store':<40} {'store job s':>11} {'answers s':>10} {'cached job s':>12}"
+        f" {'reference s':>12}"
+    )
     for name, figures, floor in rows:
         ref = f"{floor:12.1f}" if floor is not None else f"{'':>12}"
-        print(f"{name:<40} {figures['store job']:11.1f} {figures['answers']:10.1f} {ref}")
+        print(
+            f"{name:<40} {figures['store job']:11.1f} {figures['answers']:10.1f}"
+            f" {figures['cached job']:12.1f} {ref}"
+        )
 
 
 if __name__ == "__main__":

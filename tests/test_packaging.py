@@ -108,6 +108,7 @@ def test_wheel_holds_the_package_data(wheel: Path) -> None:
         "addin/engine/store/migrations/versions/rev0001_baseline.py",
         "addin/engine/store/migrations/versions/rev0002_pace_history.py",
         "addin/engine/store/migrations/versions/rev0003_people.py",
+        "addin/engine/store/migrations/versions/rev0004_paid_by.py",
         "addin/static/taskpane.html",
         "addin/static/functions.json",
         "addin/static/icons/icon-80.png",

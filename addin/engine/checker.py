@@ -292,8 +292,12 @@ class Checker(ClosedOnExit):
         refresh: bool = False,
         rows: int | None = None,
         invalid: int = 0,
+        user: str | None = None,
     ) -> Plan:
-        """Plan distinct E.164 numbers; nothing is billed."""
+        """Plan distinct E.164 numbers; nothing is billed.
+
+        ``user``: the team server's user asking (the plan counts what colleagues paid for).
+        """
         return plan_numbers(
             self.store,
             numbers,
@@ -306,6 +310,7 @@ class Checker(ClosedOnExit):
             invalid=invalid,
             min_size=self.settings.min_task_numbers,
             product=self.connection.product,
+            user=user,
         )
 
     def submit(

@@ -8,6 +8,7 @@ from typing import Any
 
 from addin.engine.chunking import balanced_chunks, chunk_count
 from addin.engine.store import Store
+from addin.engine.store.tasks import paid_by_others
 
 #: A typical task costs its create plus a handful of adaptive polls (see
 #: ``addin.upstream.polling``); used only for the printed estimate.
@@ -28,6 +29,10 @@ class Plan:
     refresh: bool
     #: The fewest numbers one task may hold (the vendor's minimum; 1 for the legacy API).
     min_size: int = 1
+    #: The team server's user the plan is made for (None: local mode, nobody else pays).
+    user: str | None = None
+    #: Of the cache hits and joined numbers, how many other users paid for (0 in local mode).
+    colleagues: int = 0
 
     @property
     def cache_hits(self) -> int:
@@ -38,6 +43,15 @@ class Plan:
     def joined(self) -> int:
         """Return how many distinct numbers wait on a task another job already runs."""
         return len(self.in_flight)
+
+    @property
+    def paid_by_colleagues(self) -> int:
+        """Return how many distinct numbers other users already paid for (0 in local mode).
+
+        Cache hits their jobs bought, and numbers of open tasks their jobs created that this
+        job joins: this job is not billed for them.
+        """
+        return self.colleagues if self.user is not None else 0
 
     @property
     def to_upload(self) -> int:
@@ -70,8 +84,11 @@ class Plan:
         return self.tasks * (1 + TYPICAL_POLLS_PER_TASK)
 
     def summary(self) -> dict[str, Any]:
-        """Return the estimate as plain JSON-ready data."""
-        return {
+        """Return the estimate as plain JSON-ready data.
+
+        ``paid_by_colleagues`` only in team mode (a plan made for a user).
+        """
+        summary: dict[str, Any] = {
             "rows": self.rows,
             "invalid": self.invalid,
             "distinct": self.distinct,
@@ -85,6 +102,9 @@ class Plan:
             "billed_typical": self.billed_typical,
             "refresh": self.refresh,
         }
+        if self.user is not None:
+            summary["paid_by_colleagues"] = self.paid_by_colleagues
+        return summary
 
     def needs_confirmation(self, threshold: int) -> bool:
         """Return True when the plan uploads more numbers than ``threshold``: ask before paying."""
@@ -104,18 +124,29 @@ def plan_numbers(
     invalid: int = 0,
     min_size: int = 1,
     product: str = "facebook",
+    user: str | None = None,
 ) -> Plan:
     """Plan the distinct E.164 ``numbers``: cache hits, in-flight joins, uploads.
 
     ``rows`` and ``invalid`` only feed the estimate (the caller normalised the
     input); ``refresh`` skips the cache but still joins tasks already running,
-    whose answers will be fresh anyway.
+    whose answers will be fresh anyway. ``user`` (the team server's user asking)
+    also counts the numbers other users already paid for.
     """
     distinct = list(dict.fromkeys(numbers))
-    hits = {} if refresh else store.cached(cache_realm, distinct, max_age=max_age, product=product)
+    payers: dict[str, str] | None = None if user is None else {}
+    hits = (
+        {}
+        if refresh
+        else store.cached(cache_realm, distinct, max_age=max_age, product=product, payers=payers)
+    )
     rest = [n for n in distinct if n not in hits]
     in_flight = store.in_flight(task_realm, rest)
     upload = sorted(n for n in rest if n not in in_flight)
+    colleagues = 0
+    if user is not None:
+        starters = store.task_starters(in_flight.values())
+        colleagues = paid_by_others(user, payers or {}, in_flight, starters)
     return Plan(
         rows=len(distinct) + invalid if rows is None else rows,
         invalid=invalid,
@@ -126,6 +157,8 @@ def plan_numbers(
         chunk_size=chunk_size,
         refresh=refresh,
         min_size=min_size,
+        user=user,
+        colleagues=colleagues,
     )
 
 

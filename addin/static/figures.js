@@ -26,6 +26,8 @@ export function planFigures(plan) {
     ["distinct numbers", plan.distinct],
     ["answered from the cache", plan.cache_hits],
     ["already being checked", plan.in_flight],
+    // Team mode only (absent from a local backend's plan, so left out).
+    ["paid for by colleagues", plan.paid_by_colleagues],
     ["to upload", plan.to_upload],
     ["upstream tasks", plan.tasks],
     ["billed (at least)", plan.billed_minimum],

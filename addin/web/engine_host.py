@@ -273,9 +273,10 @@ class EngineHost:
         drops them in the pane); the cached or joined rest is still submitted.
         """
         with self.checker() as checker:
+            user = desk.user
             plan = desk.held_lookups.hold_or_plan(
                 numbers,
-                checker.plan,
+                lambda batch: checker.plan(batch, user=user),
                 threshold=self.settings.confirm_above,
                 generation=self.generation,
             )
@@ -308,7 +309,7 @@ class EngineHost:
         try:
             with self.checker() as checker:
                 # Planned again: numbers answered or started meanwhile are not uploaded twice.
-                plan = checker.plan(list(batch.numbers))
+                plan = checker.plan(list(batch.numbers), user=desk.user)
                 _refuse_unpayable(checker, plan)
                 job_id = _submit_lookup_plan(checker, plan, desk.user)
         except BalanceTooLowError as exc:

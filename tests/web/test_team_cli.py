@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -315,3 +316,32 @@ def test_check_server_against_a_real_team_server_process(
         assert header.split()[:7] == ["job", "created", "(UTC)", "state", "kind", "started", "by"]
         assert row.startswith(job)
         assert row[header.index("started by") :].startswith("alice ")
+        # Bob's overlapping input: the estimate says how many numbers Alice paid for, and
+        # only the rest is uploaded (and billed).
+        assert "paid for by colleagues" in result.stdout  # Alice's own estimate: 0 of them
+        assert re.search(r"paid for by colleagues\s+0 ", result.stdout), result.stdout
+        overlap = write_input(env / "bob.csv", [*swiss(4, 8), *swiss(3, 100)])
+        bob_env = {**laptop, "FBCHECK_TOKEN": bob}
+        bobs_run = fbcheck(
+            env, bob_env, "check", "--server", base, str(overlap), "-o", str(env / "b.csv")
+        )
+        assert bobs_run.returncode == 0, bobs_run.stdout + bobs_run.stderr
+        assert re.search(r"paid for by colleagues\s+4 ", bobs_run.stdout), bobs_run.stdout
+        assert uploads(vendor) == Counter([*swiss(12), *swiss(3, 100)])
+        as_json = fbcheck(
+            env,
+            bob_env,
+            "check",
+            "--server",
+            base,
+            str(overlap),
+            "-o",
+            str(env / "c.csv"),
+            "--json",
+        )
+        assert as_json.returncode == 0, as_json.stderr
+        estimate = json.loads(as_json.stdout)["estimate"]
+        # Now 3 of them are his own answers: 4 paid for by Alice, none uploaded.
+        assert (estimate["cache_hits"], estimate["paid_by_colleagues"]) == (7, 4)
+        assert estimate["to_upload"] == 0
+        assert uploads(vendor) == Counter([*swiss(12), *swiss(3, 100)])

@@ -45,7 +45,7 @@ class Team:
         self.base = f"https://localhost:{server.port}"
         self.ca = ca
         settings = app.config[SETTINGS_KEY]
-        self.store = Store(settings.db_path)
+        self.store = Store(settings.store_location)  # the server's own: SQLite or PostgreSQL
         self.session = requests.Session()
 
     def add(self, name: str, *, admin: bool = False) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from addin.engine.chunking import balanced_chunks
 from addin.engine.states import JobState, TaskState, sql_list
+from addin.engine.store.cache import fresh_answers
 from addin.engine.store.database import FIRST_PRODUCT, chunks, insert_rows, is_postgres
 from addin.engine.store.records import (
     JOB_COLUMNS,
@@ -33,6 +34,8 @@ from addin.engine.store.tasks import (
     answer_waiting_with_error,
     finish_jobs,
     move_jobs,
+    paid_by_others,
+    task_starters,
 )
 
 #: PostgreSQL: a job of this many numbers refreshes the planner's statistics of its tables.
@@ -50,6 +53,8 @@ class NewJob:
     tasks: int
     #: New numbers left out: fewer than the minimum of one task (not part of the job).
     held: int = 0
+    #: Of the cache hits and joined numbers, how many other users paid for (team mode).
+    paid_by_colleagues: int = 0
 
 
 class JobTable(TaskTable):
@@ -88,16 +93,23 @@ class JobTable(TaskTable):
         # runs meanwhile, so a number is claimed once (postgres.py says why a lock).
         with self.transaction(lock=realm) as db:
             hits: dict[str, tuple[str, float]] = {}
+            hit_payers: dict[str, str] = {}
             joined: dict[str, int] = {}
+            if not refresh:
+                rows = fresh_answers(
+                    db.execute,
+                    list(numbers),
+                    realm=cache_realm,
+                    product=product,
+                    oldest=now - max_age,
+                    postgres=is_postgres(db),
+                )
+                for row in rows:
+                    hits[row[0]] = (row[1], row[2])
+                    if row[3] is not None:
+                        hit_payers[row[0]] = row[3]
             for chunk in chunks(list(numbers), 900):
                 marks = ",".join("?" * len(chunk))
-                if not refresh:
-                    for row in db.execute(
-                        "SELECT e164, answer, checked_at FROM results WHERE realm = ?"  # noqa: S608
-                        f" AND product = ? AND checked_at >= ? AND e164 IN ({marks})",
-                        (cache_realm, product, now - max_age, *chunk),
-                    ):
-                        hits[row[0]] = (row[1], row[2])
                 for row in db.execute(
                     f"SELECT e164, ref FROM claims WHERE realm = ? AND e164 IN ({marks})",  # noqa: S608
                     (realm, *chunk),
@@ -109,6 +121,13 @@ class JobTable(TaskTable):
             held = 0 if groups else len(upload)
             state = JobState.RUNNING if (joined or groups) else JobState.DONE
             plan = {**plan, "cache_hits": len(hits), "in_flight": len(joined)}
+            colleagues = 0
+            plan.pop("paid_by_colleagues", None)  # counted for users only, below
+            if started_by is not None:
+                # Counted again under the lock, as the hits and joins themselves.
+                starters = task_starters(db.execute, joined.values())
+                colleagues = paid_by_others(started_by, hit_payers, joined, starters)
+                plan["paid_by_colleagues"] = colleagues
             plan.update(to_upload=len(upload) - held, tasks=len(groups), held=held)
             db.execute(
                 f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",  # noqa: S608
@@ -159,7 +178,15 @@ class JobTable(TaskTable):
                 # Fresh statistics, or the planner, still believing the tables small, would
                 # answer each task by scanning every job number (minutes for a million).
                 db.execute("ANALYZE job_numbers, task_numbers, claims")
-        return NewJob(job_id, len(hits), len(joined), len(upload) - held, len(groups), held)
+        return NewJob(
+            job_id,
+            len(hits),
+            len(joined),
+            len(upload) - held,
+            len(groups),
+            held,
+            colleagues,
+        )
 
     def open_job(
         self, fingerprint: str, realm: str, *, started_by: str | None = None

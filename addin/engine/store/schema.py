@@ -190,8 +190,19 @@ def define_people(metadata: sa.MetaData) -> None:
     )
 
 
+def define_paid_by(metadata: sa.MetaData) -> None:
+    """Add revision 0004 to ``metadata``: who paid for each cached answer.
+
+    results.paid_by: the team server's user who started the job whose task bought the
+    answer (NULL: local mode, or an answer cached before this revision, payer unknown).
+    A plan counts the answers colleagues paid for (``planning.Plan.paid_by_colleagues``).
+    """
+    metadata.tables["results"].append_column(sa.Column("paid_by", sa.Text))
+
+
 #: The schema at the newest revision.
 metadata = sa.MetaData()
 define_tables(metadata)
 define_pace_history(metadata)
 define_people(metadata)
+define_paid_by(metadata)

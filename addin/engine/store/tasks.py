@@ -67,6 +67,14 @@ class TaskTable(Database):
             found.update((row[0], row[1]) for row in rows)
         return found
 
+    def task_starters(self, refs: Iterable[int]) -> dict[int, str]:
+        """Return {task ref: the user who started the job that created it}, users known only.
+
+        A task's numbers were paid for by that user (the team server's ``started_by``;
+        tasks of local mode, with no user, are left out).
+        """
+        return task_starters(self.read, refs)
+
     def failed_numbers(self, realm: str, numbers: Iterable[str]) -> dict[str, str]:
         """Return {e164: the vendor's message} for numbers whose latest task of ``realm`` failed.
 
@@ -375,7 +383,12 @@ class TaskTable(Database):
         """
         now = self.clock()
         with self.transaction(lock=self._realm_of(ref)) as db:
-            task_id = db.execute("SELECT task_id FROM tasks WHERE ref = ?", (ref,)).fetchone()[0]
+            # The payer: the user who started the job that created the task (None: local mode).
+            task_id, paid_by = db.execute(
+                "SELECT t.task_id, j.started_by FROM tasks t LEFT JOIN jobs j"
+                " ON j.job_id = t.job_id WHERE t.ref = ?",
+                (ref,),
+            ).fetchone()
             numbers = [
                 r[0] for r in db.execute("SELECT e164 FROM task_numbers WHERE ref = ?", (ref,))
             ]
@@ -399,22 +412,23 @@ class TaskTable(Database):
                     now,
                     cache_realm=cache_realm,
                     product=product,
+                    paid_by=paid_by,
                 )
                 self._move(db, ref, TaskState.RUNNING, TaskState.DONE, owner=owner, error=None)
                 finish_jobs(db, now)
                 return
             rows: list[tuple[str, str | None, str, float, str, str, int]] = []
-            cache_rows: list[tuple[str, str, str, str, float, str | None]] = []
+            cache_rows: list[tuple[str, str, str, str, float, str | None, str | None]] = []
             for number in numbers:
                 answer, reason = results.get(number, ("error", missing_reason))
                 rows.extend((answer, reason, source, now, job, number, ref) for job in waiting)
                 if answer in ANSWERS:
-                    cache_rows.append((cache_realm, product, number, answer, now, task_id))
+                    cache_rows.append((cache_realm, product, number, answer, now, task_id, paid_by))
             db.executemany(
-                "INSERT INTO results (realm, product, e164, answer, checked_at, task_id)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (realm, product, e164) DO UPDATE SET"
+                "INSERT INTO results (realm, product, e164, answer, checked_at, task_id, paid_by)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (realm, product, e164) DO UPDATE SET"
                 " answer = excluded.answer, checked_at = excluded.checked_at,"
-                " task_id = excluded.task_id",
+                " task_id = excluded.task_id, paid_by = excluded.paid_by",
                 cache_rows,
             )
             # Update through the (job_id, e164) key: one lookup per row, not a scan.
@@ -440,6 +454,7 @@ def _store_answers_in_arrays(
     *,
     cache_realm: str,
     product: str,
+    paid_by: str | None,
 ) -> None:
     """PostgreSQL: store a task's answers in two statements over arrays (``unnest``).
 
@@ -454,15 +469,17 @@ def _store_answers_in_arrays(
         reasons.append(reason)
     cached = [(n, a) for n, a in zip(numbers, answers, strict=True) if a in ANSWERS]
     db.execute(
-        "INSERT INTO results (realm, product, e164, answer, checked_at, task_id)"
-        " SELECT ?, ?, v.e164, v.answer, ?, ? FROM unnest(?::text[], ?::text[]) AS v(e164, answer)"
-        " ON CONFLICT (realm, product, e164) DO UPDATE SET answer = excluded.answer,"
-        " checked_at = excluded.checked_at, task_id = excluded.task_id",
+        "INSERT INTO results (realm, product, e164, answer, checked_at, task_id, paid_by)"
+        " SELECT ?, ?, v.e164, v.answer, ?, ?, ? FROM unnest(?::text[], ?::text[])"
+        " AS v(e164, answer) ON CONFLICT (realm, product, e164) DO UPDATE SET"
+        " answer = excluded.answer, checked_at = excluded.checked_at,"
+        " task_id = excluded.task_id, paid_by = excluded.paid_by",
         (
             cache_realm,
             product,
             now,
             task_id,
+            paid_by,
             [n for n, _ in cached],
             [a for _, a in cached],
         ),
@@ -474,6 +491,43 @@ def _store_answers_in_arrays(
         " AND jn.answer IS NULL",
         (source, now, numbers, answers, reasons, waiting, ref),
     )
+
+
+def task_starters(
+    run: Callable[[str, tuple[Any, ...]], Iterable[Any]], refs: Iterable[int]
+) -> dict[int, str]:
+    """Return {task ref: its job's ``started_by``} of ``refs``, read with ``run`` (users known).
+
+    ``run`` is ``Database.read`` or a transaction's ``execute``.
+    """
+    found: dict[int, str] = {}
+    for chunk in chunks(sorted(set(refs)), 900):
+        marks = ",".join("?" * len(chunk))
+        rows = run(
+            "SELECT t.ref, j.started_by FROM tasks t JOIN jobs j ON j.job_id = t.job_id"  # noqa: S608
+            f" WHERE j.started_by IS NOT NULL AND t.ref IN ({marks})",
+            tuple(chunk),
+        )
+        found.update((int(row[0]), str(row[1])) for row in rows)
+    return found
+
+
+def paid_by_others(
+    user: str,
+    hit_payers: Mapping[str, str],
+    joined: Mapping[str, int],
+    starters: Mapping[int, str],
+) -> int:
+    """Return how many of a job's numbers other users than ``user`` already paid for.
+
+    ``hit_payers``: {e164: payer} of its cache hits whose payer is known; ``joined``:
+    {e164: task ref} of the numbers it joins; ``starters``: {task ref: the user who
+    started the job that created it}. Unknown payers (answers cached before revision
+    0004, tasks of local mode) count as nobody's.
+    """
+    cached = sum(1 for payer in hit_payers.values() if payer != user)
+    waiting = sum(1 for ref in joined.values() if starters.get(ref, user) != user)
+    return cached + waiting
 
 
 def answer_waiting_with_error(

@@ -120,7 +120,11 @@ def plan_file_job(upload_id: str) -> Response:
         )
     with host.checker() as checker:
         plan = checker.plan(
-            sent.numbers, refresh=sent.header.refresh, rows=body.rows, invalid=body.invalid
+            sent.numbers,
+            refresh=sent.header.refresh,
+            rows=body.rows,
+            invalid=body.invalid,
+            user=started_by(),
         )
     plan_id = desk.plans.add(
         plan, numbers=sent.numbers, label=body.label, generation=host.generation
@@ -159,6 +163,7 @@ def start_file_job(plan_id: str) -> Response:
             refresh=refresh,
             rows=pending.plan.rows,
             invalid=pending.plan.invalid,
+            user=started_by(),
         )
         balance = None
         balance_error = None

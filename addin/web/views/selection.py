@@ -128,7 +128,7 @@ def check_selection() -> Response:
     refusal: str | None = None
     with host.checker() as checker:
         demo = checker.demo
-        plan = checker.plan(numbers, rows=rows, invalid=invalid)
+        plan = checker.plan(numbers, rows=rows, invalid=invalid, user=started_by())
         summary = plan.summary()
         needs_confirmation = plan.needs_confirmation(host.settings.confirm_above)
         if needs_confirmation and plan.tasks and checker.has_vendor_balance:
@@ -195,7 +195,12 @@ def confirm_plan(plan_id: str) -> Response:
         )
     with host.checker() as checker:
         # Planned again: numbers answered or started meanwhile are not uploaded twice.
-        plan = checker.plan(pending.numbers, rows=pending.plan.rows, invalid=pending.plan.invalid)
+        plan = checker.plan(
+            pending.numbers,
+            rows=pending.plan.rows,
+            invalid=pending.plan.invalid,
+            user=started_by(),
+        )
         job_id = checker.submit(
             plan, kind="selection", label=pending.label, started_by=started_by()
         )

@@ -341,7 +341,9 @@ def test_the_cache_key_gains_the_product_and_old_answers_migrate(
     store = Store(path)
     assert store.read("PRAGMA user_version")[0][0] == SCHEMA_VERSION
     columns = [r[1] for r in store.read("PRAGMA table_info(results)")]
-    assert columns == ["realm", "product", "e164", "answer", "checked_at", "task_id"]
+    # paid_by: revision 0004 (who paid; unknown for these old answers).
+    assert columns == ["realm", "product", "e164", "answer", "checked_at", "task_id", "paid_by"]
+    assert [r[0] for r in store.read("SELECT paid_by FROM results")] == [None, None]
     found = store.cached(CACHE, list(old), max_age=3600, now=checked)
     assert {n: a for n, (a, _) in found.items()} == old  # kept, as facebook answers
     assert store.cached(CACHE, list(old), max_age=3600, now=checked, product="instagram") == {}

@@ -10,12 +10,19 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from addin.engine.planning import plan_numbers
 from addin.engine.states import TaskState
-from addin.engine.store import Store
-from addin.engine.store.migrate import script_revisions, sqlalchemy_url
+from addin.engine.store import Store, StoreError
+from addin.engine.store.migrate import (
+    current_revision,
+    script_revisions,
+    sqlalchemy_url,
+    upgrade_postgres,
+)
 from addin.engine.store.revisions import HEAD, REVISIONS
 from addin.engine.store.schema import define_tables, metadata
 
@@ -163,3 +170,84 @@ def test_older_stores_still_upgrade_in_place_and_are_adopted(tmp_path: Path, ver
     changed = [d for d in found if isinstance(d, list) and d[0][0] != "modify_nullable"]
     assert changed == []
     assert [d for d in found if isinstance(d, tuple) and d[0] != "remove_column"] == []
+
+
+# -- revision 0004 (results.paid_by) on a store with data at 0003 ---------------------
+
+#: Rows of a store at revision 0003: ann's finished job (its answers cached) and her
+#: running task, whose numbers are claimed.
+AT_0003 = (
+    "INSERT INTO jobs (job_id, realm, kind, label, state, created_at, updated_at, refresh,"
+    " plan, started_by) VALUES ('j1', 'r', 'check', '', 'done', 1, 1, 0, '{}', 'ann'),"
+    " ('j2', 'r', 'check', '', 'running', 2, 2, 0, '{}', 'ann')",
+    "INSERT INTO results (realm, product, e164, answer, checked_at, task_id) VALUES"
+    " ('cache-r', 'facebook', '+41790000000', 'yes', :now, 't1'),"
+    " ('cache-r', 'facebook', '+41790000001', 'ban', :now, 't1')",
+    "INSERT INTO tasks (ref, realm, job_id, task_id, state, n_numbers, updated_at) VALUES"
+    " (1, 'r', 'j1', 't1', 'done', 2, 1), (2, 'r', 'j2', 't2', 'running', 1, 2)",
+    "INSERT INTO task_numbers (ref, e164) VALUES (1, '+41790000000'), (1, '+41790000001'),"
+    " (2, '+41790000002')",
+    "INSERT INTO claims (realm, e164, ref) VALUES ('r', '+41790000002', 2)",
+)
+
+
+def store_at_0003(url: str, *, sqlite_file: bool) -> float:
+    """Bring the empty database at ``url`` to revision 0003 and fill it; return "now"."""
+    from addin.engine.store.migrate import alembic_config
+
+    now = 1_700_000_000.0
+    engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "0003")
+            if sqlite_file:
+                conn.exec_driver_sql("PRAGMA user_version = 3")  # as every SQLite store has
+            for statement in AT_0003:
+                conn.execute(sa.text(statement), {"now": now})
+            assert current_revision(conn) == "0003"
+    finally:
+        engine.dispose()
+    return now
+
+
+def assert_upgraded_with_every_row(store: Store, now: float) -> None:
+    """The 0003 rows are kept, the answers' payer unknown; a colleague's plan counts right."""
+    rows = store.read("SELECT e164, answer, task_id, paid_by FROM results ORDER BY e164")
+    assert [tuple(r) for r in rows] == [
+        ("+41790000000", "yes", "t1", None),
+        ("+41790000001", "ban", "t1", None),
+    ]
+    assert {t.ref: t.state for t in store.open_tasks()} == {2: TaskState.RUNNING}
+    plan = plan_numbers(
+        store,
+        ["+41790000000", "+41790000001", "+41790000002", "+41790000003"],
+        cache_realm="cache-r",
+        task_realm="r",
+        max_age=3600.0,
+        chunk_size=10,
+        user="bob",
+    ).summary()
+    # Answers cached before 0004 have no known payer; ann's running task is hers.
+    assert (plan["cache_hits"], plan["in_flight"], plan["to_upload"]) == (2, 1, 1)
+    assert plan["paid_by_colleagues"] == 1
+
+
+def test_an_sqlite_store_at_0003_with_data_is_upgraded_to_0004(tmp_path: Path) -> None:
+    path = tmp_path / "fbcheck.sqlite3"
+    now = store_at_0003(f"sqlite:///{path}", sqlite_file=True)
+    store = Store(path, clock=lambda: now + 60)
+    assert store.schema_change == "upgraded from revision 0003 to revision 0004"
+    assert_upgraded_with_every_row(store, now)
+    store.close()
+    assert schema_differences(f"sqlite:///{path}") == []
+
+
+def test_a_postgresql_store_at_0003_with_data_is_upgraded_to_0004(pg_url: str) -> None:
+    now = store_at_0003(pg_url, sqlite_file=False)
+    with pytest.raises(StoreError, match="fbcheck db upgrade"):
+        Store(pg_url)  # a server refuses the older schema
+    assert upgrade_postgres(pg_url) == "upgraded from revision 0003 to revision 0004"
+    store = Store(pg_url, clock=lambda: now + 60)
+    assert_upgraded_with_every_row(store, now)
+    store.close()
+    assert schema_differences(pg_url) == []
