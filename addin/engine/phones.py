@@ -26,11 +26,16 @@ Accepted input, in the order it is cleaned:
 * Every result passes ``phone_validity.is_valid_number`` and has at most 15 digits: a
   number in an unassigned range would be billed for an answer that can only be "no".
 
-Speed (about 10 µs a distinct number here): results are cached per ``(raw, region)``, so
-duplicates cost a dictionary look-up, and where ``phonenumbers.parse`` (the slow part)
-would only confirm what the digits already say, the number is built directly: canonical
-E.164, and national digits in regions with a plain national prefix. The validity check
-is never skipped, and the tests hold the shortcuts to the parser's answers.
+Speed (about 18 µs a distinct cell of the global mix here, at a load of 3 on two cores,
+against 83 µs for ``phonenumbers.parse`` and ``is_valid_number`` on the same cells):
+results are cached per ``(raw, region)``, so duplicates cost a dictionary look-up, and
+where ``phonenumbers.parse`` (the slow part) would only confirm what the digits already
+say, the number is built directly: canonical E.164, and national digits in regions with
+a plain national prefix. The validity check is never skipped. ``read_clean(...,
+shortcuts=False)`` reads by the same rules through ``phonenumbers.parse`` and the
+library's own ``is_valid_number`` only; the differential tests hold the shortcuts to
+it, with no difference allowed, over every example number in every notation, seeded
+edits of them and the benchmark's global mix.
 ``cleaned`` and ``read_clean`` are the two halves of ``normalize_once``: the cheap
 cleaning, then the reading, which depends on the cleaned text and the region alone.
 """
