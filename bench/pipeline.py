@@ -23,10 +23,16 @@ this process, the demo emulator behind it, confirmation asked so nothing is bill
 ``emu cpu`` is the CPU time the emulator (the vendor's stand-in, rendering every result
 file as xlsx) used meanwhile on the same cores: it is in the wall time but not the
 client's cost. ``--break-even`` only times normalising N distinct global cells in this
-process and in two worker processes.
+process and in two worker processes. ``--plain`` runs each check a second time with
+the normaliser's shortcuts off (``bench/timed_check.py --plain``: every cell through
+``phonenumbers.parse`` and its ``is_valid_number``), both runs in one process each
+(``FBCHECK_NORMALIZE_WORKERS=0``), and says whether the two outputs give every row
+the same E.164 and reason. ``--normaliser`` times only the reading of the distinct
+cells in this process: with the shortcuts, without them, and the reference's
+``phonenumbers.parse`` + ``is_valid_number``, one after the other.
 
 Usage: ``python bench/pipeline.py [--mix swiss|global] [--sizes 10000,100000,1000000]
-[--selection-rows 100000] [--keep DIR] [--break-even]``
+[--selection-rows 100000] [--keep DIR] [--break-even] [--plain] [--normaliser]``
 
 Targets (issue 12): 1,000,000 global rows to CSV in at most 20 s wall and 1 GiB peak on
 this 2-core machine, and no slower than the reference; a 100,000-row selection planned
@@ -36,6 +42,7 @@ into cells in at most 1 s.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import random
@@ -265,16 +272,72 @@ def break_even(sizes: list[int]) -> None:
 
 
 def run_check(
-    input_path: Path, output: Path, env: dict[str, str], region: str
+    input_path: Path, output: Path, env: dict[str, str], region: str, plain: bool = False
 ) -> tuple[float, float, str, str]:
     """Run ``fbcheck check`` once; return wall seconds, peak RSS in MiB, summary and phases."""
-    cmd = [sys.executable, str(REPOSITORY / "bench" / "timed_check.py"), "check"]
+    cmd = [sys.executable, str(REPOSITORY / "bench" / "timed_check.py")]
+    cmd += ["--plain", "check"] if plain else ["check"]
     cmd += [str(input_path), "-o", str(output), "--yes", "--region", region]
     seconds, peak, text = run_measured(cmd, env)
     lines = text.splitlines()
     summary = next((line for line in lines if line.startswith("wrote")), "")
     phases = next((line for line in lines if line.startswith("phases: ")), "phases: ?")
     return seconds, peak, summary, phases.removeprefix("phases: ")
+
+
+def normalised_columns(path: Path) -> list[tuple[str, str, str]]:
+    """Return (phone, e164, reason) of every row of a check's CSV output."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = csv.DictReader(handle)
+        return [(row["phone"], row["e164"], row["reason"]) for row in rows]
+
+
+def normaliser_figures(mix: str, rows: int) -> None:
+    """Print the µs per distinct cell of reading with and without shortcuts, and the reference."""
+    import phonenumbers
+
+    from addin.engine import phones
+
+    region = MIX_REGION[mix]
+    cells = list(dict.fromkeys(make_cells(mix, rows)))
+    texts = [repr(cell) if isinstance(cell, float) else cell for cell in cells]
+    phones.normalize_many(texts[:5_000], region)  # metadata loaded, patterns compiled
+
+    def shortcuts() -> int:
+        """Read every cell as fbcheck does."""
+        return sum(result.valid for result in phones.normalize_many(cells, region))
+
+    def plain() -> int:
+        """Read every cell by the same rules through phonenumbers alone."""
+        valid = 0
+        for cell in cells:
+            clean = phones.cleaned(cell)
+            if isinstance(clean, str):
+                valid += phones.read_clean(clean, region, shortcuts=False).valid
+        return valid
+
+    def reference() -> int:
+        """Parse and validate every cell as bench/reference_parse.py does."""
+        valid = 0
+        for text in texts:
+            try:
+                number = phonenumbers.parse(text, region)
+            except phonenumbers.NumberParseException:
+                continue
+            valid += phonenumbers.is_valid_number(number)
+        return valid
+
+    print(
+        f"reading {len(cells):,} distinct cells of {rows:,} {mix} rows in this process"
+        f" (load average {os.getloadavg()[0]:.1f} at start), µs per distinct cell:"
+    )
+    for name, run in (("shortcuts", shortcuts), ("no shortcuts", plain), ("reference", reference)):
+        started = time.process_time()
+        valid = run()
+        spent = time.process_time() - started
+        print(
+            f"  {name:<13} {spent / len(cells) * 1e6:6.1f} µs CPU ({spent:.2f} s), {valid:,} valid"
+        )
 
 
 def run_reference(input_path: Path, env: dict[str, str], region: str) -> tuple[float, float]:
@@ -509,7 +572,21 @@ def main() -> None:
         action="store_true",
         help="only measure the worker processes' break-even (distinct cells)",
     )
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="run each check again without the normaliser's shortcuts, side by side",
+    )
+    parser.add_argument(
+        "--normaliser",
+        action="store_true",
+        help="only time reading the distinct cells, with and without shortcuts, and the reference",
+    )
     args = parser.parse_args()
+    if args.normaliser:
+        for size in (int(s) for s in args.sizes.split(",")):
+            normaliser_figures(args.mix, size)
+        return
     if args.break_even:
         break_even([5_000, 15_000, 30_000, 60_000, 120_000])
         return
@@ -522,7 +599,7 @@ def main() -> None:
     )
     try:
         if not args.selection_only:
-            check_figures(work, args.mix, [int(s) for s in args.sizes.split(",")])
+            check_figures(work, args.mix, [int(s) for s in args.sizes.split(",")], args.plain)
         if args.selection_rows:
             selection_figures(work, args.mix, args.selection_rows, max(1, args.selection_runs))
     finally:
@@ -530,8 +607,11 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def check_figures(work: Path, mix: str, sizes: list[int]) -> None:
-    """Print one line per size: ``fbcheck check`` to CSV beside the reference script."""
+def check_figures(work: Path, mix: str, sizes: list[int], plain: bool = False) -> None:
+    """Print one line per size: ``fbcheck check`` to CSV beside the reference script.
+
+    ``plain``: each check again without the normaliser's shortcuts, on a fresh store.
+    """
     region = MIX_REGION[mix]
     emulator, url = start_emulator("instant", "bench:100000000")
     try:
@@ -547,6 +627,7 @@ def check_figures(work: Path, mix: str, sizes: list[int]) -> None:
                 write_input(input_path, make_cells(mix, size))
             env = {
                 **os.environ,
+                **({"FBCHECK_NORMALIZE_WORKERS": "0"} if plain else {}),
                 "FBCHECK_API_KEY": "bench",
                 "FBCHECK_API_URL": url,
                 "FBCHECK_DATA_DIR": str(data),
@@ -568,6 +649,23 @@ def check_figures(work: Path, mix: str, sizes: list[int]) -> None:
                 f"{reference_peak:>8.0f} {emulator_cpu:>8.1f}  {verdict:>6}  {summary}"
             )
             print(f"{'':>9} phases of fbcheck check (s): {phases}")
+            if plain:
+                shutil.rmtree(data, ignore_errors=True)
+                plain_output = work / f"output-{mix}-{size}-plain.csv"
+                emulator_before = cpu_seconds(emulator.pid)
+                seconds, peak, summary, phases = run_check(
+                    input_path, plain_output, env, region, plain=True
+                )
+                emulator_cpu = cpu_seconds(emulator.pid) - emulator_before
+                same = normalised_columns(output) == normalised_columns(plain_output)
+                print(
+                    f"{'no shortcuts':>12} {seconds:>5.1f} {peak:>9.0f} {'':>12} {'':>8}"
+                    f" {emulator_cpu:>8.1f}  {'':>6}  {summary}"
+                )
+                print(
+                    f"{'':>9} phases (s): {phases}; every row's E.164 and reason"
+                    f" {'the same' if same else 'DIFFERENT'} as with the shortcuts"
+                )
     finally:
         emulator.terminate()
         emulator.wait(10)

@@ -14,7 +14,11 @@ to the command's own work:
 
 The line ``phases: ...`` goes to standard error after the command's own output;
 ``other`` is the rest of the wall time (start-up, imports, the vendor connection,
-closing the store). Usage: ``python bench/timed_check.py check INPUT [options]``.
+closing the store). ``--plain`` first reads every cell without the normaliser's
+shortcuts (``phones.read_clean(..., shortcuts=False)``: ``phonenumbers.parse`` and its
+own ``is_valid_number``, the same answers), to time the check as it would be without
+them; give it with ``FBCHECK_NORMALIZE_WORKERS=0`` (worker processes read with the
+shortcuts). Usage: ``python bench/timed_check.py [--plain] check INPUT [options]``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from addin import check_cli, cli
+from addin.engine import phones
 from addin.engine.checker import Checker
 
 PHASES = ("read", "plan", "store", "upstream", "answers", "write")
@@ -48,9 +53,23 @@ def timed(
     return wrapper
 
 
+def plain_reading(read: Callable[..., phones.Normalized]) -> Callable[..., phones.Normalized]:
+    """Return ``phones._read_clean`` reading without shortcuts whatever its caller asks."""
+
+    def plain(clean: str, region: str | None, shortcuts: bool = True) -> phones.Normalized:
+        """Read ``clean`` through phonenumbers alone."""
+        return read(clean, region, False)
+
+    return plain
+
+
 def main() -> int:
     """Run the command with its phases timed; print them; return its exit code."""
     seconds: dict[str, float] = {}
+    args = sys.argv[1:]
+    if args[:1] == ["--plain"]:
+        args = args[1:]
+        phones._read_clean = plain_reading(phones._read_clean)
     check_cli._read_rows = timed(seconds, "read", check_cli._read_rows)
     check_cli.follow = timed(seconds, "upstream", check_cli.follow)
     check_cli._write = timed(seconds, "write", check_cli._write)
@@ -59,7 +78,7 @@ def main() -> int:
     Checker.answers = timed(seconds, "answers", Checker.answers)  # type: ignore[method-assign]
     started = time.perf_counter()
     try:
-        return cli.main(sys.argv[1:])
+        return cli.main(args)
     finally:
         total = time.perf_counter() - started
         other = total - sum(seconds.values())
