@@ -38,7 +38,7 @@ from tests.test_workers import db_upgrade, start_worker, stop
 from tests.web.conftest import SECRET_KEY
 from tests.web.engine_app import column_of, payload
 from tests.web.test_cli import REPO
-from tests.web.test_team_cli import CODE, add_user
+from tests.web.test_team_cli import CODE
 
 pytestmark = pytest.mark.slow
 
@@ -100,7 +100,7 @@ class Instance:
     """One ``fbcheck serve --team`` process (TLS with the test certificate, a free port)."""
 
     def __init__(self, root: Path, name: str, env: dict[str, str], cert: ServerCertificate):
-        """Start it and wait for its start lines; its output goes to ``<name>.log``."""
+        """Start it (``ready`` waits for its start lines); its output goes to ``<name>.log``."""
         self.name = name
         self.log = root / f"{name}.log"
         argv = ["serve", "--team", "--port", "0", "--cert", str(cert.certfile)]
@@ -112,16 +112,22 @@ class Instance:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        self.ca = str(cert.ca_file)
+        self.port = 0
+        self.url = ""
+
+    def ready(self) -> Instance:
+        """Wait for the start lines; learn the port. Return self."""
         wait_for(
             lambda: "Add-in manifest" in self.output() or self.process.poll() is not None,
-            f"{name} to start",
+            f"{self.name} to start",
             60,
         )
         first = self.output().splitlines()[0]
         assert first.startswith("FBCheck team server on https://127.0.0.1:"), self.output()
         self.port = int(first.split()[4].rsplit(":", 1)[1])
         self.url = f"https://localhost:{self.port}"
-        self.ca = str(cert.ca_file)
+        return self
 
     def output(self) -> str:
         """Return what the process printed so far."""
@@ -254,15 +260,16 @@ def read_stdout_until(proc: subprocess.Popen[str], needle: str, timeout: float =
 @pytest.fixture
 def team(
     tmp_path: Path, queue_url: str, vendor: Emulator, certificate: ServerCertificate
-) -> Iterator[Callable[..., Instance]]:
-    """Start instances on demand (``team(name, scheduler, **env)``); all stop at teardown."""
+) -> Iterator[Callable[..., tuple[Instance, Instance]]]:
+    """Start instances A and B at once (``team(scheduler, **env)``); both stop at teardown."""
     running: list[Instance] = []
 
-    def starter(name: str, scheduler: str, **extra: str) -> Instance:
-        """Start instance ``name``."""
-        env = team_env(tmp_path, name, queue_url, vendor, scheduler, **extra)
-        running.append(Instance(tmp_path, name, env, certificate))
-        return running[-1]
+    def starter(scheduler: str, **extra: str) -> tuple[Instance, Instance]:
+        """Start A and B side by side and wait for both."""
+        for name in ("a", "b"):
+            env = team_env(tmp_path, name, queue_url, vendor, scheduler, **extra)
+            running.append(Instance(tmp_path, name, env, certificate))
+        return running[0].ready(), running[1].ready()
 
     yield starter
     for instance in running:
@@ -279,9 +286,10 @@ def workers(tmp_path: Path, queue_url: str, vendor: Emulator) -> Iterator[list[A
         stop(worker)
 
 
-def alice_token(tmp_path: Path, queue_url: str, vendor: Emulator) -> str:
-    """Add alice to the shared store (as an admin would, beside any instance)."""
-    return add_user(tmp_path, team_env(tmp_path, "admin", queue_url, vendor, "queue"), "alice")
+def alice_token(queue_url: str) -> str:
+    """Add alice to the shared store (as `fbcheck users add` does, beside any instance)."""
+    with closing(Store(queue_url)) as store:
+        return store.add_user("alice")
 
 
 # -- the command line: A killed mid-job, B continues it ---------------------------------
@@ -293,7 +301,7 @@ def test_a_server_killed_mid_job_loses_nothing_and_another_instance_continues_it
     queue_url: str,
     vendor: Emulator,
     certificate: ServerCertificate,
-    team: Callable[..., Instance],
+    team: Callable[..., tuple[Instance, Instance]],
     scheduler: str,
     request: pytest.FixtureRequest,
 ) -> None:
@@ -302,8 +310,8 @@ def test_a_server_killed_mid_job_loses_nothing_and_another_instance_continues_it
     extra = {"FBCHECK_LEASE_SECONDS": "3"} if scheduler == "inprocess" else {}
     if scheduler == "queue":
         request.getfixturevalue("workers")
-    alice = alice_token(tmp_path, queue_url, vendor)
-    a, b = team("a", scheduler, **extra), team("b", scheduler, **extra)
+    alice = alice_token(queue_url)
+    a, b = team(scheduler, **extra)
     for instance in (a, b):
         no_io = "No vendor I/O in this process" in instance.output()
         assert no_io is (scheduler == "queue"), instance.output()
@@ -356,13 +364,13 @@ def test_a_server_killed_while_the_numbers_are_sent_bills_nothing_and_b_starts_c
     tmp_path: Path,
     queue_url: str,
     vendor: Emulator,
-    team: Callable[..., Instance],
+    team: Callable[..., tuple[Instance, Instance]],
     workers: list[Any],
 ) -> None:
-    alice = alice_token(tmp_path, queue_url, vendor)
+    alice = alice_token(queue_url)
     bigger = {"FBCHECK_MAX_NUMBERS_PER_TASK": "1000"}
-    a, b = team("a", "queue", **bigger), team("b", "queue", **bigger)
-    values = swiss(3000)  # one chunk of about 50 kB: A dies a third of the way through it
+    a, b = team("queue", **bigger)
+    values = swiss(2000)  # one chunk of about 34 kB: A dies half way through it
     source = write_input(tmp_path / "in.csv", values)
     out = tmp_path / "out.csv"
     cutter = Cutter(a, after=20_000)
@@ -384,14 +392,14 @@ def test_a_server_killed_while_the_numbers_are_sent_bills_nothing_and_b_starts_c
         again = start(tmp_path, laptop, "check", "--server", b.url, *args)
         head = read_stdout_until(again, "estimate")
         assert "continuing job" not in head  # a clean start: the dead session was A's alone
-        wait_for(lambda: created_and_stored(store, 3), "three tasks created and stored", 60)
+        wait_for(lambda: created_and_stored(store, 2), "two tasks created and stored", 60)
         vendor.advance(QUEUE_HOUR)
         rest, stderr = again.communicate(timeout=90)
         assert again.returncode == 0, head + rest + stderr
         assert len(store.jobs()) == 1
-    assert len(read_output(out)) == 3000
+    assert len(read_output(out)) == 2000
     assert uploads(vendor) == Counter(values)
-    assert vendor.ledger()["tasks_created"] == 3
+    assert vendor.ledger()["tasks_created"] == 2
 
 
 # -- the task pane's routes: started on A, followed and written through B ----------------
@@ -401,11 +409,11 @@ def test_a_pane_job_started_on_a_is_followed_and_written_through_b_after_a_dies(
     tmp_path: Path,
     queue_url: str,
     vendor: Emulator,
-    team: Callable[..., Instance],
+    team: Callable[..., tuple[Instance, Instance]],
     workers: list[Any],
 ) -> None:
-    alice = alice_token(tmp_path, queue_url, vendor)
-    a, b = team("a", "queue"), team("b", "queue")
+    alice = alice_token(queue_url)
+    a, b = team("queue")
     values = swiss(250, start=5000)  # three tasks: 84, 83, 83
     selection = payload((f"A1:A{len(values)}", values))
     started = a.call("POST", "/xlwings/check-selection", alice, json=selection)
