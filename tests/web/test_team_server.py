@@ -144,9 +144,7 @@ def test_health_and_the_public_files_need_no_token(team: Team) -> None:
 
 
 @pytest.mark.parametrize("forged", ["evil.example", "evil.example:443", "localhost:1"])
-def test_the_manifest_names_the_public_url_never_the_host_header(
-    team: Team, forged: str
-) -> None:
+def test_the_manifest_names_the_public_url_never_the_host_header(team: Team, forged: str) -> None:
     team.app.config[PUBLIC_URL_KEY] = "https://fbcheck.example.com"
     # A client sets any Host it likes (and a cache in between may keep what it got).
     response = team.call("GET", "/manifest.xml", headers={"Host": forged})
