@@ -174,6 +174,24 @@ class Settings(BaseSettings):
             " most 5 s; taken over within this plus 5 s). The same on every worker."
         ),
     )
+    lease_seconds: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=3600.0,
+        description=(
+            "Seconds an in-process runner's lease on its tasks lasts without a heartbeat"
+            " (renewed every quarter of it, at most every 15 s): how soon another server"
+            " sharing the database takes over the tasks of one that died."
+        ),
+    )
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "The https address people reach the team server at (its proxy's name); the"
+            " served /manifest.xml points there. Unset: https://localhost:PORT on loopback,"
+            " no manifest otherwise (never the request's Host header)."
+        ),
+    )
     request_timeout: float = Field(default=30.0, gt=0)
     upload_timeout: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=5, ge=0)

@@ -28,7 +28,7 @@ from addin.engine.connection import (
 )
 from addin.engine.errors import UnknownJobError
 from addin.engine.journal import CreateJournal
-from addin.engine.ownership import QUEUE_OWNER, OwnerLock
+from addin.engine.ownership import HEARTBEAT_SECONDS, QUEUE_OWNER, OwnerLock
 from addin.engine.planning import Plan, plan_numbers
 from addin.engine.private_files import secure_data_dir
 from addin.engine.runner import Runner, RunnerSettings
@@ -200,6 +200,8 @@ def runner_settings(settings: Settings, connection: VendorConnection) -> RunnerS
         uncertain_creates=settings.uncertain_creates,
         max_uncertain_resends=settings.max_uncertain_resends,
         product=connection.product,
+        lease_seconds=settings.lease_seconds,
+        heartbeat_seconds=min(HEARTBEAT_SECONDS, settings.lease_seconds / 4),
     )
 
 

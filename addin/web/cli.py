@@ -25,8 +25,10 @@ from addin.web.flask_config import (
     DEFAULT_PORT,
     NORMALIZE_WORKERS_KEY,
     PORT_KEY,
+    PUBLIC_URL_KEY,
     SETTINGS_KEY,
     START_RUNNER_KEY,
+    own_base_url,
 )
 from addin.web.manifest import DEFAULT_BASE_URL, normalize_base_url, render_manifest
 from addin.web.serving import bind_backend
@@ -82,6 +84,15 @@ def register(subparsers: Any) -> None:
         ),
     )
     team.add_argument(
+        "--public-url",
+        metavar="URL",
+        help=(
+            "the https address people reach the server at (its proxy's name): the served"
+            " /manifest.xml points there (default FBCHECK_PUBLIC_URL; on loopback"
+            " https://localhost:PORT)"
+        ),
+    )
+    team.add_argument(
         "--no-runner",
         action="store_true",
         help="do no vendor I/O in this process: `fbcheck worker` processes do it",
@@ -124,6 +135,7 @@ def serve(args: argparse.Namespace) -> int:
             ("--key", args.key is not None),
             ("--trust-proxy", bool(args.trust_proxy)),
             ("--no-runner", args.no_runner),
+            ("--public-url", args.public_url is not None),
         )
         if given
     ]
@@ -212,6 +224,13 @@ def serve_team(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"fbcheck serve --team: invalid settings:\n{exc}", file=sys.stderr)
         return EXIT_USAGE
+    public_url = args.public_url or settings.public_url
+    if public_url:
+        try:
+            public_url = normalize_base_url(public_url)
+        except ValueError as exc:
+            print(f"fbcheck serve --team: --public-url: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     _make_data_dir_private(settings)
     certfile, keyfile = args.cert, args.key
     if certfile is None and not mode.trusted_proxies:
@@ -257,6 +276,9 @@ def serve_team(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILED
     app.config[PORT_KEY] = server.port
+    if not public_url and ipaddress.ip_address(bind_host).is_loopback:
+        public_url = own_base_url(server.port)  # a trial on this computer
+    app.config[PUBLIC_URL_KEY] = public_url or None
     shown = f"[{bind_host}]" if ":" in bind_host else bind_host
     print(f"FBCheck team server on {server.scheme}://{shown}:{server.port}  (Ctrl-C stops it)")
     if mode.trusted_proxies:
@@ -276,7 +298,13 @@ def serve_team(args: argparse.Namespace) -> int:
     users = _active_users(settings)
     if not users:
         print("No users yet: `fbcheck users add NAME --admin` prints a personal token.")
-    print("Add-in manifest: <this server's https URL>/manifest.xml")
+    if public_url:
+        print(f"Add-in manifest: {public_url}/manifest.xml")
+    else:
+        print(
+            "Add-in manifest: none served until --public-url https://NAME (or"
+            " FBCHECK_PUBLIC_URL) says where people reach this server"
+        )
     sys.stdout.flush()
     server.serve_forever()
     return 0

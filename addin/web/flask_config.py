@@ -38,6 +38,11 @@ NORMALIZE_WORKERS_KEY = "FBCHECK_NORMALIZE_WORKERS"
 #: team server whose ``fbcheck worker`` processes do it. Default True.
 START_RUNNER_KEY = "FBCHECK_START_RUNNER"
 
+#: The team server's public https base URL (``--public-url``/``FBCHECK_PUBLIC_URL``, or
+#: its own loopback URL for a trial): what its ``/manifest.xml`` points at. None: it
+#: serves no manifest. Never taken from a request's ``Host`` header, which a client sets.
+PUBLIC_URL_KEY = "FBCHECK_PUBLIC_URL"
+
 DEFAULT_PORT = 8443
 
 DEFAULTS: dict[str, Any] = {

@@ -112,6 +112,9 @@ def test_users_on_an_unusable_store_exit_8(env: Path, capsys: pytest.CaptureFixt
         (["--cert", "c.pem", "--key", "k.pem"], "--cert, --key only with --team"),
         (["--trust-proxy", "10.0.0.5"], "--trust-proxy only with --team"),
         (["--no-runner"], "--no-runner only with --team"),
+        (["--public-url", "https://fbcheck.example.com"], "--public-url only with --team"),
+        (["--team", "--public-url", "http://fbcheck.example.com"], "must start with https://"),
+        (["--team", "--public-url", "https://u:p@fbcheck.example.com"], "credentials"),
     ],
 )
 def test_serve_team_refusals(

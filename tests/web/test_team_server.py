@@ -23,6 +23,7 @@ from addin.web.flask_config import (
     LOOKUP_MAX_WAIT_KEY,
     LOOKUP_QUIET_KEY,
     PORT_KEY,
+    PUBLIC_URL_KEY,
     SETTINGS_KEY,
     START_RUNNER_KEY,
 )
@@ -92,6 +93,8 @@ def team_server(
     )
     server = BackgroundServer(app, certfile=certificate.certfile, keyfile=certificate.keyfile)
     app.config[PORT_KEY] = server.port
+    # As `serve --team` on loopback without --public-url: its own address.
+    app.config.setdefault(PUBLIC_URL_KEY, f"https://localhost:{server.port}")
     team = Team(app, server.start(), str(certificate.ca_file))
     try:
         yield team
@@ -133,11 +136,32 @@ def test_health_and_the_public_files_need_no_token(team: Team) -> None:
         "/icons/icon-32.png",
     ):
         assert team.call("GET", path).status_code == 200, path
-    # The manifest names the server as it was called.
+    # The manifest names the server's configured address (here its loopback one).
     assert (
         f"https://localhost:{team.server.port}/taskpane.html"
         in team.call("GET", "/manifest.xml").text
     )
+
+
+@pytest.mark.parametrize("forged", ["evil.example", "evil.example:443", "localhost:1"])
+def test_the_manifest_names_the_public_url_never_the_host_header(team: Team, forged: str) -> None:
+    team.app.config[PUBLIC_URL_KEY] = "https://fbcheck.example.com"
+    # A client sets any Host it likes (and a cache in between may keep what it got).
+    response = team.call("GET", "/manifest.xml", headers={"Host": forged})
+    assert response.status_code == 200, response.text
+    text = response.text
+    assert "https://fbcheck.example.com/taskpane.html" in text
+    assert "evil" not in text
+    assert f"localhost:{team.server.port}" not in text
+    assert "localhost:1/" not in text
+
+
+def test_a_team_server_without_a_public_url_serves_no_manifest(team: Team) -> None:
+    team.app.config[PUBLIC_URL_KEY] = None
+    response = team.call("GET", "/manifest.xml", headers={"Host": "evil.example"})
+    assert error_of(response, 404) == "public_url_unset"
+    assert "--public-url" in response.json()["message"]
+    assert "evil" not in response.text
 
 
 def test_every_api_route_needs_a_token(team: Team) -> None:
