@@ -32,8 +32,8 @@ import requests
 from addin.engine.states import TaskState
 from addin.engine.store import Store, TaskRecord
 from addin.web.certs import ServerCertificate
+from tests.cli_runs import laptop_env, read_output, start, swiss, uploads, write_input
 from tests.conftest import Emulator, Emulators
-from tests.test_server_check import laptop_env, read_output, start, swiss, uploads, write_input
 from tests.test_workers import db_upgrade, start_worker, stop
 from tests.web.conftest import SECRET_KEY
 from tests.web.engine_app import column_of, payload
