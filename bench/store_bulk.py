@@ -57,22 +57,27 @@ def time_store(location: Any, count: int, cached: bool = True) -> dict[str, floa
 
     store = Store(location)
     wanted = numbers(count)
+
+    def create(started_by: str) -> Any:
+        """Store a job of every wanted number, started by ``started_by``."""
+        return store.create_job(
+            realm="bench",
+            cache_realm="bench-cache",
+            kind="bench",
+            label="",
+            numbers=wanted,
+            refresh=False,
+            max_age=3600.0,
+            chunk_size=TASK_SIZE,
+            plan={},
+            hit_source="cache",
+            owner=OWNER,
+            lease_seconds=600.0,
+            started_by=started_by,
+        )
+
     started = time.perf_counter()
-    job = store.create_job(
-        realm="bench",
-        cache_realm="bench-cache",
-        kind="bench",
-        label="",
-        numbers=wanted,
-        refresh=False,
-        max_age=3600.0,
-        chunk_size=TASK_SIZE,
-        plan={},
-        hit_source="cache",
-        owner=OWNER,
-        lease_seconds=600.0,
-        started_by="bench-first",
-    )
+    job = create("bench-first")
     planned = time.perf_counter()
     for task in store.job_tasks(job.job_id):
         store.start_upload(task.ref, OWNER, "key")
@@ -93,21 +98,7 @@ def time_store(location: Any, count: int, cached: bool = True) -> dict[str, floa
     if not cached:
         store.close()
         return {"store job": planned - started, "answers": answered - planned, "cached job": NAN}
-    again = store.create_job(
-        realm="bench",
-        cache_realm="bench-cache",
-        kind="bench",
-        label="",
-        numbers=wanted,
-        refresh=False,
-        max_age=3600.0,
-        chunk_size=TASK_SIZE,
-        plan={},
-        hit_source="cache",
-        owner=OWNER,
-        lease_seconds=600.0,
-        started_by="bench-colleague",
-    )
+    again = create("bench-colleague")
     reused = time.perf_counter()
     assert (again.cache_hits, again.uploaded) == (count, 0)
     store.close()

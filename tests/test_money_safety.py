@@ -9,7 +9,6 @@ counted apart), every row answered or ``pending`` with a true reason, and no han
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import shutil
@@ -32,6 +31,7 @@ from addin.web.engine_host import host_of
 from mock_server import create_app as create_emulator
 from mock_server.models import Emulator
 from mock_server.server import BackgroundServer
+from tests.cli_runs import read_output, swiss, write_input
 from tests.conftest import wait_for_stored_tasks, wait_for_upload_in_flight
 from tests.web.conftest import AddinClient
 from tests.web.engine_app import engine_app, ok, payload, post, wait_job
@@ -220,23 +220,6 @@ class Running:
             self.proc.kill()
         self.proc.wait(10)
         self._close()
-
-
-def write_input(path: Path, values: list[str]) -> Path:
-    """Write a one-column CSV with a header."""
-    path.write_text("phone\n" + "\n".join(values) + "\n", encoding="utf-8")
-    return path
-
-
-def read_output(path: Path) -> list[dict[str, str]]:
-    """Read the CLI's CSV output."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def swiss(count: int, start: int = 0) -> list[str]:
-    """Return valid Swiss mobile numbers in E.164."""
-    return [f"+4179{n:07d}" for n in range(start, start + count)]
 
 
 _RUN_BILLED = re.compile(
