@@ -14,12 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from addin.engine.checker import input_fingerprint
 from addin.web.certs import ServerCertificate
 from tests.conftest import Emulator, Emulators
 from tests.web.conftest import SECRET_KEY
 from tests.web.engine_app import number, payload, wait_for
-from tests.web.test_team_server import CHECK, Team, team_server
+from tests.web.test_team_server import CHECK, Team, plan_file_job, team_server
 
 
 @contextmanager
@@ -38,26 +37,6 @@ def shared_team(
     ) as team:
         assert team.store.dialect == "postgresql"
         yield team
-
-
-def plan_file_job(team: Team, token: str, numbers: list[str]) -> tuple[str, dict[str, Any]]:
-    """Send ``numbers`` as the token's user's file job and plan it; return the plan's id and
-    the estimate (what ``fbcheck check --server`` prints)."""
-    fingerprint = input_fingerprint("cli", numbers)
-    opened = team.ok(
-        "POST", "/api/file-jobs", token, json={"fingerprint": fingerprint, "chunks": 1}
-    )
-    assert opened["continued"] is False, opened
-    upload = opened["upload_id"]
-    team.ok("PUT", f"/api/file-jobs/uploads/{upload}/chunks/0", token, json={"numbers": numbers})
-    planned = team.ok(
-        "POST",
-        f"/api/file-jobs/uploads/{upload}/plan",
-        token,
-        json={"rows": len(numbers), "invalid": 0, "label": "in.csv"},
-    )
-    estimate: dict[str, Any] = planned["plan"]
-    return str(planned["plan_id"]), estimate
 
 
 def start(team: Team, token: str, plan_id: str) -> str:

@@ -377,8 +377,9 @@ def test_without_the_runner_the_server_does_no_vendor_io(
 # -- file jobs (fbcheck check --server) per user ---------------------------------
 
 
-def start_file_job(team: Team, token: str, numbers: list[str]) -> dict[str, Any]:
-    """Open, send, plan and start a file job of ``numbers`` as the token's user."""
+def plan_file_job(team: Team, token: str, numbers: list[str]) -> tuple[str, dict[str, Any]]:
+    """Send ``numbers`` as the token's user's file job and plan it; return the plan's id and
+    the estimate (what ``fbcheck check --server`` prints)."""
     fingerprint = input_fingerprint("cli", numbers)
     opened = team.ok(
         "POST", "/api/file-jobs", token, json={"fingerprint": fingerprint, "chunks": 1}
@@ -392,7 +393,14 @@ def start_file_job(team: Team, token: str, numbers: list[str]) -> dict[str, Any]
         token,
         json={"rows": len(numbers), "invalid": 0, "label": "in.csv"},
     )
-    return team.ok("POST", f"/api/file-jobs/plans/{planned['plan_id']}/start", token, json={})
+    estimate: dict[str, Any] = planned["plan"]
+    return str(planned["plan_id"]), estimate
+
+
+def start_file_job(team: Team, token: str, numbers: list[str]) -> dict[str, Any]:
+    """Open, send, plan and start a file job of ``numbers`` as the token's user."""
+    plan_id, _ = plan_file_job(team, token, numbers)
+    return team.ok("POST", f"/api/file-jobs/plans/{plan_id}/start", token, json={})
 
 
 def test_file_jobs_are_their_users_own(tmp_path: Path, certificate: ServerCertificate) -> None:
