@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -325,6 +326,10 @@ def test_check_server_against_a_real_team_server_process(
         assert re.search(r"paid for by colleagues\s+0 ", result.stdout), result.stdout
         overlap = write_input(env / "bob.csv", [*swiss(4, 8), *swiss(3, 100)])
         bob_env = {**laptop, "FBCHECK_TOKEN": bob}
+        # A user added from another process while the server holds its store (SQLite
+        # here): the server's locks hold, so that process leaves the store's WAL alone
+        # (tests/engine/store/test_store_locks.py has the mechanism).
+        add_user(env, server_env, "carol")
         bobs_run = fbcheck(
             env, bob_env, "check", "--server", base, str(overlap), "-o", str(env / "b.csv")
         )
@@ -348,3 +353,5 @@ def test_check_server_against_a_real_team_server_process(
         assert (estimate["cache_hits"], estimate["paid_by_colleagues"]) == (7, 4)
         assert estimate["to_upload"] == 0
         assert uploads(vendor) == Counter([*swiss(12), *swiss(3, 100)])
+    with sqlite3.connect(f"file:{env / 'data' / 'fbcheck.sqlite3'}?mode=ro", uri=True) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]

@@ -237,7 +237,14 @@ class Database:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             assert self.path is not None
-            conn = sqlite3.connect(self.path, timeout=self._quiet_wait, isolation_level=None)
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._quiet_wait,
+                isolation_level=None,
+                factory=problems.TrackedConnection,
+            )
+            # Before anything else: from now on nobody here opens the file outside SQLite.
+            problems.note_opened(self.path, conn)
             try:
                 conn.row_factory = sqlite3.Row
                 self._patiently(conn, lambda: conn.execute("PRAGMA journal_mode=WAL"))

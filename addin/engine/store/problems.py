@@ -5,6 +5,15 @@ this user may not open, bytes that are not an SQLite database, a file shorter th
 its header says); ``describe`` turns an SQLite or OS error met later into the same
 kind of paragraph. Every message names the file and says what to do: wait, move it
 aside, restore it, or free space.
+
+Neither reads the file's header while this process holds SQLite connections to it
+(:func:`note_opened`). POSIX advisory locks belong to the process, and closing *any*
+descriptor of the file drops all of them, those of SQLite's connections included
+(https://www.sqlite.org/howtocorrupt.html, section 2.2, "POSIX advisory locks
+canceled by a separate thread doing close()"). Another process (``fbcheck users add``
+beside a running server) then believes it holds the last connection of a WAL store,
+checkpoints and deletes the ``-wal`` file under our connections, and the store is
+damaged (``tests/engine/store/test_store_locks.py`` proves it).
 """
 
 from __future__ import annotations
@@ -13,6 +22,9 @@ import errno
 import os
 import sqlite3
 import struct
+import threading
+import weakref
+from collections import Counter
 from pathlib import Path
 
 #: The first 16 bytes of every SQLite 3 database file.
@@ -20,6 +32,47 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 #: The setting that bounds the wait for a locked store.
 LOCK_SETTING = "FBCHECK_STORE_LOCK_TIMEOUT"
 _HEADER = 100
+#: (device, inode) of the store files this process holds SQLite connections to, and how many.
+_LIVE: Counter[tuple[int, int]] = Counter()
+_LIVE_LOCK = threading.Lock()
+
+
+class TrackedConnection(sqlite3.Connection):
+    """An SQLite connection that :func:`note_opened` can watch (plain ones take no weakref)."""
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Return the (device, inode) of ``path``, or None when it cannot be stat'ed."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def note_opened(path: Path, conn: TrackedConnection) -> None:
+    """Count ``conn`` as a connection of this process to ``path`` until it is gone."""
+    identity = _identity(path)
+    if identity is None:
+        return
+    with _LIVE_LOCK:
+        _LIVE[identity] += 1
+    weakref.finalize(conn, _gone, identity)
+
+
+def _gone(identity: tuple[int, int]) -> None:
+    """Count one connection less (its object is being freed)."""
+    with _LIVE_LOCK:
+        _LIVE[identity] -= 1
+        if _LIVE[identity] <= 0:
+            del _LIVE[identity]
+
+
+def opened_here(path: Path) -> bool:
+    """Return True while this process holds SQLite connections to ``path``."""
+    identity = _identity(path)
+    with _LIVE_LOCK:
+        return identity is not None and _LIVE[identity] > 0
 
 
 def _aside(path: Path) -> str:
@@ -39,6 +92,9 @@ def preflight(path: Path) -> str | None:
             " FBCHECK_DATA_DIR to another data folder) and run again: a new store is created."
         )
     if not path.exists():
+        return None
+    if opened_here(path):
+        # Our own connections checked it; opening it here would drop their locks.
         return None
     try:
         with path.open("rb") as handle:
