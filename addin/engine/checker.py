@@ -442,6 +442,12 @@ class Checker(ClosedOnExit):
         """Return a job's known answers by E.164."""
         return self.store.job_answers(job_id)
 
+    def answers_page(
+        self, job_id: str, *, after: str | None, limit: int
+    ) -> list[tuple[str, Answer]]:
+        """Return up to ``limit`` known answers of a job in number order, after ``after``."""
+        return self.store.job_answers_page(job_id, after=after, limit=limit)
+
     def cancel(self, job_id: str) -> CancelReport:
         """Stop what we control for a job and say what was already billed."""
         stopped = self.store.cancel_job(job_id)

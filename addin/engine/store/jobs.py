@@ -244,6 +244,27 @@ class JobTable(TaskTable):
         )
         return {r[0]: Answer(r[1], r[2], r[3], r[4]) for r in rows}
 
+    def job_answers_page(
+        self, job_id: str, *, after: str | None, limit: int
+    ) -> list[tuple[str, Answer]]:
+        """Return up to ``limit`` known answers of a job, in number order, after ``after``.
+
+        The order is the code-point order of the E.164 text (Python's ``sorted``), on
+        PostgreSQL too whatever the database's collation; one page reads one page.
+        """
+        collate = ' COLLATE "C"' if self.dialect == "postgresql" else ""
+        sql = (
+            "SELECT e164, answer, reason, source, checked_at FROM job_numbers"
+            " WHERE job_id = ? AND answer IS NOT NULL"
+        )
+        params: list[Any] = [job_id]
+        if after is not None:
+            sql += f" AND e164{collate} > ?"
+            params.append(after)
+        sql += f" ORDER BY e164{collate} LIMIT ?"
+        params.append(limit)
+        return [(r[0], Answer(r[1], r[2], r[3], r[4])) for r in self.read(sql, params)]
+
     def job_counts(self, job_id: str) -> dict[str, int]:
         """Return counts of a job's distinct numbers by answer (``pending`` for unknown)."""
         rows = self.read(

@@ -19,8 +19,6 @@ numbers (``addin.web.file_numbers``), then follows the job through
 
 from __future__ import annotations
 
-import bisect
-
 from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -196,12 +194,9 @@ def answers(job_id: str) -> Response:
     with host_of(current_app).checker() as checker:
         # Another user's job is unknown here (404), as on GET /api/jobs/<id>.
         own_job(checker, job_id)
-        found = checker.answers(job_id)
-    numbers = sorted(found)
-    start = 0 if query.after is None else bisect.bisect_right(numbers, query.after)
-    page = numbers[start : start + query.limit]
-    rows = [
-        [n, found[n].answer, found[n].reason, found[n].source, found[n].checked_at] for n in page
-    ]
-    more = start + len(page) < len(numbers)
-    return reply(job_id=job_id, answers=rows, next=page[-1] if more and page else None)
+        # One more than asked: whether a next page exists, without counting the rest.
+        found = checker.answers_page(job_id, after=query.after, limit=query.limit + 1)
+    page = found[: query.limit]
+    rows = [[n, a.answer, a.reason, a.source, a.checked_at] for n, a in page]
+    more = len(found) > query.limit
+    return reply(job_id=job_id, answers=rows, next=page[-1][0] if more and page else None)

@@ -331,3 +331,23 @@ def test_job_reads(desk: Desk) -> None:
     assert desk.store.job_answers("nope") == {}
     assert desk.store.job_counts("nope") == {}
     assert desk.store.job_tasks("nope") == []
+
+
+def test_answers_come_in_pages_in_number_order(desk: Desk) -> None:
+    # Numbers of several lengths and countries: code-point order, as Python sorts.
+    mixed = ["+41790000001", "+1202555014", "+12025550143", "+4179000000", "+33612345678"]
+    desk.cache(dict.fromkeys(mixed, "no") | {"+447700900123": "yes"})
+    new = desk.job([*mixed, "+447700900123", "+41790000009"])  # the last one is uploaded
+    expected = sorted(desk.store.job_answers(new.job_id).items())
+    assert len(expected) == 6
+    for limit in (1, 2, 4, 6, 10):
+        pages, after = [], None
+        while True:
+            page = desk.store.job_answers_page(new.job_id, after=after, limit=limit)
+            pages.extend(page)
+            if len(page) < limit:
+                break
+            after = page[-1][0]
+        assert pages == expected, limit
+    assert desk.store.job_answers_page(new.job_id, after="+9", limit=5) == []
+    assert desk.store.job_answers_page("nope", after=None, limit=5) == []
