@@ -19,7 +19,7 @@ from typing import Any
 from addin.engine.chunking import balanced_chunks
 from addin.engine.states import JobState, TaskState, sql_list
 from addin.engine.store.cache import fresh_answers
-from addin.engine.store.database import FIRST_PRODUCT, chunks, insert_rows, is_postgres
+from addin.engine.store.database import FIRST_PRODUCT, insert_rows, is_postgres
 from addin.engine.store.records import (
     JOB_COLUMNS,
     TASK_COLUMNS,
@@ -32,6 +32,7 @@ from addin.engine.store.records import (
 from addin.engine.store.tasks import (
     TaskTable,
     answer_waiting_with_error,
+    claimed_numbers,
     finish_jobs,
     move_jobs,
     paid_by_others,
@@ -108,14 +109,10 @@ class JobTable(TaskTable):
                     hits[row[0]] = (row[1], row[2])
                     if row[3] is not None:
                         hit_payers[row[0]] = row[3]
-            for chunk in chunks(list(numbers), 900):
-                marks = ",".join("?" * len(chunk))
-                for row in db.execute(
-                    f"SELECT e164, ref FROM claims WHERE realm = ? AND e164 IN ({marks})",  # noqa: S608
-                    (realm, *chunk),
-                ):
-                    if row[0] not in hits:
-                        joined[row[0]] = row[1]
+            claimed = claimed_numbers(db.execute, list(numbers), realm, postgres=is_postgres(db))
+            for number, ref in claimed:
+                if number not in hits:
+                    joined[number] = ref
             upload = sorted(n for n in numbers if n not in hits and n not in joined)
             groups = balanced_chunks(upload, minimum=min_chunk, maximum=chunk_size)
             held = 0 if groups else len(upload)
