@@ -220,8 +220,9 @@ def _waiting_on_a_lock(url: str) -> bool:
     return bool(row and row[0])
 
 
-def test_a_claim_waits_for_the_realms_lock_so_it_never_deadlocks_with_a_task_end(
-    pg_store_url: str,
+@pytest.mark.parametrize("step", ["claim", "renew", "release"])
+def test_a_lease_step_waits_for_the_realms_lock_so_it_never_deadlocks_with_a_task_end(
+    pg_store_url: str, step: str
 ) -> None:
     # Two queued tasks nobody leases. A transaction that holds the realm's claims lock (a
     # plan, a task end, a cancel, an abandon) moves the second task, then the first: the
@@ -245,14 +246,26 @@ def test_a_claim_waits_for_the_realms_lock_so_it_never_deadlocks_with_a_task_end
     claimer = Store(pg_store_url, lock_timeout=30)
     claimed: list[list[int]] = []
     failed: list[BaseException] = []
+    owner = "b" * 32
+    if step != "claim":
+        # A runner's heartbeat renews both leases; its stop releases them.
+        claimer.claim_tasks(
+            "r", owner, key_fp="k", lease_seconds=60.0, owners_gone=lambda owners: set()
+        )
 
     def claim() -> None:
-        """Claim the realm's tasks, as a runner's pass does."""
+        """Claim, renew or release the realm's task leases, as a runner does."""
         try:
-            records = claimer.claim_tasks(
-                "r", "b" * 32, key_fp="k", lease_seconds=60.0, owners_gone=lambda owners: set()
-            )
-            claimed.append([r.ref for r in records])
+            if step == "claim":
+                records = claimer.claim_tasks(
+                    "r", owner, key_fp="k", lease_seconds=60.0, owners_gone=lambda owners: set()
+                )
+                claimed.append([r.ref for r in records])
+            elif step == "renew":
+                claimed.append([claimer.renew_leases(owner, 120.0)])
+            else:
+                claimer.release_leases(owner)
+                claimed.append([])
         except BaseException as exc:
             failed.append(exc)
         finally:
@@ -273,4 +286,6 @@ def test_a_claim_waits_for_the_realms_lock_so_it_never_deadlocks_with_a_task_end
     thread.join(30)
     store.close()
     assert failed == [], [repr(exc.__cause__) for exc in failed]
-    assert claimed == [[first, second]]
+    assert claimed == [{"claim": [first, second], "renew": [2], "release": []}[step]]
+    holders = {t.lease_owner for t in Store(pg_store_url).job_tasks(new.job_id)}
+    assert holders == ({None} if step == "release" else {owner})

@@ -173,11 +173,7 @@ class TaskTable(Database):
         a scan, against a cancel or an abandon there that holds it.
         """
         marks = ",".join("?" * len(owners))
-        realms = self.read(
-            f"SELECT DISTINCT realm FROM tasks WHERE lease_owner IN ({marks})",  # noqa: S608
-            tuple(owners),
-        )
-        for (other,) in sorted(realms):
+        for other in self._realms_leased_to(owners):
             with self.transaction(lock=other) as db:
                 db.execute(
                     "UPDATE tasks SET lease_owner = NULL, lease_expires = NULL"  # noqa: S608
@@ -186,20 +182,34 @@ class TaskTable(Database):
                 )
 
     def renew_leases(self, owner: str, lease_seconds: float) -> int:
-        """Extend every lease ``owner`` holds (the heartbeat); return how many."""
-        with self.transaction() as db:
-            return db.execute(
-                "UPDATE tasks SET lease_expires = ? WHERE lease_owner = ?",
-                (self.clock() + lease_seconds, owner),
-            ).rowcount
+        """Extend every lease ``owner`` holds (the heartbeat); return how many.
+
+        One transaction per realm under its claims lock, as claims take them: renewing
+        many task rows without it could hold one a cancel or a task end holding the lock
+        will take, while waiting for another that one holds (a deadlock, PostgreSQL).
+        """
+        renewed = 0
+        expires = self.clock() + lease_seconds
+        for realm in self._realms_leased_to([owner]):
+            with self.transaction(lock=realm) as db:
+                renewed += db.execute(
+                    "UPDATE tasks SET lease_expires = ? WHERE realm = ? AND lease_owner = ?",
+                    (expires, realm, owner),
+                ).rowcount
+        return renewed
 
     def release_leases(self, owner: str) -> None:
         """Give up ``owner``'s leases, so the next runner takes them at once."""
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE tasks SET lease_owner = NULL, lease_expires = NULL WHERE lease_owner = ?",
-                (owner,),
-            )
+        self._free_leases([owner])
+
+    def _realms_leased_to(self, owners: Sequence[str]) -> list[str]:
+        """Return the realms where ``owners`` hold leases, in the order their locks are taken."""
+        marks = ",".join("?" * len(owners))
+        rows = self.read(
+            f"SELECT DISTINCT realm FROM tasks WHERE lease_owner IN ({marks})",  # noqa: S608
+            tuple(owners),
+        )
+        return sorted(row[0] for row in rows)
 
     # -- moves -------------------------------------------------------------------
 
