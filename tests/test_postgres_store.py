@@ -284,8 +284,68 @@ def test_a_lease_step_waits_for_the_realms_lock_so_it_never_deadlocks_with_a_tas
         db.execute("UPDATE tasks SET updated_at = updated_at WHERE ref = ?", (first,))
         time.sleep(1.5)
     thread.join(30)
-    store.close()
+    claimer.close()  # this thread's connection (the set-up claim's)
     assert failed == [], [repr(exc.__cause__) for exc in failed]
     assert claimed == [{"claim": [first, second], "renew": [2], "release": []}[step]]
-    holders = {t.lease_owner for t in Store(pg_store_url).job_tasks(new.job_id)}
+    reader = Store(pg_store_url)
+    holders = {t.lease_owner for t in reader.job_tasks(new.job_id)}
+    reader.close()
     assert holders == ({None} if step == "release" else {owner})
+    store.close()
+
+
+def test_a_deadlock_is_said_as_a_rolled_back_transaction_not_a_lost_connection(
+    pg_store_url: str,
+) -> None:
+    # Two transactions take two task rows in opposite orders (what the realm's lock
+    # prevents in fbcheck's own steps): the server rolls one back, and says why.
+    store = Store(pg_store_url, lock_timeout=30)
+    new = store.create_job(
+        realm="r",
+        cache_realm="c",
+        kind="test",
+        label="",
+        numbers=["+41790000001", "+41790000002"],
+        refresh=False,
+        max_age=3600.0,
+        chunk_size=1,
+        plan={},
+        hit_source="cache",
+    )
+    first, second = sorted(t.ref for t in store.job_tasks(new.job_id))
+    other = Store(pg_store_url, lock_timeout=30)
+    failed: list[BaseException] = []
+    touch = "UPDATE tasks SET updated_at = updated_at WHERE ref = ?"
+
+    def opposite() -> None:
+        """Take the second row, then the first."""
+        try:
+            with other.transaction() as db:
+                db.execute(touch, (second,))
+                db.execute(touch, (first,))
+        except BaseException as exc:
+            failed.append(exc)
+        finally:
+            other.close()
+
+    thread = threading.Thread(target=opposite)
+    try:
+        with store.transaction() as db:
+            db.execute(touch, (first,))
+            thread.start()
+            deadline = time.monotonic() + 30
+            while not _waiting_on_a_lock(pg_store_url):
+                assert thread.is_alive(), failed
+                assert time.monotonic() < deadline, "the other transaction never waited"
+                time.sleep(0.05)
+            db.execute(touch, (second,))
+    except StoreError as exc:
+        failed.append(exc)
+    thread.join(30)
+    store.close()
+    assert len(failed) == 1, failed
+    text = str(failed[0])
+    assert isinstance(failed[0], StoreError), repr(failed[0])
+    assert "rolled back a transaction that conflicted with another one" in text, text
+    assert "deadlock" in text.lower(), text
+    assert "cannot be reached" not in text

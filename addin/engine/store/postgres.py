@@ -264,6 +264,18 @@ class PostgresBackend:
                 f"{where} is read-only ({text}): it is a standby or in read-only mode."
                 f" Point {URL_SETTING} at the primary server and run again."
             )
+        if isinstance(
+            exc, (errors.TransactionRollback, errors.DeadlockDetected, errors.SerializationFailure)
+        ):
+            # A deadlock or a serialization failure: the server is there and well; it
+            # rolled this one transaction back, so nothing of it was written.
+            return PostgresProblem(
+                f"{where} rolled back a transaction that conflicted with another one"
+                f" ({text}); nothing of it was written. Run again. If it comes back, two"
+                " programs take the same rows in different orders: please report it."
+                " Task ids the vendor already returned are kept in the create journal;"
+                " the next run pays nothing for them."
+            )
         if isinstance(exc, psycopg.OperationalError):
             if "does not exist" in lowered and "database" in lowered:
                 return PostgresProblem(
