@@ -440,6 +440,7 @@ def test_progress_counts_again_once_the_job_or_a_task_moves(
             assert progress is not None
             assert progress.counts == {"pending": 30}
             assert progress.tasks_open == 2
+        assert progress is not None
         progress.counts["pending"] = 0  # a reader's copy: the kept counts stay right
         assert checker.progress(job_id).counts == {"pending": 30}  # type: ignore[union-attr]
         tasks = checker.store.job_tasks(job_id)

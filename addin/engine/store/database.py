@@ -343,8 +343,12 @@ class Database:
             with self._notice_lock:
                 self._writers -= 1
 
-    def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Run a read-only query and return all rows (``StoreError`` if the store fails)."""
+    def read(self, sql: str, params: Sequence[Any] = (), *, tuples: bool = False) -> list[Any]:
+        """Run a read-only query and return all rows (``StoreError`` if the store fails).
+
+        ``tuples``: SQLite gives plain tuples rather than ``sqlite3.Row`` (for reads of
+        many rows, read by position only; PostgreSQL's rows are tuples anyway).
+        """
         if self._pg is not None:
             from addin.engine.store.postgres import PostgresProblem
 
@@ -354,6 +358,10 @@ class Database:
                 raise StoreError(str(exc)) from exc
         try:
             conn = self._connection()
+            if tuples:
+                return self._patiently(
+                    conn, lambda: _plain_cursor(conn).execute(sql, params).fetchall()
+                )
             return self._patiently(conn, lambda: conn.execute(sql, params).fetchall())
         except (sqlite3.DatabaseError, OSError) as exc:
             raise self.failure(exc) from exc
@@ -367,6 +375,13 @@ class Database:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _plain_cursor(conn: sqlite3.Connection) -> sqlite3.Cursor:
+    """Return a cursor of ``conn`` whose rows are tuples."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor
 
 
 def _sqlite_revision_known(conn: sqlite3.Connection) -> bool:
