@@ -40,12 +40,14 @@ from addin.engine.states import (
     TaskState,
 )
 from addin.engine.steps import TaskSteps
-from addin.engine.store import Answer, Store, StoreError, TaskRecord
+from addin.engine.store import Answer, JobRecord, Store, StoreError, TaskRecord
 from addin.engine.store.problems import data_dir_problem
 from addin.upstream.accounting import RequestOutcome
 from addin.upstream.exceptions import UpstreamError
 
 log = logging.getLogger(__name__)
+#: How many jobs' last counts ``Checker.progress`` keeps.
+COUNTED_JOBS = 64
 
 #: Said of numbers a user gave up after an upload with an unknown outcome.
 ABANDONED_REASON = (
@@ -230,6 +232,9 @@ class Checker(ClosedOnExit):
         self.store = Store(settings.store_location, lock_timeout=settings.store_lock_timeout)
         #: Why the last balance request failed, if it did.
         self.balance_error: str | None = None
+        #: The last counts of recent jobs (``_counts``), the oldest first.
+        self._counted: dict[str, tuple[Any, dict[str, int], int]] = {}
+        self._counts_lock = threading.Lock()
         try:
             self.owner = OwnerLock(settings.data_dir)
             self.journal = CreateJournal(settings.data_dir / "fbcheck.journal")
@@ -385,7 +390,7 @@ class Checker(ClosedOnExit):
         job = self.store.job(job_id)
         if job is None:
             return None
-        counts = self.store.job_counts(job_id)
+        counts, waiting = self._counts(job, tasks)
         open_tasks = [t for t in tasks if t.state in OPEN_TASK_STATES]
         mine = self.connection.key_fp
         other_keys: dict[str, int] = {}
@@ -403,7 +408,6 @@ class Checker(ClosedOnExit):
             # The runner sends these again by itself (bounded), so they still move.
             limit = self.settings.max_uncertain_resends
             movable += [t for t in uncertain if t.uncertain_creates <= limit]
-        waiting = self.store.job_waiting_numbers(job_id, TaskState.UNCERTAIN)
         billing = self.store.job_billing(job_id)
         distinct = sum(counts.values())
         task_errors = [f"task {t.task_id or t.ref}: {t.error}" for t in open_tasks if t.error]
@@ -437,6 +441,36 @@ class Checker(ClosedOnExit):
             task_states=_count_states(t for t in tasks if t.job_id == job_id),
             started_by=job.started_by,
         )
+
+    def _counts(self, job: JobRecord, tasks: list[TaskRecord]) -> tuple[dict[str, int], int]:
+        """Return a job's counts by answer and its numbers waiting on uncertain uploads.
+
+        Both are counted over every number of the job (a scan of a million rows takes a
+        second), and both change only in the transactions that move one of the job's
+        tasks, or the job itself, to another state: a task's end answers its numbers,
+        a cancel the job's. So they are counted again only when the job or one of the
+        tasks it waits on (read before them) shows another state or update time than
+        at the last count; a change that lands between the reads is seen, at the
+        latest, by the next reading.
+        """
+        signature = (
+            job.state,
+            job.updated_at,
+            tuple((t.ref, t.state, t.updated_at) for t in tasks),
+        )
+        with self._counts_lock:
+            known = self._counted.get(job.job_id)
+        if known is not None and known[0] == signature:
+            return dict(known[1]), known[2]
+        counts = self.store.job_counts(job.job_id)
+        waiting = 0
+        if any(t.state == TaskState.UNCERTAIN for t in tasks):
+            waiting = self.store.job_waiting_numbers(job.job_id, TaskState.UNCERTAIN)
+        with self._counts_lock:
+            self._counted[job.job_id] = (signature, counts, waiting)
+            while len(self._counted) > COUNTED_JOBS:
+                del self._counted[next(iter(self._counted))]
+        return dict(counts), waiting
 
     def answers(self, job_id: str) -> dict[str, Answer]:
         """Return a job's known answers by E.164."""

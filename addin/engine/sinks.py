@@ -47,10 +47,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from openpyxl.chart import BarChart, Reference
-from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
-from openpyxl.xml.functions import tostring
-
 from addin.formats import column_letters, utc_timestamp
 
 __all__ = [
@@ -445,7 +441,14 @@ class _Drawing:
 
 
 def _summary_chart() -> tuple[_Drawing, bytes]:
-    """Return the Summary sheet's drawing and its bar chart, serialised by openpyxl."""
+    """Return the Summary sheet's drawing and its bar chart, serialised by openpyxl.
+
+    openpyxl is imported here: a CSV output never needs it (a quarter of a second).
+    """
+    from openpyxl.chart import BarChart, Reference
+    from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
+    from openpyxl.xml.functions import tostring
+
     chart = BarChart()
     chart.title = "Answers"
     chart.legend = None

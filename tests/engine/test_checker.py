@@ -12,6 +12,7 @@ from addin.config import Settings
 from addin.engine.checker import Account, Checker, JobProgress
 from addin.engine.connection import cache_realm_of
 from addin.engine.errors import UnknownJobError
+from addin.engine.states import TaskState
 from addin.engine.store import Store
 from addin.vendor import open_checker
 from tests.conftest import Emulator as SharedEmulator
@@ -425,3 +426,32 @@ def test_the_pace_a_task_showed_is_stored_for_the_next_task_of_the_vendor(tmp_pa
             assert second.tasks == 2  # the second task started from the first's history
         finally:
             store.close()
+
+
+def test_progress_counts_again_once_the_job_or_a_task_moves(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    # Progress keeps the last counts while nothing moved; each move must show at once.
+    settings = make_settings(tmp_path, emulator.url)
+    with open_checker(settings, start_runner=False) as checker:
+        job_id = checker.submit(checker.plan(numbers(30)))
+        for _ in range(2):  # the second reading is the kept one
+            progress = checker.progress(job_id)
+            assert progress is not None
+            assert progress.counts == {"pending": 30}
+            assert progress.tasks_open == 2
+        assert progress is not None
+        progress.counts["pending"] = 0  # a reader's copy: the kept counts stay right
+        assert checker.progress(job_id).counts == {"pending": 30}  # type: ignore[union-attr]
+        tasks = checker.store.job_tasks(job_id)
+        checker.store.end_task(tasks[0].ref, tasks[0].state, TaskState.CANCELLED, "gone")
+        progress = checker.progress(job_id)
+        assert progress is not None
+        first = tasks[0].n_numbers
+        assert progress.counts == {"error": first, "pending": 30 - first}
+        checker.cancel(job_id)
+        progress = checker.progress(job_id)
+        assert progress is not None
+        assert progress.state == "cancelled"
+        assert progress.counts == {"error": 30}
+        assert progress.counts == checker.store.job_counts(job_id)

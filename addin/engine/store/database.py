@@ -159,6 +159,9 @@ class Database:
         self._noticed_at = -float("inf")
         #: Threads of this process inside a write transaction on this store.
         self._writers = 0
+        #: Held by the thread of this process whose write transaction runs (see
+        #: ``_sqlite_transaction``).
+        self._write_turn = threading.RLock()
         problem = problems.preflight(location)
         if problem is not None:
             raise StoreError(problem)
@@ -296,7 +299,27 @@ class Database:
 
     @contextmanager
     def _sqlite_transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run the block in one IMMEDIATE transaction of the SQLite file."""
+        """Run the block in one IMMEDIATE transaction of the SQLite file.
+
+        The threads of this process take turns on a lock first: SQLite lets a writer
+        that finds the file locked sleep and look again (up to 100 ms apart), so a
+        thread waiting for another's transaction (the runner's step threads storing
+        answers while the next upload waits to be recorded) lost up to that much
+        after each. Waited for up to the quiet wait (the lock timeout where waiting
+        is allowed); after it, SQLite's own wait and error decide as before.
+        """
+        patience = self._quiet_wait if getattr(self._local, "impatient", False) else None
+        turn = self._write_turn.acquire(timeout=self.lock_timeout if patience is None else patience)
+        try:
+            with self._sqlite_transaction_in_turn() as conn:
+                yield conn
+        finally:
+            if turn:
+                self._write_turn.release()
+
+    @contextmanager
+    def _sqlite_transaction_in_turn(self) -> Iterator[sqlite3.Connection]:
+        """Run the block in one IMMEDIATE transaction (this thread's turn taken, or waited)."""
         try:
             conn = self._connection()
             self._patiently(conn, lambda: conn.execute("BEGIN IMMEDIATE"))
@@ -327,8 +350,12 @@ class Database:
             with self._notice_lock:
                 self._writers -= 1
 
-    def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Run a read-only query and return all rows (``StoreError`` if the store fails)."""
+    def read(self, sql: str, params: Sequence[Any] = (), *, tuples: bool = False) -> list[Any]:
+        """Run a read-only query and return all rows (``StoreError`` if the store fails).
+
+        ``tuples``: SQLite gives plain tuples rather than ``sqlite3.Row`` (for reads of
+        many rows, read by position only; PostgreSQL's rows are tuples anyway).
+        """
         if self._pg is not None:
             from addin.engine.store.postgres import PostgresProblem
 
@@ -338,6 +365,10 @@ class Database:
                 raise StoreError(str(exc)) from exc
         try:
             conn = self._connection()
+            if tuples:
+                return self._patiently(
+                    conn, lambda: _plain_cursor(conn).execute(sql, params).fetchall()
+                )
             return self._patiently(conn, lambda: conn.execute(sql, params).fetchall())
         except (sqlite3.DatabaseError, OSError) as exc:
             raise self.failure(exc) from exc
@@ -351,6 +382,13 @@ class Database:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _plain_cursor(conn: sqlite3.Connection) -> sqlite3.Cursor:
+    """Return a cursor of ``conn`` whose rows are tuples."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor
 
 
 def _sqlite_revision_known(conn: sqlite3.Connection) -> bool:

@@ -238,8 +238,11 @@ class JobTable(TaskTable):
             "SELECT e164, answer, reason, source, checked_at FROM job_numbers"
             " WHERE job_id = ? AND answer IS NOT NULL",
             (job_id,),
+            tuples=True,
         )
-        return {r[0]: Answer(r[1], r[2], r[3], r[4]) for r in rows}
+        return {
+            e164: Answer(answer, reason, source, at) for e164, answer, reason, source, at in rows
+        }
 
     def job_answers_page(
         self, job_id: str, *, after: str | None, limit: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from addin.engine.states import JobState, TaskState
 
@@ -71,9 +71,8 @@ class JobRecord:
     started_by: str | None = None
 
 
-@dataclass(frozen=True)
-class Answer:
-    """A number's answer for one job."""
+class Answer(NamedTuple):
+    """A number's answer for one job (a named tuple: a job's answers are built by the million)."""
 
     answer: str
     reason: str | None

@@ -52,8 +52,8 @@ class TaskTable(Database):
 
     def task_numbers(self, ref: int) -> list[str]:
         """Return the numbers of a task in upload order."""
-        rows = self.read("SELECT e164 FROM task_numbers WHERE ref = ? ORDER BY e164", (ref,))
-        return [r[0] for r in rows]
+        sql = "SELECT e164 FROM task_numbers WHERE ref = ? ORDER BY e164"
+        return [r[0] for r in self.read(sql, (ref,), tuples=True)]
 
     def in_flight(self, realm: str, numbers: Iterable[str]) -> dict[str, int]:
         """Return {e164: task ref} for numbers claimed by an open task of ``realm``."""
