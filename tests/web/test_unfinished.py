@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,10 +117,9 @@ class Keepers:
         return StoredHeldLookups(self.store, owner=user, clock=self.clock)
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
-def keepers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Keepers]:
-    """Every keeper in turn: memory, an SQLite store, a PostgreSQL store."""
-    kind = str(request.param)
+@contextmanager
+def keepers_of(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Keepers]:
+    """Yield the keepers of ``kind``: memory, an SQLite store or a PostgreSQL store."""
     if kind == "memory":
         yield Keepers(kind, None)
         return
@@ -129,6 +128,20 @@ def keepers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Keepers]
         location = request.getfixturevalue("pg_store_url")
     with closing(Store(location)) as store:
         yield Keepers(kind, lambda: store)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def keepers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Keepers]:
+    """Every keeper in turn: memory, an SQLite store, a PostgreSQL store."""
+    with keepers_of(str(request.param), request, tmp_path) as made:
+        yield made
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def stored(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Keepers]:
+    """The store's keepers: SQLite, then PostgreSQL."""
+    with keepers_of(str(request.param), request, tmp_path) as made:
+        yield made
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -321,46 +334,39 @@ def test_a_held_batch_grows_by_version_and_is_taken_at_the_version_seen(
 # -- the store's keepers: users apart, one winner -----------------------------------------
 
 
-@pytest.mark.parametrize("store_kind", ["sqlite", "postgresql"])
-def test_nobody_takes_or_sees_another_users_business(
-    store_kind: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    location: Path | str = tmp_path / "store.sqlite3"
-    if store_kind == "postgresql":
-        location = request.getfixturevalue("pg_store_url")
-    with closing(Store(location)) as store:
-        keepers = Keepers(store_kind, lambda: store)
-        alice, bob = keepers.uploads("alice"), keepers.uploads("bob")
-        upload_id = alice.open(HEADER, 1)
-        for refused in (
-            lambda: bob.header(upload_id),
-            lambda: bob.put(upload_id, 0, ("+41798000001",), 20),
-            lambda: bob.take(upload_id),
-        ):
-            with pytest.raises(UnknownUploadError):
-                refused()
-        assert bob.drop(upload_id) is False
-        assert (len(alice), len(bob)) == (1, 0)
-        for _ in range(3):
-            bob.open(HEADER, 1)  # alice's session does not count against bob's four
-        alice.put(upload_id, 0, ("+41798000001",), 20)
-        assert alice.take(upload_id).numbers == ["+41798000001"]
-        plans = keepers.plans("alice")
-        plan_id = plans.add(
-            small_plan(["+41798000001"]), numbers=["+41798000001"], label="", generation="g"
-        )
-        assert keepers.plans("bob").take(plan_id) is None
-        assert len(keepers.plans("bob")) == 0
-        assert plans.take(plan_id) is not None
-        many = [f"+4179800000{i}" for i in range(1, 5)]
-        keepers.held("alice").hold_or_plan(many, small_plan, threshold=2, generation="g")
-        batch = keepers.held("alice").current()
-        assert batch is not None
-        assert keepers.held("bob").current() is None
-        with pytest.raises(HeldBatchGoneError):
-            keepers.held("bob").take(batch.batch_id, 1)
-        # The local backend (no user) is a person of its own too.
-        assert keepers.held(None).current() is None
+def test_nobody_takes_or_sees_another_users_business(stored: Keepers) -> None:
+    keepers = stored
+    alice, bob = keepers.uploads("alice"), keepers.uploads("bob")
+    upload_id = alice.open(HEADER, 1)
+    for refused in (
+        lambda: bob.header(upload_id),
+        lambda: bob.put(upload_id, 0, ("+41798000001",), 20),
+        lambda: bob.take(upload_id),
+    ):
+        with pytest.raises(UnknownUploadError):
+            refused()
+    assert bob.drop(upload_id) is False
+    assert (len(alice), len(bob)) == (1, 0)
+    for _ in range(3):
+        bob.open(HEADER, 1)  # alice's session does not count against bob's four
+    alice.put(upload_id, 0, ("+41798000001",), 20)
+    assert alice.take(upload_id).numbers == ["+41798000001"]
+    plans = keepers.plans("alice")
+    plan_id = plans.add(
+        small_plan(["+41798000001"]), numbers=["+41798000001"], label="", generation="g"
+    )
+    assert keepers.plans("bob").take(plan_id) is None
+    assert len(keepers.plans("bob")) == 0
+    assert plans.take(plan_id) is not None
+    many = [f"+4179800000{i}" for i in range(1, 5)]
+    keepers.held("alice").hold_or_plan(many, small_plan, threshold=2, generation="g")
+    batch = keepers.held("alice").current()
+    assert batch is not None
+    assert keepers.held("bob").current() is None
+    with pytest.raises(HeldBatchGoneError):
+        keepers.held("bob").take(batch.batch_id, 1)
+    # The local backend (no user) is a person of its own too.
+    assert keepers.held(None).current() is None
 
 
 def race(*takes: Callable[[], Any]) -> list[Any]:
@@ -453,3 +459,29 @@ def test_two_instances_holding_at_once_make_one_batch(two_instances: tuple[Store
     assert batch is not None
     assert sorted(batch.numbers) == sorted(first + second)  # one batch holds both
     assert batch.version == 2
+
+
+def test_expired_rows_are_deleted(stored: Keepers) -> None:
+    keepers = stored
+    assert keepers.store is not None
+    store = keepers.store()
+    uploads, plans, held = keepers.uploads(), keepers.plans(), keepers.held()
+    upload_id = uploads.open(HEADER, 2)
+    uploads.put(upload_id, 0, ("+41798000001",), 20)
+    plans.add(small_plan(["+41798000001"]), numbers=["+41798000001"], label="", generation="g")
+    many = [f"+4179800000{i}" for i in range(1, 5)]
+    held.hold_or_plan(many, small_plan, threshold=2, generation="g")
+
+    def rows() -> list[int]:
+        tables = ("upload_sessions", "upload_chunks", "pending_plans", "held_batches")
+        return [int(store.read(f"SELECT COUNT(*) FROM {t}")[0][0]) for t in tables]  # noqa: S608
+
+    assert rows() == [1, 1, 1, 1]
+    keepers.now += 2 * 3600  # past every time to live
+    # The next session, plan and batch opened (by anyone) delete the expired ones.
+    keepers.uploads("bob").open(HEADER, 1)
+    keepers.plans("bob").add(small_plan(many), numbers=many, label="", generation="g")
+    keepers.held("bob").hold_or_plan(many, small_plan, threshold=2, generation="g")
+    assert rows() == [1, 0, 1, 1]
+    assert store.read("SELECT owner FROM upload_sessions")[0][0] == "bob"
+    assert store.read("SELECT owner FROM held_batches")[0][0] == "bob"
