@@ -270,6 +270,16 @@ class Settings(BaseSettings):
             " 'Authorization: Bearer', never in a URL. Unset: asked for on a terminal."
         ),
     )
+    server_chunk_numbers: int = Field(
+        default=100_000,  # addin.web.file_numbers.MAX_CHUNK_NUMBERS, the most a server takes
+        ge=1,
+        le=100_000,
+        description=(
+            "Numbers per request when --server sends a file's numbers (at most 100,000);"
+            " lower it behind a proxy that refuses large request bodies (nginx's default"
+            " client_max_body_size of 1 MB holds about 60,000)."
+        ),
+    )
     server_retry_seconds: float = Field(
         default=600.0,
         ge=0,

@@ -179,9 +179,9 @@ def _check(
     starting = False
     try:
         with interruptible():
+            size = min(settings.server_chunk_numbers, MAX_CHUNK_NUMBERS)
             chunks = [
-                prepared.numbers[i : i + MAX_CHUNK_NUMBERS]
-                for i in range(0, len(prepared.numbers), MAX_CHUNK_NUMBERS)
+                prepared.numbers[i : i + size] for i in range(0, len(prepared.numbers), size)
             ] or [[]]
             opened = server.request(
                 "POST",

@@ -410,13 +410,23 @@ PANE_UPLOAD_ID = b"pane-upload-id"
 class SelectionBackend:
     """The backend app in this process (demo emulator behind it), asked as the pane asks."""
 
-    def __init__(self, root: Path, region: str, workers: int | None = None) -> None:
-        """Create the app on a fresh data folder, as ``fbcheck serve`` does (``workers``: other)."""
+    def __init__(
+        self, root: Path, region: str, workers: int | None = None, *, in_store: bool = False
+    ) -> None:
+        """Create the app on a fresh data folder, as ``fbcheck serve`` does (``workers``: other).
+
+        ``in_store``: keep upload sessions and plans in the store, as the team server does.
+        """
         from addin.config import Settings
         from addin.engine.normalizer_pool import server_workers
         from addin.web import create_app
         from addin.web.engine_host import host_of
-        from addin.web.flask_config import NORMALIZE_WORKERS_KEY, PORT_KEY, SETTINGS_KEY
+        from addin.web.flask_config import (
+            NORMALIZE_WORKERS_KEY,
+            PORT_KEY,
+            SETTINGS_KEY,
+            UNFINISHED_IN_STORE_KEY,
+        )
         from addin.web.security import CLIENT_HEADER
 
         settings = Settings(  # type: ignore[call-arg]
@@ -425,7 +435,12 @@ class SelectionBackend:
         # As ``fbcheck serve`` makes it: with its warm normalising workers.
         self.workers = server_workers(settings.normalize_workers) if workers is None else workers
         self.app = create_app(
-            {SETTINGS_KEY: settings, PORT_KEY: 8443, NORMALIZE_WORKERS_KEY: self.workers}
+            {
+                SETTINGS_KEY: settings,
+                PORT_KEY: 8443,
+                NORMALIZE_WORKERS_KEY: self.workers,
+                UNFINISHED_IN_STORE_KEY: in_store,
+            }
         )
         self.normalizer = host_of(self.app).normalizer
         self.client = self.app.test_client()
@@ -491,8 +506,9 @@ def selection_figures(work: Path, mix: str, rows: int, runs: int) -> None:
     nothing is billed); ``cpu`` is this process's CPU time meanwhile (the workers'
     apart), which shows how much of the wall time went to other programs on the
     shared cores. Then the same selection as an upload session of smaller chunks (the
-    route of larger selections), and the confirmation that plans again and stores
-    the job and its tasks.
+    route of larger selections), the confirmation that plans again and stores the job
+    and its tasks, and the same upload session once more on a backend that keeps it in
+    its store, as the team server does.
     """
     region = MIX_REGION[mix]
     cells = make_cells(mix, rows, seed=11)
@@ -548,6 +564,17 @@ def selection_figures(work: Path, mix: str, rows: int, runs: int) -> None:
         print(
             "  then confirmed (planned again, the job and its tasks stored):"
             f" {time.perf_counter() - started:.2f} s"
+        )
+        # The team server keeps the session's chunks in its store (instances share them).
+        stored = SelectionBackend(work / "stored", region, server.workers, in_store=True)
+        choices.append(stored)
+        warm = selection_payload(["x"], region)
+        stored.send("POST", "/xlwings/check-selection", json.dumps(warm).encode())
+        stored.normalizer.wait_until_warm(60)
+        seconds, _ = stored.replay(chunked)
+        print(
+            f"  the same upload session kept in the store, as the team server keeps it (its"
+            f" chunks in SQLite here): {seconds:.2f} s"
         )
     finally:
         for backend in choices:

@@ -214,6 +214,20 @@ class LookupCoalescer:
                 if known is QUEUED or known is UNCONFIRMED:
                     self._known[number] = outcome
 
+    def release(self, numbers: Iterable[str]) -> list[str]:
+        """Forget the numbers of ``numbers`` held for confirmation here; return them.
+
+        The team server's held batch lives in the store: confirmed or cancelled through
+        another instance, it is gone without this coalescer hearing of it. Released
+        numbers are unknown again; the cells asking for them queue them again (planned
+        again: what that instance started is joined, not uploaded twice).
+        """
+        with self._lock:
+            released = [n for n in numbers if self._known.get(n) is UNCONFIRMED]
+            for number in released:
+                del self._known[number]
+            return released
+
     def below_minimum(self) -> tuple[int, str | None]:
         """Return how many numbers wait because they are too few for a task, and why."""
         with self._lock:

@@ -27,8 +27,10 @@ from flask import Flask
 
 from addin.config import Settings
 from addin.engine.checker import Checker
+from addin.engine.connection import key_fingerprint
 from addin.engine.normalizer_pool import NormalizerPool
 from addin.engine.planning import Plan
+from addin.engine.store import Store
 from addin.vendor import open_checker
 from addin.web.coalescer import (
     DEFAULT_MAX_WAIT,
@@ -46,11 +48,18 @@ from addin.web.flask_config import (
     NORMALIZE_WORKERS_KEY,
     SETTINGS_KEY,
     START_RUNNER_KEY,
+    UNFINISHED_IN_STORE_KEY,
 )
-from addin.web.held_lookups import HeldBatch, HeldLookups
-from addin.web.pending_plans import PendingPlans
+from addin.web.held_lookups import HeldBatch, HeldBook, HeldLookups
+from addin.web.pending_plans import PendingPlans, PlanBook
 from addin.web.runtime_settings import RuntimeSettings
-from addin.web.team import started_by
+from addin.web.stored_unfinished import (
+    StoredHeldLookups,
+    StoredPlans,
+    stored_file_uploads,
+    stored_selection_uploads,
+)
+from addin.web.team import started_by, team_of, users_store
 from addin.web.uploads import SelectionUploads, selection_uploads
 
 EXTENSION_KEY = "fbcheck.engine"
@@ -82,7 +91,9 @@ class Desk:
 
     The local backend has one desk (user None). On the team server each user has
     their own, so nobody confirms, cancels or joins another person's batch, and each
-    ``=FBCHECK`` job names the one user whose cells asked for it.
+    ``=FBCHECK`` job names the one user whose cells asked for it. The coalescer is
+    this process's; the rest is in memory locally and in the store on the team server
+    (``host.shared_store``), where every instance finds it.
     """
 
     def __init__(self, host: EngineHost, user: str | None) -> None:
@@ -97,12 +108,24 @@ class Desk:
             max_batch=host.settings.max_numbers_per_task,
             clock=coalescing["clock"],
         )
-        self.plans = PendingPlans()
-        self.held_lookups = HeldLookups()
+        store = host.shared_store
+        self.shared = store is not None
+        self.plans: PlanBook
+        self.held_lookups: HeldBook
         #: Selections that arrive in chunks (Excel on the web's 5 MB per request).
-        self.uploads = selection_uploads()
+        self.uploads: SelectionUploads
         #: The numbers of files checked from the command line (``--server``).
-        self.file_uploads = file_uploads()
+        self.file_uploads: FileUploads
+        if store is None:
+            self.plans = PendingPlans()
+            self.held_lookups = HeldLookups()
+            self.uploads = selection_uploads()
+            self.file_uploads = file_uploads()
+        else:
+            self.plans = StoredPlans(store, owner=user)
+            self.held_lookups = StoredHeldLookups(store, owner=user)
+            self.uploads = stored_selection_uploads(store, user)
+            self.file_uploads = stored_file_uploads(store, user)
 
     def forget(self) -> None:
         """Drop what a new API key voids: queued look-ups, plans, the held batch."""
@@ -111,8 +134,10 @@ class Desk:
         self.held_lookups.clear()
 
     def close(self) -> None:
-        """Stop the coalescer and drop everything."""
+        """Stop the coalescer; drop everything held in memory (the store's stays for others)."""
         self.coalescer.close()
+        if self.shared:
+            return
         self.plans.clear()
         self.held_lookups.clear()
         self.uploads.clear()
@@ -132,16 +157,20 @@ class EngineHost:
         lookup_clock: Callable[[], float] = time.monotonic,
         normalize_workers: int = 0,
         start_runner: bool = True,
+        shared_store: Callable[[], Store] | None = None,
     ) -> None:
         """Apply the saved task-pane settings to ``base``; start only the normalising workers.
 
         ``start_runner=False``: the Checker does no vendor I/O of its own (the team
-        server whose ``fbcheck worker`` processes do it).
+        server whose ``fbcheck worker`` processes do it). ``shared_store``: keep the
+        desks' uploads, plans and held batches in that store (the team server's
+        instances share them) instead of this process's memory.
         """
         self.runtime = RuntimeSettings(base)
         self.emulator_config = dict(emulator_config or {})
-        #: Bumped when the API key changes: plans of an older generation are void.
-        self.generation = 0
+        self.shared_store = shared_store
+        #: Bumped when the API key changes in this process (see ``generation``).
+        self.rebuilds = 0
         self._lock = threading.Condition()
         self._changing = threading.Lock()
         self._checker: Checker | None = None
@@ -181,12 +210,12 @@ class EngineHost:
         return self.desk(None).coalescer
 
     @property
-    def plans(self) -> PendingPlans:
+    def plans(self) -> PlanBook:
         """Return the local user's selection plans awaiting confirmation."""
         return self.desk(None).plans
 
     @property
-    def held_lookups(self) -> HeldLookups:
+    def held_lookups(self) -> HeldBook:
         """Return the local user's look-up batch held for confirmation."""
         return self.desk(None).held_lookups
 
@@ -204,6 +233,20 @@ class EngineHost:
     def settings(self) -> Settings:
         """Return the settings in force."""
         return self.runtime.current
+
+    @property
+    def generation(self) -> str:
+        """Return what plans and held batches are made with; a changed vendor key voids them.
+
+        The key's fingerprint and the vendor's URL, which every instance of a team
+        server computes alike (its key is set on the server, never at run time, so
+        ``rebuilds`` stays 0 there), and the key changes of this process: a key
+        changed back locally does not revive a plan made before.
+        """
+        settings = self.settings
+        key = _key_text(settings)
+        fingerprint = key_fingerprint(key) if key else "demo"
+        return f"{self.rebuilds}:{fingerprint}@{settings.vendor_url}"
 
     @property
     def demo(self) -> bool:
@@ -247,7 +290,7 @@ class EngineHost:
                 old = self._checker if rebuild else None
                 if rebuild:
                     self._checker = None
-                    self.generation += 1
+                    self.rebuilds += 1
                 elif self._checker is not None:
                     self._checker.use_settings(new)
             if rebuild:
@@ -376,6 +419,7 @@ def _key_text(settings: Settings) -> str:
 
 def install(app: Flask) -> EngineHost:
     """Create the app's ``EngineHost`` and keep ``config[SETTINGS_KEY]`` in step with it."""
+    shared = team_of(app) is not None or bool(app.config.get(UNFINISHED_IN_STORE_KEY))
     host = EngineHost(
         app.config[SETTINGS_KEY],
         emulator_config=app.config.get(EMULATOR_CONFIG_KEY),
@@ -384,6 +428,7 @@ def install(app: Flask) -> EngineHost:
         lookup_clock=app.config.get(LOOKUP_CLOCK_KEY, time.monotonic),
         normalize_workers=int(app.config.get(NORMALIZE_WORKERS_KEY, 0)),
         start_runner=bool(app.config.get(START_RUNNER_KEY, True)),
+        shared_store=functools.partial(users_store, app) if shared else None,
     )
     app.config[SETTINGS_KEY] = host.settings
     app.extensions[EXTENSION_KEY] = host

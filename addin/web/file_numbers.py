@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from addin.engine.phones import normalize
-from addin.web.uploads import UploadSessions
+from addin.web.uploads import UploadBook, UploadSessions
 from addin.web.xlwings_glue import SelectionError
 
 #: Numbers in one chunk: 100,000 numbers of at most 16 characters make under 2 MB of JSON.
@@ -85,9 +85,9 @@ def assemble_numbers(header: FileHeader, chunks: list[tuple[str, ...]]) -> FileN
 
 
 #: Upload sessions of files' numbers.
-FileUploads = UploadSessions[FileHeader, tuple[str, ...], FileNumbers]
+FileUploads = UploadBook[FileHeader, tuple[str, ...], FileNumbers]
 
 
 def file_uploads() -> FileUploads:
-    """Return empty upload sessions for files' numbers."""
-    return FileUploads(assemble_numbers)
+    """Return empty upload sessions for files' numbers, in memory."""
+    return UploadSessions[FileHeader, tuple[str, ...], FileNumbers](assemble_numbers)

@@ -37,6 +37,10 @@ NORMALIZE_WORKERS_KEY = "FBCHECK_NORMALIZE_WORKERS"
 #: False: the backend's Checker does no vendor I/O itself (no in-process runner): the
 #: team server whose ``fbcheck worker`` processes do it. Default True.
 START_RUNNER_KEY = "FBCHECK_START_RUNNER"
+#: True: keep upload sessions, plans awaiting confirmation and held look-up batches in
+#: the store, as the team server always does (its instances share them); the local
+#: backend keeps them in memory unless this is set (tests run both). Default False.
+UNFINISHED_IN_STORE_KEY = "FBCHECK_UNFINISHED_IN_STORE"
 
 #: The team server's public https base URL (``--public-url``/``FBCHECK_PUBLIC_URL``, or
 #: its own loopback URL for a trial): what its ``/manifest.xml`` points at. None: it

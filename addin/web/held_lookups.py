@@ -4,10 +4,15 @@ The coalescer hands each batch of queued look-ups to the engine host, which plan
 it. A batch that would upload more numbers than ``confirm_above`` is not submitted:
 it is held here, under an unguessable id, until the task pane confirms or cancels
 it. While one batch is held, later batches join it (a workbook opening recalculates
-its cells in several waves: the user is asked once). Each join bumps the batch's
-``version``; a confirmation must name the version the user saw, so nothing more is
-billed than the estimate shown. Memory only: a restarted backend forgets the batch
-and the cells, still polling, queue their numbers again.
+its cells in several waves: the user is asked once). Each join that brings new
+numbers bumps the batch's ``version``; a confirmation must name the version the
+user saw, so nothing more is billed than the estimate shown.
+
+:class:`HeldLookups` keeps it in memory (the local backend: a restarted backend
+forgets the batch and the cells, still polling, queue their numbers again). The
+team server keeps each user's batch in the store (``addin.web.stored_unfinished``):
+held by the instance whose coalescer cut it, confirmed through any other. Both are
+a :class:`HeldBook`.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from addin.engine.planning import Plan
 
@@ -31,7 +36,7 @@ class HeldBatch:
     #: 1 when held, +1 each time another batch joins it.
     version: int
     #: The engine generation it was planned with; a changed API key voids it.
-    generation: int
+    generation: str
 
     def as_dict(self) -> dict[str, Any]:
         """Return what the task pane shows (the numbers themselves stay here)."""
@@ -56,6 +61,38 @@ class HeldBatchChangedError(RuntimeError):
         self.batch = batch
 
 
+class HeldBook(Protocol):
+    """At most one held batch of one person."""
+
+    def current(self) -> HeldBatch | None:
+        """Return the held batch, or None."""
+        ...
+
+    def hold_or_plan(
+        self,
+        numbers: list[str],
+        plan: Callable[[list[str]], Plan],
+        *,
+        threshold: int,
+        generation: str,
+    ) -> Plan | None:
+        """Return the plan to submit ``numbers`` now, or None when they are held."""
+        ...
+
+    def take(self, batch_id: str, version: int | None = None) -> HeldBatch:
+        """Remove and return the batch; ``version`` must be the one the user saw."""
+        ...
+
+    def clear(self) -> HeldBatch | None:
+        """Drop the held batch (the vendor realm changed) and return it."""
+        ...
+
+
+def new_batch_id() -> str:
+    """Return an unguessable batch id."""
+    return secrets.token_urlsafe(12)
+
+
 class HeldLookups:
     """At most one held batch, thread-safe (the coalescer's worker and requests share it)."""
 
@@ -75,17 +112,20 @@ class HeldLookups:
         plan: Callable[[list[str]], Plan],
         *,
         threshold: int,
-        generation: int,
+        generation: str,
     ) -> Plan | None:
         """Return the plan to submit ``numbers`` now, or None when they are held.
 
-        They are held when a batch is held already (they join it) or when their
-        plan uploads more than ``threshold`` numbers.
+        They are held when a batch is held already (they join it; numbers it holds
+        already change nothing) or when their plan uploads more than ``threshold``
+        numbers.
         """
         with self._lock:
             held = self._batch
             if held is not None and held.generation == generation:
                 merged = list(dict.fromkeys([*held.numbers, *numbers]))
+                if len(merged) == len(held.numbers):
+                    return None
                 self._batch = HeldBatch(
                     held.batch_id,
                     tuple(merged),
@@ -98,7 +138,7 @@ class HeldLookups:
             if not planned.needs_confirmation(threshold):
                 return planned
             self._batch = HeldBatch(
-                secrets.token_urlsafe(12), tuple(numbers), planned.summary(), 1, generation
+                new_batch_id(), tuple(numbers), planned.summary(), 1, generation
             )
             return None
 

@@ -14,8 +14,12 @@ on a laptop (``addin.web.views.file_jobs``): :class:`UploadSessions` is generic 
 what a header, a chunk and the assembled whole are, and is given the function that
 assembles them.
 
-Memory only, like the plans awaiting confirmation: a restarted backend forgets
-its sessions and the pane (or the command line) sends them again.
+:class:`UploadSessions` keeps them in memory: the local backend's one process, the
+fast path for a selection of a million rows (a restarted backend forgets its
+sessions and the pane, or the command line, sends them again). The team server
+keeps them in the store (``addin.web.stored_unfinished``), so chunk 0 may reach
+one instance and chunk 1 another, and an instance that dies loses none; both are
+an :class:`UploadBook` and follow the same rules.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from addin.web.xlwings_glue import (
     MAX_CHUNKS,
@@ -39,6 +43,9 @@ from addin.web.xlwings_glue import (
 H = TypeVar("H")
 C = TypeVar("C")
 R = TypeVar("R")
+H_co = TypeVar("H_co", covariant=True)
+R_co = TypeVar("R_co", covariant=True)
+C_contra = TypeVar("C_contra", contravariant=True)
 
 #: A session not used within this many seconds of its last chunk is dropped.
 UPLOAD_TTL = 10 * 60.0
@@ -70,6 +77,99 @@ class TooManyUploadsError(UploadError):
 
 class UploadTooLargeError(UploadError):
     """The session's chunks exceed :data:`MAX_UPLOAD_BYTES`."""
+
+
+class UploadBook(Protocol[H, C_contra, R_co]):
+    """Upload sessions by unguessable id: opened, filled chunk by chunk, taken once."""
+
+    ttl: float
+    max_open: int
+    max_bytes: int
+
+    def open(self, header: H, chunks: int) -> str:
+        """Open a session for ``chunks`` chunks of ``header`` and return its id."""
+        ...
+
+    def header(self, upload_id: str) -> tuple[H, int]:
+        """Return the header of a session and how many chunks it expects."""
+        ...
+
+    def put(self, upload_id: str, index: int, chunk: C_contra, size: int) -> int:
+        """Keep chunk ``index`` (``size`` bytes as sent); return how many chunks arrived."""
+        ...
+
+    def take(self, upload_id: str) -> R_co:
+        """Return the assembled whole and close the session; refuse while chunks are missing."""
+        ...
+
+    def drop(self, upload_id: str) -> bool:
+        """Forget a session (the user cancelled); return False when it was unknown."""
+        ...
+
+    def clear(self) -> None:
+        """Drop every session."""
+        ...
+
+    def __len__(self) -> int:
+        """Return how many sessions are open (expired ones excluded)."""
+        ...
+
+
+def check_chunk_count(chunks: int) -> None:
+    """Refuse a session of fewer than 1 or more than ``MAX_CHUNKS`` chunks."""
+    if not 1 <= chunks <= MAX_CHUNKS:
+        raise SelectionError(
+            "bad_upload", f"'chunks' must be a whole number from 1 to {MAX_CHUNKS:,}"
+        )
+
+
+def too_many(open_now: int, ttl: float) -> TooManyUploadsError:
+    """Return the refusal of one more session when ``open_now`` are open."""
+    return TooManyUploadsError(
+        f"{open_now} uploads are open already; finish or cancel one,"
+        f" or wait {ttl / 60:.0f} minutes for it to expire"
+    )
+
+
+def outside(index: int, expected: int) -> SelectionError:
+    """Return the refusal of a chunk index outside a session's chunks."""
+    return SelectionError(
+        "bad_upload",
+        f"chunk {index} is outside this upload's {expected} chunks (0 to {expected - 1})",
+    )
+
+
+def conflict(index: int) -> ChunkConflictError:
+    """Return the refusal of a chunk index sent again with other content."""
+    return ChunkConflictError(
+        f"chunk {index} arrived already with other content; open a new upload"
+        " to send a changed selection"
+    )
+
+
+def too_large(max_bytes: int) -> UploadTooLargeError:
+    """Return the refusal of a chunk that takes a session past ``max_bytes``."""
+    return UploadTooLargeError(
+        f"the upload exceeds {max_bytes // (1024 * 1024)} MiB; select fewer rows"
+    )
+
+
+def incomplete(expected: int, missing: list[int]) -> UploadIncompleteError:
+    """Return the refusal of a session named while ``missing`` chunks have not arrived."""
+    shown = ", ".join(str(i) for i in missing[:10])
+    shown += ", …" if len(missing) > 10 else ""
+    return UploadIncompleteError(
+        f"{len(missing)} of the upload's {expected} chunks have not arrived"
+        f" (chunk {shown}); send them, then ask again"
+    )
+
+
+def unknown(upload_id: str, ttl: float) -> UnknownUploadError:
+    """Return the refusal of a session that is unknown, used already or expired."""
+    return UnknownUploadError(
+        f"upload {upload_id!r} is unknown, used already or expired (uploads wait"
+        f" {ttl / 60:.0f} minutes); check the selection again"
+    )
 
 
 @dataclass
@@ -110,17 +210,11 @@ class UploadSessions(Generic[H, C, R]):
 
     def open(self, header: H, chunks: int) -> str:
         """Open a session for ``chunks`` chunks of ``header``'s areas and return its id."""
-        if not 1 <= chunks <= MAX_CHUNKS:
-            raise SelectionError(
-                "bad_upload", f"'chunks' must be a whole number from 1 to {MAX_CHUNKS:,}"
-            )
+        check_chunk_count(chunks)
         with self._lock:
             self._expire()
             if len(self._sessions) >= self.max_open:
-                raise TooManyUploadsError(
-                    f"{len(self._sessions)} uploads are open already; finish or cancel one,"
-                    f" or wait {self.ttl / 60:.0f} minutes for it to expire"
-                )
+                raise too_many(len(self._sessions), self.ttl)
             upload_id = secrets.token_urlsafe(12)
             self._sessions[upload_id] = _Session[H, C](header, chunks, self._clock())
         return upload_id
@@ -136,23 +230,14 @@ class UploadSessions(Generic[H, C, R]):
         with self._lock:
             session = self._get(upload_id)
             if not 0 <= index < session.expected:
-                raise SelectionError(
-                    "bad_upload",
-                    f"chunk {index} is outside this upload's {session.expected} chunks"
-                    f" (0 to {session.expected - 1})",
-                )
+                raise outside(index, session.expected)
             known = session.chunks.get(index)
             if known is not None:
                 if known != chunk:
-                    raise ChunkConflictError(
-                        f"chunk {index} arrived already with other content; open a new upload"
-                        " to send a changed selection"
-                    )
+                    raise conflict(index)
                 return len(session.chunks)
             if session.size + size > self.max_bytes:
-                raise UploadTooLargeError(
-                    f"the upload exceeds {self.max_bytes // (1024 * 1024)} MiB; select fewer rows"
-                )
+                raise too_large(self.max_bytes)
             session.chunks[index] = chunk
             session.size += size
             session.touched = self._clock()
@@ -165,12 +250,7 @@ class UploadSessions(Generic[H, C, R]):
             missing = [i for i in range(session.expected) if i not in session.chunks]
             if missing:
                 session.touched = self._clock()
-                shown = ", ".join(str(i) for i in missing[:10])
-                shown += ", …" if len(missing) > 10 else ""
-                raise UploadIncompleteError(
-                    f"{len(missing)} of the upload's {session.expected} chunks have not arrived"
-                    f" (chunk {shown}); send them, then ask again"
-                )
+                raise incomplete(session.expected, missing)
             # Used once, whatever the outcome: chunks that do not tile the rows never will.
             del self._sessions[upload_id]
             chunks = [session.chunks[i] for i in range(session.expected)]
@@ -198,10 +278,7 @@ class UploadSessions(Generic[H, C, R]):
         self._expire()
         session = self._sessions.get(upload_id)
         if session is None:
-            raise UnknownUploadError(
-                f"upload {upload_id!r} is unknown, used already or expired (uploads wait"
-                f" {self.ttl / 60:.0f} minutes); check the selection again"
-            )
+            raise unknown(upload_id, self.ttl)
         return session
 
     def _expire(self) -> None:
@@ -212,9 +289,9 @@ class UploadSessions(Generic[H, C, R]):
 
 
 #: The task pane's selections sent in chunks.
-SelectionUploads = UploadSessions[SelectionHeader, Chunk, Selection]
+SelectionUploads = UploadBook[SelectionHeader, Chunk, Selection]
 
 
 def selection_uploads() -> SelectionUploads:
-    """Return empty upload sessions for the task pane's selections."""
-    return SelectionUploads(assemble)
+    """Return empty upload sessions for the task pane's selections, in memory."""
+    return UploadSessions[SelectionHeader, Chunk, Selection](assemble)

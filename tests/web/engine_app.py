@@ -21,8 +21,14 @@ from addin.web.flask_config import (
     NORMALIZE_WORKERS_KEY,
     PORT_KEY,
     SETTINGS_KEY,
+    UNFINISHED_IN_STORE_KEY,
 )
 from tests.web.conftest import PORT, AddinClient, json_body, make_settings
+
+#: Where apps made by :func:`engine_app` keep uploads, plans and held batches: False in
+#: memory (the local backend), True in the store (as the team server); see
+#: :func:`each_keeper`.
+KEEP_IN_STORE = {"default": False}
 
 #: Swiss mobile numbers: valid, and distinct for distinct ``i``.
 FIRST = 41798000000
@@ -64,6 +70,7 @@ def engine_app(
             LOOKUP_QUIET_KEY: quiet,
             LOOKUP_MAX_WAIT_KEY: max_wait,
             NORMALIZE_WORKERS_KEY: normalize_workers,
+            UNFINISHED_IN_STORE_KEY: KEEP_IN_STORE["default"],
         }
     )
     try:
@@ -71,6 +78,17 @@ def engine_app(
         yield app
     finally:
         close_app(app)
+
+
+def each_keeper(request: Any, monkeypatch: Any) -> str:
+    """Run the test with the apps keeping unfinished business in memory, then in the store.
+
+    Use as an autouse fixture parametrised ``["memory", "store"]`` (one suite, both
+    implementations: ``addin.web.stored_unfinished``).
+    """
+    keeper = str(request.param)
+    monkeypatch.setitem(KEEP_IN_STORE, "default", keeper == "store")
+    return keeper
 
 
 def post(client: AddinClient, path: str, body: Any = None, **kwargs: Any) -> Any:

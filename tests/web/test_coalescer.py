@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from addin.engine.planning import Plan
 from addin.web.coalescer import (
     BUSY_SIZE,
     DEFAULT_MAX_QUIET,
@@ -19,7 +18,6 @@ from addin.web.coalescer import (
     Lookup,
     LookupCoalescer,
 )
-from addin.web.pending_plans import PendingPlans
 from tests.web.engine_app import wait_for
 
 
@@ -252,35 +250,6 @@ def test_a_full_batch_goes_at_once(submissions: Submissions) -> None:
         assert clock.now == 0.0  # nobody waited
     finally:
         queue.close()
-
-
-def small_plan() -> Plan:
-    """Return a plan of one number to upload."""
-    return Plan(
-        rows=1,
-        invalid=0,
-        distinct=1,
-        hits={},
-        in_flight={},
-        upload=["+41798000001"],
-        chunk_size=10,
-        refresh=False,
-    )
-
-
-def test_plans_expire() -> None:
-    now = [0.0]
-    plans = PendingPlans(ttl=900.0, clock=lambda: now[0])
-    first = plans.add(small_plan(), numbers=["+41798000001"], label="S!A1", generation=0)
-    now[0] = 600.0
-    second = plans.add(small_plan(), numbers=["+41798000001"], label="S!A1", generation=0)
-    assert len(plans) == 2
-    now[0] = 901.0
-    assert plans.take(first) is None
-    taken = plans.take(second)
-    assert taken is not None
-    assert taken.label == "S!A1"
-    assert plans.take(second) is None
 
 
 def test_a_held_batch_is_unconfirmed_until_settled() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from addin.config import SettingsError
 from addin.engine.checker import JobProgress
+from addin.engine.connection import key_fingerprint
 from addin.web.engine_host import EngineClosedError, EngineHost
 from tests.web.conftest import SECRET_KEY, make_settings
 from tests.web.engine_app import wait_for
@@ -38,20 +39,25 @@ def test_a_change_without_a_new_key_keeps_the_checker(host: EngineHost) -> None:
     with host.checker() as after:
         assert after is before
         assert after.max_age == 86400.0  # it plans with the new TTL
-    assert host.generation == 0
+    assert host.generation.startswith("0:demo@")
 
 
 def test_a_new_key_rebuilds_and_voids_plans(tmp_path: Path, host: EngineHost) -> None:
     with host.checker() as demo_checker:
         plan = demo_checker.plan(["+41798284651"])
-    host.plans.add(plan, numbers=["+41798284651"], label="Sheet1!A1", generation=host.generation)
+    demo = host.generation
+    host.plans.add(plan, numbers=["+41798284651"], label="Sheet1!A1", generation=demo)
     host.change_settings({"api_key": SECRET_KEY})
-    assert (host.demo, host.generation, len(host.plans)) == (False, 1, 0)
+    assert (host.demo, len(host.plans)) == (False, 0)
+    assert host.generation.startswith(f"1:{key_fingerprint(SECRET_KEY)}@")
     with host.checker() as live:
         assert live is not demo_checker
         assert not live.demo
     host.change_settings({"api_key": ""})
-    assert (host.demo, host.generation) == (True, 2)
+    # Demo again, but a plan made before the changes stays void.
+    assert host.demo
+    assert host.generation.startswith("2:demo@")
+    assert host.generation != demo
 
 
 def test_a_refused_change_changes_nothing(host: EngineHost) -> None:

@@ -12,6 +12,8 @@ module:
 - ``ledger``: one record per vendor request outcome;
 - ``pace``: what earlier tasks of a realm showed of the vendor's pace (poll schedule);
 - ``users``: the team server's people and their hashed tokens;
+- ``unfinished``: each person's upload sessions, plans awaiting confirmation and held
+  look-up batch (the team server's instances share them through the store);
 - ``database``: connections and transactions (``postgres`` for PostgreSQL);
 - ``migrate``: the schema revisions, run on a store (``revisions``: their ids).
 """
@@ -24,6 +26,7 @@ from addin.engine.store.jobs import JobTable, NewJob
 from addin.engine.store.ledger import Billed, RequestLedger
 from addin.engine.store.pace import PaceTable
 from addin.engine.store.records import Answer, JobRecord, TaskRecord
+from addin.engine.store.unfinished import UnfinishedTable
 from addin.engine.store.users import User, UserError, UserTable
 
 __all__ = [
@@ -39,5 +42,5 @@ __all__ = [
 ]
 
 
-class Store(JobTable, ResultCache, RequestLedger, PaceTable, UserTable):
+class Store(JobTable, ResultCache, RequestLedger, PaceTable, UserTable, UnfinishedTable):
     """The store: every table family over one SQLite file or PostgreSQL database."""

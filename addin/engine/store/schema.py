@@ -200,9 +200,64 @@ def define_paid_by(metadata: sa.MetaData) -> None:
     metadata.tables["results"].append_column(sa.Column("paid_by", sa.Text))
 
 
+def define_unfinished(metadata: sa.MetaData) -> None:
+    """Add revision 0005 to ``metadata``: each person's unfinished business, shared by instances.
+
+    The team server's upload sessions and their chunks, the plans awaiting a
+    confirmation and the ``=FBCHECK`` batch held for one (``unfinished.py``): in the
+    store, so that any instance behind a load balancer answers the next request and
+    an instance that dies loses none of them. ``owner`` is the user's name ("" for the
+    local backend); ``generation`` what the vendor key was (a changed key voids plans
+    and batches). A chunk is the JSON text of its rows, read back when the upload is
+    taken. Rows older than their time to live are deleted.
+    """
+    sa.Table(
+        "upload_sessions",
+        metadata,
+        sa.Column("upload_id", sa.Text, primary_key=True),
+        sa.Column("owner", sa.Text, nullable=False),
+        sa.Column("kind", sa.Text, nullable=False),
+        sa.Column("header", sa.Text, nullable=False),
+        sa.Column("expected", sa.Integer, nullable=False),
+        sa.Column("size", sa.Integer, nullable=False, server_default=sa.text("0")),
+        sa.Column("touched", TIMESTAMP, nullable=False),
+        sa.Index("upload_sessions_owner", "owner", "kind"),
+    )
+    sa.Table(
+        "upload_chunks",
+        metadata,
+        sa.Column("upload_id", sa.Text, nullable=False, primary_key=True),
+        sa.Column("idx", sa.Integer, nullable=False, primary_key=True, autoincrement=False),
+        sa.Column("digest", sa.Text, nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+    )
+    sa.Table(
+        "pending_plans",
+        metadata,
+        sa.Column("plan_id", sa.Text, primary_key=True),
+        sa.Column("owner", sa.Text, nullable=False),
+        sa.Column("generation", sa.Text, nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("created", TIMESTAMP, nullable=False),
+        sa.Index("pending_plans_owner", "owner"),
+    )
+    sa.Table(
+        "held_batches",
+        metadata,
+        sa.Column("owner", sa.Text, primary_key=True),
+        sa.Column("batch_id", sa.Text, nullable=False, unique=True),
+        sa.Column("generation", sa.Text, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("numbers", sa.Text, nullable=False),
+        sa.Column("plan", sa.Text, nullable=False),
+        sa.Column("touched", TIMESTAMP, nullable=False),
+    )
+
+
 #: The schema at the newest revision.
 metadata = sa.MetaData()
 define_tables(metadata)
 define_pace_history(metadata)
 define_people(metadata)
 define_paid_by(metadata)
+define_unfinished(metadata)

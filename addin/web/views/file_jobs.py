@@ -149,7 +149,7 @@ def start_file_job(plan_id: str) -> Response:
             "the server's vendor key changed since this plan was made; run the command again",
         )
     fingerprint = input_fingerprint(FILE_JOB_KIND, pending.numbers)
-    refresh = pending.plan.refresh
+    refresh = pending.refresh
     with host.checker() as checker:
         # Another run of the same input may have started it meanwhile: follow that one.
         existing = None if refresh else checker.open_job(fingerprint, started_by=started_by())
@@ -159,8 +159,8 @@ def start_file_job(plan_id: str) -> Response:
         plan = checker.plan(
             pending.numbers,
             refresh=refresh,
-            rows=pending.plan.rows,
-            invalid=pending.plan.invalid,
+            rows=pending.rows,
+            invalid=pending.invalid,
             user=started_by(),
         )
         balance = None

@@ -38,7 +38,13 @@ from pydantic import (
 from addin.engine.checker import Checker, NumberStatus
 from addin.engine.phones import normalize, validate_region
 from addin.web.coalescer import BELOW_MINIMUM, Lookup, LookupCoalescer
-from addin.web.engine_host import BalanceTooLowError, SettingsChangedError, desk_of, host_of
+from addin.web.engine_host import (
+    BalanceTooLowError,
+    Desk,
+    SettingsChangedError,
+    desk_of,
+    host_of,
+)
 from addin.web.excel_values import CellValue, RegionText
 from addin.web.held_lookups import HeldBatchChangedError, HeldBatchGoneError
 from addin.web.json_api import ApiError, NoBody, parse_body, reply
@@ -133,6 +139,7 @@ def lookups() -> Response:
         if e164 is not None and item.refresh
     }
     numbers = list(dict.fromkeys(e164 for e164, _ in normalized if e164 is not None))
+    _release_settled_elsewhere(desk, numbers)
     with host.checker() as checker:
         cached = checker.cached_answers(numbers)
         # Past the cache lifetime: shown as stale, bought again only on request.
@@ -248,6 +255,7 @@ def poll() -> Response:
     host = host_of(current_app)
     desk = desk_of(current_app)
     distinct = list(dict.fromkeys(parse_body(PollBody).numbers))
+    _release_settled_elsewhere(desk, distinct)
     answers: dict[str, dict[str, Any]] = {}
     with host.checker() as checker:
         cached = checker.cached_answers(distinct)
@@ -268,6 +276,28 @@ def poll() -> Response:
                 answers[number] = _poll_answer(number, lookup, statuses.get(number))
         desk.coalescer.add(lost)
     return reply(results=answers)
+
+
+def _release_settled_elsewhere(desk: Desk, numbers: list[str]) -> None:
+    """Forget numbers held here whose batch another instance confirmed or cancelled.
+
+    On the team server the held batch is in the store; a number this instance's
+    coalescer holds "unconfirmed" but the stored batch no longer holds was settled
+    through another instance: it is queued again (and joins what was started).
+    """
+    if not desk.shared:
+        return
+    unconfirmed = [n for n in numbers if _unconfirmed(desk.coalescer.lookup(n))]
+    if not unconfirmed:
+        return
+    batch = desk.held_lookups.current()
+    held = set(batch.numbers) if batch is not None else set()
+    desk.coalescer.release(n for n in unconfirmed if n not in held)
+
+
+def _unconfirmed(lookup: Lookup | None) -> bool:
+    """Return True for a number held for the user's confirmation."""
+    return lookup is not None and lookup.state == "unconfirmed"
 
 
 def _job_statuses(

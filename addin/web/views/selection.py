@@ -197,8 +197,8 @@ def confirm_plan(plan_id: str) -> Response:
         # Planned again: numbers answered or started meanwhile are not uploaded twice.
         plan = checker.plan(
             pending.numbers,
-            rows=pending.plan.rows,
-            invalid=pending.plan.invalid,
+            rows=pending.rows,
+            invalid=pending.invalid,
             user=started_by(),
         )
         job_id = checker.submit(

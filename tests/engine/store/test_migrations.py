@@ -236,7 +236,7 @@ def test_an_sqlite_store_at_0003_with_data_is_upgraded_to_0004(tmp_path: Path) -
     path = tmp_path / "fbcheck.sqlite3"
     now = store_at_0003(f"sqlite:///{path}", sqlite_file=True)
     store = Store(path, clock=lambda: now + 60)
-    assert store.schema_change == "upgraded from revision 0003 to revision 0004"
+    assert store.schema_change == f"upgraded from revision 0003 to revision {HEAD}"
     assert_upgraded_with_every_row(store, now)
     store.close()
     assert schema_differences(f"sqlite:///{path}") == []
@@ -246,7 +246,7 @@ def test_a_postgresql_store_at_0003_with_data_is_upgraded_to_0004(pg_url: str) -
     now = store_at_0003(pg_url, sqlite_file=False)
     with pytest.raises(StoreError, match="fbcheck db upgrade"):
         Store(pg_url)  # a server refuses the older schema
-    assert upgrade_postgres(pg_url) == "upgraded from revision 0003 to revision 0004"
+    assert upgrade_postgres(pg_url) == f"upgraded from revision 0003 to revision {HEAD}"
     store = Store(pg_url, clock=lambda: now + 60)
     assert_upgraded_with_every_row(store, now)
     store.close()

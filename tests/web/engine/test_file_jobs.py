@@ -10,7 +10,13 @@ import pytest
 from addin.engine.checker import input_fingerprint
 from addin.web.file_numbers import MAX_CHUNK_NUMBERS
 from tests.web.conftest import AddinClient
-from tests.web.engine_app import engine_app, number, ok, post, refused, wait_job
+from tests.web.engine_app import each_keeper, engine_app, number, ok, post, refused, wait_job
+
+
+@pytest.fixture(autouse=True, params=["memory", "store"])
+def keeper(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test twice: uploads, plans and held batches in memory, then in the store."""
+    return each_keeper(request, monkeypatch)
 
 
 def put(client: AddinClient, path: str, body: Any) -> Any:

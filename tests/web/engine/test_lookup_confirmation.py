@@ -23,7 +23,14 @@ from addin.web.engine_host import host_of
 from addin.web.security import CLIENT_HEADER
 from addin.web.serving import bind_backend
 from addin.web.views.lookups import AWAITING_CONFIRMATION_TEXT
-from tests.web.engine_app import engine_app, ledger, number, wait_for
+from tests.web.engine_app import each_keeper, engine_app, ledger, number, wait_for
+
+
+@pytest.fixture(autouse=True, params=["memory", "store"])
+def keeper(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test twice: uploads, plans and held batches in memory, then in the store."""
+    return each_keeper(request, monkeypatch)
+
 
 AWAITING = AWAITING_CONFIRMATION_TEXT
 

@@ -12,6 +12,7 @@ from tests.web.conftest import AddinClient
 from tests.web.engine_app import (
     FIRST,
     column_of,
+    each_keeper,
     engine_app,
     number,
     ok,
@@ -20,6 +21,13 @@ from tests.web.engine_app import (
     refused,
     wait_job,
 )
+
+
+@pytest.fixture(autouse=True, params=["memory", "store"])
+def keeper(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test twice: uploads, plans and held batches in memory, then in the store."""
+    return each_keeper(request, monkeypatch)
+
 
 CHECK = "/xlwings/check-selection"
 

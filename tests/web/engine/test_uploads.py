@@ -10,11 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
+from addin.web.engine_host import host_of
+from addin.web.stored_unfinished import StoredUploads
+from addin.web.team import users_store
 from addin.web.uploads import MAX_OPEN_UPLOADS
 from tests.web.conftest import AddinClient
 from tests.web.engine_app import (
     column_of,
+    each_keeper,
     engine_app,
     ledger,
     number,
@@ -23,6 +28,13 @@ from tests.web.engine_app import (
     refused,
     wait_job,
 )
+
+
+@pytest.fixture(autouse=True, params=["memory", "store"])
+def keeper(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test twice: uploads, plans and held batches in memory, then in the store."""
+    return each_keeper(request, monkeypatch)
+
 
 UPLOADS = "/xlwings/uploads"
 CHECK = "/xlwings/check-selection"
@@ -247,3 +259,12 @@ def test_malformed_upload_headers_are_refused(
     client: AddinClient, body: Any, code: str, words: str
 ) -> None:
     assert words in refused(post(client, UPLOADS, body), 400, code)["message"]
+
+
+def test_the_session_is_kept_where_the_keeper_says(app: Flask, keeper: str) -> None:
+    upload_id = open_upload(AddinClient(app), header(2, "A1:A2"))
+    in_store = users_store(app).open_uploads(owner="", kind="selection", oldest=0.0)
+    assert in_store == (1 if keeper == "store" else 0)
+    assert isinstance(host_of(app).uploads, StoredUploads) is (keeper == "store")
+    assert len(host_of(app).uploads) == 1
+    assert host_of(app).uploads.drop(upload_id)
