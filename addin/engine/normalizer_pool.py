@@ -21,6 +21,7 @@ is normalised in the caller and the pool carries on without processes.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import threading
 from collections.abc import Sequence
@@ -52,6 +53,25 @@ def server_workers(configured: int | None) -> int:
         return max(0, configured)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(0, min(MAX_WORKERS, (cores or 1) - 1))
+
+
+def exit_with_parent() -> None:
+    """In a worker: exit the moment the process that started it is gone (even SIGKILLed).
+
+    A pool worker waits on its call queue, whose pipe it holds both ends of (the queue
+    is sent to it whole), so a parent that dies without closing the pool never ends its
+    wait: a backend killed with SIGKILL would leave its workers running for good.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        """Wait for the parent's end, then leave at once (nothing of ours to flush)."""
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def warm_up() -> int:
@@ -93,7 +113,9 @@ class NormalizerPool(ClosedOnExit):
         if self.workers:
             try:
                 pool = ProcessPoolExecutor(
-                    max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                    max_workers=self.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=exit_with_parent,
                 )
                 warming = [pool.submit(warm_up) for _ in range(self.workers)]
             except (OSError, RuntimeError):

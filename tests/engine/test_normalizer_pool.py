@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -109,3 +111,47 @@ def test_warm_up_normalises_an_example_of_every_region() -> None:
         phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS
     )
     assert warm_up() > regions
+
+
+PARENT = """
+import sys
+from addin.engine.normalizer_pool import NormalizerPool
+pool = NormalizerPool(2, parallel_from=10)
+assert pool.wait_until_warm(120)
+print(" ".join(str(pid) for pid in pool._pool._processes), flush=True)  # type: ignore[union-attr]
+sys.stdin.read()  # until killed
+"""
+
+
+def test_the_workers_of_a_backend_killed_with_sigkill_exit_too() -> None:
+    # A backend killed with SIGKILL closes nothing; its warm workers must not outlive it.
+    with subprocess.Popen(
+        [sys.executable, "-c", PARENT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as parent:
+        try:
+            assert parent.stdout is not None
+            workers = [int(pid) for pid in parent.stdout.readline().split()]
+            assert len(workers) == 2, workers
+            assert all(alive(pid) for pid in workers)
+        finally:
+            parent.kill()
+            parent.wait(30)
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)  # do not leave them behind when the test fails
+    assert left == [], "workers outlived the backend killed with SIGKILL"
+
+
+def alive(pid: int) -> bool:
+    """Return True while process ``pid`` runs (a zombie or a reaped one is not running)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
