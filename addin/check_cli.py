@@ -662,7 +662,8 @@ def _write(
         written = write_output(output, IndexedRows(row_of, cells.rows), columns=written_columns)
         counts: Counter[str] = Counter()
         for index in range(len(cells)):
-            counts[str(answer_cells(index)[1])] += cells.count(index)
+            found = built.get(index) or answer_cells(index)
+            counts[str(found[1])] += cells.count(index)
         return written, counts, _preview(cells, preview)
     return _write_read_again(
         output, cells, table, answer_cells, keep_columns, written_columns, preview

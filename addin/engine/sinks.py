@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import math
 import os
 import re
@@ -44,6 +45,7 @@ import secrets
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,7 +225,8 @@ def write_output(
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         if suffix == ".csv" and isinstance(rows, IndexedRows):
-            written = _write_csv_indexed(temporary, columns, rows)
+            with _collector_paused():
+                written = _write_csv_indexed(temporary, columns, rows)
         elif suffix == ".csv":
             written = _write_csv(temporary, columns, rows)
         else:
@@ -234,6 +237,24 @@ def write_output(
         temporary.unlink(missing_ok=True)
         raise
     return written
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while the lines of an ``IndexedRows`` are built.
+
+    The rows and lines form no cycles, but each few hundred of them start a collection,
+    and the older ones walk every object the process holds (a million-row check holds
+    millions: its cells, answers and lines), so they cost more the larger the job.
+    Nothing is left uncollected: the collector runs again as before once writing ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def cell_text(value: object) -> str:
@@ -303,13 +324,14 @@ def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[objec
     return written
 
 
-def _csv_line(texts: Sequence[str]) -> str:
-    """Return one row as ``csv.writer`` writes it (excel dialect), after defusing its texts.
+def _csv_fields(texts: Sequence[str]) -> str:
+    """Return fields as ``csv.writer`` joins them (excel dialect), after defusing their texts.
 
     The excel dialect quotes a field that holds the delimiter, the quote or a line end,
     doubling its quotes, and nothing else (rows here have several fields, so its one
     special case, a row of a single empty field, never arises). Most rows hold no such
-    character: the joined line shows it at once.
+    character: the joined line shows it at once. Fields compose: the fields of a row's
+    first columns, a comma and those of the rest are the fields of the whole row.
     """
     first = _FORMULA_FIRST
     fields = [_defused(text) if text and text[0] in first else text for text in texts]
@@ -319,22 +341,66 @@ def _csv_line(texts: Sequence[str]) -> str:
             text if _CSV_SPECIAL.isdisjoint(text) else '"' + text.replace('"', '""') + '"'
             for text in fields
         )
-    return line + "\r\n"
+    return line
+
+
+def _plain_fields(texts: list[str]) -> str | None:
+    """Return the fields joined when none needs defusing or quoting (E.164 texts need neither).
+
+    None when some field does; ``_csv_fields`` then renders them.
+    """
+    first = _FORMULA_FIRST
+    for text in texts:
+        if text and text[0] in first:
+            rest = text[1:]
+            if not (text[0] in "+-" and rest.isdigit() and rest.isascii()):
+                return None
+    line = ",".join(texts)
+    if line.count(",") != len(texts) - 1 or '"' in line or "\r" in line or "\n" in line:
+        return None
+    return line
+
+
+def _csv_line(texts: Sequence[str]) -> str:
+    """Return one row as ``csv.writer`` writes it (see ``_csv_fields``), with its CRLF."""
+    return _csv_fields(texts) + "\r\n"
 
 
 def _write_csv_indexed(path: Path, columns: Sequence[str], rows: IndexedRows) -> int:
-    """Write an ``IndexedRows`` as ``_write_csv`` writes its rows, rendering each index once."""
+    """Write an ``IndexedRows`` as ``_write_csv`` writes its rows, rendering each index once.
+
+    The answer columns after ``e164`` (facebook, reason, source, checked_at) take few
+    values (a task's answers share their check time), so when they are all text each
+    distinct tail is rendered once and a row renders only its first columns.
+    """
     order = rows.order
     lines: list[str | None] = [None] * (max(order, default=-1) + 1)
+    tails: dict[tuple[object, ...], str] = {}
+    split = len(columns) - len(ANSWER_COLUMNS) + 1  # the first column after e164
+    width = len(columns)
+    row_of = rows.row_of
     written = 0
     with path.open("x", encoding="utf-8-sig", newline="") as handle:
         csv.writer(handle).writerow([_defused(name) for name in columns])
         for start in range(0, len(order), _CSV_BLOCK):
             block = order[start : start + _CSV_BLOCK]
             for number, index in enumerate(block, start + 1):
-                if lines[index] is None:
-                    lines[index] = _csv_line(_texts(number, rows.row_of(index), columns))
-            handle.write("".join([lines[index] or "" for index in block]))
+                if lines[index] is not None:
+                    continue
+                row = row_of(index)
+                if len(row) != width:
+                    _texts(number, row, columns)  # raises, naming the row
+                # Only all-text tails are kept, and text never equals another type: a hit
+                # is the same texts.
+                key = tuple(row[split:])
+                tail = tails.get(key)
+                if tail is None:
+                    tail = _csv_fields(_texts(number, row, columns)[split:])
+                    if all(type(value) is str for value in key):
+                        tails[key] = tail
+                head = [value if type(value) is str else cell_text(value) for value in row[:split]]
+                lines[index] = (_plain_fields(head) or _csv_fields(head)) + "," + tail + "\r\n"
+            handle.write("".join(map(lines.__getitem__, block)))  # type: ignore[arg-type]
             written += len(block)
     return written
 

@@ -433,6 +433,31 @@ def test_indexed_rows_write_the_same_bytes_as_the_rows(tmp_path: Path, name: str
         assert read_xlsx(indexed / name) == read_xlsx(plain / name)
 
 
+def test_indexed_rows_share_answer_tails_by_text_only(tmp_path: Path) -> None:
+    """Rows sharing their answer columns share one rendering; equal values of other types do not.
+
+    ``1``, ``1.0`` and ``True`` are equal in Python but render as ``1``, ``1`` and ``TRUE``.
+    """
+    distinct: list[list[object]] = [
+        ["a", "+1", "yes", "", "upstream", "2024-10-19T18:24:56Z"],
+        ["=b", "+2", "yes", "", "upstream", "2024-10-19T18:24:56Z"],
+        ["c", "+3", "1", "1", "1", "1"],
+        ["d", "+4", 1, 1.0, True, 1],
+        ["e", "+5", "1", "1", "1", "1"],
+        ["f", "+6", True, 1, 1.0, dt.datetime(2024, 10, 19, 18, 24, 56)],
+        ["g,h", "+7", "no", "x,y", "=z", "2024-10-19T18:24:56Z"],
+        ["i", "+8", "no", "x,y", "=z", "2024-10-19T18:24:56Z"],
+    ]
+    order = [0, 1, 2, 3, 4, 5, 6, 7, 3, 2, 5]
+    plain, indexed = tmp_path / "plain.csv", tmp_path / "indexed.csv"
+    write_output(plain, [distinct[index] for index in order])
+    write_output(indexed, IndexedRows(distinct.__getitem__, order))
+    assert indexed.read_bytes() == plain.read_bytes()
+    rows = read_csv(indexed)
+    assert rows[4][2:] == ["1", "1", "TRUE", "1"]
+    assert rows[6][2:] == ["TRUE", "1", "1", "2024-10-19T18:24:56Z"]
+
+
 def test_indexed_rows_of_the_wrong_width(tmp_path: Path) -> None:
     """A malformed distinct row is named by the first output row that uses it."""
     distinct: list[list[object]] = [ROWS[0], ["too", "short"]]
