@@ -159,9 +159,6 @@ class Database:
         self._noticed_at = -float("inf")
         #: Threads of this process inside a write transaction on this store.
         self._writers = 0
-        #: Held by the thread of this process whose write transaction runs (see
-        #: ``_sqlite_transaction``).
-        self._write_turn = threading.RLock()
         problem = problems.preflight(location)
         if problem is not None:
             raise StoreError(problem)
@@ -299,27 +296,7 @@ class Database:
 
     @contextmanager
     def _sqlite_transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run the block in one IMMEDIATE transaction of the SQLite file.
-
-        The threads of this process take turns on a lock first: SQLite lets a writer
-        that finds the file locked sleep and look again (up to 100 ms apart), so a
-        thread waiting for another's transaction (the runner's step threads storing
-        answers while the next upload waits to be recorded) lost up to that much
-        after each. Waited for up to the quiet wait (the lock timeout where waiting
-        is allowed); after it, SQLite's own wait and error decide as before.
-        """
-        patience = self._quiet_wait if getattr(self._local, "impatient", False) else None
-        turn = self._write_turn.acquire(timeout=self.lock_timeout if patience is None else patience)
-        try:
-            with self._sqlite_transaction_in_turn() as conn:
-                yield conn
-        finally:
-            if turn:
-                self._write_turn.release()
-
-    @contextmanager
-    def _sqlite_transaction_in_turn(self) -> Iterator[sqlite3.Connection]:
-        """Run the block in one IMMEDIATE transaction (this thread's turn taken, or waited)."""
+        """Run the block in one IMMEDIATE transaction of the SQLite file."""
         try:
             conn = self._connection()
             self._patiently(conn, lambda: conn.execute("BEGIN IMMEDIATE"))
