@@ -159,8 +159,20 @@ def test_two_workers_finish_a_job_and_a_killed_one_loses_nothing(
         with checker_for(env) as checker:
             assert not checker.runner.alive  # queue mode: this process does no vendor I/O
             job = checker.submit(checker.plan(values))
-            # Every upload done (none in flight), polls under way: kill one worker now.
+            # Every upload done (none in flight), polls under way: kill one worker now. The
+            # vendor counts a create as it answers and the worker stores its id a moment
+            # later; a kill between the two is a real uncertain upload (tested elsewhere),
+            # so wait for the store to hold all 12 ids with no upload in flight.
             wait_for(lambda: vendor.ledger()["tasks_created"] == 12, "12 uploads", 90)
+
+            def ids_stored() -> bool:
+                """Return True once every task's vendor id is stored and none is creating."""
+                tasks = checker.store.job_tasks(job)
+                return len(tasks) == 12 and all(
+                    t.task_id and t.state != TaskState.CREATING for t in tasks
+                )
+
+            wait_for(ids_stored, "the 12 task ids in the store", 30)
             workers[0].kill()
             workers[0].wait(10)
             progress = checker.wait(job, timeout=90 + TAKEOVER_BOUND)
