@@ -221,16 +221,8 @@ def _waiting_on_a_lock(url: str) -> bool:
     return bool(row and row[0])
 
 
-@pytest.mark.parametrize("step", ["claim", "renew", "release"])
-def test_a_lease_step_waits_for_the_realms_lock_so_it_never_deadlocks_with_a_task_end(
-    pg_store_url: str, step: str
-) -> None:
-    # Two queued tasks nobody leases. A transaction that holds the realm's claims lock (a
-    # plan, a task end, a cancel, an abandon) moves the second task, then the first: the
-    # order abandon_waiting takes (uncertain tasks, then paused ones), and cancel_job's
-    # (the job's tasks as the database lists them). A claim of the realm taking the task
-    # rows without that lock would hold the first and wait for the second: a deadlock.
-    store = Store(pg_store_url, lock_timeout=30)
+def two_queued_tasks(store: Store) -> tuple[str, int, int]:
+    """Store a job of two numbers in two queued tasks nobody leases; return it and their refs."""
     new = store.create_job(
         realm="r",
         cache_realm="c",
@@ -244,6 +236,20 @@ def test_a_lease_step_waits_for_the_realms_lock_so_it_never_deadlocks_with_a_tas
         hit_source="cache",
     )
     first, second = sorted(t.ref for t in store.job_tasks(new.job_id))
+    return new.job_id, first, second
+
+
+@pytest.mark.parametrize("step", ["claim", "renew", "release"])
+def test_a_lease_step_waits_for_the_realms_lock_so_it_never_deadlocks_with_a_task_end(
+    pg_store_url: str, step: str
+) -> None:
+    # Two queued tasks nobody leases. A transaction that holds the realm's claims lock (a
+    # plan, a task end, a cancel, an abandon) moves the second task, then the first: the
+    # order abandon_waiting takes (uncertain tasks, then paused ones), and cancel_job's
+    # (the job's tasks as the database lists them). A claim of the realm taking the task
+    # rows without that lock would hold the first and wait for the second: a deadlock.
+    store = Store(pg_store_url, lock_timeout=30)
+    job_id, first, second = two_queued_tasks(store)
     claimer = Store(pg_store_url, lock_timeout=30)
     claimed: list[list[int]] = []
     failed: list[BaseException] = []
@@ -289,7 +295,7 @@ def test_a_lease_step_waits_for_the_realms_lock_so_it_never_deadlocks_with_a_tas
     assert failed == [], [repr(exc.__cause__) for exc in failed]
     assert claimed == [{"claim": [first, second], "renew": [2], "release": []}[step]]
     reader = Store(pg_store_url)
-    holders = {t.lease_owner for t in reader.job_tasks(new.job_id)}
+    holders = {t.lease_owner for t in reader.job_tasks(job_id)}
     reader.close()
     assert holders == ({None} if step == "release" else {owner})
     store.close()
@@ -305,19 +311,7 @@ def test_a_deadlock_is_said_as_a_rolled_back_transaction_not_a_lost_connection(
     # Two transactions take two task rows in opposite orders (what the realm's lock
     # prevents in fbcheck's own steps): the server rolls one back, and says why.
     store = Store(pg_store_url, lock_timeout=30)
-    new = store.create_job(
-        realm="r",
-        cache_realm="c",
-        kind="test",
-        label="",
-        numbers=["+41790000001", "+41790000002"],
-        refresh=False,
-        max_age=3600.0,
-        chunk_size=1,
-        plan={},
-        hit_source="cache",
-    )
-    first, second = sorted(t.ref for t in store.job_tasks(new.job_id))
+    _, first, second = two_queued_tasks(store)
     other = Store(pg_store_url, lock_timeout=30)
     failed: list[BaseException] = []
     touch = "UPDATE tasks SET updated_at = updated_at WHERE ref = ?"

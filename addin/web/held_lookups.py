@@ -88,6 +88,12 @@ class HeldBook(Protocol):
         ...
 
 
+def joined_numbers(held: HeldBatch, numbers: list[str]) -> list[str] | None:
+    """Return the held batch's numbers with ``numbers`` joined; None when it holds them all."""
+    merged = list(dict.fromkeys([*held.numbers, *numbers]))
+    return None if len(merged) == len(held.numbers) else merged
+
+
 def new_batch_id() -> str:
     """Return an unguessable batch id."""
     return secrets.token_urlsafe(12)
@@ -123,8 +129,8 @@ class HeldLookups:
         with self._lock:
             held = self._batch
             if held is not None and held.generation == generation:
-                merged = list(dict.fromkeys([*held.numbers, *numbers]))
-                if len(merged) == len(held.numbers):
+                merged = joined_numbers(held, numbers)
+                if merged is None:
                     return None
                 self._batch = HeldBatch(
                     held.batch_id,

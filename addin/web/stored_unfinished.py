@@ -36,6 +36,7 @@ from addin.web.held_lookups import (
     HeldBatch,
     HeldBatchChangedError,
     HeldBatchGoneError,
+    joined_numbers,
     new_batch_id,
 )
 from addin.web.pending_plans import PLAN_TTL, PendingPlan
@@ -79,7 +80,24 @@ class Codec(Generic[H, C]):
     chunk_in: Callable[[Any], C]
 
 
-class StoredUploads(Generic[H, C, R]):
+class _StoredBook:
+    """One user's rows in the store ``store()`` opens, each living ``ttl`` seconds of ``clock``."""
+
+    def __init__(
+        self, store: Callable[[], Store], owner: str | None, ttl: float, clock: Callable[[], float]
+    ) -> None:
+        """Keep ``owner``'s (None: the local user's) rows."""
+        self._store = store
+        self.owner = owner or ""
+        self.ttl = ttl
+        self._clock = clock
+
+    def _oldest(self) -> float:
+        """Return the oldest time a row still alive may have been used."""
+        return self._clock() - self.ttl
+
+
+class StoredUploads(_StoredBook, Generic[H, C, R]):
     """One user's upload sessions of one ``kind`` in the store (an ``UploadBook``)."""
 
     def __init__(
@@ -96,19 +114,16 @@ class StoredUploads(Generic[H, C, R]):
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Keep ``owner``'s (None: the local user's) sessions in the store ``store()`` opens."""
-        self._store = store
-        self.owner = owner or ""
+        super().__init__(store, owner, ttl, clock)
         self.kind = kind
         self._assemble = assemble
         self._codec = codec
-        self.ttl = ttl
         self.max_open = max_open
         self.max_bytes = max_bytes
-        self._clock = clock
 
     def _where(self) -> dict[str, Any]:
         """Return the owner, kind and oldest time a session may have been used."""
-        return {"owner": self.owner, "kind": self.kind, "oldest": self._clock() - self.ttl}
+        return {"owner": self.owner, "kind": self.kind, "oldest": self._oldest()}
 
     def open(self, header: H, chunks: int) -> str:
         """Open a session for ``chunks`` chunks of ``header`` and return its id."""
@@ -230,7 +245,7 @@ def stored_file_uploads(
     )
 
 
-class StoredPlans:
+class StoredPlans(_StoredBook):
     """One user's plans awaiting confirmation, in the store (a ``PlanBook``)."""
 
     def __init__(
@@ -242,10 +257,7 @@ class StoredPlans:
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Keep ``owner``'s (None: the local user's) plans in the store ``store()`` opens."""
-        self._store = store
-        self.owner = owner or ""
-        self.ttl = ttl
-        self._clock = clock
+        super().__init__(store, owner, ttl, clock)
 
     def add(self, plan: Plan, *, numbers: list[str], label: str, generation: str) -> str:
         """Keep what submitting ``plan`` needs later and return its new id."""
@@ -270,9 +282,7 @@ class StoredPlans:
 
     def take(self, plan_id: str) -> PendingPlan | None:
         """Remove and return the plan, or None when unknown, taken already or expired."""
-        found = self._store().take_pending_plan(
-            plan_id, owner=self.owner, oldest=self._clock() - self.ttl
-        )
+        found = self._store().take_pending_plan(plan_id, owner=self.owner, oldest=self._oldest())
         if found is None:
             return None
         body = json.loads(found.body)
@@ -292,10 +302,10 @@ class StoredPlans:
 
     def __len__(self) -> int:
         """Return how many plans wait (expired ones excluded)."""
-        return self._store().pending_plans(owner=self.owner, oldest=self._clock() - self.ttl)
+        return self._store().pending_plans(owner=self.owner, oldest=self._oldest())
 
 
-class StoredHeldLookups:
+class StoredHeldLookups(_StoredBook):
     """One user's held ``=FBCHECK`` batch, in the store (a ``HeldBook``).
 
     Joining is optimistic: the batch is read, planned with the new numbers outside any
@@ -313,14 +323,11 @@ class StoredHeldLookups:
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Keep ``owner``'s (None: the local user's) batch in the store ``store()`` opens."""
-        self._store = store
-        self.owner = owner or ""
-        self.ttl = ttl
-        self._clock = clock
+        super().__init__(store, owner, ttl, clock)
 
     def current(self) -> HeldBatch | None:
         """Return the held batch, or None."""
-        found = self._store().held_batch(owner=self.owner, oldest=self._clock() - self.ttl)
+        found = self._store().held_batch(owner=self.owner, oldest=self._oldest())
         return None if found is None else _held(found)
 
     def hold_or_plan(
@@ -345,8 +352,8 @@ class StoredHeldLookups:
                 continue
             now = self._clock()
             if held is not None:
-                merged = list(dict.fromkeys([*held.numbers, *numbers]))
-                if len(merged) == len(held.numbers):
+                merged = joined_numbers(held, numbers)
+                if merged is None:
                     return None
                 if store.grow_batch(
                     owner=self.owner,
@@ -383,8 +390,7 @@ class StoredHeldLookups:
         (the batch stays held) when it has grown since.
         """
         found = self._store().take_batch(owner=self.owner, batch_id=batch_id, version=version)
-        expired = self._clock() - self.ttl
-        if found is None or (not isinstance(found, tuple) and found.touched < expired):
+        if found is None or (not isinstance(found, tuple) and found.touched < self._oldest()):
             raise HeldBatchGoneError(batch_id)
         if isinstance(found, tuple):
             raise HeldBatchChangedError(_held(found[1]))

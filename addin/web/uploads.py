@@ -43,7 +43,6 @@ from addin.web.xlwings_glue import (
 H = TypeVar("H")
 C = TypeVar("C")
 R = TypeVar("R")
-H_co = TypeVar("H_co", covariant=True)
 R_co = TypeVar("R_co", covariant=True)
 C_contra = TypeVar("C_contra", contravariant=True)
 

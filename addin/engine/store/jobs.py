@@ -58,6 +58,13 @@ class NewJob:
     paid_by_colleagues: int = 0
 
 
+#: A job's numbers that have their answer (a ``job_id`` parameter).
+_KNOWN_ANSWERS = (
+    "SELECT e164, answer, reason, source, checked_at FROM job_numbers"
+    " WHERE job_id = ? AND answer IS NOT NULL"
+)
+
+
 class JobTable(TaskTable):
     """The ``jobs`` and ``job_numbers`` tables (jobs wait on tasks, so this builds on them)."""
 
@@ -234,12 +241,7 @@ class JobTable(TaskTable):
 
     def job_answers(self, job_id: str) -> dict[str, Answer]:
         """Return the known answers of a job's numbers."""
-        rows = self.read(
-            "SELECT e164, answer, reason, source, checked_at FROM job_numbers"
-            " WHERE job_id = ? AND answer IS NOT NULL",
-            (job_id,),
-            tuples=True,
-        )
+        rows = self.read(_KNOWN_ANSWERS, (job_id,), tuples=True)
         return {
             e164: Answer(answer, reason, source, at) for e164, answer, reason, source, at in rows
         }
@@ -253,17 +255,17 @@ class JobTable(TaskTable):
         PostgreSQL too whatever the database's collation; one page reads one page.
         """
         collate = ' COLLATE "C"' if self.dialect == "postgresql" else ""
-        sql = (
-            "SELECT e164, answer, reason, source, checked_at FROM job_numbers"
-            " WHERE job_id = ? AND answer IS NOT NULL"
-        )
+        sql = _KNOWN_ANSWERS
         params: list[Any] = [job_id]
         if after is not None:
             sql += f" AND e164{collate} > ?"
             params.append(after)
         sql += f" ORDER BY e164{collate} LIMIT ?"
         params.append(limit)
-        return [(r[0], Answer(r[1], r[2], r[3], r[4])) for r in self.read(sql, params)]
+        rows = self.read(sql, params, tuples=True)
+        return [
+            (e164, Answer(answer, reason, source, at)) for e164, answer, reason, source, at in rows
+        ]
 
     def job_counts(self, job_id: str) -> dict[str, int]:
         """Return counts of a job's distinct numbers by answer (``pending`` for unknown)."""

@@ -135,16 +135,10 @@ class UnfinishedTable(Database):
     ) -> PutOutcome:
         """Keep chunk ``index`` (its text and digest) of an open session; say what happened."""
         with self.transaction() as db:
-            # Locks the session's row (PostgreSQL) for the rest of this transaction.
-            row = db.execute(
-                "UPDATE upload_sessions SET touched = ?"
-                " WHERE upload_id = ? AND owner = ? AND kind = ? AND touched >= ?"
-                " RETURNING expected, size",
-                (now, upload_id, owner, kind, oldest),
-            ).fetchone()
+            row = _touch_session(db, upload_id, owner, kind, now, oldest)
             if row is None:
                 return PutOutcome("unknown")
-            expected, used = int(row[0]), int(row[1])
+            expected, used = row
             if not 0 <= index < expected:
                 return PutOutcome("outside", expected=expected)
             known = db.execute(
@@ -176,15 +170,10 @@ class UnfinishedTable(Database):
         A session with chunks missing stays open (its idle time starts again).
         """
         with self.transaction() as db:
-            row = db.execute(
-                "UPDATE upload_sessions SET touched = ?"
-                " WHERE upload_id = ? AND owner = ? AND kind = ? AND touched >= ?"
-                " RETURNING expected",
-                (now, upload_id, owner, kind, oldest),
-            ).fetchone()
+            row = _touch_session(db, upload_id, owner, kind, now, oldest)
             if row is None:
                 return None
-            expected = int(row[0])
+            expected = row[0]
             have = {
                 int(r[0])
                 for r in db.execute(
@@ -344,18 +333,13 @@ class UnfinishedTable(Database):
         ``owner`` holds no batch of that id.
         """
         with self.transaction() as db:
-            if version is None:
-                row = db.execute(
-                    f"DELETE FROM held_batches WHERE owner = ? AND batch_id = ?"  # noqa: S608
-                    f" RETURNING {_BATCH_COLUMNS}",
-                    (owner, batch_id),
-                ).fetchone()
-            else:
-                row = db.execute(
-                    f"DELETE FROM held_batches WHERE owner = ? AND batch_id = ? AND version = ?"  # noqa: S608
-                    f" RETURNING {_BATCH_COLUMNS}",
-                    (owner, batch_id, version),
-                ).fetchone()
+            at_version = "" if version is None else " AND version = ?"
+            params = (owner, batch_id) if version is None else (owner, batch_id, version)
+            row = db.execute(
+                f"DELETE FROM held_batches WHERE owner = ? AND batch_id = ?{at_version}"  # noqa: S608
+                f" RETURNING {_BATCH_COLUMNS}",
+                params,
+            ).fetchone()
             if row is not None:
                 return _batch(row)
             now = db.execute(
@@ -373,6 +357,22 @@ class UnfinishedTable(Database):
                 (owner,),
             ).fetchone()
         return None if row is None else _batch(row)
+
+
+def _touch_session(
+    db: Connection, upload_id: str, owner: str, kind: str, now: float, oldest: float
+) -> tuple[int, int] | None:
+    """Mark an open session used now; return its chunks expected and bytes kept, or None.
+
+    Also locks the session's row (PostgreSQL) for the rest of the transaction.
+    """
+    row = db.execute(
+        "UPDATE upload_sessions SET touched = ?"
+        " WHERE upload_id = ? AND owner = ? AND kind = ? AND touched >= ?"
+        " RETURNING expected, size",
+        (now, upload_id, owner, kind, oldest),
+    ).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
 
 
 def _received(db: Connection, upload_id: str) -> int:
