@@ -335,6 +335,9 @@ class Account:
     status_polls: int = 0
     downloads: int = 0
     numbers_uploaded: int = 0
+    #: Create requests whose file was read whole, counted before the vendor works on it
+    #: (``GET /_mock/received``; not in the ledger, whose shape stays as documented).
+    uploads_received: int = 0
     #: Reads of ``/v1/balance`` (free here: the vendor does not say whether it bills them).
     balance_reads: int = 0
     entries: list[LedgerEntry] = field(default_factory=list)
@@ -412,6 +415,23 @@ class Emulator:
             self._account(key)
             assert key is not None  # _account raised otherwise
             self._refuse_over_active_limit(key, self._clock.now_ns())
+
+    def note_upload_received(self, key: str | None) -> None:
+        """Count a create request whose file was read whole (an admin counter, not billed)."""
+        with self._lock:
+            account = self._accounts.get(key or "")
+            if account is not None:
+                account.uploads_received += 1
+
+    def received(self) -> dict[str, Any]:
+        """Return, per key, how many create requests' files the vendor has read whole."""
+        with self._lock:
+            return {
+                "keys": {
+                    key: {"uploads_received": account.uploads_received}
+                    for key, account in self._accounts.items()
+                }
+            }
 
     def take_refusing_create_fault(self) -> CreateFault:
         """Return the create fault that refuses this create request (nothing created), if due.

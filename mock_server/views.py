@@ -275,6 +275,7 @@ def create_task() -> Response:
     model.admit_upload(key)
     user_id = parse_form(CreateForm, error=InvalidUserId).user_id
     upload = read_upload()
+    model.note_upload_received(key)
     settings = model.settings
     # The vendor works on the upload before the task exists: a client that gives up
     # (or is killed) in this window cannot know whether the task will be created.
@@ -344,6 +345,7 @@ def create_task_v1() -> Response:
         raise TooFewNumbers(
             f"the file holds {rows:,} rows; a {task_type} task holds {low:,} to {high:,} rows"
         )
+    model.note_upload_received(key)
     wait_real_seconds(settings.create_latency_ms / 1000)
     creation = model.create_task(key, "", upload, dialect=V1)
     return answer_creation(creation, settings.hold_seconds, dialect=V1)
@@ -402,6 +404,12 @@ def clock_advance() -> Response:
 def ledger() -> Response:
     """Return the billing ledger of every key."""
     return jsonify(emulator().ledger())
+
+
+@admin.get("/received")
+def received() -> Response:
+    """Return, per key, the create requests whose file was read whole (before any wait)."""
+    return jsonify(emulator().received())
 
 
 @admin.get("/tasks")

@@ -64,6 +64,11 @@ class Vendor:
         body = requests.get(self.url + "/_mock/ledger", timeout=5).json()
         return body["keys"][key]  # type: ignore[no-any-return]
 
+    def received(self, key: str = KEY) -> int:
+        """Return how many create requests' files the vendor has read whole for ``key``."""
+        body = requests.get(self.url + "/_mock/received", timeout=5).json()
+        return body["keys"][key]["uploads_received"]  # type: ignore[no-any-return]
+
     def tasks(self) -> list[dict[str, Any]]:
         """Return every task the vendor created, with its uploaded numbers."""
         body = requests.get(self.url + "/_mock/tasks?numbers=1", timeout=5).json()
@@ -85,6 +90,13 @@ class Vendor:
         while self.ledger()["tasks_created"] < count:
             assert time.monotonic() < deadline, f"the vendor did not create {count} task(s)"
             time.sleep(0.05)
+
+    def wait_received(self, count: int, timeout: float = 60.0) -> None:
+        """Wait until the vendor has read ``count`` create requests' files whole."""
+        deadline = time.monotonic() + timeout
+        while self.received() < count:
+            assert time.monotonic() < deadline, f"the vendor did not receive {count} upload(s)"
+            time.sleep(0.02)
 
 
 def start_vendor(**config: Any) -> tuple[Flask, BackgroundServer]:
@@ -735,6 +747,9 @@ def test_kill_inside_an_upload_is_reported_and_not_resent(tmp_path: Path, vendor
     try:
         run.wait_for("estimated cost")
         wait_for_upload_in_flight(tmp_path / "data", run.proc)
+        # Killed once the vendor holds the whole file: it goes on to create (and bill) the
+        # task. A kill before the body is sent is a different case (nothing is created).
+        vendor.wait_received(1)
         assert vendor.ledger()["tasks_created"] == 0
     finally:
         run.kill()

@@ -213,6 +213,7 @@ ROUTES: dict[tuple[str, str, str], Route] = {
         ("/_mock/clock/advance",), bodies=({"seconds": 1},), undo=_reset_emulator
     ),
     (EMULATOR, "/_mock/ledger", "GET"): Route(("/_mock/ledger",)),
+    (EMULATOR, "/_mock/received", "GET"): Route(("/_mock/received",)),
     (EMULATOR, "/_mock/tasks", "GET"): Route(("/_mock/tasks",), queries=({"numbers": "1"},)),
     (EMULATOR, "/_mock/reset", "POST"): Route(("/_mock/reset",), bodies=({},)),
     (EMULATOR, "/_mock/config", "GET"): Route(("/_mock/config",)),

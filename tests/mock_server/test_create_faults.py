@@ -344,3 +344,33 @@ def test_a_faulted_create_spends_balance_like_any_other(emulators: Emulators):
     assert vendor.create(numbers(1)).status_code == 504
     task_id = vendor.tasks()[0]["task_id"]
     assert vendor.status(task_id).status_code == 402
+
+
+def test_an_upload_is_counted_received_before_the_vendor_works_on_it():
+    seen: list[int] = []
+    app = create_app(
+        {
+            **FROZEN,
+            "MOCK_CREATE_LATENCY_MS": 500.0,
+            "MOCK_SLEEP": lambda _: seen.append(received()),
+        }
+    )
+    client = app.test_client()
+
+    def received() -> int:
+        body = client.get("/_mock/received").get_json()
+        return int(body["keys"]["demo"]["uploads_received"])
+
+    assert received() == 0
+    created = client.post(
+        "/fb/api/simple/tasks",
+        data={"file": (io.BytesIO(b"+41791000000\n"), "input.txt")},
+        headers={"X-API-Key": "demo"},
+    )
+    assert created.status_code == 200
+    # Counted during the vendor's working wait, before the task existed.
+    assert seen == [1]
+    # A request without a file is not counted: the vendor never held one.
+    assert client.post("/fb/api/simple/tasks", headers={"X-API-Key": "demo"}).status_code == 400
+    assert received() == 1
+    assert "uploads_received" not in client.get("/_mock/ledger").get_json()["keys"]["demo"]
