@@ -525,7 +525,7 @@ def _start_slow_upload(
     env = env_for(tmp_path, vendor)
     run = Running(tmp_path, env, "check", str(source), "-o", str(tmp_path / "out.csv"))
     run.wait_for("estimated cost")
-    time.sleep(2.0)  # the runner sends the upload at once; 12 s of it are left
+    vendor.wait_received(1)  # the vendor holds the file; 14 s of its work are left
     assert vendor.ledger()["tasks_created"] == 0
     return run, env
 
@@ -684,7 +684,7 @@ def test_full_disk_during_the_create_exits_8_and_the_rerun_pays_nothing(
         run = Running(tmp_path, env, *args)
         try:
             run.wait_for("estimated cost")
-            time.sleep(0.5)
+            vendor.wait_received(1)  # the upload is with the vendor: 3 s until it answers
             filler = _fill(mountpoint)
             code = run.finish()
         finally:
