@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -213,6 +213,27 @@ class LookupCoalescer:
                 # Queued too: the batch may be confirmed before the worker records it held.
                 if known is QUEUED or known is UNCONFIRMED:
                     self._known[number] = outcome
+
+    def adopt(self, outcomes: Mapping[str, Lookup]) -> None:
+        """Take what another team server instance settled for these numbers.
+
+        Replaces what this coalescer knows of a number unless it is submitted here
+        (its job is followed): unknown, queued (the batch that takes it leaves it
+        alone), held for confirmation, declined or failed.
+        """
+        with self._lock:
+            for number, outcome in outcomes.items():
+                known = self._known.get(number)
+                if known is None or known.state != "submitted":
+                    self._known[number] = outcome
+
+    def forget(self, numbers: Iterable[str]) -> None:
+        """Forget declined or failed numbers (asked again through another instance)."""
+        with self._lock:
+            for number in numbers:
+                known = self._known.get(number)
+                if known is not None and known.state in ("declined", "failed"):
+                    del self._known[number]
 
     def release(self, numbers: Iterable[str]) -> list[str]:
         """Forget the numbers of ``numbers`` held for confirmation here; return them.

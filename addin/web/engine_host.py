@@ -16,6 +16,7 @@ app is garbage-collected or the interpreter exits.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 import weakref
@@ -31,6 +32,7 @@ from addin.engine.connection import key_fingerprint
 from addin.engine.normalizer_pool import NormalizerPool
 from addin.engine.planning import Plan
 from addin.engine.store import Store
+from addin.engine.store.database import StoreError
 from addin.vendor import open_checker
 from addin.web.coalescer import (
     DEFAULT_MAX_WAIT,
@@ -50,7 +52,7 @@ from addin.web.flask_config import (
     START_RUNNER_KEY,
     UNFINISHED_IN_STORE_KEY,
 )
-from addin.web.held_lookups import HeldBatch, HeldBook, HeldLookups
+from addin.web.held_lookups import ASKED_AGAIN, HeldBatch, HeldBook, HeldLookups
 from addin.web.pending_plans import PendingPlans, PlanBook
 from addin.web.runtime_settings import RuntimeSettings
 from addin.web.stored_unfinished import (
@@ -72,6 +74,8 @@ LOOKUPS_CANCELLED_REASON = (
     "not checked: the look-up was cancelled in the task pane, nothing was billed;"
     " enter the formula again to ask again"
 )
+
+log = logging.getLogger(__name__)
 
 
 class SettingsChangedError(RuntimeError):
@@ -126,6 +130,36 @@ class Desk:
             self.held_lookups = StoredHeldLookups(store, owner=user)
             self.uploads = stored_selection_uploads(store, user)
             self.file_uploads = stored_file_uploads(store, user)
+
+    def settle(self, numbers: tuple[str, ...], outcome: Lookup) -> None:
+        """Record what became of a held batch's numbers, here and for the other instances.
+
+        The cells of those numbers poll whichever instance answers (the team server's
+        load balancer); the stored outcome tells an instance that held the batch, or
+        never heard of it, not to queue the numbers again. Failing to store it is
+        logged, not raised: the batch is settled already, and an instance that does
+        not learn of it queues the numbers again (planned again: nothing is uploaded
+        twice, at worst the pane asks once more).
+        """
+        self.coalescer.settle(numbers, outcome)
+        try:
+            self.held_lookups.record_outcome(numbers, outcome)
+        except StoreError as exc:
+            log.warning("could not record the outcome of %d look-ups: %s", len(numbers), exc)
+
+    def settled_elsewhere(self, numbers: list[str]) -> list[str]:
+        """Take what other instances settled of ``numbers``; return the rest still to submit."""
+        if not self.shared or not numbers:
+            return numbers
+        outcomes = {
+            number: outcome
+            for number, outcome in self.held_lookups.outcomes(numbers).items()
+            if outcome.state != ASKED_AGAIN
+        }
+        if not outcomes:
+            return numbers
+        self.coalescer.adopt(outcomes)
+        return [n for n in numbers if n not in outcomes]
 
     def forget(self) -> None:
         """Drop what a new API key voids: queued look-ups, plans, the held batch."""
@@ -315,6 +349,11 @@ class EngineHost:
         task are held back (the coalescer keeps them for the next batch, or the user
         drops them in the pane); the cached or joined rest is still submitted.
         """
+        # Settled through another instance meanwhile (queued here by a poll of a cell
+        # this instance never heard of): their outcome stands, they are not asked again.
+        numbers = desk.settled_elsewhere(numbers)
+        if not numbers:
+            return Submission(None)
         with self.checker() as checker:
             user = desk.user
             plan = desk.held_lookups.hold_or_plan(
@@ -347,7 +386,7 @@ class EngineHost:
         desk = desk or self.desk(None)
         batch = desk.held_lookups.take(batch_id, version)
         if batch.generation != self.generation:
-            desk.coalescer.settle(batch.numbers, Lookup("declined", reason=DEMO_SWITCH_REASON))
+            desk.settle(batch.numbers, Lookup("declined", reason=DEMO_SWITCH_REASON))
             raise SettingsChangedError(batch_id)
         try:
             with self.checker() as checker:
@@ -356,21 +395,19 @@ class EngineHost:
                 _refuse_unpayable(checker, plan)
                 job_id = _submit_lookup_plan(checker, plan, desk.user)
         except BalanceTooLowError as exc:
-            desk.coalescer.settle(batch.numbers, Lookup("declined", reason=str(exc)))
+            desk.settle(batch.numbers, Lookup("declined", reason=str(exc)))
             raise
         except Exception as exc:
-            desk.coalescer.settle(
-                batch.numbers, Lookup("failed", reason=f"could not start the check: {exc}")
-            )
+            desk.settle(batch.numbers, Lookup("failed", reason=f"could not start the check: {exc}"))
             raise
-        desk.coalescer.settle(batch.numbers, Lookup("submitted", job_id=job_id))
+        desk.settle(batch.numbers, Lookup("submitted", job_id=job_id))
         return job_id, plan
 
     def cancel_lookups(self, batch_id: str, desk: Desk | None = None) -> HeldBatch:
         """Drop the held batch the user declined (nothing billed); raise ``HeldBatchGoneError``."""
         desk = desk or self.desk(None)
         batch = desk.held_lookups.take(batch_id)
-        desk.coalescer.settle(batch.numbers, Lookup("declined", reason=LOOKUPS_CANCELLED_REASON))
+        desk.settle(batch.numbers, Lookup("declined", reason=LOOKUPS_CANCELLED_REASON))
         return batch
 
     def close(self) -> None:

@@ -11,19 +11,21 @@ user saw, so nothing more is billed than the estimate shown.
 :class:`HeldLookups` keeps it in memory (the local backend: a restarted backend
 forgets the batch and the cells, still polling, queue their numbers again). The
 team server keeps each user's batch in the store (``addin.web.stored_unfinished``):
-held by the instance whose coalescer cut it, confirmed through any other. Both are
-a :class:`HeldBook`.
+held by the instance whose coalescer cut it, confirmed through any other, with what
+became of each of its numbers (submitted, declined, failed) for the cells that ask
+the other instances. Both are a :class:`HeldBook`.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from addin.engine.planning import Plan
+from addin.web.coalescer import Lookup
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,27 @@ class HeldBook(Protocol):
     def clear(self) -> HeldBatch | None:
         """Drop the held batch (the vendor realm changed) and return it."""
         ...
+
+    def record_outcome(self, numbers: Iterable[str], outcome: Lookup) -> None:
+        """Remember what became of a taken batch's numbers (submitted, declined, failed)."""
+        ...
+
+    def outcomes(self, numbers: Iterable[str]) -> dict[str, Lookup]:
+        """Return the remembered outcome of each of ``numbers`` that has one.
+
+        An outcome in state :data:`ASKED_AGAIN` says that a cell asked for the number
+        again since: what an instance remembers of its batch no longer holds.
+        """
+        ...
+
+    def forget_outcomes(self, numbers: Iterable[str]) -> None:
+        """Mark the outcomes of ``numbers`` :data:`ASKED_AGAIN` (a cell asked anew)."""
+        ...
+
+
+#: The stored outcome of a number a cell asked for again after its batch was settled
+#: (``forget_outcomes``): the outcome no longer holds, on any instance.
+ASKED_AGAIN = "asked"
 
 
 def joined_numbers(held: HeldBatch, numbers: list[str]) -> list[str] | None:
@@ -168,3 +191,16 @@ class HeldLookups:
         with self._lock:
             held, self._batch = self._batch, None
             return held
+
+    # One backend, one coalescer: the coalescer that settled a batch is the only one
+    # its cells ask, and it keeps the outcome itself (``LookupCoalescer.settle``).
+
+    def record_outcome(self, numbers: Iterable[str], outcome: Lookup) -> None:
+        """Nothing to share: the local coalescer keeps the outcome."""
+
+    def outcomes(self, numbers: Iterable[str]) -> dict[str, Lookup]:
+        """Return nothing: no other coalescer can have settled these numbers."""
+        return {}
+
+    def forget_outcomes(self, numbers: Iterable[str]) -> None:
+        """Nothing to forget (see :meth:`record_outcome`)."""

@@ -24,13 +24,14 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from addin.engine.planning import Plan
 from addin.engine.store import Store
-from addin.engine.store.unfinished import IncompleteUpload
+from addin.engine.store.unfinished import IncompleteUpload, SettledLookup
+from addin.web.coalescer import Lookup
 from addin.web.file_numbers import FileHeader, FileNumbers, assemble_numbers
 from addin.web.held_lookups import (
     HeldBatch,
@@ -400,6 +401,33 @@ class StoredHeldLookups(_StoredBook):
         """Drop the held batch and return it."""
         found = self._store().clear_held_batch(owner=self.owner)
         return None if found is None else _held(found)
+
+    def record_outcome(self, numbers: Iterable[str], outcome: Lookup) -> None:
+        """Store what became of a taken batch's numbers, for every instance's cells."""
+        now = self._clock()
+        self._store().settle_lookups(
+            owner=self.owner,
+            numbers=list(numbers),
+            outcome=SettledLookup(outcome.state, outcome.job_id, outcome.reason),
+            now=now,
+            oldest=now - self.ttl,
+        )
+
+    def outcomes(self, numbers: Iterable[str]) -> dict[str, Lookup]:
+        """Return the stored outcome of each of ``numbers`` that has one (within the TTL)."""
+        found = self._store().settled_lookups(
+            owner=self.owner, numbers=list(numbers), oldest=self._oldest()
+        )
+        return {
+            number: Lookup(settled.state, job_id=settled.job_id, reason=settled.reason)
+            for number, settled in found.items()
+        }
+
+    def forget_outcomes(self, numbers: Iterable[str]) -> None:
+        """Mark the stored outcomes of ``numbers`` asked again (a cell asked for them anew)."""
+        self._store().ask_settled_lookups_again(
+            owner=self.owner, numbers=list(numbers), now=self._clock()
+        )
 
 
 def _held(found: Any) -> HeldBatch:

@@ -285,3 +285,27 @@ def test_a_held_batch_is_unconfirmed_until_settled() -> None:
     finally:
         release.set()
         queue.close()
+
+
+def test_another_instances_outcome_is_adopted_unless_submitted_here_and_forgotten_when_asked() -> (
+    None
+):
+    queue = LookupCoalescer(lambda numbers: None, quiet=30.0, max_wait=60.0)
+    try:
+        queue.add(["+41798000001", "+41798000002"])  # queued, not cut for 30 s
+        declined = Lookup("declined", reason="cancelled in the task pane")
+        queue.adopt({"+41798000001": declined, "+41798000009": declined})
+        assert queue.lookup("+41798000001") == declined  # queued here, settled elsewhere
+        assert queue.lookup("+41798000009") == declined  # never heard of here
+        assert queue.lookup("+41798000002") is not None
+        queue.settle(["+41798000002"], Lookup("submitted", job_id="job-1"))
+        queue.adopt({"+41798000002": declined})
+        # Submitted here: its job is followed, whatever another instance says later.
+        assert queue.lookup("+41798000002") == Lookup("submitted", job_id="job-1")
+        # Asked again through another instance: the declined ones are forgotten only.
+        queue.forget(["+41798000001", "+41798000002", "+41798000009"])
+        assert queue.lookup("+41798000001") is None
+        assert queue.lookup("+41798000009") is None
+        assert queue.lookup("+41798000002") == Lookup("submitted", job_id="job-1")
+    finally:
+        queue.close()

@@ -7,10 +7,11 @@ PostgreSQL database, one ``fbcheck worker``, the vendor emulator. A client sends
 requests to A and B in turn, as a round-robin load balancer without session affinity
 does: the pane's chunked selection (opened on one, chunks on both, checked on one,
 confirmed on the other), a held ``=FBCHECK`` batch confirmed through the instance that
-did not hold it, and ``fbcheck check --server`` through a round-robin TLS relay,
-with A killed (SIGKILL) after it received some of the file's chunks. Each number is
-uploaded to the vendor once (the emulator's ledger); another user neither takes nor
-sees alice's upload, plan or batch.
+did not hold it (and one cancelled so, which stays cancelled on both), and
+``fbcheck check --server`` through a round-robin TLS relay, with A killed (SIGKILL)
+after it received some of the file's chunks. Each number is uploaded to the vendor
+once (the emulator's ledger); another user neither takes nor sees alice's upload,
+plan or batch.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import http.client
 import itertools
 import ssl
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing, suppress
@@ -221,6 +223,54 @@ def test_a_held_lookup_batch_is_confirmed_through_the_instance_that_did_not_hold
     wait_for(all_done, "every cell answered", 90)
     assert {r["answer"] for r in answers.values()} <= {"yes", "no", "ban"}
     assert uploads(vendor) == Counter(numbers)
+
+
+def test_a_held_lookup_batch_cancelled_through_the_other_instance_stays_cancelled_on_both(
+    queue_url: str,
+    vendor: Emulator,
+    team: Callable[..., tuple[Instance, Instance]],
+    workers: list[Any],
+) -> None:
+    alice = alice_token(queue_url)
+    a, b = team("queue", FBCHECK_CONFIRM_ABOVE=CONFIRM_ABOVE)
+    numbers = swiss(40, start=8500)
+    items = {"items": [{"value": n} for n in numbers]}
+    a.call("POST", "/api/lookups", alice, json=items)
+    poll = {"numbers": numbers}
+
+    def held_on(instance: Instance) -> dict[str, Any] | None:
+        batch: dict[str, Any] | None = instance.call("GET", "/api/lookups/held", alice)["held"]
+        return batch
+
+    def awaiting_on(instance: Instance) -> bool:
+        results = instance.call("POST", "/api/lookups/poll", alice, json=poll)["results"]
+        return {r["progress"] for r in results.values()} == {"awaiting confirmation"}
+
+    wait_for(lambda: held_on(b) is not None, "the batch A held to show on B", 30)
+    wait_for(lambda: awaiting_on(a), "A's cells to await the confirmation", 30)
+    batch = held_on(b)
+    assert batch is not None
+    cancelled = b.call("POST", f"/api/lookups/held/{batch['batch_id']}/cancel", alice)
+    assert cancelled["cancelled"] == 40
+    # The cells poll A and B in turn for longer than a batch takes to be cut and held:
+    # A (which held the batch) and B (which cancelled it) both say it was cancelled, and
+    # no batch is held again for the user to be asked twice.
+    call = RoundRobin(a, b)
+    for _ in range(12):
+        results = call("POST", "/api/lookups/poll", alice, json=poll)["results"]
+        assert {r["status"] for r in results.values()} == {"error"}, results
+        assert all("cancelled in the task pane" in r["reason"] for r in results.values())
+        assert held_on(a) is None
+        assert held_on(b) is None
+        time.sleep(0.5)
+    assert vendor.ledger().get("tasks_created", 0) == 0
+    # Asked anew through A (the formula entered again): held again, and B, which
+    # remembers the cancellation itself, learns from the store that it no longer holds.
+    again = a.call("POST", "/api/lookups", alice, json=items)
+    assert {r["status"] for r in again["results"]} == {"pending"}
+    wait_for(lambda: (held_on(b) or batch)["batch_id"] != batch["batch_id"], "a new batch", 30)
+    wait_for(lambda: awaiting_on(b), "B's cells to await the new confirmation", 30)
+    assert vendor.ledger().get("tasks_created", 0) == 0
 
 
 # -- the command line through a round-robin load balancer ---------------------------------

@@ -21,8 +21,10 @@ import pytest
 from addin.engine.planning import Plan
 from addin.engine.store import Store
 from addin.web.answer_columns import SPILL
+from addin.web.coalescer import Lookup
 from addin.web.file_numbers import FileHeader, FileNumbers, assemble_numbers
 from addin.web.held_lookups import (
+    ASKED_AGAIN,
     HeldBatchChangedError,
     HeldBatchGoneError,
     HeldBook,
@@ -485,3 +487,40 @@ def test_expired_rows_are_deleted(stored: Keepers) -> None:
     assert rows() == [1, 0, 1, 1]
     assert store.read("SELECT owner FROM upload_sessions")[0][0] == "bob"
     assert store.read("SELECT owner FROM held_batches")[0][0] == "bob"
+
+
+# -- what became of held numbers, for the instances that did not settle them -------------
+
+
+def test_an_outcome_is_kept_per_user_replaced_asked_again_and_expires(stored: Keepers) -> None:
+    keepers = stored
+    alice, bob = keepers.held("alice"), keepers.held("bob")
+    numbers = [f"+4179800100{i}" for i in range(5)]
+    # 1,000 at once: more than SQLite's bound parameters per statement.
+    many = [f"+417981{i:05d}" for i in range(1_000)]
+    assert alice.outcomes(numbers) == {}
+    alice.record_outcome(numbers[:3], Lookup("declined", reason="cancelled in the pane"))
+    alice.record_outcome(many, Lookup("submitted", job_id="job-1"))
+    found = alice.outcomes([*numbers, *many])
+    assert set(found) == {*numbers[:3], *many}
+    assert found[numbers[0]] == Lookup("declined", reason="cancelled in the pane")
+    assert found[many[-1]] == Lookup("submitted", job_id="job-1")
+    assert bob.outcomes(numbers) == {}  # nobody sees another person's outcomes
+    # A later settlement of the same number replaces the earlier one.
+    keepers.now += 10
+    alice.record_outcome(numbers[:1], Lookup("submitted", job_id="job-2"))
+    assert alice.outcomes(numbers[:1]) == {numbers[0]: Lookup("submitted", job_id="job-2")}
+    # Asked again: only numbers that have an outcome are marked, and only alice's.
+    bob.record_outcome(numbers[:1], Lookup("declined", reason="bob's"))
+    alice.forget_outcomes([*numbers, *many])
+    again = alice.outcomes([*numbers, *many])
+    assert set(again) == {*numbers[:3], *many}
+    assert {o.state for o in again.values()} == {ASKED_AGAIN}
+    assert bob.outcomes(numbers[:1]) == {numbers[0]: Lookup("declined", reason="bob's")}
+    # Past the held batches' time to live they are gone, and the next record deletes them.
+    keepers.now += 2 * 3600
+    assert alice.outcomes(numbers) == {}
+    bob.record_outcome(numbers[4:], Lookup("failed", reason="x"))
+    assert keepers.store is not None
+    rows = keepers.store().read("SELECT owner, e164 FROM settled_lookups")
+    assert [tuple(r) for r in rows] == [("bob", numbers[4])]

@@ -8,7 +8,7 @@ the chain of ``migrations/versions``.
 from __future__ import annotations
 
 #: Every revision id, oldest first.
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006")
 #: The revision of the schema this fbcheck writes.
 HEAD = REVISIONS[-1]
 #: The baseline: the schema of the SQLite stores at ``PRAGMA user_version`` 3.

@@ -254,6 +254,27 @@ def define_unfinished(metadata: sa.MetaData) -> None:
     )
 
 
+def define_settled_lookups(metadata: sa.MetaData) -> None:
+    """Add revision 0006 to ``metadata``: what became of each held ``=FBCHECK`` number.
+
+    ``state`` is ``submitted`` (in ``job_id``), ``declined`` or ``failed`` (``reason``
+    says why), recorded by the instance that settled the held batch, so the other
+    instances' cells show the same outcome instead of queueing the number again.
+    Rows older than the held batches' time to live are deleted.
+    """
+    sa.Table(
+        "settled_lookups",
+        metadata,
+        sa.Column("owner", sa.Text, primary_key=True),
+        sa.Column("e164", sa.Text, primary_key=True),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("job_id", sa.Text),
+        sa.Column("reason", sa.Text),
+        sa.Column("settled", TIMESTAMP, nullable=False),
+        sa.Index("settled_lookups_settled", "settled"),
+    )
+
+
 #: The schema at the newest revision.
 metadata = sa.MetaData()
 define_tables(metadata)
@@ -261,3 +282,4 @@ define_pace_history(metadata)
 define_people(metadata)
 define_paid_by(metadata)
 define_unfinished(metadata)
+define_settled_lookups(metadata)

@@ -16,10 +16,11 @@ their time to live are deleted by the next request that opens or adds one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from addin.engine.store.database import Connection, Database
+from addin.engine.store.database import Connection, Database, chunks, is_postgres
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,15 @@ class StoredPlan:
 
 
 @dataclass(frozen=True)
+class SettledLookup:
+    """What became of one held ``=FBCHECK`` number: ``submitted``, ``declined`` or ``failed``."""
+
+    state: str
+    job_id: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class StoredBatch:
     """A held look-up batch, as stored (numbers and plan as JSON texts)."""
 
@@ -72,7 +82,8 @@ _BATCH_COLUMNS = "batch_id, generation, version, numbers, plan, touched"
 
 
 class UnfinishedTable(Database):
-    """The tables ``upload_sessions``, ``upload_chunks``, ``pending_plans``, ``held_batches``."""
+    """The tables ``upload_sessions``, ``upload_chunks``, ``pending_plans``, ``held_batches``
+    and ``settled_lookups``."""
 
     # -- upload sessions ----------------------------------------------------------------
 
@@ -357,6 +368,82 @@ class UnfinishedTable(Database):
                 (owner,),
             ).fetchone()
         return None if row is None else _batch(row)
+
+    # -- what became of held numbers (settled_lookups) -----------------------------------
+
+    def settle_lookups(
+        self,
+        *,
+        owner: str,
+        numbers: Sequence[str],
+        outcome: SettledLookup,
+        now: float,
+        oldest: float,
+    ) -> None:
+        """Record ``outcome`` for ``numbers`` of ``owner`` (a newer outcome replaces one)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM settled_lookups WHERE settled < ?", (oldest,))
+            db.executemany(
+                "INSERT INTO settled_lookups (owner, e164, state, job_id, reason, settled)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (owner, e164) DO UPDATE SET"
+                " state = excluded.state, job_id = excluded.job_id,"
+                " reason = excluded.reason, settled = excluded.settled",
+                [
+                    (owner, number, outcome.state, outcome.job_id, outcome.reason, now)
+                    for number in dict.fromkeys(numbers)
+                ],
+            )
+
+    def settled_lookups(
+        self, *, owner: str, numbers: Sequence[str], oldest: float
+    ) -> dict[str, SettledLookup]:
+        """Return the recorded outcome of each of ``numbers`` that has one since ``oldest``."""
+        found: dict[str, SettledLookup] = {}
+        if self._pg is not None:
+            groups: Iterable[Sequence[str]] = [list(numbers)] if numbers else []
+        else:
+            groups = chunks(list(numbers), 900)
+        for group in groups:
+            if self._pg is not None:
+                sql = (
+                    "SELECT s.e164, s.state, s.job_id, s.reason"
+                    " FROM unnest(?::text[]) AS v(e164) JOIN settled_lookups s"
+                    " ON s.owner = ? AND s.e164 = v.e164 AND s.settled >= ?"
+                )
+                params: tuple[Any, ...] = (list(group), owner, oldest)
+            else:
+                marks = ",".join("?" * len(group))
+                sql = (
+                    "SELECT e164, state, job_id, reason FROM settled_lookups"  # noqa: S608
+                    f" WHERE owner = ? AND settled >= ? AND e164 IN ({marks})"
+                )
+                params = (owner, oldest, *group)
+            for e164, state, job_id, reason in self.read(sql, params):
+                found[str(e164)] = SettledLookup(str(state), job_id, reason)
+        return found
+
+    def ask_settled_lookups_again(self, *, owner: str, numbers: Sequence[str], now: float) -> None:
+        """Mark the recorded outcomes of ``numbers`` as ``asked`` (a cell asked again).
+
+        Only numbers that have an outcome are touched: asking for a number never
+        settled writes nothing.
+        """
+        if not numbers:
+            return
+        update = "UPDATE settled_lookups SET state = 'asked', job_id = NULL, reason = NULL,"
+        with self.transaction() as db:
+            if is_postgres(db):
+                db.execute(
+                    f"{update} settled = ? WHERE owner = ? AND e164 = ANY(?::text[])",
+                    (now, owner, list(numbers)),
+                )
+                return
+            for group in chunks(list(numbers), 900):
+                marks = ",".join("?" * len(group))
+                db.execute(
+                    f"{update} settled = ? WHERE owner = ? AND e164 IN ({marks})",
+                    (now, owner, *group),
+                )
 
 
 def _touch_session(

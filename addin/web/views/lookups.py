@@ -46,7 +46,7 @@ from addin.web.engine_host import (
     host_of,
 )
 from addin.web.excel_values import CellValue, RegionText
-from addin.web.held_lookups import HeldBatchChangedError, HeldBatchGoneError
+from addin.web.held_lookups import ASKED_AGAIN, HeldBatchChangedError, HeldBatchGoneError
 from addin.web.json_api import ApiError, NoBody, parse_body, reply
 
 bp = Blueprint("lookups", __name__, url_prefix="/api/lookups")
@@ -155,9 +155,13 @@ def lookups() -> Response:
         }
         waiting = [n for n in numbers if n not in cached and n not in stale and n not in failed]
         statuses = _job_statuses(checker, desk.coalescer, waiting)
-        desk.coalescer.add(
+        asked = [
             n for n in waiting if not _still_checking(desk.coalescer.lookup(n), statuses.get(n))
-        )
+        ]
+        if desk.shared and asked:
+            # Asked anew: an outcome another instance recorded for them no longer holds.
+            desk.held_lookups.forget_outcomes(asked)
+        desk.coalescer.add(asked)
     results = []
     for e164, reason in normalized:
         if e164 is None:
@@ -255,10 +259,10 @@ def poll() -> Response:
     host = host_of(current_app)
     desk = desk_of(current_app)
     distinct = list(dict.fromkeys(parse_body(PollBody).numbers))
-    _release_settled_elsewhere(desk, distinct)
     answers: dict[str, dict[str, Any]] = {}
     with host.checker() as checker:
         cached = checker.cached_answers(distinct)
+        _learn_settled_elsewhere(desk, [n for n in distinct if n not in cached])
         statuses = _job_statuses(checker, desk.coalescer, [n for n in distinct if n not in cached])
         lost: list[str] = []
         for number in distinct:
@@ -293,6 +297,34 @@ def _release_settled_elsewhere(desk: Desk, numbers: list[str]) -> None:
     batch = desk.held_lookups.current()
     held = set(batch.numbers) if batch is not None else set()
     desk.coalescer.release(n for n in unconfirmed if n not in held)
+
+
+def _learn_settled_elsewhere(desk: Desk, numbers: list[str]) -> None:
+    """Bring what this instance knows of polled numbers up to what the store says.
+
+    The team server's cells poll whichever instance answers. A number unknown here,
+    or held here for a batch that is gone, or declined or failed here, may have been
+    settled (or asked for again) through another instance: its stored outcome is
+    taken (``Desk.settle`` records it), so a cancelled batch stays cancelled on every
+    instance and a confirmed one is followed in its job rather than queued again. A
+    number declined here but asked for again since is forgotten (the poll queues it).
+    Unconfirmed numbers without an outcome are released as before.
+    """
+    if not desk.shared or not numbers:
+        return
+    coalescer = desk.coalescer
+    looked = {n: coalescer.lookup(n) for n in numbers}
+    asked = [
+        n
+        for n, lookup in looked.items()
+        if lookup is None or lookup.state in ("unconfirmed", "declined", "failed")
+    ]
+    if not asked:
+        return
+    outcomes = desk.held_lookups.outcomes(asked)
+    coalescer.adopt({n: o for n, o in outcomes.items() if o.state != ASKED_AGAIN})
+    coalescer.forget(n for n, o in outcomes.items() if o.state == ASKED_AGAIN)
+    _release_settled_elsewhere(desk, [n for n in asked if n not in outcomes])
 
 
 def _unconfirmed(lookup: Lookup | None) -> bool:

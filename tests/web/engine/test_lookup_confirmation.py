@@ -8,6 +8,7 @@ of being bought again, unless the cell asks for a refresh.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -193,6 +194,38 @@ def test_a_cancelled_batch_bills_nothing_and_says_so(
         assert ledger(live.app)["billed_total"] == 0
         gone = live.call("POST", f"/api/lookups/held/{held['batch_id']}/cancel")
         assert gone.status_code == 404
+
+
+def test_a_batch_cancelled_while_another_instance_queues_its_numbers_is_not_held_again(
+    tmp_path: Path, certificate: ServerCertificate, keeper: str
+) -> None:
+    """Two backends on one store, as two team server instances (the store keeper only).
+
+    B hears of the numbers from a cell's poll (unknown there: queued) while A holds
+    their batch; the batch is cancelled through A before B's queue is cut. B's batch
+    then finds the cancellation in the store and holds nothing for a second word.
+    """
+    if keeper != "store":
+        pytest.skip("one backend in memory has no other instance to share a batch with")
+    with (
+        live_backend(tmp_path, certificate, confirm_above=1) as a,
+        live_backend(tmp_path, certificate, confirm_above=1, quiet=1.5) as b,
+    ):
+        numbers = [number(i) for i in range(3)]
+        a.lookups(*numbers)
+        a.poll_until(numbers, awaiting)
+        held = b.held()
+        assert held is not None
+        queued = b.poll(*numbers)  # a cell's poll reaches B: queued there
+        assert {r["status"] for r in queued.values()} == {"pending"}
+        a.ok("POST", f"/api/lookups/held/{held['batch_id']}/cancel")
+        time.sleep(3.0)  # B's queue is cut 1.5 s after the poll
+        assert (a.held(), b.held()) == (None, None)
+        for live in (a, b):
+            results = live.poll(*numbers)
+            assert {r["status"] for r in results.values()} == {"error"}
+            assert all("cancelled in the task pane" in r["reason"] for r in results.values())
+        assert ledger(a.app)["billed_total"] == ledger(b.app)["billed_total"] == 0
 
 
 def test_a_batch_within_the_threshold_is_checked_at_once(
