@@ -35,6 +35,7 @@ from addin.web.flask_config import (
     LOOKUP_QUIET_KEY,
     PORT_KEY,
     SETTINGS_KEY,
+    UNFINISHED_IN_STORE_KEY,
 )
 from addin.web.security import CLIENT_HEADER
 from mock_server import create_app as create_emulator
@@ -277,11 +278,18 @@ def emulator_app() -> Flask:
     return create_emulator({"MOCK_PROFILE": "instant", "MOCK_SLEEP": _no_wait})
 
 
-@pytest.fixture(scope="module")
-def backend_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    """The backend app in demo mode on the instant emulator (closed after the module)."""
+@pytest.fixture(scope="module", params=["memory", "store"])
+def backend_app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Flask]:
+    """The backend app in demo mode on the instant emulator (closed after the module).
+
+    Twice: uploads, plans and held batches in memory (the local backend), then in the
+    store (as the team server keeps them), so hostile bodies reach both keepers.
+    """
     app = create_app(
         {
+            UNFINISHED_IN_STORE_KEY: request.param == "store",
             SETTINGS_KEY: fast_settings(
                 tmp_path_factory.mktemp("bodies"), api_url="http://127.0.0.1:9"
             ),

@@ -29,6 +29,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     StrictBool,
     StrictInt,
     StringConstraints,
@@ -108,7 +109,8 @@ class ConfirmBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: StrictInt
+    #: A batch starts at version 1; the store keeps it as a 32-bit integer.
+    version: StrictInt = Field(ge=1, le=2**31 - 1)
 
 
 #: The reason of a number whose last task the vendor failed (billed): refresh to buy again.

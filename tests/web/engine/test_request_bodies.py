@@ -71,6 +71,17 @@ def _selection(**changes: Any) -> dict[str, Any]:
             "force is not accepted here; accepted: nothing (send no body, or {})",
         ),
         ("/api/plans/nope/confirm", [], "the body must be a JSON object"),
+        # Beyond the store's 32-bit column (a 500 of the team server's store once).
+        (
+            "/api/lookups/held/nope/confirm",
+            {"version": 2**63},
+            "version: input should be less than or equal to 2147483647",
+        ),
+        (
+            "/api/lookups/held/nope/confirm",
+            {"version": 0},
+            "version: input should be greater than or equal to 1",
+        ),
     ],
 )
 def test_a_wrong_field_is_a_400_naming_it(
