@@ -342,6 +342,9 @@ def test_a_deadlock_is_said_as_a_rolled_back_transaction_not_a_lost_connection(
         failed.append(exc)
     thread.join(30)
     store.close()
+    # A store's connections are per thread: opening ``other`` (its revision check) took
+    # one in this thread, which the thread's close() does not reach.
+    other.close()
     assert len(failed) == 1, failed
     text = str(failed[0])
     assert isinstance(failed[0], StoreError), repr(failed[0])
