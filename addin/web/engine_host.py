@@ -103,6 +103,7 @@ class Desk:
     def __init__(self, host: EngineHost, user: str | None) -> None:
         """Make an empty desk for ``user`` whose look-ups ``host`` submits."""
         self.user = user
+        self._host = host
         coalescing: dict[str, Any] = dict(host._coalescing)
         self.coalescer = LookupCoalescer(
             functools.partial(host._submit_lookups, self),
@@ -131,7 +132,7 @@ class Desk:
             self.uploads = stored_selection_uploads(store, user)
             self.file_uploads = stored_file_uploads(store, user)
 
-    def settle(self, numbers: tuple[str, ...], outcome: Lookup) -> None:
+    def settle(self, batch: HeldBatch, outcome: Lookup) -> None:
         """Record what became of a held batch's numbers, here and for the other instances.
 
         The cells of those numbers poll whichever instance answers (the team server's
@@ -141,11 +142,15 @@ class Desk:
         not learn of it queues the numbers again (planned again: nothing is uploaded
         twice, at worst the pane asks once more).
         """
-        self.coalescer.settle(numbers, outcome)
+        self.coalescer.settle(batch.numbers, outcome)
         try:
-            self.held_lookups.record_outcome(numbers, outcome)
+            self.held_lookups.record_outcome(batch.numbers, outcome, generation=batch.generation)
         except StoreError as exc:
-            log.warning("could not record the outcome of %d look-ups: %s", len(numbers), exc)
+            log.warning("could not record the outcome of %d look-ups: %s", len(batch.numbers), exc)
+
+    def outcomes(self, numbers: list[str]) -> dict[str, Lookup]:
+        """Return what was settled of ``numbers`` under the vendor key in force."""
+        return self.held_lookups.outcomes(numbers, generation=self._host.generation)
 
     def settled_elsewhere(self, numbers: list[str]) -> list[str]:
         """Take what other instances settled of ``numbers``; return the rest still to submit."""
@@ -153,7 +158,7 @@ class Desk:
             return numbers
         outcomes = {
             number: outcome
-            for number, outcome in self.held_lookups.outcomes(numbers).items()
+            for number, outcome in self.outcomes(numbers).items()
             if outcome.state != ASKED_AGAIN
         }
         if not outcomes:
@@ -386,7 +391,7 @@ class EngineHost:
         desk = desk or self.desk(None)
         batch = desk.held_lookups.take(batch_id, version)
         if batch.generation != self.generation:
-            desk.settle(batch.numbers, Lookup("declined", reason=DEMO_SWITCH_REASON))
+            desk.settle(batch, Lookup("declined", reason=DEMO_SWITCH_REASON))
             raise SettingsChangedError(batch_id)
         try:
             with self.checker() as checker:
@@ -395,19 +400,19 @@ class EngineHost:
                 _refuse_unpayable(checker, plan)
                 job_id = _submit_lookup_plan(checker, plan, desk.user)
         except BalanceTooLowError as exc:
-            desk.settle(batch.numbers, Lookup("declined", reason=str(exc)))
+            desk.settle(batch, Lookup("declined", reason=str(exc)))
             raise
         except Exception as exc:
-            desk.settle(batch.numbers, Lookup("failed", reason=f"could not start the check: {exc}"))
+            desk.settle(batch, Lookup("failed", reason=f"could not start the check: {exc}"))
             raise
-        desk.settle(batch.numbers, Lookup("submitted", job_id=job_id))
+        desk.settle(batch, Lookup("submitted", job_id=job_id))
         return job_id, plan
 
     def cancel_lookups(self, batch_id: str, desk: Desk | None = None) -> HeldBatch:
         """Drop the held batch the user declined (nothing billed); raise ``HeldBatchGoneError``."""
         desk = desk or self.desk(None)
         batch = desk.held_lookups.take(batch_id)
-        desk.settle(batch.numbers, Lookup("declined", reason=LOOKUPS_CANCELLED_REASON))
+        desk.settle(batch, Lookup("declined", reason=LOOKUPS_CANCELLED_REASON))
         return batch
 
     def close(self) -> None:

@@ -89,11 +89,15 @@ class HeldBook(Protocol):
         """Drop the held batch (the vendor realm changed) and return it."""
         ...
 
-    def record_outcome(self, numbers: Iterable[str], outcome: Lookup) -> None:
-        """Remember what became of a taken batch's numbers (submitted, declined, failed)."""
+    def record_outcome(self, numbers: Iterable[str], outcome: Lookup, *, generation: str) -> None:
+        """Remember what became of a taken batch's numbers (submitted, declined, failed).
+
+        ``generation``: the batch's; only asked for in the same one (a changed key
+        voids it).
+        """
         ...
 
-    def outcomes(self, numbers: Iterable[str]) -> dict[str, Lookup]:
+    def outcomes(self, numbers: Iterable[str], *, generation: str) -> dict[str, Lookup]:
         """Return the remembered outcome of each of ``numbers`` that has one.
 
         An outcome in state :data:`ASKED_AGAIN` says that a cell asked for the number
@@ -195,10 +199,10 @@ class HeldLookups:
     # One backend, one coalescer: the coalescer that settled a batch is the only one
     # its cells ask, and it keeps the outcome itself (``LookupCoalescer.settle``).
 
-    def record_outcome(self, numbers: Iterable[str], outcome: Lookup) -> None:
+    def record_outcome(self, numbers: Iterable[str], outcome: Lookup, *, generation: str) -> None:
         """Nothing to share: the local coalescer keeps the outcome."""
 
-    def outcomes(self, numbers: Iterable[str]) -> dict[str, Lookup]:
+    def outcomes(self, numbers: Iterable[str], *, generation: str) -> dict[str, Lookup]:
         """Return nothing: no other coalescer can have settled these numbers."""
         return {}
 

@@ -402,21 +402,22 @@ class StoredHeldLookups(_StoredBook):
         found = self._store().clear_held_batch(owner=self.owner)
         return None if found is None else _held(found)
 
-    def record_outcome(self, numbers: Iterable[str], outcome: Lookup) -> None:
+    def record_outcome(self, numbers: Iterable[str], outcome: Lookup, *, generation: str) -> None:
         """Store what became of a taken batch's numbers, for every instance's cells."""
         now = self._clock()
         self._store().settle_lookups(
             owner=self.owner,
             numbers=list(numbers),
             outcome=SettledLookup(outcome.state, outcome.job_id, outcome.reason),
+            generation=generation,
             now=now,
             oldest=now - self.ttl,
         )
 
-    def outcomes(self, numbers: Iterable[str]) -> dict[str, Lookup]:
-        """Return the stored outcome of each of ``numbers`` that has one (within the TTL)."""
+    def outcomes(self, numbers: Iterable[str], *, generation: str) -> dict[str, Lookup]:
+        """Return the stored outcome of each of ``numbers`` in ``generation`` (within the TTL)."""
         found = self._store().settled_lookups(
-            owner=self.owner, numbers=list(numbers), oldest=self._oldest()
+            owner=self.owner, numbers=list(numbers), generation=generation, oldest=self._oldest()
         )
         return {
             number: Lookup(settled.state, job_id=settled.job_id, reason=settled.reason)

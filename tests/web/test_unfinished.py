@@ -498,29 +498,37 @@ def test_an_outcome_is_kept_per_user_replaced_asked_again_and_expires(stored: Ke
     numbers = [f"+4179800100{i}" for i in range(5)]
     # 1,000 at once: more than SQLite's bound parameters per statement.
     many = [f"+417981{i:05d}" for i in range(1_000)]
-    assert alice.outcomes(numbers) == {}
-    alice.record_outcome(numbers[:3], Lookup("declined", reason="cancelled in the pane"))
-    alice.record_outcome(many, Lookup("submitted", job_id="job-1"))
-    found = alice.outcomes([*numbers, *many])
+    assert alice.outcomes(numbers, generation="g") == {}
+    alice.record_outcome(
+        numbers[:3], Lookup("declined", reason="cancelled in the pane"), generation="g"
+    )
+    alice.record_outcome(many, Lookup("submitted", job_id="job-1"), generation="g")
+    found = alice.outcomes([*numbers, *many], generation="g")
     assert set(found) == {*numbers[:3], *many}
     assert found[numbers[0]] == Lookup("declined", reason="cancelled in the pane")
     assert found[many[-1]] == Lookup("submitted", job_id="job-1")
-    assert bob.outcomes(numbers) == {}  # nobody sees another person's outcomes
+    assert bob.outcomes(numbers, generation="g") == {}  # nobody sees another person's outcomes
+    # Another vendor key (generation) voids them, as it voids the batch.
+    assert alice.outcomes(numbers, generation="other key") == {}
     # A later settlement of the same number replaces the earlier one.
     keepers.now += 10
-    alice.record_outcome(numbers[:1], Lookup("submitted", job_id="job-2"))
-    assert alice.outcomes(numbers[:1]) == {numbers[0]: Lookup("submitted", job_id="job-2")}
+    alice.record_outcome(numbers[:1], Lookup("submitted", job_id="job-2"), generation="g")
+    assert alice.outcomes(numbers[:1], generation="g") == {
+        numbers[0]: Lookup("submitted", job_id="job-2")
+    }
     # Asked again: only numbers that have an outcome are marked, and only alice's.
-    bob.record_outcome(numbers[:1], Lookup("declined", reason="bob's"))
+    bob.record_outcome(numbers[:1], Lookup("declined", reason="bob's"), generation="g")
     alice.forget_outcomes([*numbers, *many])
-    again = alice.outcomes([*numbers, *many])
+    again = alice.outcomes([*numbers, *many], generation="g")
     assert set(again) == {*numbers[:3], *many}
     assert {o.state for o in again.values()} == {ASKED_AGAIN}
-    assert bob.outcomes(numbers[:1]) == {numbers[0]: Lookup("declined", reason="bob's")}
+    assert bob.outcomes(numbers[:1], generation="g") == {
+        numbers[0]: Lookup("declined", reason="bob's")
+    }
     # Past the held batches' time to live they are gone, and the next record deletes them.
     keepers.now += 2 * 3600
-    assert alice.outcomes(numbers) == {}
-    bob.record_outcome(numbers[4:], Lookup("failed", reason="x"))
+    assert alice.outcomes(numbers, generation="g") == {}
+    bob.record_outcome(numbers[4:], Lookup("failed", reason="x"), generation="g")
     assert keepers.store is not None
     rows = keepers.store().read("SELECT owner, e164 FROM settled_lookups")
     assert [tuple(r) for r in rows] == [("bob", numbers[4])]

@@ -259,7 +259,9 @@ def define_settled_lookups(metadata: sa.MetaData) -> None:
 
     ``state`` is ``submitted`` (in ``job_id``), ``declined`` or ``failed`` (``reason``
     says why), recorded by the instance that settled the held batch, so the other
-    instances' cells show the same outcome instead of queueing the number again.
+    instances' cells show the same outcome instead of queueing the number again;
+    ``asked`` once a cell asked for it anew. ``generation`` is the batch's (a changed
+    vendor key voids the outcome, as it voids the batch).
     Rows older than the held batches' time to live are deleted.
     """
     sa.Table(
@@ -267,6 +269,7 @@ def define_settled_lookups(metadata: sa.MetaData) -> None:
         metadata,
         sa.Column("owner", sa.Text, primary_key=True),
         sa.Column("e164", sa.Text, primary_key=True),
+        sa.Column("generation", sa.Text, nullable=False),
         sa.Column("state", sa.Text, nullable=False),
         sa.Column("job_id", sa.Text),
         sa.Column("reason", sa.Text),

@@ -377,6 +377,7 @@ class UnfinishedTable(Database):
         owner: str,
         numbers: Sequence[str],
         outcome: SettledLookup,
+        generation: str,
         now: float,
         oldest: float,
     ) -> None:
@@ -384,20 +385,21 @@ class UnfinishedTable(Database):
         with self.transaction() as db:
             db.execute("DELETE FROM settled_lookups WHERE settled < ?", (oldest,))
             db.executemany(
-                "INSERT INTO settled_lookups (owner, e164, state, job_id, reason, settled)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (owner, e164) DO UPDATE SET"
-                " state = excluded.state, job_id = excluded.job_id,"
-                " reason = excluded.reason, settled = excluded.settled",
+                "INSERT INTO settled_lookups"
+                " (owner, e164, generation, state, job_id, reason, settled)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner, e164) DO UPDATE SET"
+                " generation = excluded.generation, state = excluded.state,"
+                " job_id = excluded.job_id, reason = excluded.reason, settled = excluded.settled",
                 [
-                    (owner, number, outcome.state, outcome.job_id, outcome.reason, now)
-                    for number in dict.fromkeys(numbers)
+                    (owner, n, generation, outcome.state, outcome.job_id, outcome.reason, now)
+                    for n in dict.fromkeys(numbers)
                 ],
             )
 
     def settled_lookups(
-        self, *, owner: str, numbers: Sequence[str], oldest: float
+        self, *, owner: str, numbers: Sequence[str], generation: str, oldest: float
     ) -> dict[str, SettledLookup]:
-        """Return the recorded outcome of each of ``numbers`` that has one since ``oldest``."""
+        """Return the outcome of each of ``numbers`` recorded since ``oldest`` in ``generation``."""
         found: dict[str, SettledLookup] = {}
         if self._pg is not None:
             groups: Iterable[Sequence[str]] = [list(numbers)] if numbers else []
@@ -408,16 +410,17 @@ class UnfinishedTable(Database):
                 sql = (
                     "SELECT s.e164, s.state, s.job_id, s.reason"
                     " FROM unnest(?::text[]) AS v(e164) JOIN settled_lookups s"
-                    " ON s.owner = ? AND s.e164 = v.e164 AND s.settled >= ?"
+                    " ON s.owner = ? AND s.e164 = v.e164 AND s.settled >= ? AND s.generation = ?"
                 )
-                params: tuple[Any, ...] = (list(group), owner, oldest)
+                params: tuple[Any, ...] = (list(group), owner, oldest, generation)
             else:
                 marks = ",".join("?" * len(group))
                 sql = (
                     "SELECT e164, state, job_id, reason FROM settled_lookups"  # noqa: S608
-                    f" WHERE owner = ? AND settled >= ? AND e164 IN ({marks})"
+                    " WHERE owner = ? AND settled >= ? AND generation = ?"
+                    f" AND e164 IN ({marks})"
                 )
-                params = (owner, oldest, *group)
+                params = (owner, oldest, generation, *group)
             for e164, state, job_id, reason in self.read(sql, params):
                 found[str(e164)] = SettledLookup(str(state), job_id, reason)
         return found

@@ -323,7 +323,7 @@ def _learn_settled_elsewhere(desk: Desk, numbers: list[str]) -> None:
     ]
     if not asked:
         return
-    outcomes = desk.held_lookups.outcomes(asked)
+    outcomes = desk.outcomes(asked)
     coalescer.adopt({n: o for n, o in outcomes.items() if o.state != ASKED_AGAIN})
     coalescer.forget(n for n, o in outcomes.items() if o.state == ASKED_AGAIN)
     _release_settled_elsewhere(desk, [n for n in asked if n not in outcomes])

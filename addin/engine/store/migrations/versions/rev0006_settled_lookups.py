@@ -29,6 +29,7 @@ def upgrade() -> None:
         "settled_lookups",
         sa.Column("owner", sa.Text, primary_key=True),
         sa.Column("e164", sa.Text, primary_key=True),
+        sa.Column("generation", sa.Text, nullable=False),
         sa.Column("state", sa.Text, nullable=False),
         sa.Column("job_id", sa.Text),
         sa.Column("reason", sa.Text),
