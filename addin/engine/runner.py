@@ -80,6 +80,25 @@ def _running(tracked: TrackedTask) -> bool:
     return tracked.record.state == TaskState.RUNNING
 
 
+def _upload_in_flight(tasks: list[TrackedTask]) -> bool:
+    """Return True when one of ``tasks`` is being uploaded (a step of a queued task)."""
+    return any(t.busy and t.record.state == TaskState.QUEUED for t in tasks)
+
+
+def _running_or_uploading(tasks: list[TrackedTask]) -> int:
+    """Return how many of ``tasks`` run upstream or are being uploaded."""
+    return sum(
+        1
+        for t in tasks
+        if t.record.state == TaskState.RUNNING or (t.busy and t.record.state == TaskState.QUEUED)
+    )
+
+
+def _uploads_held_back(tasks: list[TrackedTask], max_concurrent: int) -> bool:
+    """Return True when no queued task of ``tasks`` may start its upload now."""
+    return _upload_in_flight(tasks) or _running_or_uploading(tasks) >= max_concurrent
+
+
 class _StepPool:
     """A few threads that run steps of different tasks; each closes its store connection."""
 
@@ -289,8 +308,18 @@ class Runner:
         at all, only a new job (a wake) can bring work.
         """
         with self._lock:
-            due = [t.due for t in self._tasks.values() if not t.busy]
-            busy = any(t.busy for t in self._tasks.values())
+            tasks = list(self._tasks.values())
+            # A queued task behind an upload in flight or a full set of running tasks is
+            # not due: the end of the step that holds it back wakes the runner. Counting
+            # it would have the runner claim its tasks again and again meanwhile, each
+            # claim a write transaction taken from the steps that store answers.
+            held_back = _uploads_held_back(tasks, self.settings.max_concurrent_tasks)
+            due = [
+                t.due
+                for t in tasks
+                if not t.busy and not (held_back and t.record.state == TaskState.QUEUED)
+            ]
+            busy = any(t.busy for t in tasks)
         if due:
             return min(SYNC_SECONDS, max(0.0, min(due) - self.clock()))
         if busy:
@@ -350,13 +379,8 @@ class Runner:
         """Upload queued tasks (one at a time) while fewer than the allowed number run."""
         with self._lock:
             tracked_tasks = sorted(self._tasks.values(), key=lambda t: t.record.ref)
-            running = sum(
-                1
-                for t in tracked_tasks
-                if t.record.state == TaskState.RUNNING
-                or (t.busy and t.record.state == TaskState.QUEUED)
-            )
-            uploading = any(t.busy and t.record.state == TaskState.QUEUED for t in tracked_tasks)
+            running = _running_or_uploading(tracked_tasks)
+            uploading = _upload_in_flight(tracked_tasks)
         now = self.clock()
         for tracked in tracked_tasks:
             if running >= self.settings.max_concurrent_tasks or self._stop.is_set() or uploading:

@@ -894,6 +894,41 @@ def test_an_idle_runner_sleeps_until_woken(rig: Rig) -> None:
     assert runner._next_delay() == runner_module.SYNC_SECONDS
 
 
+def test_a_queued_task_behind_an_upload_in_flight_is_not_due(rig: Rig) -> None:
+    runner = rig.runner
+    job = rig.submit(N1, N2, chunk_size=1)
+    runner._sync()
+    first, second = rig.store.job_tasks(job)
+    assert runner._next_delay() == 0.0  # both queued, nothing in flight: upload now
+    runner._tasks[first.ref].busy = True  # its upload is in flight (a step thread's)
+    # The second waits for the end of that upload, which wakes the runner: until then
+    # it sleeps (looking at the store again after the sync period), not claim after claim.
+    assert runner._next_delay() == runner_module.SYNC_SECONDS
+    runner._tasks[first.ref].busy = False
+    assert runner._next_delay() == 0.0
+    assert second.state == S.QUEUED
+
+
+def test_a_queued_task_beyond_the_running_limit_waits_for_the_polls(rig: Rig) -> None:
+    runner = rig.new_runner(max_concurrent_tasks=1)
+    job = rig.submit(N1, N2, chunk_size=1, owner=runner.owner)
+    rig.vendor.creates.append(status("t1"))
+    rig.step(runner)
+    assert [t.state for t in rig.store.job_tasks(job)] == [S.RUNNING, S.QUEUED]
+    delay = runner._next_delay()
+    # Due next: the running task's poll (in 30 s; the store looked at again before), not
+    # the queued task that may not start yet.
+    assert delay == runner_module.SYNC_SECONDS
+    rig.vendor.polls.append(status("t1", "exported", result_url=URL))
+    rig.vendor.downloads.append(results(N1="yes"))
+    rig.vendor.creates.append(status("t2"))
+    rig.time.advance(31.0)
+    rig.step(runner)  # t1 polled, downloaded and done: a place for the next upload
+    assert runner._next_delay() == 0.0
+    rig.step(runner)
+    assert [t.state for t in rig.store.job_tasks(job)] == [S.DONE, S.RUNNING]
+
+
 def test_a_woken_idle_runner_takes_the_new_job(rig: Rig) -> None:
     runner = rig.new_runner()
     rig.vendor.creates.append(status("t1"))
