@@ -9,7 +9,10 @@ another is polled or uploaded. Each step says when its task's next step is due;
 the runner sleeps until the earliest one (at most a couple of seconds while
 tasks are open, to notice other processes' changes), and with no task open in
 its realm it sleeps until woken (a job submitted, cancelled, resent or
-abandoned through the Checker wakes it).
+abandoned through the Checker wakes it). It claims its realm's tasks again when so
+woken and every couple of seconds, not each time one of its own steps ends (the
+step refreshed its task itself): a claim writes, and SQLite has one writer at a
+time, so the next upload would wait for the answers another step is storing.
 
 The money rules are the steps' (see ``addin.engine.steps``); the runner adds:
 a task has at most one step in flight, a step reads the task's stored record
@@ -149,6 +152,10 @@ class Runner:
         #: False while this runner may hold leases in the store (its lock file must then stay).
         self.leases_released = True
         self._wake = threading.Event()
+        #: Set by ``wake()``: the next loop looks at the store (new, cancelled or resent work).
+        self._look = threading.Event()
+        #: When the loop last looked at the store (``clock()``; None: not yet).
+        self._looked_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._heartbeat: threading.Thread | None = None
@@ -214,6 +221,7 @@ class Runner:
 
     def wake(self) -> None:
         """Ask the runner to look for new or cancelled work now."""
+        self._look.set()
         self._wake.set()
 
     def request_stop(self) -> None:
@@ -248,7 +256,8 @@ class Runner:
             while not self._stop.is_set():
                 try:
                     self._raise_step_failure()
-                    self._sync()
+                    if self._store_to_look_at():
+                        self._sync()
                     self._create_due()
                     self._poll_due()
                     self.first_pass.set()
@@ -284,6 +293,23 @@ class Runner:
             except StoreError as exc:
                 log.warning("leases not released (they expire by themselves): %s", exc)
             self.store.close()
+
+    def _store_to_look_at(self) -> bool:
+        """Return True when this loop should sync with the store (and note that it does).
+
+        It does when woken by ``wake()`` (a job submitted, cancelled, resent or
+        abandoned), on its first loop, and every ``SYNC_SECONDS`` for other processes'
+        changes; not merely because one of its own steps ended: that step refreshed its
+        task's record itself, and a claim is a write transaction, which would wait for
+        the answers another step is storing before the next upload could start.
+        """
+        now = self.clock()
+        looked_at = self._looked_at
+        if not self._look.is_set() and looked_at is not None and now - looked_at < SYNC_SECONDS:
+            return False
+        self._look.clear()  # before the sync: a wake during it asks for one more
+        self._looked_at = now
+        return True
 
     def _beat(self) -> None:
         """Renew this runner's leases until it stops."""
