@@ -9,7 +9,10 @@ another is polled or uploaded. Each step says when its task's next step is due;
 the runner sleeps until the earliest one (at most a couple of seconds while
 tasks are open, to notice other processes' changes), and with no task open in
 its realm it sleeps until woken (a job submitted, cancelled, resent or
-abandoned through the Checker wakes it).
+abandoned through the Checker wakes it). It claims its realm's tasks again when so
+woken and every couple of seconds, not each time one of its own steps ends (the
+step refreshed its task itself): a claim writes, and SQLite has one writer at a
+time, so the next upload would wait for the answers another step is storing.
 
 The money rules are the steps' (see ``addin.engine.steps``); the runner adds:
 a task has at most one step in flight, a step reads the task's stored record
@@ -80,6 +83,25 @@ def _running(tracked: TrackedTask) -> bool:
     return tracked.record.state == TaskState.RUNNING
 
 
+def _upload_in_flight(tasks: list[TrackedTask]) -> bool:
+    """Return True when one of ``tasks`` is being uploaded (a step of a queued task)."""
+    return any(t.busy and t.record.state == TaskState.QUEUED for t in tasks)
+
+
+def _running_or_uploading(tasks: list[TrackedTask]) -> int:
+    """Return how many of ``tasks`` run upstream or are being uploaded."""
+    return sum(
+        1
+        for t in tasks
+        if t.record.state == TaskState.RUNNING or (t.busy and t.record.state == TaskState.QUEUED)
+    )
+
+
+def _uploads_held_back(tasks: list[TrackedTask], max_concurrent: int) -> bool:
+    """Return True when no queued task of ``tasks`` may start its upload now."""
+    return _upload_in_flight(tasks) or _running_or_uploading(tasks) >= max_concurrent
+
+
 class _StepPool:
     """A few threads that run steps of different tasks; each closes its store connection."""
 
@@ -130,6 +152,10 @@ class Runner:
         #: False while this runner may hold leases in the store (its lock file must then stay).
         self.leases_released = True
         self._wake = threading.Event()
+        #: Set by ``wake()``: the next loop looks at the store (new, cancelled or resent work).
+        self._look = threading.Event()
+        #: When the loop last looked at the store (``clock()``; None: not yet).
+        self._looked_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._heartbeat: threading.Thread | None = None
@@ -195,6 +221,7 @@ class Runner:
 
     def wake(self) -> None:
         """Ask the runner to look for new or cancelled work now."""
+        self._look.set()
         self._wake.set()
 
     def request_stop(self) -> None:
@@ -229,7 +256,8 @@ class Runner:
             while not self._stop.is_set():
                 try:
                     self._raise_step_failure()
-                    self._sync()
+                    if self._store_to_look_at():
+                        self._sync()
                     self._create_due()
                     self._poll_due()
                     self.first_pass.set()
@@ -266,6 +294,23 @@ class Runner:
                 log.warning("leases not released (they expire by themselves): %s", exc)
             self.store.close()
 
+    def _store_to_look_at(self) -> bool:
+        """Return True when this loop should sync with the store (and note that it does).
+
+        It does when woken by ``wake()`` (a job submitted, cancelled, resent or
+        abandoned), on its first loop, and every ``SYNC_SECONDS`` for other processes'
+        changes; not merely because one of its own steps ended: that step refreshed its
+        task's record itself, and a claim is a write transaction, which would wait for
+        the answers another step is storing before the next upload could start.
+        """
+        now = self.clock()
+        looked_at = self._looked_at
+        if not self._look.is_set() and looked_at is not None and now - looked_at < SYNC_SECONDS:
+            return False
+        self._look.clear()  # before the sync: a wake during it asks for one more
+        self._looked_at = now
+        return True
+
     def _beat(self) -> None:
         """Renew this runner's leases until it stops."""
         while not self._stop.wait(self.settings.heartbeat_seconds):
@@ -289,8 +334,18 @@ class Runner:
         at all, only a new job (a wake) can bring work.
         """
         with self._lock:
-            due = [t.due for t in self._tasks.values() if not t.busy]
-            busy = any(t.busy for t in self._tasks.values())
+            tasks = list(self._tasks.values())
+            # A queued task behind an upload in flight or a full set of running tasks is
+            # not due: the end of the step that holds it back wakes the runner. Counting
+            # it would have the runner claim its tasks again and again meanwhile, each
+            # claim a write transaction taken from the steps that store answers.
+            held_back = _uploads_held_back(tasks, self.settings.max_concurrent_tasks)
+            due = [
+                t.due
+                for t in tasks
+                if not t.busy and not (held_back and t.record.state == TaskState.QUEUED)
+            ]
+            busy = any(t.busy for t in tasks)
         if due:
             return min(SYNC_SECONDS, max(0.0, min(due) - self.clock()))
         if busy:
@@ -350,13 +405,8 @@ class Runner:
         """Upload queued tasks (one at a time) while fewer than the allowed number run."""
         with self._lock:
             tracked_tasks = sorted(self._tasks.values(), key=lambda t: t.record.ref)
-            running = sum(
-                1
-                for t in tracked_tasks
-                if t.record.state == TaskState.RUNNING
-                or (t.busy and t.record.state == TaskState.QUEUED)
-            )
-            uploading = any(t.busy and t.record.state == TaskState.QUEUED for t in tracked_tasks)
+            running = _running_or_uploading(tracked_tasks)
+            uploading = _upload_in_flight(tracked_tasks)
         now = self.clock()
         for tracked in tracked_tasks:
             if running >= self.settings.max_concurrent_tasks or self._stop.is_set() or uploading:

@@ -894,6 +894,83 @@ def test_an_idle_runner_sleeps_until_woken(rig: Rig) -> None:
     assert runner._next_delay() == runner_module.SYNC_SECONDS
 
 
+def test_a_queued_task_behind_an_upload_in_flight_is_not_due(rig: Rig) -> None:
+    runner = rig.runner
+    job = rig.submit(N1, N2, chunk_size=1)
+    runner._sync()
+    first, second = rig.store.job_tasks(job)
+    assert runner._next_delay() == 0.0  # both queued, nothing in flight: upload now
+    runner._tasks[first.ref].busy = True  # its upload is in flight (a step thread's)
+    # The second waits for the end of that upload, which wakes the runner: until then
+    # it sleeps (looking at the store again after the sync period), not claim after claim.
+    assert runner._next_delay() == runner_module.SYNC_SECONDS
+    runner._tasks[first.ref].busy = False
+    assert runner._next_delay() == 0.0
+    assert second.state == S.QUEUED
+
+
+def test_a_queued_task_beyond_the_running_limit_waits_for_the_polls(rig: Rig) -> None:
+    runner = rig.new_runner(max_concurrent_tasks=1)
+    job = rig.submit(N1, N2, chunk_size=1, owner=runner.owner)
+    rig.vendor.creates.append(status("t1"))
+    rig.step(runner)
+    assert [t.state for t in rig.store.job_tasks(job)] == [S.RUNNING, S.QUEUED]
+    delay = runner._next_delay()
+    # Due next: the running task's poll (in 30 s; the store looked at again before), not
+    # the queued task that may not start yet.
+    assert delay == runner_module.SYNC_SECONDS
+    rig.vendor.polls.append(status("t1", "exported", result_url=URL))
+    rig.vendor.downloads.append(results(N1="yes"))
+    rig.vendor.creates.append(status("t2"))
+    rig.time.advance(31.0)
+    rig.step(runner)  # t1 polled, downloaded and done: a place for the next upload
+    assert runner._next_delay() == 0.0
+    rig.step(runner)
+    assert [t.state for t in rig.store.job_tasks(job)] == [S.DONE, S.RUNNING]
+
+
+def test_the_loop_looks_at_the_store_when_woken_or_after_the_sync_period(rig: Rig) -> None:
+    runner = rig.runner
+    assert runner._store_to_look_at()  # the first loop
+    # A loop that follows the end of one of its own steps: that step refreshed its task.
+    assert not runner._store_to_look_at()
+    rig.time.advance(runner_module.SYNC_SECONDS - 0.1)
+    assert not runner._store_to_look_at()
+    runner.wake()  # a job submitted, cancelled, resent or abandoned
+    assert runner._store_to_look_at()
+    assert not runner._store_to_look_at()
+    rig.time.advance(runner_module.SYNC_SECONDS)  # other processes' changes
+    assert runner._store_to_look_at()
+
+
+def test_uploads_follow_each_other_without_a_claim_between_them(rig: Rig) -> None:
+    runner = rig.new_runner(parallel_steps=2, max_concurrent_tasks=3)
+    job = rig.submit(N1, N2, N3, chunk_size=1, owner=runner.owner)
+    rig.vendor.creates += [status("t1"), status("t2"), status("t3")]
+    claims = 0
+    claim = rig.store.claim_tasks
+
+    def counted(*args: Any, **kwargs: Any) -> list[TaskRecord]:
+        """Count the runner's claims (each a write transaction), then claim."""
+        nonlocal claims
+        claims += 1
+        return claim(*args, **kwargs)
+
+    rig.store.claim_tasks = counted  # type: ignore[method-assign]
+    runner.start()
+    try:
+        wait_until(
+            lambda: [t.state for t in rig.store.job_tasks(job)] == [S.RUNNING] * 3,
+            "three uploads",
+        )
+    finally:
+        runner.stop()
+    # One claim took the three tasks; each upload's end started the next (the fake
+    # clock stood still, so the sync period never passed).
+    assert claims == 1
+    assert [numbers for numbers, _ in rig.vendor.created] == [[N1], [N2], [N3]]
+
+
 def test_a_woken_idle_runner_takes_the_new_job(rig: Rig) -> None:
     runner = rig.new_runner()
     rig.vendor.creates.append(status("t1"))
