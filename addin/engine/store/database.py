@@ -400,3 +400,20 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     """Yield consecutive slices of at most ``size`` items (SQLite caps bound parameters)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def one_of(
+    column: str, values: Sequence[str], *, postgres: bool
+) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """Yield (condition, its parameters) that together match ``column`` to each of ``values``.
+
+    PostgreSQL: one condition over an array (``= ANY``, one parameter); SQLite: ``IN``
+    lists of at most 900 values (its cap on bound parameters). Nothing for no values.
+    """
+    if not values:
+        return
+    if postgres:
+        yield f"{column} = ANY(?::text[])", (list(values),)
+        return
+    for chunk in chunks(values, 900):
+        yield f"{column} IN ({','.join('?' * len(chunk))})", tuple(chunk)

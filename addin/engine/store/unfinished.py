@@ -16,11 +16,11 @@ their time to live are deleted by the next request that opens or adds one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from addin.engine.store.database import Connection, Database, chunks, is_postgres
+from addin.engine.store.database import Connection, Database, is_postgres, one_of
 
 
 @dataclass(frozen=True)
@@ -401,27 +401,13 @@ class UnfinishedTable(Database):
     ) -> dict[str, SettledLookup]:
         """Return the outcome of each of ``numbers`` recorded since ``oldest`` in ``generation``."""
         found: dict[str, SettledLookup] = {}
-        if self._pg is not None:
-            groups: Iterable[Sequence[str]] = [list(numbers)] if numbers else []
-        else:
-            groups = chunks(list(numbers), 900)
-        for group in groups:
-            if self._pg is not None:
-                sql = (
-                    "SELECT s.e164, s.state, s.job_id, s.reason"
-                    " FROM unnest(?::text[]) AS v(e164) JOIN settled_lookups s"
-                    " ON s.owner = ? AND s.e164 = v.e164 AND s.settled >= ? AND s.generation = ?"
-                )
-                params: tuple[Any, ...] = (list(group), owner, oldest, generation)
-            else:
-                marks = ",".join("?" * len(group))
-                sql = (
-                    "SELECT e164, state, job_id, reason FROM settled_lookups"  # noqa: S608
-                    " WHERE owner = ? AND settled >= ? AND generation = ?"
-                    f" AND e164 IN ({marks})"
-                )
-                params = (owner, oldest, generation, *group)
-            for e164, state, job_id, reason in self.read(sql, params):
+        for matching, params in one_of("e164", numbers, postgres=self._pg is not None):
+            rows = self.read(
+                "SELECT e164, state, job_id, reason FROM settled_lookups"  # noqa: S608
+                f" WHERE owner = ? AND settled >= ? AND generation = ? AND {matching}",
+                (owner, oldest, generation, *params),
+            )
+            for e164, state, job_id, reason in rows:
                 found[str(e164)] = SettledLookup(str(state), job_id, reason)
         return found
 
@@ -433,19 +419,12 @@ class UnfinishedTable(Database):
         """
         if not numbers:
             return
-        update = "UPDATE settled_lookups SET state = 'asked', job_id = NULL, reason = NULL,"
         with self.transaction() as db:
-            if is_postgres(db):
+            for matching, params in one_of("e164", numbers, postgres=is_postgres(db)):
                 db.execute(
-                    f"{update} settled = ? WHERE owner = ? AND e164 = ANY(?::text[])",
-                    (now, owner, list(numbers)),
-                )
-                return
-            for group in chunks(list(numbers), 900):
-                marks = ",".join("?" * len(group))
-                db.execute(
-                    f"{update} settled = ? WHERE owner = ? AND e164 IN ({marks})",
-                    (now, owner, *group),
+                    "UPDATE settled_lookups SET state = 'asked', job_id = NULL, reason = NULL,"  # noqa: S608
+                    f" settled = ? WHERE owner = ? AND {matching}",
+                    (now, owner, *params),
                 )
 
 
