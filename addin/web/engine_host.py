@@ -148,23 +148,20 @@ class Desk:
         except StoreError as exc:
             log.warning("could not record the outcome of %d look-ups: %s", len(batch.numbers), exc)
 
-    def outcomes(self, numbers: list[str]) -> dict[str, Lookup]:
-        """Return what was settled of ``numbers`` under the vendor key in force."""
-        return self.held_lookups.outcomes(numbers, generation=self._host.generation)
+    def take_outcomes(self, numbers: list[str]) -> set[str]:
+        """Take what other instances settled of ``numbers``; return the numbers settled.
 
-    def settled_elsewhere(self, numbers: list[str]) -> list[str]:
-        """Take what other instances settled of ``numbers``; return the rest still to submit."""
+        The team server only (nothing otherwise). A stored outcome replaces what this
+        coalescer knows (``adopt``); one marked asked again forgets a number declined
+        or failed here (a cell asked for it anew through another instance).
+        """
         if not self.shared or not numbers:
-            return numbers
-        outcomes = {
-            number: outcome
-            for number, outcome in self.outcomes(numbers).items()
-            if outcome.state != ASKED_AGAIN
-        }
-        if not outcomes:
-            return numbers
-        self.coalescer.adopt(outcomes)
-        return [n for n in numbers if n not in outcomes]
+            return set()
+        outcomes = self.held_lookups.outcomes(numbers, generation=self._host.generation)
+        settled = {n: o for n, o in outcomes.items() if o.state != ASKED_AGAIN}
+        self.coalescer.adopt(settled)
+        self.coalescer.forget(n for n in outcomes if n not in settled)
+        return set(settled)
 
     def forget(self) -> None:
         """Drop what a new API key voids: queued look-ups, plans, the held batch."""
@@ -356,7 +353,8 @@ class EngineHost:
         """
         # Settled through another instance meanwhile (queued here by a poll of a cell
         # this instance never heard of): their outcome stands, they are not asked again.
-        numbers = desk.settled_elsewhere(numbers)
+        settled = desk.take_outcomes(numbers)
+        numbers = [n for n in numbers if n not in settled]
         if not numbers:
             return Submission(None)
         with self.checker() as checker:

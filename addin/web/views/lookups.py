@@ -47,7 +47,7 @@ from addin.web.engine_host import (
     host_of,
 )
 from addin.web.excel_values import CellValue, RegionText
-from addin.web.held_lookups import ASKED_AGAIN, HeldBatchChangedError, HeldBatchGoneError
+from addin.web.held_lookups import HeldBatchChangedError, HeldBatchGoneError
 from addin.web.json_api import ApiError, NoBody, parse_body, reply
 
 bp = Blueprint("lookups", __name__, url_prefix="/api/lookups")
@@ -310,23 +310,20 @@ def _learn_settled_elsewhere(desk: Desk, numbers: list[str]) -> None:
     taken (``Desk.settle`` records it), so a cancelled batch stays cancelled on every
     instance and a confirmed one is followed in its job rather than queued again. A
     number declined here but asked for again since is forgotten (the poll queues it).
-    Unconfirmed numbers without an outcome are released as before.
+    Unconfirmed numbers without an outcome (or asked again) are released as before.
     """
     if not desk.shared or not numbers:
         return
-    coalescer = desk.coalescer
-    looked = {n: coalescer.lookup(n) for n in numbers}
+    known = map(desk.coalescer.lookup, numbers)
     asked = [
         n
-        for n, lookup in looked.items()
+        for n, lookup in zip(numbers, known, strict=True)
         if lookup is None or lookup.state in ("unconfirmed", "declined", "failed")
     ]
     if not asked:
         return
-    outcomes = desk.outcomes(asked)
-    coalescer.adopt({n: o for n, o in outcomes.items() if o.state != ASKED_AGAIN})
-    coalescer.forget(n for n, o in outcomes.items() if o.state == ASKED_AGAIN)
-    _release_settled_elsewhere(desk, [n for n in asked if n not in outcomes])
+    settled = desk.take_outcomes(asked)
+    _release_settled_elsewhere(desk, [n for n in asked if n not in settled])
 
 
 def _unconfirmed(lookup: Lookup | None) -> bool:
