@@ -95,6 +95,19 @@ def add_user(queue_url: str, name: str) -> str:
         return store.add_user(name)
 
 
+def held_on(instance: Instance, token: str) -> dict[str, Any] | None:
+    """Return the user's held look-up batch as ``instance`` shows it, or None."""
+    batch: dict[str, Any] | None = instance.call("GET", "/api/lookups/held", token)["held"]
+    return batch
+
+
+def awaiting_on(instance: Instance, token: str, numbers: list[str]) -> bool:
+    """Return True when every one of ``numbers`` awaits the confirmation, polled on ``instance``."""
+    poll = {"numbers": numbers}
+    results = instance.call("POST", "/api/lookups/poll", token, json=poll)["results"]
+    return {r["progress"] for r in results.values()} == {"awaiting confirmation"}
+
+
 def wait_job(call: RoundRobin, token: str, job_id: str) -> dict[str, Any]:
     """Wait until the job finished (asking A and B in turn); return it."""
     job: dict[str, Any] = {}
@@ -176,28 +189,18 @@ def test_a_held_lookup_batch_is_confirmed_through_the_instance_that_did_not_hold
     numbers = swiss(40, start=8000)
     asked = a.call("POST", "/api/lookups", alice, json={"items": [{"value": n} for n in numbers]})
     assert {r["status"] for r in asked["results"]} == {"pending"}
-    held: dict[str, Any] = {}
-
-    def shown_on_b() -> bool:
-        held.update(b.call("GET", "/api/lookups/held", alice))
-        return held["held"] is not None
-
-    wait_for(shown_on_b, "the batch A held to show on B", 30)
-    batch = held["held"]
+    wait_for(lambda: held_on(b, alice) is not None, "the batch A held to show on B", 30)
+    batch = held_on(b, alice)
+    assert batch is not None
     assert (batch["numbers"], batch["version"], batch["plan"]["to_upload"]) == (40, 1, 40)
-    assert b.call("GET", "/api/lookups/held", bob)["held"] is None
+    assert held_on(b, bob) is None
     refused(
         raw(b, "POST", f"/api/lookups/held/{batch['batch_id']}/confirm", bob, json={"version": 1}),
         404,
         "batch_not_found",
     )
     poll = {"numbers": numbers}
-
-    def awaiting_on_a() -> bool:
-        results = a.call("POST", "/api/lookups/poll", alice, json=poll)["results"]
-        return {r["progress"] for r in results.values()} == {"awaiting confirmation"}
-
-    wait_for(awaiting_on_a, "A's cells to await the confirmation", 30)
+    wait_for(lambda: awaiting_on(a, alice, numbers), "A's cells to await the confirmation", 30)
     assert vendor.ledger().get("tasks_created", 0) == 0
     confirmed = b.call(
         "POST", f"/api/lookups/held/{batch['batch_id']}/confirm", alice, json={"version": 1}
@@ -237,18 +240,9 @@ def test_a_held_lookup_batch_cancelled_through_the_other_instance_stays_cancelle
     items = {"items": [{"value": n} for n in numbers]}
     a.call("POST", "/api/lookups", alice, json=items)
     poll = {"numbers": numbers}
-
-    def held_on(instance: Instance) -> dict[str, Any] | None:
-        batch: dict[str, Any] | None = instance.call("GET", "/api/lookups/held", alice)["held"]
-        return batch
-
-    def awaiting_on(instance: Instance) -> bool:
-        results = instance.call("POST", "/api/lookups/poll", alice, json=poll)["results"]
-        return {r["progress"] for r in results.values()} == {"awaiting confirmation"}
-
-    wait_for(lambda: held_on(b) is not None, "the batch A held to show on B", 30)
-    wait_for(lambda: awaiting_on(a), "A's cells to await the confirmation", 30)
-    batch = held_on(b)
+    wait_for(lambda: held_on(b, alice) is not None, "the batch A held to show on B", 30)
+    wait_for(lambda: awaiting_on(a, alice, numbers), "A's cells to await the confirmation", 30)
+    batch = held_on(b, alice)
     assert batch is not None
     cancelled = b.call("POST", f"/api/lookups/held/{batch['batch_id']}/cancel", alice)
     assert cancelled["cancelled"] == 40
@@ -260,16 +254,18 @@ def test_a_held_lookup_batch_cancelled_through_the_other_instance_stays_cancelle
         results = call("POST", "/api/lookups/poll", alice, json=poll)["results"]
         assert {r["status"] for r in results.values()} == {"error"}, results
         assert all("cancelled in the task pane" in r["reason"] for r in results.values())
-        assert held_on(a) is None
-        assert held_on(b) is None
+        assert held_on(a, alice) is None
+        assert held_on(b, alice) is None
         time.sleep(0.5)
     assert vendor.ledger().get("tasks_created", 0) == 0
     # Asked anew through A (the formula entered again): held again, and B, which
     # remembers the cancellation itself, learns from the store that it no longer holds.
     again = a.call("POST", "/api/lookups", alice, json=items)
     assert {r["status"] for r in again["results"]} == {"pending"}
-    wait_for(lambda: (held_on(b) or batch)["batch_id"] != batch["batch_id"], "a new batch", 30)
-    wait_for(lambda: awaiting_on(b), "B's cells to await the new confirmation", 30)
+    wait_for(
+        lambda: (held_on(b, alice) or batch)["batch_id"] != batch["batch_id"], "a new batch", 30
+    )
+    wait_for(lambda: awaiting_on(b, alice, numbers), "B's cells to await the new confirmation", 30)
     assert vendor.ledger().get("tasks_created", 0) == 0
 
 
