@@ -294,8 +294,10 @@ def _read_text(
                     yield (line.rstrip("\r\n"),)
                 return
             reader = csv.reader(lines, delimiter=delimiter)
+            last: Row = ()
             try:
-                yield from reader
+                for last in reader:
+                    yield last
             except csv.Error as error:
                 if "field larger than field limit" not in str(error):
                     raise
@@ -305,6 +307,7 @@ def _read_text(
                     " a phone list needs no such field: check the file's quotes, or raise"
                     " the limit"
                 ) from None
+            _refuse_unclosed_quote(path, encoding, last, reader.line_num)
 
     sample = _sample_rows(path, open_rows)
     return _choose_column(
@@ -317,6 +320,32 @@ def _read_text(
         region=region,
         lines=not tabular,
         content=lambda: _file_content(path),
+    )
+
+
+def _refuse_unclosed_quote(path: Path, encoding: str, last: Row, line_num: int) -> None:
+    """Raise ``InputError`` when the file ended inside a quoted field.
+
+    Python's csv reader (not strict) takes everything from an unclosed quote to the
+    end of the file as one field: every number on those lines would be one invalid
+    cell, silently. Only the last field of the last row can be such a field; it then
+    holds a line break, and the file does not end with the closing quote.
+    """
+    field = str(last[-1]) if last else ""
+    if "\n" not in field and "\r" not in field:
+        return
+    with path.open("rb") as raw:
+        if encoding == "utf-16":  # the tail has no BOM: take the byte order from the head
+            big = raw.read(2) == codecs.BOM_UTF16_BE
+            encoding = "utf-16-be" if big else "utf-16-le"
+        raw.seek(max(0, path.stat().st_size - 64))
+        tail = raw.read().decode(encoding, errors="ignore")
+    if tail.rstrip("\r\n").endswith('"'):
+        return  # a quoted field that holds line breaks, closed
+    opened = line_num - field.rstrip("\r\n").count("\n")
+    raise InputError(
+        f"{path.name}, line {opened}: a quoted field opens there and is never closed, so"
+        " every line after it would be read as one cell; check the file's quotes"
     )
 
 

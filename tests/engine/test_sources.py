@@ -89,6 +89,33 @@ def test_csv_rows_are_records_not_lines(tmp_path: Path) -> None:
     ]
 
 
+#: Encodings with the BOM each is written with ("": none).
+_ENCODED = {"utf-8": b"", "utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}
+
+
+@pytest.mark.parametrize("encoding", list(_ENCODED))
+@pytest.mark.parametrize("end", ["\n", ""])
+def test_csv_quote_never_closed_is_refused_with_its_line(
+    tmp_path: Path, encoding: str, end: str
+) -> None:
+    """An unclosed quote would swallow every later line into one invalid cell."""
+    text = f'phone\n+41798284650\n"+41798284651\n+41798284652\n+41798284653{end}'
+    path = tmp_path / "in.csv"
+    path.write_bytes(_ENCODED[encoding] + text.encode(encoding))
+    with pytest.raises(InputError, match=r"in\.csv, line 3: a quoted field opens there and is"):
+        cells(read_input(path))
+
+
+@pytest.mark.parametrize("encoding", list(_ENCODED))
+def test_csv_quoted_last_field_with_line_breaks_is_read(tmp_path: Path, encoding: str) -> None:
+    """A closed quoted field spanning lines at the end of the file is one cell, as before."""
+    path = tmp_path / "in.csv"
+    path.write_bytes(
+        _ENCODED[encoding] + 'phone,note\n+41798284651,"two\nlines"\n'.encode(encoding)
+    )
+    assert cells(read_input(path)) == [(2, "+41798284651")]
+
+
 def test_csv_single_column_without_header(tmp_path: Path) -> None:
     """A bare list of numbers has no header; row 1 is data."""
     table = read_input(write_text(tmp_path / "in.csv", "+41798284651\n0798284652\n"))
