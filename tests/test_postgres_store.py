@@ -211,14 +211,51 @@ def test_two_upgrades_at_once_run_one_after_the_other(pg_url: str, tmp_path: Pat
     assert "upgraded from an empty database" in said[1]
 
 
-def _waiting_on_a_lock(url: str) -> bool:
-    """Return True when a connection to the database of ``url`` waits for a lock."""
+def test_two_queue_schema_creations_at_once_take_turns(pg_url: str) -> None:
+    # CI once saw the second of two concurrent `db upgrade` runs fail inside
+    # procrastinate's schema: both had looked, found no queue tables, and created them.
+    from addin.engine.workers import QUEUE_SCHEMA_LOCK, apply_queue_schema
+
+    results: list[bool] = []
+    failures: list[BaseException] = []
+
+    def create() -> None:
+        try:
+            results.append(apply_queue_schema(pg_url))
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    with psycopg.connect(pg_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (QUEUE_SCHEMA_LOCK,))
+        threads = [threading.Thread(target=create) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while _lock_waiters(pg_url) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _lock_waiters(pg_url) == 2, "both creations should wait for the lock"
+        assert results == []
+        assert failures == []
+        holder.execute("SELECT pg_advisory_unlock(%s)", (QUEUE_SCHEMA_LOCK,))
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert sorted(results) == [False, True]
+
+
+def _lock_waiters(url: str) -> int:
+    """Return how many connections to the database of ``url`` wait for a lock."""
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity"
             " WHERE datname = current_database() AND wait_event_type = 'Lock'"
         ).fetchone()
-    return bool(row and row[0])
+    return int(row[0]) if row else 0
+
+
+def _waiting_on_a_lock(url: str) -> bool:
+    """Return True when a connection to the database of ``url`` waits for a lock."""
+    return _lock_waiters(url) > 0
 
 
 def two_queued_tasks(store: Store) -> tuple[str, int, int]:

@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: The procrastinate queue of fbcheck's jobs.
 QUEUE: Final = "fbcheck"
+#: Key of the advisory lock under which ``fbcheck db upgrade`` creates the queue's tables.
+QUEUE_SCHEMA_LOCK: Final = 0x0FBC_0000_0000_0002
 STEP_TASK: Final = "fbcheck.step"
 SWEEP_TASK: Final = "fbcheck.sweep"
 RECOVER_TASK: Final = "fbcheck.recover"
@@ -119,14 +121,24 @@ def make_app(database_url: str, *, sync: bool = False) -> procrastinate.App:
 def apply_queue_schema(database_url: str) -> bool:
     """Create the queue's tables in ``database_url`` unless there; return True if created.
 
-    ``fbcheck db upgrade`` calls this after the store's own revisions.
+    ``fbcheck db upgrade`` calls this after the store's own revisions. Two upgrades at
+    once take turns: the look and the creation run under the session advisory lock
+    ``QUEUE_SCHEMA_LOCK``, so the second sees the tables and leaves them (without it,
+    both saw none and the second failed on procrastinate's ``CREATE TYPE``).
     """
-    app = make_app(database_url, sync=True)
-    with app.open():
-        if queue_schema_present(app):
-            return False
-        app.schema_manager.apply_schema()
-    return True
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as guard:
+        guard.execute("SELECT pg_advisory_lock(%s)", (QUEUE_SCHEMA_LOCK,))
+        try:
+            app = make_app(database_url, sync=True)
+            with app.open():
+                if queue_schema_present(app):
+                    return False
+                app.schema_manager.apply_schema()
+            return True
+        finally:
+            guard.execute("SELECT pg_advisory_unlock(%s)", (QUEUE_SCHEMA_LOCK,))
 
 
 def queue_schema_present(app: procrastinate.App) -> bool:
