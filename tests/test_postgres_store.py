@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from addin.engine.store import Store, StoreError
+from addin.engine.store import Store, StoreError, UserError
 from addin.engine.store.postgres import pg_sql, redact
 from addin.engine.store.revisions import HEAD
 from tests.postgres import PASSWORD, Cluster
@@ -241,6 +241,34 @@ def test_two_queue_schema_creations_at_once_take_turns(pg_url: str) -> None:
         thread.join(60)
     assert failures == []
     assert sorted(results) == [False, True]
+
+
+def test_a_change_of_users_waits_for_another_one(pg_store_url: str) -> None:
+    # `fbcheck users add` reads the row, then writes it: two at once (a re-add of a
+    # revoked user) both printed a token, and the first printed was void.
+    from addin.engine.store.postgres import lock_key
+    from addin.engine.store.users import USERS_LOCK
+
+    store = Store(pg_store_url)
+    store.add_user("carol")
+    store.revoke_user("carol")
+    tokens: list[str] = []
+    with psycopg.connect(pg_store_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(USERS_LOCK),))
+        adder = threading.Thread(target=lambda: tokens.append(store.add_user("carol")))
+        adder.start()
+        deadline = time.monotonic() + 30
+        while not _lock_waiters(pg_store_url) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _lock_waiters(pg_store_url) == 1, "the add should wait for the users' lock"
+        assert tokens == []
+        holder.execute("SELECT pg_advisory_unlock(%s)", (lock_key(USERS_LOCK),))
+    adder.join(30)
+    assert len(tokens) == 1
+    assert store.user_of_token(tokens[0]) is not None
+    with pytest.raises(UserError, match="exists already"):
+        store.add_user("carol")
+    store.close()
 
 
 def _lock_waiters(url: str) -> int:

@@ -71,6 +71,10 @@ def check_user_name(name: str) -> str:
     return name
 
 
+#: The lock (a realm name no account has) that changes of the users table take.
+USERS_LOCK = "users:"
+
+
 class UserTable(Database):
     """The ``users`` table."""
 
@@ -82,7 +86,9 @@ class UserTable(Database):
         check_user_name(name)
         token = new_token()
         now = self.clock()
-        with self.transaction() as db:
+        # One change of users at a time: two `fbcheck users add` at once on PostgreSQL
+        # would otherwise both see no active user and both print a token, one then void.
+        with self.transaction(lock=USERS_LOCK) as db:
             row = db.execute("SELECT revoked_at FROM users WHERE name = ?", (name,)).fetchone()
             if row is not None and row[0] is None:
                 raise UserError(
@@ -103,7 +109,7 @@ class UserTable(Database):
 
     def revoke_user(self, name: str) -> None:
         """Take ``name``'s token away at once; ``UserError`` for an unknown or revoked user."""
-        with self.transaction() as db:
+        with self.transaction(lock=USERS_LOCK) as db:
             row = db.execute("SELECT revoked_at FROM users WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise UserError(f"no user named {name}")

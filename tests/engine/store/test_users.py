@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,33 @@ def test_adding_an_active_user_again_or_revoking_nobody_is_refused(store: Store)
     assert store.user_of_token(token) is not None  # the first token still works
     with pytest.raises(UserError, match="no user named bob"):
         store.revoke_user("bob")
+
+
+def test_adds_at_once_give_one_token_and_refuse_the_others(store: Store) -> None:
+    store.add_user("carol")
+    store.revoke_user("carol")  # a re-add reads the row, then writes it: the widest window
+    start = threading.Barrier(4)
+    tokens: list[str] = []
+    refused: list[UserError] = []
+
+    def add() -> None:
+        start.wait()
+        try:
+            tokens.append(store.add_user("carol"))
+        except UserError as exc:
+            refused.append(exc)
+        finally:
+            store.close()  # this thread's connection
+
+    threads = [threading.Thread(target=add) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(tokens) == 1, tokens
+    assert len(refused) == 3
+    assert all("exists already" in str(exc) for exc in refused)
+    assert store.user_of_token(tokens[0]) is not None  # the token printed is the one kept
 
 
 def test_jobs_record_who_started_them(store: Store) -> None:
