@@ -191,6 +191,35 @@ def test_two_workers_finish_a_job_and_a_killed_one_loses_nothing(
     assert vendor.ledger()["tasks_created"] == 12
 
 
+def test_a_task_the_vendor_refuses_as_too_large_is_split_by_the_workers(
+    tmp_path: Path, queue_url: str, emulators: Any
+) -> None:
+    # The same step as in-process (tests/engine/test_size_refusals.py); here its new
+    # tasks are queued jobs the workers' sweep gives out.
+    vendor = emulators.start(
+        MOCK_PROFILE="instant", MOCK_API_KEYS={KEY: 1_000_000}, MOCK_MAX_NUMBERS=40
+    )
+    env = environment(tmp_path, queue_url, vendor)
+    values = numbers(200)  # 2 tasks of 100, each split into 3 (34, 33, 33)
+    workers = [start_worker(env, tmp_path, name) for name in ("w1", "w2")]
+    try:
+        with checker_for(env) as checker:
+            job = checker.submit(checker.plan(values))
+            progress = checker.wait(job, timeout=120)
+            assert progress.finished, logs(tmp_path)
+            answers = checker.answers(job)
+            states = Counter(t.state for t in checker.store.job_tasks(job))
+    finally:
+        for worker in workers:
+            stop(worker)
+    assert set(answers) == set(values)
+    assert {a.answer for a in answers.values()} <= {"yes", "no", "ban"}, logs(tmp_path)
+    assert states == {TaskState.REFUSED: 2, TaskState.DONE: 6}
+    uploaded = uploads(vendor)
+    assert set(uploaded) == set(values)
+    assert set(uploaded.values()) == {1}
+
+
 def test_a_worker_killed_inside_an_upload_leaves_it_uncertain_never_resent(
     tmp_path: Path, queue_url: str, emulators: Any
 ) -> None:

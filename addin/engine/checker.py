@@ -198,6 +198,7 @@ def runner_settings(settings: Settings, connection: VendorConnection) -> RunnerS
         poll_target_delay=settings.target_export_delay,
         max_concurrent_tasks=settings.max_concurrent_tasks,
         parallel_steps=settings.parallel_steps,
+        min_task_numbers=settings.min_task_numbers,
         ambiguous_retry_delay=settings.ambiguous_retry_delay,
         uncertain_creates=settings.uncertain_creates,
         max_uncertain_resends=settings.max_uncertain_resends,

@@ -143,6 +143,7 @@ class Runner:
         if steps.owner != owner.owner:
             raise ValueError("the steps work for another owner than this runner's lock")
         self.steps = steps
+        steps.on_new_tasks = self.wake  # a split queued tasks: claim them now
         self.owner_lock = owner
         self.owner = owner.owner
         #: Why the runner stopped by itself (the store could not be written), if it did.

@@ -38,6 +38,7 @@ The money rules they keep:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
+from addin.engine.chunking import balanced_chunks
 from addin.engine.journal import CreateJournal
 from addin.engine.ownership import HEARTBEAT_SECONDS, LEASE_SECONDS
 from addin.engine.states import StaleStateError, TaskState
@@ -60,6 +62,7 @@ from addin.upstream.exceptions import (
     BadRequestError,
     BalanceError,
     NotFoundError,
+    PayloadTooLargeError,
     UpstreamError,
 )
 from addin.upstream.models import TaskStatus
@@ -68,6 +71,8 @@ from addin.upstream.polling import PaceHistory, PollSchedule, wait_limit
 log = logging.getLogger(__name__)
 
 MAX_UNSENT_ATTEMPTS = 8
+#: The most tasks one task the vendor refused as too large is split into by itself.
+MAX_SPLIT = 10
 MAX_DOWNLOAD_ATTEMPTS = 3
 #: A poll this much later than planned (or twice the longest poll interval) means nobody
 #: watched the task meanwhile: a machine that slept, a process stopped in a debugger.
@@ -115,6 +120,9 @@ class RunnerSettings:
     #: Steps of different tasks the in-process runner runs at once (polls and downloads;
     #: one upload at a time).
     parallel_steps: int = 4
+    #: The fewest numbers of one task (a task the vendor refuses as too large is split
+    #: into tasks of at least this many, never fewer).
+    min_task_numbers: int = 1
 
 
 class Step(StrEnum):
@@ -123,6 +131,52 @@ class Step(StrEnum):
     CREATE = "create"
     POLL = "poll"
     DOWNLOAD = "download"
+
+
+#: Words of a refusal that says a task holds too many numbers (or its file is too large).
+_TOO_LARGE = re.compile(
+    r"too (many|large|big|long)|more than|at most|maximum|\bmax\b|exceed|limit", re.IGNORECASE
+)
+#: Words of a refusal that says a task holds too few: splitting would not help.
+_TOO_FEW = re.compile(r"too few|at least|fewer than|less than|minimum|\bmin\b", re.IGNORECASE)
+#: Words of a refusal that names the range of counts a task may hold.
+_RANGE = re.compile(r"between|\brange\b", re.IGNORECASE)
+#: A size or a time in the vendor's message (``25 MiB``, ``4,096 bytes``, ``30 s``): no count.
+_MEASURE = re.compile(
+    r"\d[\d,_]*(?:\.\d+)?\s*(?:bytes?\b|[kmgt]i?b\b|%|seconds?\b|s\b|ms\b)", re.IGNORECASE
+)
+#: A count in the vendor's message, with or without thousands separators.
+_COUNT = re.compile(r"\d{1,3}(?:[,_ ]\d{3})+(?!\d)|\d+")
+
+
+def smaller_size(exc: BadRequestError, count: int, minimum: int) -> int | None:
+    """Return the most numbers per task to try after ``exc`` refused ``count``, or None.
+
+    The vendor documents a 400 for an invalid "row count" and a 413 for a file too
+    large, but neither its limit per task nor its wording (upstream-api.md, "Not
+    documented"). A 413, or a 400 whose message speaks of too many numbers, a maximum,
+    a limit or a range ("between"), is a size refusal: nothing was created, and the
+    same numbers go again in smaller tasks. The size is the largest count the message
+    names between ``minimum`` and ``count`` (``more than 1000 numbers`` gives 1000);
+    without one, half of ``count``, unless the message speaks of too few. None: not a
+    size refusal, or nothing smaller than ``count`` and at least ``minimum``.
+    """
+    message = exc.detail
+    if isinstance(exc, PayloadTooLargeError):
+        named: list[int] = []  # its sizes are bytes, not numbers per task: halve
+    else:
+        counts = _MEASURE.sub(" ", message)
+        named = [int(re.sub(r"[,_ ]", "", text)) for text in _COUNT.findall(counts)]
+    if any(n > count for n in named):
+        return None  # the task is within a range or under a limit it names: not its size
+    fitting = [n for n in named if minimum <= n < count]
+    too_large = isinstance(exc, PayloadTooLargeError) or bool(_TOO_LARGE.search(message))
+    if fitting and (too_large or _RANGE.search(message)):
+        return max(fitting)
+    if too_large and (isinstance(exc, PayloadTooLargeError) or not _TOO_FEW.search(message)):
+        half = count // 2
+        return half if half >= minimum else None
+    return None
 
 
 @dataclass(frozen=True)
@@ -332,6 +386,11 @@ class TaskSteps:
         #: The tasks whose upload is in flight.
         self._uploads: set[int] = set()
         self._uploads_lock = threading.Lock()
+        #: The most numbers per task the vendor was seen to take, once it refused more
+        #: (None: no refusal seen); later tasks above it are split before their upload.
+        self.size_cap: int | None = None
+        #: Called after a split queued new tasks (the in-process runner's wake-up).
+        self.on_new_tasks: Callable[[], None] | None = None
 
     @property
     def uploading(self) -> int | None:
@@ -436,6 +495,17 @@ class TaskSteps:
         """Upload one queued task (a billed request) and say what comes next."""
         ref = record.ref
         numbers = self.store.task_numbers(ref)
+        cap = self.size_cap
+        if cap is not None and len(numbers) > cap:
+            split = self._split(
+                ref,
+                TaskState.QUEUED,
+                numbers,
+                cap,
+                f"not sent: the vendor refused tasks of more than {cap:,} numbers before",
+            )
+            if split is not None:
+                return split
         try:
             self.store.start_upload(ref, self.owner, self.settings.key_fp)
         except StaleStateError:
@@ -453,7 +523,24 @@ class TaskSteps:
             self._store_outcomes(pending)
             self._settle_uncertain(ref, f"the upload's outcome is unknown: {exc}")
             return DONE
-        except (AuthError, BalanceError, BadRequestError) as exc:
+        except BadRequestError as exc:
+            self._store_outcomes(pending)
+            smaller = smaller_size(exc, len(numbers), self.settings.min_task_numbers)
+            if smaller is not None:
+                self.size_cap = min(smaller, self.size_cap or smaller)
+                split = self._split(
+                    ref,
+                    TaskState.CREATING,
+                    numbers,
+                    smaller,
+                    f"the vendor refused it as too large ({exc})",
+                )
+                if split is not None:
+                    return split
+            return self._end(
+                ref, TaskState.CREATING, TaskState.REFUSED, f"the vendor refused it: {exc}"
+            )
+        except (AuthError, BalanceError) as exc:
             self._store_outcomes(pending)
             return self._end(
                 ref, TaskState.CREATING, TaskState.REFUSED, f"the vendor refused it: {exc}"
@@ -630,6 +717,56 @@ class TaskSteps:
         self.write(lambda: self.store.pause_task(ref, self.owner, reason))
         return self._later(memo, Step.POLL, self.settings.poll_max_interval)
 
+    def _split(
+        self, ref: int, source: TaskState, numbers: list[str], maximum: int, why: str
+    ) -> Next | None:
+        """Queue task ``ref``'s numbers as tasks of at most ``maximum``; None if they cannot be.
+
+        Nothing was created at the vendor for ``ref`` (a 4xx refused it, or it was not
+        sent), so its numbers go into new tasks rather than being answered ``error``.
+        """
+        minimum = self.settings.min_task_numbers
+        try:
+            groups = balanced_chunks(sorted(numbers), minimum=minimum, maximum=maximum)
+        except ValueError:
+            return None
+        if len(groups) < 2:
+            return None
+        if len(groups) > MAX_SPLIT:
+            if source == TaskState.QUEUED:
+                return None  # sent as planned: the vendor's own answer then says why
+            # More tasks cost more polls than the estimate the user saw: their word first.
+            reason = (
+                f"{why}; it takes at most {maximum:,} numbers per task: set"
+                f" FBCHECK_MAX_NUMBERS_PER_TASK={maximum} and check again (the estimate"
+                f" then shows the cost of {len(groups)} tasks)"
+            )
+            return self._end(ref, source, TaskState.REFUSED, reason)
+        sizes = (
+            f"{min(map(len, groups)):,}"
+            if len(set(map(len, groups))) == 1
+            else (f"{min(map(len, groups)):,} to {max(map(len, groups)):,}")
+        )
+        reason = f"{why}: split into {len(groups)} tasks of {sizes} numbers"
+        try:
+            self.write(
+                partial(
+                    self.store.split_task,
+                    ref,
+                    source,
+                    owner=self.owner,
+                    groups=groups,
+                    reason=reason,
+                    lease_seconds=self.settings.lease_seconds,
+                )
+            )
+        except StaleStateError:
+            return DONE  # cancelled or taken over meanwhile
+        log.info("task %s: %s", ref, reason)
+        if self.on_new_tasks is not None:
+            self.on_new_tasks()
+        return DONE
+
     def _end(self, ref: int, source: TaskState, target: TaskState, reason: str) -> Next:
         """End a task without answers (its numbers get ``error`` with ``reason``)."""
         self.write(
@@ -654,7 +791,7 @@ class TaskSteps:
             )
 
     @staticmethod
-    def write(action: Callable[[], None]) -> None:
+    def write(action: Callable[[], object]) -> None:
         """Run a store write; a store that cannot be written stops the scheduler."""
         try:
             action()

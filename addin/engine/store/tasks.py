@@ -26,7 +26,9 @@ from addin.engine.store.database import (
     Connection,
     Database,
     chunks,
+    insert_rows,
     is_postgres,
+    one_of,
 )
 from addin.engine.store.records import TASK_COLUMNS, TaskRecord, task_from_row
 from addin.formats import ANSWERS
@@ -366,6 +368,58 @@ class TaskTable(Database):
             self._move(db, ref, source, target, owner=owner, error=reason)
             answer_waiting_with_error(db, ref, reason, answer_source, now)
             finish_jobs(db, now)
+
+    def split_task(
+        self,
+        ref: int,
+        source: TaskState,
+        *,
+        owner: str,
+        groups: Sequence[Sequence[str]],
+        reason: str,
+        lease_seconds: float,
+    ) -> list[int]:
+        """End task ``ref`` (never created at the vendor) and queue its numbers as ``groups``.
+
+        ``source`` is ``creating`` (the vendor refused the upload) or ``queued`` (not
+        sent). One transaction under the realm's claims lock: the task moves to
+        ``refused`` with ``reason`` and its claims go; each group becomes a new queued
+        task of the same job, leased to ``owner``, holding its numbers' claims, and every
+        job still waiting for a number now waits on its new task. Nothing is answered.
+        Returns the new tasks' refs; ``StaleStateError`` when the task left ``source``.
+        """
+        now = self.clock()
+        with self.transaction(lock=self._realm_of(ref)) as db:
+            realm, job_id = db.execute(
+                "SELECT realm, job_id FROM tasks WHERE ref = ?", (ref,)
+            ).fetchone()
+            held = {r[0] for r in db.execute("SELECT e164 FROM task_numbers WHERE ref = ?", (ref,))}
+            given = [n for group in groups for n in group]
+            if len(given) != len(set(given)) or set(given) != held:
+                raise ValueError(f"task {ref}: the groups must hold its numbers, each once")
+            if source == TaskState.QUEUED:
+                self._move(db, ref, source, TaskState.CREATING, owner=owner)
+                source = TaskState.CREATING
+            self._move(db, ref, source, TaskState.REFUSED, owner=owner, error=reason)
+            refs: list[int] = []
+            for group in groups:
+                new = db.execute(
+                    "INSERT INTO tasks (realm, job_id, state, n_numbers, updated_at, lease_owner,"
+                    " lease_expires) VALUES (?, ?, 'queued', ?, ?, ?, ?) RETURNING ref",
+                    (realm, job_id, len(group), now, owner, now + lease_seconds),
+                ).fetchone()[0]
+                refs.append(int(new))
+                insert_rows(db, "task_numbers", ("ref", "e164"), ((new, n) for n in group))
+                insert_rows(
+                    db, "claims", ("realm", "e164", "ref"), ((realm, n, new) for n in group)
+                )
+                for condition, params in one_of("e164", list(group), postgres=is_postgres(db)):
+                    db.execute(
+                        "UPDATE job_numbers SET task_ref = ?"  # noqa: S608
+                        f" WHERE task_ref = ? AND answer IS NULL AND {condition}",
+                        (new, ref, *params),
+                    )
+        return refs
 
     def finish_task(
         self,

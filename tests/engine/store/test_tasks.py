@@ -280,3 +280,56 @@ def test_in_flight_reads_claims_of_one_realm(desk: Desk) -> None:
     ref = desk.only_task(desk.job(numbers(2)).job_id).ref
     assert desk.store.in_flight(REALM, numbers(3)) == dict.fromkeys(numbers(2), ref)
     assert desk.store.in_flight("elsewhere", numbers(3)) == {}
+
+
+@pytest.mark.parametrize("source", [S.QUEUED, S.CREATING])
+def test_a_split_moves_numbers_claims_and_waiting_jobs_to_new_tasks(
+    desk: Desk, source: TaskState
+) -> None:
+    first = desk.job(numbers(6))
+    ref = desk.walk(desk.only_task(first.job_id).ref, source).ref
+    second = desk.job(numbers(6))  # joins the task: no task of its own
+    assert second.joined == 6
+    groups = [numbers(6)[:3], numbers(6)[3:]]
+    refs = desk.store.split_task(
+        ref, source, owner=OWNER, groups=groups, reason="too large", lease_seconds=60.0
+    )
+    old = desk.task(ref)
+    assert (old.state, old.error) == (S.REFUSED, "too large")
+    news = [desk.task(r) for r in refs]
+    assert [(t.state, t.job_id, t.lease_owner) for t in news] == [
+        (S.QUEUED, first.job_id, OWNER)
+    ] * 2
+    assert [desk.store.task_numbers(r) for r in refs] == groups
+    expected = {n: refs[0] for n in groups[0]} | {n: refs[1] for n in groups[1]}
+    assert desk.store.in_flight(REALM, numbers(6)) == expected
+    for job in (first, second):
+        pointed = desk.store.read(
+            "SELECT e164, task_ref FROM job_numbers WHERE job_id = ? AND answer IS NULL",
+            (job.job_id,),
+        )
+        assert dict(pointed) == expected  # nobody answered: both jobs wait on the new tasks
+    assert desk.store.job(first.job_id).state == "running"  # type: ignore[union-attr]
+
+
+def test_a_split_of_a_task_that_moved_on_or_of_other_numbers_changes_nothing(
+    desk: Desk,
+) -> None:
+    ref = desk.only_task(desk.job(numbers(4)).job_id).ref
+    with pytest.raises(ValueError, match="each once"):
+        desk.store.split_task(
+            ref, S.QUEUED, owner=OWNER, groups=[numbers(3)], reason="x", lease_seconds=60.0
+        )
+    desk.walk(ref, S.RUNNING)
+    with pytest.raises(StaleStateError):
+        desk.store.split_task(
+            ref,
+            S.CREATING,
+            owner=OWNER,
+            groups=[numbers(4)[:2], numbers(4)[2:]],
+            reason="x",
+            lease_seconds=60.0,
+        )
+    assert desk.task(ref).state == S.RUNNING
+    assert desk.store.in_flight(REALM, numbers(4)) == dict.fromkeys(numbers(4), ref)
+    assert len(desk.store.read("SELECT ref FROM tasks")) == 1
