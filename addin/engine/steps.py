@@ -389,6 +389,8 @@ class TaskSteps:
         #: The most numbers per task the vendor was seen to take, once it refused more
         #: (None: no refusal seen); later tasks above it are split before their upload.
         self.size_cap: int | None = None
+        #: True once a refusal that named no size made this process halve a task.
+        self._halved = False
         #: Called after a split queued new tasks (the in-process runner's wake-up).
         self.on_new_tasks: Callable[[], None] | None = None
 
@@ -526,7 +528,19 @@ class TaskSteps:
         except BadRequestError as exc:
             self._store_outcomes(pending)
             smaller = smaller_size(exc, len(numbers), self.settings.min_task_numbers)
+            halving = smaller == len(numbers) // 2
+            if smaller is not None and halving and self._halved:
+                # Halved once already and still too large: a vendor that names no size
+                # (or refuses every size) is not asked again and again.
+                return self._end(
+                    ref,
+                    TaskState.CREATING,
+                    TaskState.REFUSED,
+                    f"the vendor refused it as too large ({exc}), also after halving a task:"
+                    f" set FBCHECK_MAX_NUMBERS_PER_TASK below {len(numbers):,} and check again",
+                )
             if smaller is not None:
+                self._halved = self._halved or halving
                 self.size_cap = min(smaller, self.size_cap or smaller)
                 split = self._split(
                     ref,

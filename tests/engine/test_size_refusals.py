@@ -152,3 +152,24 @@ def test_a_refusal_that_is_not_about_size_is_not_split(tmp_path: Path) -> None:
     assert [r[0] for r in tasks] == ["refused"]
     assert {a.answer for a in answers.values()} == {"error"}
     assert "200 to" in (next(iter(answers.values())).reason or "")
+
+
+def test_a_vendor_refusing_every_size_is_asked_a_bounded_number_of_times(
+    tmp_path: Path,
+) -> None:
+    items = numbers(160)
+    with Emulator(MOCK_MAX_FILE_BYTES=10) as emu:  # no upload fits, and no size is named
+        settings = make_settings(tmp_path, emu.url, max_numbers_per_task=80)
+        with open_checker(settings) as checker:
+            answers = checker.answers(run_job(checker, items))
+            free = refusals(checker.store)
+            states = Counter(r[0] for r in checker.store.read("SELECT state FROM tasks"))
+        assert emu.ledger()["tasks_created"] == 0
+    # Two tasks of 80: the first refused and halved once (2 parts, refused again), the
+    # second split before its upload by the size learned (2 parts, refused): 5 requests.
+    assert len(free) == 5
+    assert set(free) == {"free"}
+    assert states == {"refused": 6}
+    assert {a.answer for a in answers.values()} == {"error"}
+    reasons = {a.reason or "" for a in answers.values()}
+    assert all("set FBCHECK_MAX_NUMBERS_PER_TASK below 40" in r for r in reasons), reasons
