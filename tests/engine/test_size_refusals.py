@@ -173,3 +173,21 @@ def test_a_vendor_refusing_every_size_is_asked_a_bounded_number_of_times(
     assert {a.answer for a in answers.values()} == {"error"}
     reasons = {a.reason or "" for a in answers.values()}
     assert all("set FBCHECK_MAX_NUMBERS_PER_TASK below 40" in r for r in reasons), reasons
+
+
+def test_the_v1_dialect_splits_within_its_minimum(tmp_path: Path) -> None:
+    items = numbers(400)
+    with Emulator(MOCK_MAX_NUMBERS=150) as emu:
+        settings = make_settings(tmp_path, emu.url, api_dialect="v1", max_numbers_per_task=1_000)
+        with open_checker(settings) as checker:
+            answers = checker.answers(run_job(checker, items))
+            sizes = checker.store.read("SELECT state, n_numbers FROM tasks ORDER BY ref")
+        uploaded_once(emu, items)
+    assert set(answers) == set(items)
+    assert {a.answer for a in answers.values()} <= {"yes", "no", "ban"}
+    assert [tuple(r) for r in sizes] == [
+        ("refused", 400),
+        ("done", 134),
+        ("done", 133),
+        ("done", 133),
+    ]
