@@ -139,6 +139,11 @@ _TOO_LARGE = re.compile(
 )
 #: Words of a refusal that says a task holds too few: splitting would not help.
 _TOO_FEW = re.compile(r"too few|at least|fewer than|less than|minimum|\bmin\b", re.IGNORECASE)
+#: Words of a refusal about the account, not the task's size (a quota, a rate, the balance).
+_ACCOUNT = re.compile(
+    r"\brate\b|quota|daily|per (day|hour|minute|second)|balance|credit|too many requests",
+    re.IGNORECASE,
+)
 #: Words of a refusal that names the range of counts a task may hold.
 _RANGE = re.compile(r"between|\brange\b", re.IGNORECASE)
 #: A size or a time in the vendor's message (``25 MiB``, ``4,096 bytes``, ``30 s``): no count.
@@ -162,6 +167,8 @@ def smaller_size(exc: BadRequestError, count: int, minimum: int) -> int | None:
     size refusal, or nothing smaller than ``count`` and at least ``minimum``.
     """
     message = exc.detail
+    if not isinstance(exc, PayloadTooLargeError) and _ACCOUNT.search(message):
+        return None  # smaller tasks would be refused the same
     if isinstance(exc, PayloadTooLargeError):
         named: list[int] = []  # its sizes are bytes, not numbers per task: halve
     else:

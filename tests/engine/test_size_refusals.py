@@ -40,6 +40,9 @@ from tests.engine.test_checker import Emulator, make_settings, numbers, run_job
         ("invalid task_type", 20_000, 100, None),
         ("Too many numbers", 150, 100, None),  # half would be under the minimum
         ("more than 50 numbers", 120, 100, None),  # the limit is under the minimum
+        ("daily limit of 5 tasks exceeded", 20_000, 1, None),  # the account, not the size
+        ("rate limit: at most 10 uploads per minute", 20_000, 1, None),
+        ("quota exceeded: 1000 numbers left", 20_000, 1, None),
     ],
 )
 def test_a_refusal_names_the_size_to_try(
