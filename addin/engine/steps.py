@@ -532,37 +532,12 @@ class TaskSteps:
             self._store_outcomes(pending)
             self._settle_uncertain(ref, f"the upload's outcome is unknown: {exc}")
             return DONE
-        except BadRequestError as exc:
+        except (AuthError, BalanceError, BadRequestError) as exc:
             self._store_outcomes(pending)
-            smaller = smaller_size(exc, len(numbers), self.settings.min_task_numbers)
-            halving = smaller == len(numbers) // 2
-            if smaller is not None and halving and self._halved:
-                # Halved once already and still too large: a vendor that names no size
-                # (or refuses every size) is not asked again and again.
-                return self._end(
-                    ref,
-                    TaskState.CREATING,
-                    TaskState.REFUSED,
-                    f"the vendor refused it as too large ({exc}), also after halving a task:"
-                    f" set FBCHECK_MAX_NUMBERS_PER_TASK below {len(numbers):,} and check again",
-                )
-            if smaller is not None:
-                self._halved = self._halved or halving
-                self.size_cap = min(smaller, self.size_cap or smaller)
-                split = self._split(
-                    ref,
-                    TaskState.CREATING,
-                    numbers,
-                    smaller,
-                    f"the vendor refused it as too large ({exc})",
-                )
+            if isinstance(exc, BadRequestError):
+                split = self._split_refused(ref, numbers, exc)
                 if split is not None:
                     return split
-            return self._end(
-                ref, TaskState.CREATING, TaskState.REFUSED, f"the vendor refused it: {exc}"
-            )
-        except (AuthError, BalanceError) as exc:
-            self._store_outcomes(pending)
             return self._end(
                 ref, TaskState.CREATING, TaskState.REFUSED, f"the vendor refused it: {exc}"
             )
@@ -738,6 +713,30 @@ class TaskSteps:
         self.write(lambda: self.store.pause_task(ref, self.owner, reason))
         return self._later(memo, Step.POLL, self.settings.poll_max_interval)
 
+    def _split_refused(self, ref: int, numbers: list[str], exc: BadRequestError) -> Next | None:
+        """End or split task ``ref`` that ``exc`` refused as too large; None: not a size refusal.
+
+        A refusal that named no size halves a task once per process: halved once already
+        and still too large, the vendor (naming no size, or refusing every size) is not
+        asked again and again.
+        """
+        smaller = smaller_size(exc, len(numbers), self.settings.min_task_numbers)
+        if smaller is None:
+            return None
+        halving = smaller == len(numbers) // 2
+        if halving and self._halved:
+            return self._end(
+                ref,
+                TaskState.CREATING,
+                TaskState.REFUSED,
+                f"the vendor refused it as too large ({exc}), also after halving a task:"
+                f" set FBCHECK_MAX_NUMBERS_PER_TASK below {len(numbers):,} and check again",
+            )
+        self._halved = self._halved or halving
+        self.size_cap = min(smaller, self.size_cap or smaller)
+        why = f"the vendor refused it as too large ({exc})"
+        return self._split(ref, TaskState.CREATING, numbers, smaller, why)
+
     def _split(
         self, ref: int, source: TaskState, numbers: list[str], maximum: int, why: str
     ) -> Next | None:
@@ -763,11 +762,8 @@ class TaskSteps:
                 f" then shows the cost of {len(groups)} tasks)"
             )
             return self._end(ref, source, TaskState.REFUSED, reason)
-        sizes = (
-            f"{min(map(len, groups)):,}"
-            if len(set(map(len, groups))) == 1
-            else (f"{min(map(len, groups)):,} to {max(map(len, groups)):,}")
-        )
+        low, high = min(map(len, groups)), max(map(len, groups))
+        sizes = f"{low:,}" if low == high else f"{low:,} to {high:,}"
         reason = f"{why}: split into {len(groups)} tasks of {sizes} numbers"
         try:
             self.write(

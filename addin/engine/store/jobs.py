@@ -36,6 +36,7 @@ from addin.engine.store.tasks import (
     finish_jobs,
     move_jobs,
     paid_by_others,
+    queue_task,
     task_starters,
 )
 
@@ -162,16 +163,8 @@ class JobTable(TaskTable):
                 ((job_id, n, ref) for n, ref in joined.items()),
             )
             for group in groups:
-                ref = db.execute(
-                    "INSERT INTO tasks (realm, job_id, state, n_numbers, updated_at, lease_owner,"
-                    " lease_expires) VALUES (?, ?, 'queued', ?, ?, ?, ?) RETURNING ref",
-                    (realm, job_id, len(group), now, owner, now + lease_seconds if owner else None),
-                ).fetchone()[0]
-                insert_rows(db, "task_numbers", ("ref", "e164"), ((ref, n) for n in group))
-                # The primary key refuses a number another open task already holds.
-                insert_rows(
-                    db, "claims", ("realm", "e164", "ref"), ((realm, n, ref) for n in group)
-                )
+                expires = now + lease_seconds if owner else None
+                ref = queue_task(db, realm, job_id, group, now, owner, expires)
                 insert_rows(
                     db,
                     "job_numbers",

@@ -403,16 +403,8 @@ class TaskTable(Database):
             self._move(db, ref, source, TaskState.REFUSED, owner=owner, error=reason)
             refs: list[int] = []
             for group in groups:
-                new = db.execute(
-                    "INSERT INTO tasks (realm, job_id, state, n_numbers, updated_at, lease_owner,"
-                    " lease_expires) VALUES (?, ?, 'queued', ?, ?, ?, ?) RETURNING ref",
-                    (realm, job_id, len(group), now, owner, now + lease_seconds),
-                ).fetchone()[0]
-                refs.append(int(new))
-                insert_rows(db, "task_numbers", ("ref", "e164"), ((new, n) for n in group))
-                insert_rows(
-                    db, "claims", ("realm", "e164", "ref"), ((realm, n, new) for n in group)
-                )
+                new = queue_task(db, realm, job_id, group, now, owner, now + lease_seconds)
+                refs.append(new)
                 for condition, params in one_of("e164", list(group), postgres=is_postgres(db)):
                     db.execute(
                         "UPDATE job_numbers SET task_ref = ?"  # noqa: S608
@@ -495,6 +487,32 @@ class TaskTable(Database):
             )
             self._move(db, ref, TaskState.RUNNING, TaskState.DONE, owner=owner, error=None)
             finish_jobs(db, now, waiting)
+
+
+def queue_task(
+    db: Connection,
+    realm: str,
+    job_id: str,
+    numbers: Sequence[str],
+    now: float,
+    owner: str | None,
+    lease_expires: float | None,
+) -> int:
+    """Store a queued task of ``job_id`` holding ``numbers`` and their claims; return its ref.
+
+    The claims' primary key refuses a number another open task of ``realm`` holds (the
+    transaction then fails). The caller points the jobs' numbers at the task.
+    """
+    ref = int(
+        db.execute(
+            "INSERT INTO tasks (realm, job_id, state, n_numbers, updated_at, lease_owner,"
+            " lease_expires) VALUES (?, ?, 'queued', ?, ?, ?, ?) RETURNING ref",
+            (realm, job_id, len(numbers), now, owner, lease_expires),
+        ).fetchone()[0]
+    )
+    insert_rows(db, "task_numbers", ("ref", "e164"), ((ref, n) for n in numbers))
+    insert_rows(db, "claims", ("realm", "e164", "ref"), ((realm, n, ref) for n in numbers))
+    return ref
 
 
 def _store_answers_in_arrays(
